@@ -1,0 +1,196 @@
+//! Command-line parsing (clap) and the glue from flags to [`trickles_client::fetch_parallel`]:
+//! opening outputs, choosing the progress bar, writing `--stats-json`, printing errors.
+
+use std::fs::File;
+use std::io::{BufWriter, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use trickles_client::{
+    fetch_parallel, BodySink, ClientError, DiscardSink, FetchOptions, ParallelReport,
+    ProgressBarReporter, SeekSink, StreamSink, TargetUrl,
+};
+
+/// Fetch trickles:// (Trickles over UDP) and http:// (HTTP/1.1 over TCP) URLs.
+#[derive(Parser, Debug)]
+#[command(name = "trickles-client", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Download a URL.
+    Get(GetArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct GetArgs {
+    /// trickles://HOST:PORT/PATH or http://HOST[:PORT]/PATH (HOST: IPv4, [IPv6] or a name).
+    url: String,
+    /// Write the body to FILE ("-": stdout, the default). With --parallel N: FILE.0 .. FILE.N-1.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Write transfer statistics as JSON to FILE ("-": stdout).
+    #[arg(long, value_name = "FILE")]
+    stats_json: Option<PathBuf>,
+    /// Run N concurrent transfers of the same URL.
+    #[arg(long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    parallel: u32,
+    /// Give up after SECS seconds without progress.
+    #[arg(long, value_name = "SECS", default_value = "30", value_parser = parse_seconds)]
+    timeout: Duration,
+    /// No progress bar and no summary line.
+    #[arg(short, long)]
+    quiet: bool,
+    /// HTTP only: after a connection error, reconnect and resume with a Range request.
+    #[arg(long)]
+    http_range_resume: bool,
+}
+
+/// Runs the CLI; returns the process exit code.
+pub fn run() -> i32 {
+    init_logging();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Get(args) => get(args),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(error) => {
+            eprintln!("error: {error}");
+            error.exit_code()
+        }
+    }
+}
+
+fn get(args: GetArgs) -> Result<(), ClientError> {
+    let url = TargetUrl::parse(&args.url)?;
+    let parallel = args.parallel as usize;
+    let body_on_stdout = parallel == 1 && args.output.as_deref().is_none_or(is_stdout);
+    if args.stats_json.as_deref().is_some_and(is_stdout) && body_on_stdout {
+        return Err(usage(
+            "--stats-json - needs the body written elsewhere (-o FILE)",
+        ));
+    }
+    let sinks = open_sinks(args.output.as_deref(), parallel)?;
+    let mut opts = FetchOptions {
+        idle_timeout: args.timeout,
+        http_range_resume: args.http_range_resume,
+        ..FetchOptions::default()
+    };
+    if !args.quiet && std::io::stderr().is_terminal() {
+        opts.progress = Some(Arc::new(ProgressBarReporter::new(url.to_string())));
+    }
+
+    let report = fetch_parallel(&url, &opts, sinks)?;
+    if !args.quiet {
+        eprintln!("{}", summary(&report));
+    }
+    if let Some(path) = &args.stats_json {
+        write_stats(path, &report)?;
+    }
+    Ok(())
+}
+
+/// One sink per transfer: stdout, FILE, FILE.i, or nothing.
+fn open_sinks(
+    output: Option<&Path>,
+    parallel: usize,
+) -> Result<Vec<Box<dyn BodySink>>, ClientError> {
+    if parallel == 1 {
+        let sink: Box<dyn BodySink> = match output {
+            Some(path) if !is_stdout(path) => {
+                Box::new(SeekSink::new(BufWriter::new(create(path)?)))
+            }
+            _ => Box::new(StreamSink::new(BufWriter::new(std::io::stdout()))),
+        };
+        return Ok(vec![sink]);
+    }
+    match output {
+        None => Ok((0..parallel)
+            .map(|_| Box::new(DiscardSink) as Box<dyn BodySink>)
+            .collect()),
+        Some(path) if is_stdout(path) => Err(usage(
+            "--parallel writes one file per transfer: give -o FILE (or no -o to discard bodies)",
+        )),
+        Some(path) => (0..parallel)
+            .map(|i| {
+                let mut name = path.as_os_str().to_owned();
+                name.push(format!(".{i}"));
+                let file = create(Path::new(&name))?;
+                Ok(Box::new(SeekSink::new(BufWriter::new(file))) as Box<dyn BodySink>)
+            })
+            .collect(),
+    }
+}
+
+/// The flat `TransferStats` for one transfer, the `ParallelReport` for several.
+fn write_stats(path: &Path, report: &ParallelReport) -> Result<(), ClientError> {
+    let json = match report.transfers.as_slice() {
+        [single] => serde_json::to_string_pretty(single),
+        _ => serde_json::to_string_pretty(report),
+    }
+    .map_err(|e| ClientError::Output(e.into()))?;
+    let write = |mut out: Box<dyn Write>| writeln!(out, "{json}").and_then(|()| out.flush());
+    if is_stdout(path) {
+        write(Box::new(std::io::stdout()))
+    } else {
+        File::create(path).and_then(|file| write(Box::new(file)))
+    }
+    .map_err(|e| ClientError::Output(with_path(path, e)))
+}
+
+fn summary(report: &ParallelReport) -> String {
+    let totals = &report.totals;
+    let mut line = format!(
+        "{}: {} bytes in {:.3} s ({:.2} Mb/s)",
+        report.url, totals.bytes, totals.seconds, totals.goodput_mbps
+    );
+    if report.parallel > 1 {
+        line.push_str(&format!(", {} transfers", report.parallel));
+    }
+    if totals.retransmissions > 0 {
+        line.push_str(&format!(", {} retransmissions", totals.retransmissions));
+    }
+    line
+}
+
+fn create(path: &Path) -> Result<File, ClientError> {
+    File::create(path).map_err(|e| ClientError::Output(with_path(path, e)))
+}
+
+fn with_path(path: &Path, error: std::io::Error) -> std::io::Error {
+    std::io::Error::new(error.kind(), format!("{}: {error}", path.display()))
+}
+
+fn is_stdout(path: &Path) -> bool {
+    path.as_os_str() == "-"
+}
+
+fn usage(reason: &str) -> ClientError {
+    ClientError::Usage(reason.to_owned())
+}
+
+fn parse_seconds(text: &str) -> Result<Duration, String> {
+    let seconds: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    if !(seconds > 0.0 && seconds.is_finite() && seconds <= 1e9) {
+        return Err("the timeout must be a positive number of seconds".to_owned());
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

@@ -1,0 +1,54 @@
+//! [`FetchOptions`]: everything about a fetch that is not the URL or the output.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::progress::ProgressReporter;
+
+/// How to run a fetch. `FetchOptions::default()` is what the CLI uses without flags.
+#[derive(Clone)]
+pub struct FetchOptions {
+    /// Give up when no new body byte arrived for this long (and, before the first byte, when
+    /// nothing arrived for this long since the start). CLI `--timeout`, default 30 s.
+    pub idle_timeout: Duration,
+    /// HTTP only: on a connection error, reconnect and continue with `Range: bytes=N-`.
+    pub http_range_resume: bool,
+    /// HTTP only: at most this many reconnections per transfer.
+    pub max_resume_attempts: u32,
+    /// HTTP only: wait before the first reconnection; doubles up to `max_resume_delay`.
+    pub resume_delay: Duration,
+    /// HTTP only: the longest wait between reconnections.
+    pub max_resume_delay: Duration,
+    /// Trickles only: requested SO_RCVBUF/SO_SNDBUF of the UDP socket (the kernel may cap it).
+    pub socket_buffer_bytes: usize,
+    /// Where to report progress, if anywhere.
+    pub progress: Option<Arc<dyn ProgressReporter>>,
+}
+
+impl Default for FetchOptions {
+    fn default() -> Self {
+        FetchOptions {
+            idle_timeout: Duration::from_secs(30),
+            http_range_resume: false,
+            max_resume_attempts: 40,
+            resume_delay: Duration::from_millis(50),
+            max_resume_delay: Duration::from_millis(500),
+            socket_buffer_bytes: 8 << 20,
+            progress: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for FetchOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FetchOptions")
+            .field("idle_timeout", &self.idle_timeout)
+            .field("http_range_resume", &self.http_range_resume)
+            .field("max_resume_attempts", &self.max_resume_attempts)
+            .field("resume_delay", &self.resume_delay)
+            .field("max_resume_delay", &self.max_resume_delay)
+            .field("socket_buffer_bytes", &self.socket_buffer_bytes)
+            .field("progress", &self.progress.is_some())
+            .finish()
+    }
+}

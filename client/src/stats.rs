@@ -1,0 +1,97 @@
+//! What a fetch reports: [`TransferStats`] per transfer and [`ParallelReport`] for `--parallel`.
+//!
+//! These are the `--stats-json` documents the lab reads, so field names are part of the
+//! interface: `url, protocol, bytes, seconds, goodput_mbps, retransmissions,
+//! longest_stall_ms, sha256` (plus `first_byte_ms` and `reconnects`).
+
+use serde::{Deserialize, Serialize};
+
+/// The outcome of one completed transfer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TransferStats {
+    /// The URL fetched, in canonical form.
+    pub url: String,
+    /// `"trickles"` or `"http"`.
+    pub protocol: String,
+    /// Body bytes delivered.
+    pub bytes: u64,
+    /// From the start of the fetch (before resolving/connecting) to the last byte.
+    pub seconds: f64,
+    /// `bytes · 8 / seconds / 10⁶`.
+    pub goodput_mbps: f64,
+    /// Retransmissions reported by the Trickles core; always 0 for HTTP (kernel TCP's are not
+    /// visible to us).
+    pub retransmissions: u64,
+    /// Longest gap between two consecutive deliveries of new body bytes, in milliseconds
+    /// (the wait for the first byte is `first_byte_ms`, not a stall).
+    pub longest_stall_ms: f64,
+    /// Time from the start of the fetch to the first body byte, in milliseconds.
+    pub first_byte_ms: f64,
+    /// HTTP range resumes performed after connection errors (0 for Trickles).
+    pub reconnects: u32,
+    /// Lower-case hex SHA-256 of the body.
+    pub sha256: String,
+}
+
+/// Goodput in megabits per second; 0 when no time has passed.
+pub fn goodput_mbps(bytes: u64, seconds: f64) -> f64 {
+    if seconds > 0.0 {
+        bytes as f64 * 8.0 / seconds / 1e6
+    } else {
+        0.0
+    }
+}
+
+/// Aggregate of the transfers of a `--parallel` run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ParallelTotals {
+    /// Sum of the bytes of all transfers.
+    pub bytes: u64,
+    /// Wall-clock time of the whole run (first start to last finish).
+    pub seconds: f64,
+    /// Aggregate goodput: total bytes over the run's wall-clock time.
+    pub goodput_mbps: f64,
+    /// Sum of the retransmissions.
+    pub retransmissions: u64,
+    /// The longest stall of any transfer.
+    pub longest_stall_ms: f64,
+}
+
+/// The `--stats-json` document of a `--parallel N` run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ParallelReport {
+    /// The URL every transfer fetched.
+    pub url: String,
+    /// `"trickles"` or `"http"`.
+    pub protocol: String,
+    /// Number of concurrent transfers.
+    pub parallel: usize,
+    /// One entry per transfer, in index order (transfer `i` wrote `FILE.i`).
+    pub transfers: Vec<TransferStats>,
+    /// Sums and maxima over `transfers`.
+    pub totals: ParallelTotals,
+}
+
+impl ParallelReport {
+    /// Builds the report; `seconds` is the wall-clock time of the whole run.
+    pub fn new(url: String, protocol: String, transfers: Vec<TransferStats>, seconds: f64) -> Self {
+        let bytes = transfers.iter().map(|t| t.bytes).sum();
+        let totals = ParallelTotals {
+            bytes,
+            seconds,
+            goodput_mbps: goodput_mbps(bytes, seconds),
+            retransmissions: transfers.iter().map(|t| t.retransmissions).sum(),
+            longest_stall_ms: transfers
+                .iter()
+                .map(|t| t.longest_stall_ms)
+                .fold(0.0, f64::max),
+        };
+        ParallelReport {
+            url,
+            protocol,
+            parallel: transfers.len(),
+            transfers,
+            totals,
+        }
+    }
+}
