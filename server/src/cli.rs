@@ -1,0 +1,76 @@
+//! The command line of `trickles-server` (clap). Running the server takes the flags below, which
+//! override the YAML file given with `--config`; `keygen` writes or rotates a key file.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Stateless Trickles server over UDP, with a static web application and an HTTP/TCP baseline.
+#[derive(Debug, Parser)]
+#[command(
+    name = "trickles-server",
+    version,
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    /// A subcommand; without one the server runs.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Settings of the running server.
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write a new key file, or rotate the key of an existing one.
+    Keygen(KeygenArgs),
+}
+
+/// Flags of the running server; each overrides the same setting of the `--config` file.
+#[derive(Clone, Debug, Default, Args)]
+pub struct RunArgs {
+    /// YAML configuration file.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// UDP address to serve Trickles on (IPv4 or IPv6; repeat for several).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Vec<SocketAddr>,
+    /// Directory whose files are served.
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// Key file shared by the replicas (see `keygen`).
+    #[arg(long, value_name = "FILE")]
+    pub key_file: Option<PathBuf>,
+    /// Address of the Prometheus `/metrics` and `/healthz` endpoint.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<SocketAddr>,
+    /// TCP address of the HTTP/1.1 baseline serving the same files.
+    #[arg(long, value_name = "ADDR")]
+    pub tcp_listen: Option<SocketAddr>,
+    /// UDP worker threads per listen address (default: the number of CPUs).
+    #[arg(long, value_name = "N")]
+    pub workers: Option<usize>,
+    /// Payload bytes per Trickles data packet.
+    #[arg(long, value_name = "N")]
+    pub mss: Option<usize>,
+}
+
+/// Flags of `keygen`.
+#[derive(Clone, Debug, Args)]
+pub struct KeygenArgs {
+    /// The key file to write.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: PathBuf,
+    /// Epoch of the new key (default: 1 for a new file, current + 1 when rotating).
+    #[arg(long, value_name = "N")]
+    pub epoch: Option<u8>,
+    /// Add a new current key to the existing file, keeping its current key as the previous one.
+    #[arg(long)]
+    pub rotate: bool,
+    /// Overwrite an existing file instead of refusing (without --rotate).
+    #[arg(long)]
+    pub force: bool,
+}

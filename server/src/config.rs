@@ -1,0 +1,278 @@
+//! The server's settings: a YAML file (`--config`) and command-line flags, flags winning.
+//!
+//! ```yaml
+//! listen: ["0.0.0.0:4433", "[::]:4433"]   # UDP (Trickles); IPv4 and/or IPv6
+//! root: /srv/www                          # files served (relative paths: to this file)
+//! key_file: /etc/trickles/keys.yaml       # needed when `listen` is not empty
+//! metrics: 127.0.0.1:9100                 # /metrics and /healthz
+//! tcp_listen: 0.0.0.0:8080                # HTTP/1.1 baseline over TCP
+//! workers: 2                              # UDP worker threads per listen address
+//! mss: 1200                               # payload bytes per data packet
+//! ```
+//!
+//! Every key is optional in the file; unknown keys are errors (a typo must not be silently
+//! ignored). Syntax and type errors carry the file, line and column serde_yaml reports; semantic
+//! errors (no root, root not a directory, nothing to serve, ...) name the file and the line of
+//! the offending key, or the command line when a flag supplied the value.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::cli::RunArgs;
+use crate::error::ServerError;
+
+/// Smallest accepted `mss`.
+pub const MIN_MSS: usize = 256;
+/// Largest accepted `mss` (a jumbo frame's UDP payload, minus room for headers).
+pub const MAX_MSS: usize = 8_800;
+/// Largest accepted `workers`.
+pub const MAX_WORKERS: usize = 1_024;
+
+/// The configuration file as written (every key optional).
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// UDP listen addresses.
+    #[serde(default)]
+    pub listen: Vec<SocketAddr>,
+    /// Root directory of the static files.
+    pub root: Option<PathBuf>,
+    /// Key file.
+    pub key_file: Option<PathBuf>,
+    /// Metrics endpoint address.
+    pub metrics: Option<SocketAddr>,
+    /// HTTP/TCP baseline address.
+    pub tcp_listen: Option<SocketAddr>,
+    /// UDP worker threads per listen address.
+    pub workers: Option<usize>,
+    /// Payload bytes per data packet.
+    pub mss: Option<usize>,
+}
+
+impl ConfigFile {
+    /// Parse the text of a configuration file; `path` names it in errors.
+    pub fn parse(path: &Path, text: &str) -> Result<Self, ServerError> {
+        // An empty file (or only comments) is a null document: all defaults.
+        let parsed: Option<ConfigFile> = serde_yaml::from_str(text).map_err(|e| {
+            let (line, column) = e
+                .location()
+                .map(|l| (l.line(), l.column()))
+                .unwrap_or((0, 0));
+            ServerError::ConfigSyntax {
+                path: path.to_owned(),
+                line,
+                column,
+                reason: strip_location(&e.to_string()),
+            }
+        })?;
+        Ok(parsed.unwrap_or_default())
+    }
+}
+
+/// The validated settings the server runs with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settings {
+    /// UDP listen addresses (may be empty when only the TCP baseline runs).
+    pub listen: Vec<SocketAddr>,
+    /// Root directory of the static files (an existing directory).
+    pub root: PathBuf,
+    /// Key file (present whenever `listen` is not empty).
+    pub key_file: Option<PathBuf>,
+    /// Metrics endpoint address.
+    pub metrics: Option<SocketAddr>,
+    /// HTTP/TCP baseline address.
+    pub tcp_listen: Option<SocketAddr>,
+    /// UDP worker threads per listen address.
+    pub workers: usize,
+    /// Payload bytes per data packet, if set (otherwise the core's default).
+    pub mss: Option<usize>,
+}
+
+/// Where a setting came from, to point errors at it.
+struct Origin<'a> {
+    file: Option<(&'a Path, &'a str)>,
+}
+
+impl Origin<'_> {
+    /// An error about `key`, set by a flag when `from_flag`, else by the file.
+    fn error(&self, key: &str, from_flag: bool, reason: String) -> ServerError {
+        match self.file {
+            Some((path, text)) if !from_flag => ServerError::ConfigInvalid {
+                path: path.to_owned(),
+                line: line_of_key(text, key),
+                reason,
+            },
+            _ => ServerError::ConfigInvalid {
+                path: PathBuf::from("<command line>"),
+                line: None,
+                reason,
+            },
+        }
+    }
+}
+
+impl Settings {
+    /// Read `--config` (if given), apply the flags over it and validate the result.
+    pub fn load(args: &RunArgs) -> Result<Self, ServerError> {
+        match &args.config {
+            None => Self::resolve(args, None, ConfigFile::default()),
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| ServerError::io(path, e))?;
+                let file = ConfigFile::parse(path, &text)?;
+                Self::resolve(args, Some((path, &text)), file)
+            }
+        }
+    }
+
+    /// Merge `file` (read from `origin`) with the flags and validate.
+    fn resolve(
+        args: &RunArgs,
+        origin: Option<(&Path, &str)>,
+        file: ConfigFile,
+    ) -> Result<Self, ServerError> {
+        let at = Origin { file: origin };
+        // Relative paths in the file are relative to the file's directory.
+        let base = origin
+            .and_then(|(path, _)| path.parent())
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let in_file = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
+
+        let listen_from_flag = !args.listen.is_empty();
+        let listen = if listen_from_flag {
+            args.listen.clone()
+        } else {
+            file.listen
+        };
+        let root_from_flag = args.root.is_some();
+        let root = args.root.clone().or(file.root.map(in_file));
+        let key_from_flag = args.key_file.is_some();
+        let key_file = args.key_file.clone().or(file.key_file.map(in_file));
+        let metrics = args.metrics.or(file.metrics);
+        let tcp_from_flag = args.tcp_listen.is_some();
+        let tcp_listen = args.tcp_listen.or(file.tcp_listen);
+        let workers_from_flag = args.workers.is_some();
+        let workers = args.workers.or(file.workers);
+        let mss_from_flag = args.mss.is_some();
+        let mss = args.mss.or(file.mss);
+
+        let Some(root) = root else {
+            return Err(at.error(
+                "root",
+                true,
+                "no root directory: set `root:` in the file or pass --root".into(),
+            ));
+        };
+        match std::fs::metadata(&root) {
+            Ok(meta) if meta.is_dir() => {}
+            Ok(_) => {
+                return Err(at.error(
+                    "root",
+                    root_from_flag,
+                    format!("root {} is not a directory", root.display()),
+                ))
+            }
+            Err(e) => {
+                return Err(at.error(
+                    "root",
+                    root_from_flag,
+                    format!("root {}: {e}", root.display()),
+                ))
+            }
+        }
+        if listen.is_empty() && tcp_listen.is_none() {
+            return Err(at.error(
+                "listen",
+                listen_from_flag || tcp_from_flag,
+                "nothing to serve: give `listen` (UDP) and/or `tcp_listen` (HTTP baseline)".into(),
+            ));
+        }
+        let mut seen = HashSet::new();
+        if let Some(duplicate) = listen.iter().find(|a| !seen.insert(**a)) {
+            return Err(at.error(
+                "listen",
+                listen_from_flag,
+                format!("listen address {duplicate} given twice"),
+            ));
+        }
+        if !listen.is_empty() && key_file.is_none() {
+            return Err(at.error(
+                "key_file",
+                key_from_flag || listen_from_flag,
+                "UDP listeners need a key file: set `key_file:` or pass --key-file \
+                 (create one with `trickles-server keygen -o FILE`)"
+                    .into(),
+            ));
+        }
+        let workers = match workers {
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            Some(n) if (1..=MAX_WORKERS).contains(&n) => n,
+            Some(n) => {
+                return Err(at.error(
+                    "workers",
+                    workers_from_flag,
+                    format!("workers = {n}, must be between 1 and {MAX_WORKERS}"),
+                ))
+            }
+        };
+        if let Some(n) = mss {
+            if !(MIN_MSS..=MAX_MSS).contains(&n) {
+                return Err(at.error(
+                    "mss",
+                    mss_from_flag,
+                    format!("mss = {n}, must be between {MIN_MSS} and {MAX_MSS}"),
+                ));
+            }
+        }
+        Ok(Settings {
+            listen,
+            root,
+            key_file,
+            metrics,
+            tcp_listen,
+            workers,
+            mss,
+        })
+    }
+}
+
+/// The 1-based line on which the top-level `key:` is written, if it is.
+fn line_of_key(text: &str, key: &str) -> Option<usize> {
+    text.lines()
+        .position(|line| {
+            line.strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start().starts_with(':'))
+        })
+        .map(|index| index + 1)
+}
+
+/// serde_yaml appends " at line L column C" to its messages; we print the location first.
+fn strip_location(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_line_is_found_only_at_top_level() {
+        let text = "# root: not here\nlisten: []\n  root: nested\nroot : /srv\n";
+        assert_eq!(line_of_key(text, "root"), Some(4));
+        assert_eq!(line_of_key(text, "mss"), None);
+    }
+
+    #[test]
+    fn location_suffix_is_removed() {
+        assert_eq!(
+            strip_location("unknown field `x` at line 3 column 1"),
+            "unknown field `x`"
+        );
+    }
+}

@@ -1,0 +1,81 @@
+//! The one error type of `trickles-server`: every way starting, configuring or reloading the
+//! server can fail, each variant naming the file (if any) and the cause so the CLI can print it
+//! for a human as is.
+
+use std::path::PathBuf;
+
+/// Why the server could not load its configuration or keys, or could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// A file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's reason.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The configuration file is not valid YAML or does not match the schema.
+    #[error("{}:{line}:{column}: {reason}", path.display())]
+    ConfigSyntax {
+        /// The configuration file.
+        path: PathBuf,
+        /// 1-based line of the error (0 if unknown).
+        line: usize,
+        /// 1-based column of the error (0 if unknown).
+        column: usize,
+        /// What is wrong there.
+        reason: String,
+    },
+
+    /// The configuration parses but makes no sense (missing root, no listener, ...).
+    /// `path` is the configuration file, or `<command line>` when flags alone are at fault.
+    #[error("{}{}: {reason}", path.display(), line.map(|l| format!(":{l}")).unwrap_or_default())]
+    ConfigInvalid {
+        /// Where the setting came from.
+        path: PathBuf,
+        /// 1-based line of the offending key when it is in the file.
+        line: Option<usize>,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// The key file is malformed (bad hex, wrong length, no key, duplicate epoch, ...).
+    #[error("key file {}: {reason}", path.display())]
+    KeyFile {
+        /// The key file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// A socket could not be created, configured or bound.
+    #[error("cannot bind {addr}: {source}")]
+    Bind {
+        /// The address asked for.
+        addr: std::net::SocketAddr,
+        /// The operating system's reason.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl ServerError {
+    /// An [`ServerError::Io`] for `path`.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        ServerError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// A [`ServerError::KeyFile`] for `path`.
+    pub fn key_file(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
+        ServerError::KeyFile {
+            path: path.into(),
+            reason: reason.into(),
+        }
+    }
+}

@@ -1,0 +1,211 @@
+//! The key file: the secrets a replica pool shares, one per key *epoch*.
+//!
+//! Every continuation names the epoch of the key that sealed it, and a server accepts the current
+//! epoch and the one before, so a pool rotates its secret without dropping connections: write a
+//! rotated file (`trickles-server keygen --rotate -o keys.yaml`), copy it to every replica, send
+//! each one `SIGHUP`.
+//!
+//! The format is a YAML list, the current key first, at most one previous key after it:
+//!
+//! ```yaml
+//! - epoch: 2
+//!   secret: 8f0c...(64 hex digits, 32 bytes)
+//! - epoch: 1
+//!   secret: 5b1e...
+//! ```
+//!
+//! Files are written with mode 0600 (through a temporary file and a rename, so a reader never
+//! sees half a file); loading a file that others may read logs a warning.
+
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+
+use crate::error::ServerError;
+
+/// Length of a key secret in bytes.
+pub const SECRET_LEN: usize = 32;
+
+/// One key: its epoch and its secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct KeyEntry {
+    /// The epoch continuations sealed with this key carry.
+    pub epoch: u8,
+    /// The shared secret.
+    pub secret: [u8; SECRET_LEN],
+}
+
+impl std::fmt::Debug for KeyEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the secret (it would land in logs).
+        f.debug_struct("KeyEntry")
+            .field("epoch", &self.epoch)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The contents of a key file: the current key and, during a rotation, the previous one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyFile {
+    /// The key new continuations are sealed with.
+    pub current: KeyEntry,
+    /// The key of the epoch before, still accepted.
+    pub previous: Option<KeyEntry>,
+}
+
+/// One list item as it is written in YAML.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyEntryYaml {
+    epoch: u8,
+    secret: String,
+}
+
+impl KeyFile {
+    /// A key file holding one fresh random key of epoch `epoch`.
+    pub fn generate(epoch: u8) -> Self {
+        KeyFile {
+            current: KeyEntry {
+                epoch,
+                secret: random_secret(),
+            },
+            previous: None,
+        }
+    }
+
+    /// The file after a rotation: a fresh random key becomes current (epoch `epoch`, or the
+    /// current epoch + 1 wrapping), the current key becomes the previous one, and the older
+    /// previous key is dropped. Fails if `epoch` equals the current epoch.
+    pub fn rotated(&self, epoch: Option<u8>) -> Result<Self, String> {
+        let epoch = epoch.unwrap_or(self.current.epoch.wrapping_add(1));
+        if epoch == self.current.epoch {
+            return Err(format!("new epoch {epoch} equals the current epoch"));
+        }
+        Ok(KeyFile {
+            current: KeyEntry {
+                epoch,
+                secret: random_secret(),
+            },
+            previous: Some(self.current.clone()),
+        })
+    }
+
+    /// Parse the YAML text of a key file; `path` is only used in error messages.
+    pub fn parse(path: &Path, text: &str) -> Result<Self, ServerError> {
+        let items: Vec<KeyEntryYaml> = serde_yaml::from_str(text).map_err(|e| {
+            let at = e
+                .location()
+                .map(|l| format!("line {}: ", l.line()))
+                .unwrap_or_default();
+            ServerError::key_file(path, format!("{at}{e}"))
+        })?;
+        let mut entries = Vec::with_capacity(items.len());
+        for (index, item) in items.iter().enumerate() {
+            let secret = decode_secret(&item.secret).map_err(|reason| {
+                ServerError::key_file(
+                    path,
+                    format!("key {} (epoch {}): {reason}", index + 1, item.epoch),
+                )
+            })?;
+            entries.push(KeyEntry {
+                epoch: item.epoch,
+                secret,
+            });
+        }
+        let mut entries = entries.into_iter();
+        let current = entries
+            .next()
+            .ok_or_else(|| ServerError::key_file(path, "holds no key"))?;
+        let previous = entries.next();
+        if entries.next().is_some() {
+            return Err(ServerError::key_file(
+                path,
+                "holds more than two keys (only the current and one previous are allowed)",
+            ));
+        }
+        if let Some(previous) = &previous {
+            if previous.epoch == current.epoch {
+                return Err(ServerError::key_file(
+                    path,
+                    format!("current and previous keys share epoch {}", current.epoch),
+                ));
+            }
+        }
+        Ok(KeyFile { current, previous })
+    }
+
+    /// The YAML text of this key file.
+    pub fn to_yaml(&self) -> String {
+        let items: Vec<KeyEntryYaml> = std::iter::once(&self.current)
+            .chain(self.previous.as_ref())
+            .map(|k| KeyEntryYaml {
+                epoch: k.epoch,
+                secret: hex::encode(k.secret),
+            })
+            .collect();
+        let body = serde_yaml::to_string(&items).unwrap_or_default();
+        format!("# trickles key file: the first key is current, the second (if any) the previous one.\n{body}")
+    }
+
+    /// Read and parse the key file at `path`.
+    pub fn load(path: &Path) -> Result<Self, ServerError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ServerError::io(path, e))?;
+        if let Ok(meta) = std::fs::metadata(path) {
+            if meta.permissions().mode() & 0o077 != 0 {
+                tracing::warn!(path = %path.display(), "key file is readable by other users; chmod 600 it");
+            }
+        }
+        Self::parse(path, &text)
+    }
+
+    /// Write this key file to `path` with mode 0600, atomically (temporary file + rename).
+    pub fn store(&self, path: &Path) -> Result<(), ServerError> {
+        let temporary = temporary_path(path);
+        let result = (|| {
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&temporary)?;
+            file.write_all(self.to_yaml().as_bytes())?;
+            file.sync_all()?;
+            std::fs::rename(&temporary, path)
+        })();
+        result.map_err(|e| {
+            let _ = std::fs::remove_file(&temporary);
+            ServerError::io(path, e)
+        })
+    }
+}
+
+/// Decode a secret written as 64 hex digits.
+fn decode_secret(text: &str) -> Result<[u8; SECRET_LEN], String> {
+    let bytes = hex::decode(text.trim()).map_err(|e| format!("secret is not valid hex: {e}"))?;
+    <[u8; SECRET_LEN]>::try_from(bytes.as_slice()).map_err(|_| {
+        format!(
+            "secret is {} bytes long, expected {SECRET_LEN} ({} hex digits)",
+            bytes.len(),
+            SECRET_LEN * 2
+        )
+    })
+}
+
+/// 32 bytes from the operating system's random generator.
+fn random_secret() -> [u8; SECRET_LEN] {
+    let mut secret = [0u8; SECRET_LEN];
+    rand::rngs::OsRng.fill_bytes(&mut secret);
+    secret
+}
+
+/// A sibling of `path` to write before renaming over it.
+fn temporary_path(path: &Path) -> PathBuf {
+    let mut name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
+    name.push(format!(".tmp.{}", std::process::id()));
+    path.with_file_name(name)
+}

@@ -1,0 +1,157 @@
+//! Claims about configuration loading: syntax errors name file, line and column; semantic
+//! errors name the file and the offending key's line; flags override the file.
+
+use std::path::PathBuf;
+
+use trickles_server::cli::RunArgs;
+use trickles_server::config::Settings;
+use trickles_server::ServerError;
+
+fn write_config(dir: &tempfile::TempDir, text: &str) -> PathBuf {
+    let path = dir.path().join("server.yaml");
+    std::fs::write(&path, text).expect("write config");
+    path
+}
+
+fn load(path: PathBuf) -> Result<Settings, ServerError> {
+    Settings::load(&RunArgs {
+        config: Some(path),
+        ..RunArgs::default()
+    })
+}
+
+#[test]
+fn unknown_key_is_reported_with_file_and_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_config(
+        &dir,
+        "root: .\ntcp_listen: 127.0.0.1:0\nlisen: [\"127.0.0.1:1\"]\n",
+    );
+    let error = load(path.clone()).expect_err("typo must be rejected");
+    match &error {
+        ServerError::ConfigSyntax {
+            path: p,
+            line,
+            reason,
+            ..
+        } => {
+            assert_eq!(p, &path);
+            assert_eq!(*line, 3);
+            assert!(reason.contains("lisen"), "{reason}");
+        }
+        other => panic!("unexpected error {other:?}"),
+    }
+    let shown = error.to_string();
+    assert!(
+        shown.starts_with(&format!("{}:3:", path.display())),
+        "{shown}"
+    );
+}
+
+#[test]
+fn bad_address_is_reported_with_its_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_config(
+        &dir,
+        "root: .\nlisten:\n  - 127.0.0.1:4433\n  - not-an-address\n",
+    );
+    match load(path).expect_err("bad address") {
+        ServerError::ConfigSyntax { line, .. } => assert_eq!(line, 4),
+        other => panic!("unexpected error {other:?}"),
+    }
+}
+
+#[test]
+fn missing_root_directory_names_the_root_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_config(
+        &dir,
+        "tcp_listen: 127.0.0.1:0\n\nroot: /definitely/not/here\n",
+    );
+    let error = load(path.clone()).expect_err("missing root");
+    match &error {
+        ServerError::ConfigInvalid {
+            path: p,
+            line,
+            reason,
+        } => {
+            assert_eq!(p, &path);
+            assert_eq!(*line, Some(3));
+            assert!(reason.contains("/definitely/not/here"), "{reason}");
+        }
+        other => panic!("unexpected error {other:?}"),
+    }
+}
+
+#[test]
+fn udp_listener_without_key_file_is_rejected() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_config(&dir, "root: .\nlisten: [\"127.0.0.1:4433\"]\n");
+    let error = load(path).expect_err("no key file");
+    assert!(error.to_string().contains("key file"), "{error}");
+}
+
+#[test]
+fn nothing_to_serve_is_rejected() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_config(&dir, "root: .\n");
+    let error = load(path).expect_err("no listener");
+    assert!(error.to_string().contains("nothing to serve"), "{error}");
+}
+
+#[test]
+fn out_of_range_workers_is_rejected_at_its_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_config(&dir, "root: .\ntcp_listen: 127.0.0.1:0\nworkers: 0\n");
+    match load(path).expect_err("zero workers") {
+        ServerError::ConfigInvalid { line, .. } => assert_eq!(line, Some(3)),
+        other => panic!("unexpected error {other:?}"),
+    }
+}
+
+#[test]
+fn relative_paths_in_the_file_are_relative_to_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("www")).expect("mkdir");
+    let path = write_config(
+        &dir,
+        "listen: [\"[::1]:4433\", \"127.0.0.1:4433\"]\nroot: www\nkey_file: keys.yaml\nmss: 1200\nworkers: 3\n",
+    );
+    let settings = load(path).expect("valid config");
+    assert_eq!(settings.root, dir.path().join("www"));
+    assert_eq!(settings.key_file, Some(dir.path().join("keys.yaml")));
+    assert_eq!(settings.listen.len(), 2);
+    assert_eq!((settings.workers, settings.mss), (3, Some(1200)));
+}
+
+#[test]
+fn flags_override_the_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_config(
+        &dir,
+        "root: /definitely/not/here\ntcp_listen: 127.0.0.1:1\nworkers: 9\n",
+    );
+    let settings = Settings::load(&RunArgs {
+        config: Some(path),
+        root: Some(dir.path().to_path_buf()),
+        workers: Some(2),
+        ..RunArgs::default()
+    })
+    .expect("flags fix the file");
+    assert_eq!(settings.root, dir.path());
+    assert_eq!(settings.workers, 2);
+}
+
+#[test]
+fn empty_file_means_defaults() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_config(&dir, "# nothing yet\n");
+    let settings = Settings::load(&RunArgs {
+        config: Some(path),
+        root: Some(dir.path().to_path_buf()),
+        tcp_listen: Some("127.0.0.1:0".parse().expect("addr")),
+        ..RunArgs::default()
+    })
+    .expect("comments only");
+    assert!(settings.listen.is_empty());
+}

@@ -1,0 +1,102 @@
+//! Claims about key files: what keygen writes loads back, rotation keeps exactly one previous
+//! key, files are private, and malformed files are refused with the file and the reason.
+
+use std::os::unix::fs::PermissionsExt;
+
+use trickles_server::cli::KeygenArgs;
+use trickles_server::keyfile::KeyFile;
+use trickles_server::keygen::keygen;
+
+fn args(output: std::path::PathBuf, epoch: Option<u8>, rotate: bool) -> KeygenArgs {
+    KeygenArgs {
+        output,
+        epoch,
+        rotate,
+        force: false,
+    }
+}
+
+#[test]
+fn generated_key_file_loads_back_identically() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("keys.yaml");
+    let written = keygen(&args(path.clone(), Some(7), false)).expect("keygen");
+    let loaded = KeyFile::load(&path).expect("load");
+    assert_eq!(loaded, written);
+    assert_eq!(loaded.current.epoch, 7);
+    assert!(loaded.previous.is_none());
+}
+
+#[test]
+fn key_file_is_private() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("keys.yaml");
+    keygen(&args(path.clone(), None, false)).expect("keygen");
+    let mode = std::fs::metadata(&path).expect("stat").permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+}
+
+#[test]
+fn existing_key_file_is_not_overwritten() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("keys.yaml");
+    keygen(&args(path.clone(), None, false)).expect("keygen");
+    assert!(keygen(&args(path, None, false)).is_err());
+}
+
+#[test]
+fn rotation_keeps_the_old_key_as_previous_and_drops_older_ones() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("keys.yaml");
+    let first = keygen(&args(path.clone(), Some(1), false)).expect("keygen");
+    let second = keygen(&args(path.clone(), None, true)).expect("rotate");
+    assert_eq!(second.current.epoch, 2);
+    assert_eq!(second.previous.as_ref(), Some(&first.current));
+    assert_ne!(second.current.secret, first.current.secret);
+
+    let third = keygen(&args(path.clone(), Some(9), true)).expect("rotate again");
+    let loaded = KeyFile::load(&path).expect("load");
+    assert_eq!(loaded, third);
+    assert_eq!(loaded.current.epoch, 9);
+    assert_eq!(loaded.previous.as_ref(), Some(&second.current));
+}
+
+#[test]
+fn rotation_to_the_current_epoch_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("keys.yaml");
+    keygen(&args(path.clone(), Some(4), false)).expect("keygen");
+    assert!(keygen(&args(path, Some(4), true)).is_err());
+}
+
+#[test]
+fn malformed_key_files_name_the_file_and_the_reason() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("keys.yaml");
+    let cases = [
+        ("- epoch: 1\n  secret: zz\n", "hex"),
+        ("- epoch: 1\n  secret: abcd\n", "2 bytes long"),
+        ("[]\n", "no key"),
+        ("- epoch: 300\n  secret: ab\n", "line"),
+        (
+            &format!(
+                "- epoch: 1\n  secret: {s}\n- epoch: 1\n  secret: {s}\n",
+                s = "00".repeat(32)
+            ),
+            "share epoch",
+        ),
+        (
+            &format!(
+                "- {{epoch: 3, secret: {s}}}\n- {{epoch: 2, secret: {s}}}\n- {{epoch: 1, secret: {s}}}\n",
+                s = "00".repeat(32)
+            ),
+            "more than two",
+        ),
+    ];
+    for (text, expected) in cases {
+        std::fs::write(&path, text).expect("write");
+        let error = KeyFile::load(&path).expect_err(text).to_string();
+        assert!(error.contains(&path.display().to_string()), "{error}");
+        assert!(error.contains(expected), "{error} lacks {expected:?}");
+    }
+}
