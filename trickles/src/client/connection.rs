@@ -1,0 +1,485 @@
+//! [`ClientConnection`]: one Trickles transfer, driven by datagrams and timeouts.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
+
+use crate::cc::WindowParams;
+use crate::time::{Duration, Instant};
+use crate::transmit::Transmit;
+use crate::wire::response::FLAG_RETRANSMISSION;
+use crate::wire::sack::SackBlock;
+use crate::wire::{
+    ContState, Header, HelloRepr, PacketType, RefuseRepr, RequestKind, RequestRepr, ResponseRepr,
+};
+
+use super::config::{ClientConfig, ClientError, ClientStats, ClientStatus};
+use super::reassembly::Reassembly;
+use super::rtt::RttEstimator;
+use super::scoreboard::Scoreboard;
+
+/// The stream mapping and nonce stream of the current incarnation (one HELLO's answer).
+#[derive(Clone, Copy, Debug)]
+struct Incarnation {
+    token_base: u64,
+    data_base: u64,
+    start_offset: u64,
+    mss: u64,
+}
+
+/// A continuation waiting to be handed back.
+#[derive(Clone, Debug)]
+struct HeldContinuation {
+    sealed: Vec<u8>,
+    params: WindowParams,
+    requestable: bool,
+}
+
+/// The continuation kept for a slow-start restart.
+#[derive(Clone, Debug)]
+struct RestartContinuation {
+    sealed: Vec<u8>,
+    tcp_base: u64,
+    timestamp: u64,
+    received_at: Instant,
+    attempts: u8,
+}
+
+/// One Trickles transfer (see the module doc of [`crate::client`]).
+#[derive(Debug)]
+pub struct ClientConnection {
+    conn_id: u64,
+    server: SocketAddr,
+    request: Vec<u8>,
+    config: ClientConfig,
+    status: ClientStatus,
+    total_len: Option<u64>,
+    incarnation: Option<Incarnation>,
+    retired_tokens: Vec<u64>,
+    resume_offset: u64,
+    hello_attempts: u32,
+    scoreboard: Scoreboard,
+    held: BTreeMap<u64, HeldContinuation>,
+    ack_next: u64,
+    out_of_order: u32,
+    restart: Option<RestartContinuation>,
+    outbox: VecDeque<Vec<u8>>,
+    rtt: RttEstimator,
+    backoff: u32,
+    timeouts_without_progress: u32,
+    deadline: Option<Instant>,
+    reassembly: Reassembly,
+    stats: ClientStats,
+    proof: Vec<SackBlock>,
+    last_now: Instant,
+}
+
+impl ClientConnection {
+    /// Open a connection to `server` asking for `request` (the path, for the web server).
+    pub fn new(
+        now: Instant,
+        server: SocketAddr,
+        request: Vec<u8>,
+        config: ClientConfig,
+        conn_id: u64,
+    ) -> Self {
+        let rtt = RttEstimator::new(config.initial_rto, config.min_rto, config.max_rto);
+        let mut c = ClientConnection {
+            conn_id,
+            server,
+            request,
+            config,
+            status: ClientStatus::Connecting,
+            total_len: None,
+            incarnation: None,
+            retired_tokens: Vec::new(),
+            resume_offset: 0,
+            hello_attempts: 0,
+            scoreboard: Scoreboard::new(),
+            held: BTreeMap::new(),
+            ack_next: 0,
+            out_of_order: 0,
+            restart: None,
+            outbox: VecDeque::new(),
+            rtt,
+            backoff: 0,
+            timeouts_without_progress: 0,
+            deadline: None,
+            reassembly: Reassembly::starting_at(0),
+            stats: ClientStats::default(),
+            proof: Vec::new(),
+            last_now: now,
+        };
+        c.send_hello(now);
+        c
+    }
+
+    /// The connection id.
+    pub fn conn_id(&self) -> u64 {
+        self.conn_id
+    }
+
+    /// Where the connection stands.
+    pub fn status(&self) -> ClientStatus {
+        self.status.clone()
+    }
+
+    /// Length of the stream, once the first packet told it.
+    pub fn total_len(&self) -> Option<u64> {
+        self.total_len
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> ClientStats {
+        let mut s = self.stats.clone();
+        s.srtt_micros = self.rtt.srtt().map_or(0, |d| d.micros());
+        s
+    }
+
+    /// Bytes received in order so far (read or not).
+    pub fn bytes_in_order(&self) -> u64 {
+        self.reassembly.contiguous_end()
+    }
+
+    /// The next datagram to send, if any.
+    pub fn poll_transmit(&mut self, _now: Instant) -> Option<Transmit> {
+        self.outbox.pop_front().map(|payload| Transmit {
+            destination: self.server,
+            payload,
+        })
+    }
+
+    /// When [`Self::handle_timeout`] must be called next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match self.status {
+            ClientStatus::Connecting | ClientStatus::Transferring => self.deadline,
+            ClientStatus::Done | ClientStatus::Failed(_) => None,
+        }
+    }
+
+    /// Copy received in-order bytes into `buf`; returns how many.
+    pub fn read(&mut self, buf: &mut [u8]) -> usize {
+        let n = self.reassembly.read(buf);
+        if n > 0 {
+            self.send_held_requests();
+        }
+        n
+    }
+
+    /// Feed one datagram (from any address: replicas answer from their own).
+    pub fn handle_datagram(&mut self, now: Instant, _from: SocketAddr, datagram: &[u8]) {
+        self.last_now = now;
+        let Ok((header, body)) = Header::parse(datagram) else {
+            return;
+        };
+        if header.conn_id != self.conn_id
+            || matches!(self.status, ClientStatus::Done | ClientStatus::Failed(_))
+        {
+            return;
+        }
+        match header.packet_type {
+            PacketType::Response => {
+                if let Ok(r) = ResponseRepr::parse(&header, body) {
+                    self.on_response(now, &r);
+                }
+            }
+            PacketType::Refuse => {
+                if let Ok(r) = RefuseRepr::parse(&header, body) {
+                    self.status = ClientStatus::Failed(ClientError::Refused {
+                        code: r.code,
+                        message: String::from_utf8_lossy(r.message).into_owned(),
+                    });
+                }
+            }
+            PacketType::Hello | PacketType::Request => {}
+        }
+    }
+
+    /// The timer fired: resend the HELLO, flush held requests, or restart the window.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.last_now = now;
+        if self.deadline.is_none_or(|d| now < d) {
+            return;
+        }
+        match self.status {
+            ClientStatus::Connecting => {
+                if self.hello_attempts >= self.config.max_hello_attempts {
+                    self.status = ClientStatus::Failed(ClientError::Timeout("no answer to HELLO"));
+                    return;
+                }
+                self.backoff += 1;
+                self.send_hello(now);
+            }
+            ClientStatus::Transferring => self.on_transfer_timeout(now),
+            ClientStatus::Done | ClientStatus::Failed(_) => {}
+        }
+    }
+
+    fn send_hello(&mut self, now: Instant) {
+        let hello = HelloRepr {
+            conn_id: self.conn_id,
+            resume_offset: self.resume_offset,
+            request: &self.request,
+        };
+        self.outbox.push_back(hello.emit(self.config.hello_padding));
+        self.hello_attempts += 1;
+        self.stats.hellos_sent += 1;
+        self.arm(now);
+    }
+
+    fn arm(&mut self, now: Instant) {
+        self.deadline = Some(now + self.rtt.rto(self.backoff));
+    }
+
+    fn on_response(&mut self, now: Instant, r: &ResponseRepr<'_>) {
+        self.stats.packets_received += 1;
+        let c = r.continuation.fields;
+        if self.retired_tokens.contains(&c.token_base) {
+            self.store_data(&c, r.data);
+            return;
+        }
+        let inc = match self.incarnation {
+            Some(inc) if inc.token_base == c.token_base => inc,
+            Some(_) => {
+                // A packet of a different incarnation than ours (should not happen): data only.
+                self.store_data(&c, r.data);
+                return;
+            }
+            None => self.adopt_incarnation(&c),
+        };
+        if r.flags & FLAG_RETRANSMISSION != 0 {
+            self.stats.retransmissions += 1;
+        } else if r.echo != 0 {
+            let sent = r.echo;
+            let elapsed = echo_clock(now).wrapping_sub(sent);
+            if elapsed < 600_000 {
+                self.rtt.sample(Duration(u64::from(elapsed) * 100));
+            }
+        }
+        self.store_data(&c, r.data);
+        let new = self.scoreboard.insert(c.seq, r.nonce);
+        if !new {
+            self.stats.duplicate_packets += 1;
+        } else {
+            self.backoff = 0;
+            self.timeouts_without_progress = 0;
+            self.arm(now);
+        }
+        if c.seq >= self.ack_next && !self.held.contains_key(&c.seq) {
+            let params = WindowParams {
+                tcp_base: c.tcp_base,
+                start_cwnd: c.start_cwnd,
+                ssthresh: c.ssthresh,
+            };
+            self.held.insert(
+                c.seq,
+                HeldContinuation {
+                    sealed: r.continuation_bytes.to_vec(),
+                    params,
+                    requestable: c.state != ContState::Recovery,
+                },
+            );
+            if c.seq > self.ack_next {
+                self.out_of_order += 1;
+            }
+        }
+        let first_missing = self.scoreboard.first_missing_from(inc.data_base);
+        if c.tcp_base <= first_missing
+            && self
+                .restart
+                .as_ref()
+                .is_none_or(|k| c.timestamp >= k.timestamp)
+        {
+            self.restart = Some(RestartContinuation {
+                sealed: r.continuation_bytes.to_vec(),
+                tcp_base: c.tcp_base,
+                timestamp: c.timestamp,
+                received_at: now,
+                attempts: 0,
+            });
+        }
+        if self.reassembly.contiguous_end() >= self.total_len.unwrap_or(u64::MAX) {
+            self.status = ClientStatus::Done;
+            self.deadline = None;
+            self.held.clear();
+            return;
+        }
+        self.send_held_requests();
+    }
+
+    fn adopt_incarnation(&mut self, c: &crate::wire::Continuation<'_>) -> Incarnation {
+        let inc = Incarnation {
+            token_base: c.token_base,
+            data_base: c.data_base,
+            start_offset: c.start_offset,
+            mss: u64::from(c.mss),
+        };
+        self.incarnation = Some(inc);
+        self.total_len = Some(c.total_len);
+        self.status = ClientStatus::Transferring;
+        self.ack_next = c.data_base;
+        self.out_of_order = 0;
+        self.hello_attempts = 0;
+        inc
+    }
+
+    fn store_data(&mut self, c: &crate::wire::Continuation<'_>, data: &[u8]) {
+        let Some((offset, _)) = c.data_range(c.seq) else {
+            return;
+        };
+        let limit = self
+            .reassembly
+            .read_offset()
+            .saturating_add(self.config.receive_window as u64 * 2);
+        if offset < limit {
+            self.stats.bytes_received += self.reassembly.insert(offset, data) as u64;
+        }
+    }
+
+    /// Whether the request for `seq` could release packets beyond the receive window.
+    fn beyond_window(&self, seq: u64, params: &WindowParams) -> bool {
+        let Some(inc) = self.incarnation else {
+            return false;
+        };
+        let release_hi = seq.saturating_add(u64::from(params.cwnd(seq)));
+        let end = inc
+            .start_offset
+            .saturating_add(release_hi.saturating_sub(inc.data_base).saturating_add(1) * inc.mss);
+        end > self
+            .reassembly
+            .read_offset()
+            .saturating_add(self.config.receive_window as u64)
+    }
+
+    /// Send the held requests that are next in sequence order; skip a hole once the
+    /// reordering threshold says it is lost.
+    fn send_held_requests(&mut self) {
+        loop {
+            if let Some(h) = self.held.get(&self.ack_next) {
+                if h.requestable && self.beyond_window(self.ack_next, &h.params) {
+                    return;
+                }
+            }
+            if let Some(h) = self.held.remove(&self.ack_next) {
+                if h.requestable {
+                    self.send_request(
+                        RequestKind::Normal,
+                        0,
+                        &h.sealed,
+                        h.params.tcp_base,
+                        self.ack_next,
+                    );
+                }
+                self.ack_next += 1;
+                self.out_of_order = 0;
+                continue;
+            }
+            if self.out_of_order >= self.config.reorder_threshold {
+                if let Some((&next, _)) = self.held.range(self.ack_next..).next() {
+                    self.ack_next = next;
+                    self.out_of_order = 0;
+                    self.stats.loss_events += 1;
+                    continue;
+                }
+            }
+            return;
+        }
+    }
+
+    fn send_request(
+        &mut self,
+        kind: RequestKind,
+        attempt: u8,
+        sealed: &[u8],
+        tcp_base: u64,
+        seq: u64,
+    ) {
+        self.scoreboard.proof(tcp_base, seq, &mut self.proof);
+        if self.proof.is_empty() {
+            return;
+        }
+        let echo = echo_clock_nonzero(self.last_now);
+        let datagram = RequestRepr::emit(self.conn_id, kind, attempt, echo, sealed, &self.proof);
+        self.outbox.push_back(datagram);
+        self.stats.requests_sent += 1;
+    }
+
+    fn on_transfer_timeout(&mut self, now: Instant) {
+        self.timeouts_without_progress += 1;
+        if self.timeouts_without_progress > self.config.max_timeouts {
+            self.status = ClientStatus::Failed(ClientError::Timeout("no progress"));
+            return;
+        }
+        self.backoff += 1;
+        // Application-limited, not network-limited: nothing is missing, the reader is slow.
+        if let Some(h) = self.held.get(&self.ack_next) {
+            if h.requestable
+                && !self.reassembly.has_hole()
+                && self.beyond_window(self.ack_next, &h.params)
+            {
+                self.timeouts_without_progress = 0;
+                self.backoff = 0;
+                self.arm(now);
+                return;
+            }
+        }
+        // Requests held back by reordering: the hole is lost, send them.
+        if self.held.range(self.ack_next..).next().is_some() {
+            self.out_of_order = self.config.reorder_threshold;
+            self.send_held_requests();
+            self.arm(now);
+            return;
+        }
+        self.stats.timeouts += 1;
+        let usable = self.restart.as_ref().is_some_and(|r| {
+            r.attempts <= crate::server::ServerConfig::default().max_restart_attempt
+                && now.saturating_since(r.received_at).micros() * 4
+                    < self.config.freshness.micros() * 3
+        });
+        if !usable {
+            self.resume(now);
+            return;
+        }
+        let Some(mut r) = self.restart.take() else {
+            return;
+        };
+        let restart_at = self.scoreboard.first_missing_from(r.tcp_base);
+        self.send_request(
+            RequestKind::SlowStart,
+            r.attempts,
+            &r.sealed,
+            r.tcp_base,
+            restart_at.saturating_sub(1).max(r.tcp_base),
+        );
+        r.attempts += 1;
+        self.restart = Some(r);
+        self.held.clear();
+        self.ack_next = restart_at;
+        self.out_of_order = 0;
+        self.arm(now);
+    }
+
+    /// Start a new incarnation at the first byte we lack (continuations too old to use).
+    fn resume(&mut self, now: Instant) {
+        if let Some(inc) = self.incarnation.take() {
+            self.retired_tokens.push(inc.token_base);
+        }
+        self.stats.resumes += 1;
+        self.resume_offset = self.reassembly.contiguous_end();
+        self.scoreboard.clear();
+        self.held.clear();
+        self.restart = None;
+        self.out_of_order = 0;
+        self.status = ClientStatus::Connecting;
+        self.hello_attempts = 0;
+        self.send_hello(now);
+    }
+}
+
+/// The client clock as echoed in requests: 100 µs units, wrapping.
+fn echo_clock(now: Instant) -> u32 {
+    (now.micros() / 100) as u32
+}
+
+fn echo_clock_nonzero(now: Instant) -> u32 {
+    echo_clock(now).max(1)
+}

@@ -1,0 +1,284 @@
+//! [`ServerEndpoint`]: the whole server as one function of (datagram, source, time).
+
+use std::net::SocketAddr;
+
+use rand::{RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::app::{AppError, Application, MAX_UCONT_LEN};
+use crate::cc::{WindowParams, INITIAL_SSTHRESH};
+use crate::crypto::KeyRing;
+use crate::replay::ReplayFilter;
+use crate::time::Instant;
+use crate::transmit::Transmit;
+use crate::wire::continuation::Continuation;
+use crate::wire::refuse::CODE_HELLO_TOO_SMALL;
+use crate::wire::{
+    ContState, Header, HelloRepr, PacketType, RefuseRepr, RequestKind, RequestRepr, WireError,
+};
+
+use super::config::ServerConfig;
+use super::drop_reason::DropReason;
+use super::proof::Proof;
+use super::response_builder::{build, full_packet_len, BuildContext};
+use super::seal::{open, pseudo_header, OpenError};
+use super::step::{decide, Emission, StepError};
+
+/// A Trickles server: keys, an application, and bounded soft state (replay filter, RNG).
+pub struct ServerEndpoint<A: Application> {
+    config: ServerConfig,
+    keys: KeyRing,
+    app: A,
+    replay: ReplayFilter,
+    rng: ChaCha8Rng,
+    emissions: Vec<Emission>,
+}
+
+impl<A: Application> ServerEndpoint<A> {
+    /// A server with `keys` serving `app`; `seed` seeds the connection-token RNG (drivers pass
+    /// OS randomness, the simulator a seeded value).
+    pub fn new(config: ServerConfig, keys: KeyRing, app: A, seed: u64) -> Self {
+        let replay = ReplayFilter::with_capacity(
+            config.replay_capacity,
+            config.replay_false_positive,
+            config.freshness,
+        );
+        ServerEndpoint {
+            config,
+            keys,
+            app,
+            replay,
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            emissions: Vec::with_capacity(8),
+        }
+    }
+
+    /// Replace the key ring (rotation): continuations of the current and previous epochs of the
+    /// new ring stay valid.
+    pub fn set_keys(&mut self, keys: KeyRing) {
+        self.keys = keys;
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    /// The application.
+    pub fn app(&self) -> &A {
+        &self.app
+    }
+
+    /// Bytes of soft state held (replay filter).
+    pub fn soft_state_bytes(&self) -> usize {
+        self.replay.memory_bytes()
+    }
+
+    /// Handle one datagram from `from`; the answers are appended to `out`. Returns the number
+    /// of datagrams queued, or why the input was dropped.
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        datagram: &[u8],
+        out: &mut Vec<Transmit>,
+    ) -> Result<usize, DropReason> {
+        let (header, body) = Header::parse(datagram).map_err(|e| match e {
+            WireError::Version(_) => DropReason::Version,
+            _ => DropReason::Malformed,
+        })?;
+        match header.packet_type {
+            PacketType::Hello => {
+                let hello = HelloRepr::parse(&header, body).map_err(|_| DropReason::Malformed)?;
+                self.on_hello(now, from, &hello, datagram.len(), out)
+            }
+            PacketType::Request => {
+                let request =
+                    RequestRepr::parse(&header, body).map_err(|_| DropReason::Malformed)?;
+                self.on_request(now, from, &request, out)
+            }
+            PacketType::Response | PacketType::Refuse => Err(DropReason::UnexpectedType),
+        }
+    }
+
+    fn on_hello(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        hello: &HelloRepr<'_>,
+        received: usize,
+        out: &mut Vec<Transmit>,
+    ) -> Result<usize, DropReason> {
+        let budget = received.saturating_mul(self.config.amplification_factor);
+        let refuse = |code: u8, message: &str, out: &mut Vec<Transmit>| {
+            let payload = RefuseRepr {
+                conn_id: hello.conn_id,
+                code,
+                message: message.as_bytes(),
+            }
+            .emit();
+            if payload.len() <= budget {
+                out.push(Transmit {
+                    destination: from,
+                    payload,
+                });
+            }
+        };
+        let opened = match self.app.open(hello.request, from) {
+            Ok(o) if o.ucont.len() > MAX_UCONT_LEN => {
+                refuse(4, "application state too large", out);
+                return Err(DropReason::App);
+            }
+            Ok(o) if hello.resume_offset > o.length => {
+                let e = AppError::BadRequest("resume offset past the end".into());
+                refuse(e.code(), &e.to_string(), out);
+                return Err(DropReason::App);
+            }
+            Ok(o) => o,
+            Err(e) => {
+                refuse(e.code(), &e.to_string(), out);
+                return Err(DropReason::App);
+            }
+        };
+        let key = self.keys.current();
+        let mut template = Continuation {
+            epoch: key.epoch(),
+            state: ContState::Normal,
+            seq: 1,
+            timestamp: now.micros(),
+            mrtt: 0,
+            tcp_base: 1,
+            start_cwnd: self.config.initial_cwnd,
+            ssthresh: INITIAL_SSTHRESH,
+            first_loss: 0,
+            first_bootstrap_seq: 0,
+            token_base: self.rng.next_u64(),
+            data_base: 1,
+            start_offset: hello.resume_offset,
+            total_len: opened.length,
+            mss: self.config.mss.max(1),
+            ucont: &opened.ucont,
+        };
+        let window = (budget / full_packet_len(&template)).min(self.config.initial_cwnd as usize);
+        if window == 0 {
+            refuse(CODE_HELLO_TOO_SMALL, "hello too small: pad it", out);
+            return Err(DropReason::HelloTooSmall);
+        }
+        template.start_cwnd = window as u32;
+        let params = WindowParams {
+            tcp_base: 1,
+            start_cwnd: window as u32,
+            ssthresh: INITIAL_SSTHRESH,
+        };
+        let last = template.last_seq();
+        let pseudo = pseudo_header(hello.conn_id, from);
+        let ctx = BuildContext {
+            key,
+            pseudo: &pseudo,
+            conn_id: hello.conn_id,
+            echo: 0,
+            app: &self.app,
+            template,
+            now_micros: now.micros(),
+            mrtt: 0,
+        };
+        let mut sent = 0;
+        for seq in 1..=(window as u64).min(last) {
+            let e = Emission {
+                seq,
+                state: ContState::Normal,
+                params,
+                first_loss: 0,
+                first_bootstrap_seq: 0,
+                retransmission: false,
+            };
+            let payload = build(&ctx, &e).map_err(|_| DropReason::App)?;
+            out.push(Transmit {
+                destination: from,
+                payload,
+            });
+            sent += 1;
+        }
+        Ok(sent)
+    }
+
+    fn on_request(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        req: &RequestRepr<'_>,
+        out: &mut Vec<Transmit>,
+    ) -> Result<usize, DropReason> {
+        let pseudo = pseudo_header(req.conn_id, from);
+        open(&self.keys, &pseudo, &req.continuation).map_err(|e| match e {
+            OpenError::UnknownEpoch => DropReason::Epoch,
+            OpenError::BadMac => DropReason::Mac,
+        })?;
+        let c = req.continuation.fields;
+        let issued = Instant(c.timestamp);
+        if now.saturating_since(issued) > self.config.freshness
+            || issued.saturating_since(now) > self.config.max_clock_skew
+        {
+            return Err(DropReason::Stale);
+        }
+        if req.kind == RequestKind::SlowStart {
+            let shift = u32::from(req.attempt);
+            if req.attempt > self.config.max_restart_attempt
+                || now.saturating_since(issued).micros()
+                    < self.config.min_restart_age.micros() << shift
+            {
+                return Err(DropReason::TooEarly);
+            }
+        }
+        let key = self.keys.get(c.epoch).ok_or(DropReason::Epoch)?;
+        let proof = Proof::verify(key, c.token_base, c.tcp_base, req.sacks.clone())
+            .map_err(|_| DropReason::Proof)?;
+        if !self.replay.check_and_insert(
+            now,
+            replay_token(req.continuation.tag, req.kind, req.attempt),
+        ) {
+            return Err(DropReason::Replay);
+        }
+        self.emissions.clear();
+        decide(&c, req.kind, &proof, &mut self.emissions).map_err(|e| match e {
+            StepError::Window | StepError::GapTooLarge => DropReason::Window,
+        })?;
+        let sample = now
+            .saturating_since(issued)
+            .micros()
+            .min(u64::from(u32::MAX)) as u32;
+        let mrtt = if c.mrtt == 0 {
+            sample
+        } else {
+            c.mrtt - c.mrtt / 8 + sample / 8
+        };
+        let ctx = BuildContext {
+            key: self.keys.current(),
+            pseudo: &pseudo,
+            conn_id: req.conn_id,
+            echo: req.echo,
+            app: &self.app,
+            template: c,
+            now_micros: now.micros(),
+            mrtt,
+        };
+        for e in &self.emissions {
+            let payload = build(&ctx, e).map_err(|_| DropReason::App)?;
+            out.push(Transmit {
+                destination: from,
+                payload,
+            });
+        }
+        Ok(self.emissions.len())
+    }
+}
+
+/// The replay-filter token of a request: the continuation's MAC tag (unique per continuation
+/// the server ever made) mixed with the request kind and attempt, so one continuation may serve
+/// one normal request and one slow-start restart per attempt number.
+fn replay_token(tag: &[u8], kind: RequestKind, attempt: u8) -> u64 {
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&tag[..8]);
+    let mix = (u64::from(kind as u8) << 8 | u64::from(attempt)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    u64::from_le_bytes(first) ^ mix
+}
