@@ -68,9 +68,15 @@ pub struct KeygenArgs {
     #[arg(long, value_name = "N")]
     pub epoch: Option<u8>,
     /// Add a new current key to the existing file, keeping its current key as the previous one.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["stage", "promote"])]
     pub rotate: bool,
-    /// Overwrite an existing file instead of refusing (without --rotate).
+    /// Add a new key that is accepted but does not seal yet (stage one of a drop-free rotation).
+    #[arg(long, conflicts_with = "promote")]
+    pub stage: bool,
+    /// Make the accepted-only key current, keeping the current one accepted (stage two).
+    #[arg(long, conflicts_with = "epoch")]
+    pub promote: bool,
+    /// Overwrite an existing file instead of refusing (when creating a new file).
     #[arg(long)]
     pub force: bool,
 }

@@ -207,6 +207,21 @@ impl Settings {
                     .into(),
             ));
         }
+        if let Some(key_file) = &key_file {
+            if let (Ok(key), Ok(served)) = (key_file.canonicalize(), root.canonicalize()) {
+                if key.starts_with(&served) {
+                    return Err(at.error(
+                        "key_file",
+                        key_from_flag,
+                        format!(
+                            "key file {} lies under the root {}: it would be served to anyone",
+                            key_file.display(),
+                            root.display()
+                        ),
+                    ));
+                }
+            }
+        }
         let workers = match workers {
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),
             Some(n) if (1..=MAX_WORKERS).contains(&n) => n,

@@ -60,6 +60,20 @@ pub enum ServerError {
         #[source]
         source: std::io::Error,
     },
+
+    /// The process could not set up part of its runtime (threads, signal handlers, ...).
+    #[error("cannot set up {what}: {source}")]
+    Runtime {
+        /// What was being set up.
+        what: &'static str,
+        /// The operating system's reason.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The metrics registry refused a metric (a programming error: duplicate name, bad label).
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
 }
 
 impl ServerError {

@@ -1,9 +1,15 @@
 //! The key file: the secrets a replica pool shares, one per key *epoch*.
 //!
 //! Every continuation names the epoch of the key that sealed it, and a server accepts the current
-//! epoch and the one before, so a pool rotates its secret without dropping connections: write a
-//! rotated file (`trickles-server keygen --rotate -o keys.yaml`), copy it to every replica, send
-//! each one `SIGHUP`.
+//! epoch and one other, so a pool rotates its secret without dropping connections:
+//!
+//! - quick: `keygen --rotate -o keys.yaml` makes a new key current and keeps the old one
+//!   accepted; copy the file to every replica and send each `SIGHUP`. While the copies roll out,
+//!   a continuation sealed by an updated replica is refused by one not yet updated (the client
+//!   retries after a timeout).
+//! - without a single drop: `keygen --stage` adds the new key as accepted-only; roll that out
+//!   everywhere; then `keygen --promote` makes it current (the old key stays accepted); roll out
+//!   again.
 //!
 //! The format is a YAML list, the current key first, at most one previous key after it:
 //!
@@ -23,11 +29,11 @@ use std::path::{Path, PathBuf};
 
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
+use trickles::crypto::{Key, KeyRing};
 
 use crate::error::ServerError;
 
-/// Length of a key secret in bytes.
-pub const SECRET_LEN: usize = 32;
+pub use trickles::crypto::SECRET_LEN;
 
 /// One key: its epoch and its secret.
 #[derive(Clone, PartialEq, Eq)]
@@ -47,12 +53,13 @@ impl std::fmt::Debug for KeyEntry {
     }
 }
 
-/// The contents of a key file: the current key and, during a rotation, the previous one.
+/// The contents of a key file: the current key and, during a rotation, one other accepted key
+/// (the previous one, or the next one while a staged rotation rolls out).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeyFile {
     /// The key new continuations are sealed with.
     pub current: KeyEntry,
-    /// The key of the epoch before, still accepted.
+    /// Another key still (or already) accepted, never used to seal.
     pub previous: Option<KeyEntry>,
 }
 
@@ -89,6 +96,35 @@ impl KeyFile {
                 epoch,
                 secret: random_secret(),
             },
+            previous: Some(self.current.clone()),
+        })
+    }
+
+    /// The file with a fresh random key (epoch `epoch`, or the current epoch + 1) added as the
+    /// accepted-only key; the current key is unchanged. Stage one of a drop-free rotation.
+    pub fn staged(&self, epoch: Option<u8>) -> Result<Self, String> {
+        let epoch = epoch.unwrap_or(self.current.epoch.wrapping_add(1));
+        if epoch == self.current.epoch {
+            return Err(format!("new epoch {epoch} equals the current epoch"));
+        }
+        Ok(KeyFile {
+            current: self.current.clone(),
+            previous: Some(KeyEntry {
+                epoch,
+                secret: random_secret(),
+            }),
+        })
+    }
+
+    /// The file with its two keys swapped: the accepted-only key seals from now on and the
+    /// current one stays accepted. Stage two of a drop-free rotation.
+    pub fn promoted(&self) -> Result<Self, String> {
+        let next = self
+            .previous
+            .clone()
+            .ok_or("holds a single key: nothing to promote (use --stage first)")?;
+        Ok(KeyFile {
+            current: next,
             previous: Some(self.current.clone()),
         })
     }
@@ -178,6 +214,18 @@ impl KeyFile {
             let _ = std::fs::remove_file(&temporary);
             ServerError::io(path, e)
         })
+    }
+
+    /// The key ring the protocol core verifies and seals continuations with: the first key
+    /// seals, the second is also accepted.
+    pub fn key_ring(&self) -> KeyRing {
+        let current = Key::from_secret(self.current.epoch, &self.current.secret);
+        match &self.previous {
+            None => KeyRing::new(current),
+            Some(previous) => {
+                KeyRing::with_previous(current, Key::from_secret(previous.epoch, &previous.secret))
+            }
+        }
     }
 }
 

@@ -155,3 +155,20 @@ fn empty_file_means_defaults() {
     .expect("comments only");
     assert!(settings.listen.is_empty());
 }
+
+#[test]
+fn key_file_under_the_root_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("keys.yaml"), "[]").expect("write");
+    let path = write_config(
+        &dir,
+        "listen: [\"127.0.0.1:0\"]\nroot: .\nkey_file: keys.yaml\n",
+    );
+    match load(path).expect_err("key file would be served") {
+        ServerError::ConfigInvalid { line, reason, .. } => {
+            assert_eq!(line, Some(3));
+            assert!(reason.contains("served to anyone"), "{reason}");
+        }
+        other => panic!("unexpected error {other:?}"),
+    }
+}

@@ -12,6 +12,8 @@ fn args(output: std::path::PathBuf, epoch: Option<u8>, rotate: bool) -> KeygenAr
         output,
         epoch,
         rotate,
+        stage: false,
+        promote: false,
         force: false,
     }
 }
@@ -99,4 +101,44 @@ fn malformed_key_files_name_the_file_and_the_reason() {
         assert!(error.contains(&path.display().to_string()), "{error}");
         assert!(error.contains(expected), "{error} lacks {expected:?}");
     }
+}
+
+#[test]
+fn staged_key_is_accepted_first_and_promoted_later() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("keys.yaml");
+    let first = keygen(&args(path.clone(), Some(1), false)).expect("keygen");
+    let staged = keygen(&KeygenArgs {
+        stage: true,
+        ..args(path.clone(), None, false)
+    })
+    .expect("stage");
+    assert_eq!(
+        staged.current, first.current,
+        "staging must not change the sealing key"
+    );
+    let next = staged.previous.clone().expect("staged key");
+    assert_eq!(next.epoch, 2);
+
+    let promoted = keygen(&KeygenArgs {
+        promote: true,
+        ..args(path.clone(), None, false)
+    })
+    .expect("promote");
+    assert_eq!(promoted.current, next);
+    assert_eq!(promoted.previous, Some(first.current));
+    assert_eq!(KeyFile::load(&path).expect("load"), promoted);
+}
+
+#[test]
+fn promoting_a_single_key_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("keys.yaml");
+    keygen(&args(path.clone(), None, false)).expect("keygen");
+    let error = keygen(&KeygenArgs {
+        promote: true,
+        ..args(path, None, false)
+    })
+    .expect_err("nothing to promote");
+    assert!(error.to_string().contains("nothing to promote"), "{error}");
 }

@@ -4,25 +4,22 @@
 //! counters once per batch, so many workers do not fight over the same atomic cache lines on
 //! every packet.
 
-use prometheus::{IntCounter, IntCounterVec, Opts, Registry};
-
-/// Drop reasons pre-created with a zero value, so dashboards see every series from the start.
-/// These are the names of the core's `DropReason`s plus the driver's own `truncated`.
-pub const KNOWN_DROP_REASONS: &[&str] = &[
-    "malformed",
-    "version",
-    "mac",
-    "epoch",
-    "stale",
-    "replay",
-    "proof",
-    "too_early",
-    "app",
-    TRUNCATED,
-];
+use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+use trickles::server::DropReason;
 
 /// Drop reason of a datagram longer than the driver's receive buffer.
 pub const TRUNCATED: &str = "truncated";
+/// Drop reason of a datagram from neither an IPv4 nor an IPv6 address.
+pub const UNKNOWN_ADDRESS_FAMILY: &str = "address_family";
+
+/// Every drop reason label: the core's `DropReason` names and the driver's own two. Each is
+/// pre-created with a zero value so dashboards see every series from the start.
+pub fn drop_reason_names() -> impl Iterator<Item = &'static str> {
+    DropReason::ALL
+        .iter()
+        .map(DropReason::name)
+        .chain([TRUNCATED, UNKNOWN_ADDRESS_FAMILY])
+}
 
 /// The UDP driver's counters (registered in [`crate::metrics::ServerMetrics`]).
 #[derive(Clone, Debug)]
@@ -43,6 +40,9 @@ pub struct UdpMetrics {
     pub hellos: IntCounter,
     /// `trickles_server_send_errors_total`
     pub send_errors: IntCounter,
+    /// `trickles_server_soft_state_bytes`: replay filters of all workers (constant in the
+    /// number of clients: the point of Trickles).
+    pub soft_state_bytes: IntGauge,
 }
 
 impl UdpMetrics {
@@ -84,8 +84,12 @@ impl UdpMetrics {
                 "trickles_server_send_errors_total",
                 "UDP datagrams the kernel refused to send",
             )?,
+            soft_state_bytes: IntGauge::new(
+                "trickles_server_soft_state_bytes",
+                "Bytes of soft state (replay filters) held by the UDP workers",
+            )?,
         };
-        for reason in KNOWN_DROP_REASONS {
+        for reason in drop_reason_names() {
             metrics.continuations_rejected.with_label_values(&[reason]);
         }
         Ok(metrics)
@@ -101,6 +105,7 @@ impl UdpMetrics {
         registry.register(Box::new(self.continuations_rejected.clone()))?;
         registry.register(Box::new(self.hellos.clone()))?;
         registry.register(Box::new(self.send_errors.clone()))?;
+        registry.register(Box::new(self.soft_state_bytes.clone()))?;
         Ok(())
     }
 

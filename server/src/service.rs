@@ -1,0 +1,228 @@
+//! A running server: the UDP workers, the HTTP/TCP baseline and the metrics endpoint started
+//! from one [`Settings`], reloaded on `SIGHUP`, stopped on `SIGINT`/`SIGTERM`.
+//!
+//! A reload reads the configuration and the key file again and applies what can change while
+//! running: the keys (handed to every UDP worker) and the root directory. Everything is loaded
+//! and checked before anything is applied, so a bad reload is logged and the running
+//! configuration keeps serving. Addresses, worker count and MSS take effect on restart only (a
+//! warning says so).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use trickles::server::ServerConfig;
+
+use crate::cli::RunArgs;
+use crate::config::Settings;
+use crate::error::ServerError;
+use crate::keyfile::KeyFile;
+use crate::metrics::ServerMetrics;
+use crate::static_files::StaticFiles;
+use crate::udp::UdpDriver;
+use crate::{http_baseline, http_listener, metrics};
+
+/// Every component of a running server.
+pub struct RunningServer {
+    args: RunArgs,
+    settings: Settings,
+    files: Arc<StaticFiles>,
+    metrics: ServerMetrics,
+    udp: Option<UdpDriver>,
+    tcp_addr: Option<SocketAddr>,
+    metrics_addr: Option<SocketAddr>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl RunningServer {
+    /// Load the settings `args` describe and start every component they ask for. Must be called
+    /// within a tokio runtime.
+    pub async fn start(args: RunArgs) -> Result<Self, ServerError> {
+        let settings = Settings::load(&args)?;
+        let keys = settings
+            .key_file
+            .as_deref()
+            .map(KeyFile::load)
+            .transpose()?;
+        let files = Arc::new(
+            StaticFiles::new(&settings.root).map_err(|e| ServerError::io(&settings.root, e))?,
+        );
+        let metrics = ServerMetrics::new()?;
+        let (stop, shutdown) = watch::channel(false);
+
+        // Bind every TCP listener before starting threads, so a failure leaves nothing running.
+        let tcp = match settings.tcp_listen {
+            Some(addr) => Some(http_listener::bind(addr).await?),
+            None => None,
+        };
+        let metrics_listener = match settings.metrics {
+            Some(addr) => Some(http_listener::bind(addr).await?),
+            None => None,
+        };
+        let local = |listener: &Option<tokio::net::TcpListener>| {
+            listener.as_ref().and_then(|l| l.local_addr().ok())
+        };
+        let (tcp_addr, metrics_addr) = (local(&tcp), local(&metrics_listener));
+
+        let udp = match (&keys, settings.listen.is_empty()) {
+            (Some(keys), false) => Some(UdpDriver::start(
+                &settings.listen,
+                settings.workers,
+                &server_config(&settings),
+                keys.key_ring(),
+                files.clone(),
+                metrics.udp.clone(),
+            )?),
+            _ => None,
+        };
+
+        let mut tasks = Vec::new();
+        if let Some(listener) = tcp {
+            tracing::info!(addr = %display_addr(tcp_addr), root = %settings.root.display(), "serving the HTTP/TCP baseline");
+            let handler = http_baseline::handler(files.clone(), metrics.http.clone());
+            tasks.push(tokio::spawn(http_listener::serve(
+                listener,
+                handler,
+                shutdown.clone(),
+                "http",
+            )));
+        }
+        if let Some(listener) = metrics_listener {
+            tracing::info!(addr = %display_addr(metrics_addr), "serving /metrics and /healthz");
+            let handler = metrics::handler(metrics.registry.clone());
+            tasks.push(tokio::spawn(http_listener::serve(
+                listener, handler, shutdown, "metrics",
+            )));
+        }
+        Ok(RunningServer {
+            args,
+            settings,
+            files,
+            metrics,
+            udp,
+            tcp_addr,
+            metrics_addr,
+            stop,
+            tasks,
+        })
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The bound UDP address of each `listen` entry (ports resolved when 0 was asked for).
+    pub fn udp_addrs(&self) -> &[SocketAddr] {
+        self.udp.as_ref().map_or(&[], |u| u.local_addrs())
+    }
+
+    /// The bound address of the HTTP/TCP baseline.
+    pub fn tcp_addr(&self) -> Option<SocketAddr> {
+        self.tcp_addr
+    }
+
+    /// The bound address of the metrics endpoint.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
+    }
+
+    /// The metrics.
+    pub fn metrics(&self) -> &ServerMetrics {
+        &self.metrics
+    }
+
+    /// Re-read the configuration and the key file; apply the keys and the root. On error
+    /// nothing changes.
+    pub fn reload(&mut self) -> Result<(), ServerError> {
+        let fresh = Settings::load(&self.args)?;
+        let keys = fresh.key_file.as_deref().map(KeyFile::load).transpose()?;
+        self.files
+            .set_root(&fresh.root)
+            .map_err(|e| ServerError::io(&fresh.root, e))?;
+        if let (Some(udp), Some(keys)) = (&self.udp, &keys) {
+            udp.set_keys(keys.key_ring());
+            tracing::info!(
+                current_epoch = keys.current.epoch,
+                other_epoch = keys.previous.as_ref().map(|k| k.epoch),
+                "keys reloaded"
+            );
+        }
+        let old = &self.settings;
+        for (name, changed) in [
+            ("listen", fresh.listen != old.listen),
+            ("tcp_listen", fresh.tcp_listen != old.tcp_listen),
+            ("metrics", fresh.metrics != old.metrics),
+            ("workers", fresh.workers != old.workers),
+            ("mss", fresh.mss != old.mss),
+        ] {
+            if changed {
+                tracing::warn!(
+                    setting = name,
+                    "changed setting takes effect on restart only"
+                );
+            }
+        }
+        tracing::info!(root = %fresh.root.display(), "configuration reloaded");
+        self.settings.root = fresh.root;
+        self.settings.key_file = fresh.key_file;
+        Ok(())
+    }
+
+    /// Stop every component and wait for it.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        if let Some(udp) = self.udp {
+            if tokio::task::spawn_blocking(move || udp.shutdown())
+                .await
+                .is_err()
+            {
+                tracing::error!("UDP driver shutdown panicked");
+            }
+        }
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+fn display_addr(addr: Option<SocketAddr>) -> String {
+    addr.map_or_else(|| "?".to_owned(), |a| a.to_string())
+}
+
+/// The core's tunables from the settings.
+fn server_config(settings: &Settings) -> ServerConfig {
+    let mut config = ServerConfig::default();
+    if let Some(mss) = settings.mss.and_then(|m| u16::try_from(m).ok()) {
+        config.mss = mss;
+    }
+    config
+}
+
+/// Run until `SIGINT` or `SIGTERM`, reloading on `SIGHUP`.
+pub async fn run_until_signalled(args: RunArgs) -> Result<(), ServerError> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let listen = |kind, what| signal(kind).map_err(|source| ServerError::Runtime { what, source });
+    let mut hangup = listen(SignalKind::hangup(), "the SIGHUP handler")?;
+    let mut interrupt = listen(SignalKind::interrupt(), "the SIGINT handler")?;
+    let mut terminate = listen(SignalKind::terminate(), "the SIGTERM handler")?;
+
+    let mut server = RunningServer::start(args).await?;
+    loop {
+        tokio::select! {
+            _ = hangup.recv() => match server.reload() {
+                Ok(()) => {}
+                Err(e) => tracing::error!(
+                    "reload failed, the running configuration keeps serving: {e}"
+                ),
+            },
+            _ = interrupt.recv() => break,
+            _ = terminate.recv() => break,
+        }
+    }
+    tracing::info!("shutting down");
+    server.shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,117 @@
+//! One UDP worker: a thread owning a socket and a [`ServerEndpoint`], looping
+//! receive batch → core → send batch until shutdown.
+//!
+//! The loop reads the wall clock once per batch (the core's `now` is microseconds since the UNIX
+//! epoch, compared across replicas). Every datagram is counted; a dropped one by the core's
+//! reason name. Whatever the core queued is sent, even when it then reports a drop (a refused
+//! HELLO is answered with a `REFUSE`). Nothing here panics on input: the payload only ever
+//! reaches the core's parsers.
+
+use std::net::UdpSocket;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use trickles::app::Application;
+use trickles::server::ServerEndpoint;
+use trickles::time::Instant;
+use trickles::wire::{Header, PacketType};
+use trickles::Transmit;
+
+use super::batch::{RecvBatch, SendBatch, BATCH_LEN};
+use super::metrics::{BatchCounts, UdpMetrics, TRUNCATED, UNKNOWN_ADDRESS_FAMILY};
+use super::shared_keys::SharedKeys;
+
+/// What every worker of a driver shares.
+#[derive(Clone, Debug)]
+pub struct WorkerShared {
+    /// Set to stop the workers.
+    pub shutdown: Arc<AtomicBool>,
+    /// The published key ring.
+    pub keys: Arc<SharedKeys>,
+    /// The counters.
+    pub metrics: UdpMetrics,
+}
+
+/// The wall clock as the core wants it.
+pub fn wall_clock() -> Instant {
+    let micros = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+    Instant(micros)
+}
+
+/// Serve `socket` with `endpoint` until `shared.shutdown` is set.
+pub fn run<A: Application>(
+    socket: UdpSocket,
+    mut endpoint: ServerEndpoint<A>,
+    shared: WorkerShared,
+) {
+    let mut receive = RecvBatch::new();
+    let mut send = SendBatch::new();
+    let mut out: Vec<Transmit> = Vec::with_capacity(BATCH_LEN * 4);
+    let mut counts = BatchCounts::default();
+    let mut key_generation = shared.keys.generation();
+    let soft_state = i64::try_from(endpoint.soft_state_bytes()).unwrap_or(i64::MAX);
+    shared.metrics.soft_state_bytes.add(soft_state);
+
+    while !shared.shutdown.load(Ordering::Relaxed) {
+        match receive.recv(&socket) {
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock
+                        | std::io::ErrorKind::TimedOut
+                        | std::io::ErrorKind::Interrupted
+                ) =>
+            {
+                continue
+            }
+            Err(e) => {
+                // E.g. ICMP-induced ECONNREFUSED reported on the socket: log and go on.
+                tracing::debug!(error = %e, "receive failed");
+                continue;
+            }
+        }
+        // After the (blocking) receive, so a reload applies to the very next datagram.
+        if let Some((generation, ring)) = shared.keys.newer_than(key_generation) {
+            endpoint.set_keys(ring);
+            key_generation = generation;
+        }
+        let now = wall_clock();
+        for index in 0..receive.len() {
+            let Some(datagram) = receive.get(index) else {
+                break;
+            };
+            counts.packets_received += 1;
+            counts.bytes_received += datagram.payload.len() as u64;
+            let Some(from) = datagram.from else {
+                counts.reject(UNKNOWN_ADDRESS_FAMILY);
+                continue;
+            };
+            if datagram.truncated {
+                counts.reject(TRUNCATED);
+                continue;
+            }
+            let is_hello = matches!(
+                Header::parse(datagram.payload),
+                Ok((header, _)) if header.packet_type == PacketType::Hello
+            );
+            match endpoint.handle_datagram(now, from, datagram.payload, &mut out) {
+                Ok(_) if is_hello => counts.hellos += 1,
+                Ok(_) => counts.continuations_verified += 1,
+                Err(reason) => counts.reject(reason.name()),
+            }
+        }
+        if !out.is_empty() {
+            let sent = send.send(&socket, &out);
+            counts.packets_sent += sent.packets;
+            counts.bytes_sent += sent.bytes;
+            counts.send_errors += sent.errors;
+            out.clear();
+        }
+        shared.metrics.flush(&mut counts);
+    }
+    shared.metrics.soft_state_bytes.sub(soft_state);
+}

@@ -1,0 +1,275 @@
+//! Claims about the UDP driver over real sockets on 127.0.0.1 and ::1: garbage is counted by
+//! reason and dropped, a file crosses byte-exact through the batched multi-worker path, and a
+//! bad reload leaves the running server serving.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use trickles::client::{ClientConfig, ClientConnection, ClientStatus};
+use trickles::wire::{Header, ResponseRepr};
+use trickles_server::cli::{KeygenArgs, RunArgs};
+use trickles_server::keygen::keygen;
+use trickles_server::service::RunningServer;
+use trickles_server::udp::worker::wall_clock;
+
+/// Bytes of the test file.
+const FILE_LEN: usize = 300_000;
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    body: Vec<u8>,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir(dir.path().join("www")).expect("mkdir");
+        let body: Vec<u8> = (0..FILE_LEN).map(|i| (i * 31 % 257) as u8).collect();
+        std::fs::write(dir.path().join("www/file.bin"), &body).expect("write");
+        keygen(&KeygenArgs {
+            output: dir.path().join("keys.yaml"),
+            epoch: None,
+            rotate: false,
+            stage: false,
+            promote: false,
+            force: false,
+        })
+        .expect("keygen");
+        Fixture { dir, body }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Flags for a server on ephemeral UDP ports of the given addresses, two workers each.
+    fn args(&self, listen: Vec<SocketAddr>) -> RunArgs {
+        RunArgs {
+            listen,
+            root: Some(self.path("www")),
+            key_file: Some(self.path("keys.yaml")),
+            workers: Some(2),
+            ..RunArgs::default()
+        }
+    }
+}
+
+fn loopbacks() -> Vec<SocketAddr> {
+    let mut addrs = vec!["127.0.0.1:0".parse().expect("v4")];
+    if UdpSocket::bind("[::1]:0").is_ok() {
+        addrs.push("[::1]:0".parse().expect("v6"));
+    } else {
+        eprintln!("no IPv6 loopback here; testing IPv4 only");
+    }
+    addrs
+}
+
+fn client_socket(server: SocketAddr) -> UdpSocket {
+    let local = if server.is_ipv6() {
+        "[::1]:0"
+    } else {
+        "127.0.0.1:0"
+    };
+    let socket = UdpSocket::bind(local).expect("bind client");
+    socket
+        .set_read_timeout(Some(Duration::from_millis(5)))
+        .expect("timeout");
+    socket
+}
+
+/// Fetch `path` from `server` with the core's client state machine over a real socket.
+fn fetch(server: SocketAddr, path: &str) -> Result<Vec<u8>, String> {
+    let socket = client_socket(server);
+    let mut connection = ClientConnection::new(
+        wall_clock(),
+        server,
+        path.as_bytes().to_vec(),
+        ClientConfig::default(),
+        rand::random(),
+    );
+    let give_up = std::time::Instant::now() + Duration::from_secs(15);
+    let mut body = Vec::new();
+    let mut datagram = vec![0u8; 65_536];
+    let mut chunk = vec![0u8; 65_536];
+    loop {
+        while let Some(transmit) = connection.poll_transmit(wall_clock()) {
+            socket
+                .send_to(&transmit.payload, transmit.destination)
+                .map_err(|e| e.to_string())?;
+        }
+        loop {
+            let n = connection.read(&mut chunk);
+            if n == 0 {
+                break;
+            }
+            body.extend_from_slice(&chunk[..n]);
+        }
+        match connection.status() {
+            ClientStatus::Done => return Ok(body),
+            ClientStatus::Failed(e) => return Err(e.to_string()),
+            _ => {}
+        }
+        if std::time::Instant::now() > give_up {
+            return Err(format!("no completion; {:?}", connection.stats()));
+        }
+        if let Ok((n, from)) = socket.recv_from(&mut datagram) {
+            connection.handle_datagram(wall_clock(), from, &datagram[..n]);
+        }
+        if connection.poll_timeout().is_some_and(|t| wall_clock() >= t) {
+            connection.handle_timeout(wall_clock());
+        }
+    }
+}
+
+/// The key epoch sealing the first response to a fresh HELLO from `server`.
+fn sealing_epoch(server: SocketAddr) -> u8 {
+    let socket = client_socket(server);
+    let mut connection = ClientConnection::new(
+        wall_clock(),
+        server,
+        b"/file.bin".to_vec(),
+        ClientConfig::default(),
+        rand::random(),
+    );
+    let hello = connection.poll_transmit(wall_clock()).expect("hello");
+    socket.send_to(&hello.payload, server).expect("send hello");
+    let mut buf = vec![0u8; 65_536];
+    for _ in 0..400 {
+        if let Ok((n, _)) = socket.recv_from(&mut buf) {
+            let (header, body) = Header::parse(&buf[..n]).expect("header");
+            let response = ResponseRepr::parse(&header, body).expect("a response");
+            return response.continuation.fields.epoch;
+        }
+    }
+    panic!("no answer to the HELLO");
+}
+
+/// Wait (bounded) until `condition` holds.
+async fn eventually(what: &str, condition: impl Fn() -> bool) {
+    for _ in 0..200 {
+        if condition() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("{what} did not happen within 2 s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_datagrams_are_counted_as_malformed_and_dropped() {
+    let fixture = Fixture::new();
+    let server = RunningServer::start(fixture.args(loopbacks()))
+        .await
+        .expect("start");
+    let udp = &server.metrics().udp;
+    let rejected = |reason: &str| {
+        udp.continuations_rejected
+            .with_label_values(&[reason])
+            .get()
+    };
+    let mut sent = 0;
+    for &addr in server.udp_addrs() {
+        let socket = client_socket(addr);
+        socket.send_to(b"garbage", addr).expect("send garbage");
+        socket.send_to(&[], addr).expect("send empty");
+        let mut wrong_version = vec![0xEEu8; 1200];
+        wrong_version[1] = 1;
+        socket.send_to(&wrong_version, addr).expect("send version");
+        sent += 3;
+        // Nothing comes back for garbage.
+        let mut buf = [0u8; 2048];
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(socket.recv_from(&mut buf).is_err(), "garbage was answered");
+    }
+    let expected = (sent / 3) as u64;
+    eventually("garbage counted", || {
+        rejected("malformed") >= 2 * expected && rejected("version") >= expected
+    })
+    .await;
+    assert_eq!(udp.packets_received.get(), sent as u64);
+    assert_eq!(udp.packets_sent.get(), 0);
+    assert_eq!(rejected("malformed"), 2 * expected);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_crosses_the_udp_driver_byte_exact() {
+    let fixture = Fixture::new();
+    let server = RunningServer::start(fixture.args(loopbacks()))
+        .await
+        .expect("start");
+    for &addr in server.udp_addrs() {
+        let fetched = tokio::task::spawn_blocking(move || fetch(addr, "/file.bin"))
+            .await
+            .expect("join")
+            .unwrap_or_else(|e| panic!("fetch over {addr}: {e}"));
+        assert!(fetched == fixture.body, "body differs over {addr}");
+    }
+    let udp = &server.metrics().udp;
+    let transfers = server.udp_addrs().len() as u64;
+    assert_eq!(udp.hellos.get(), transfers);
+    assert!(udp.continuations_verified.get() > 0);
+    assert!(udp.bytes_sent.get() >= transfers * FILE_LEN as u64);
+    assert!(udp.soft_state_bytes.get() > 0);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_file_is_refused_not_dropped() {
+    let fixture = Fixture::new();
+    let server = RunningServer::start(fixture.args(vec!["127.0.0.1:0".parse().expect("addr")]))
+        .await
+        .expect("start");
+    let addr = server.udp_addrs()[0];
+    let error = tokio::task::spawn_blocking(move || fetch(addr, "/../keys.yaml"))
+        .await
+        .expect("join")
+        .expect_err("traversal must be refused");
+    assert!(error.contains("refused"), "{error}");
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_reload_keeps_serving_and_good_reload_rotates_keys() {
+    let fixture = Fixture::new();
+    let mut server = RunningServer::start(fixture.args(vec!["127.0.0.1:0".parse().expect("addr")]))
+        .await
+        .expect("start");
+    let addr = server.udp_addrs()[0];
+    let epoch = move || tokio::task::spawn_blocking(move || sealing_epoch(addr));
+    assert_eq!(epoch().await.expect("join"), 1);
+
+    std::fs::write(fixture.path("keys.yaml"), "- epoch: 1\n  secret: nothex\n").expect("break");
+    let error = server.reload().expect_err("bad key file must be refused");
+    assert!(error.to_string().contains("keys.yaml"), "{error}");
+    assert_eq!(epoch().await.expect("join"), 1);
+    let fetched = tokio::task::spawn_blocking(move || fetch(addr, "/file.bin"))
+        .await
+        .expect("join")
+        .expect("still serving after a bad reload");
+    assert!(fetched == fixture.body);
+
+    std::fs::remove_file(fixture.path("keys.yaml")).expect("rm");
+    keygen(&KeygenArgs {
+        output: fixture.path("keys.yaml"),
+        epoch: Some(5),
+        rotate: false,
+        stage: false,
+        promote: false,
+        force: false,
+    })
+    .expect("new key");
+    server.reload().expect("good reload");
+    assert_eq!(
+        epoch().await.expect("join"),
+        5,
+        "workers still seal with the old key"
+    );
+    let fetched = tokio::task::spawn_blocking(move || fetch(addr, "/file.bin"))
+        .await
+        .expect("join")
+        .expect("serving with the new key");
+    assert!(fetched == fixture.body);
+    server.shutdown().await;
+}
