@@ -31,6 +31,7 @@ pub mod recorder;
 pub mod sink;
 pub mod stats;
 pub mod trickles_fetch;
+pub mod udp_socket;
 pub mod url;
 
 use std::time::Instant;

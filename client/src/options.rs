@@ -3,6 +3,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use trickles::client::ClientConfig;
+
 use crate::progress::ProgressReporter;
 
 /// How to run a fetch. `FetchOptions::default()` is what the CLI uses without flags.
@@ -21,6 +23,8 @@ pub struct FetchOptions {
     pub max_resume_delay: Duration,
     /// Trickles only: requested SO_RCVBUF/SO_SNDBUF of the UDP socket (the kernel may cap it).
     pub socket_buffer_bytes: usize,
+    /// Trickles only: the core's client tunables (RTO bounds, receive window, ...).
+    pub trickles: ClientConfig,
     /// Where to report progress, if anywhere.
     pub progress: Option<Arc<dyn ProgressReporter>>,
 }
@@ -34,6 +38,7 @@ impl Default for FetchOptions {
             resume_delay: Duration::from_millis(50),
             max_resume_delay: Duration::from_millis(500),
             socket_buffer_bytes: 8 << 20,
+            trickles: ClientConfig::default(),
             progress: None,
         }
     }
@@ -48,6 +53,7 @@ impl std::fmt::Debug for FetchOptions {
             .field("resume_delay", &self.resume_delay)
             .field("max_resume_delay", &self.max_resume_delay)
             .field("socket_buffer_bytes", &self.socket_buffer_bytes)
+            .field("trickles", &self.trickles)
             .field("progress", &self.progress.is_some())
             .finish()
     }

@@ -1,27 +1,352 @@
-//! The Trickles UDP driver (waiting for the core's client state machine).
+//! The Trickles UDP driver: runs the core's [`ClientConnection`] state machines over one socket.
+//!
+//! All transfers of a fetch (one, or N with `--parallel`) share a single UDP socket; incoming
+//! datagrams are demultiplexed by their connection id ([`trickles::wire::connection_id`]),
+//! whatever address they come from, since any replica may answer any connection.
+//!
+//! One loop, on a single-threaded tokio runtime:
+//! 1. send every datagram the connections want to send (`poll_transmit`);
+//! 2. read the in-order bytes of every connection into its [`TransferRecorder`], and settle the
+//!    transfers that are done, refused, or idle for longer than the idle timeout;
+//! 3. wait for a datagram until the earliest deadline (the connections' `poll_timeout`, the idle
+//!    timeouts), then drain the socket without blocking, feeding each datagram to its connection;
+//! 4. fire the connection timers that are due (`handle_timeout`).
+//!
+//! The core's clock is the wall clock in microseconds since the UNIX epoch (its continuations'
+//! timestamps are compared by other replicas); the driver's own deadlines use the monotonic
+//! clock.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use trickles::client::{ClientConnection, ClientError as CoreError, ClientStatus};
+use trickles::time::Instant as CoreInstant;
 
 use crate::error::{ClientError, Result};
 use crate::options::FetchOptions;
 use crate::recorder::TransferRecorder;
 use crate::stats::TransferStats;
+use crate::udp_socket;
 use crate::url::TargetUrl;
 
-/// Fetches `url` once per recorder over one UDP socket.
+/// Largest UDP payload we can receive.
+const MAX_DATAGRAM: usize = 65_536;
+/// Datagrams drained per wake-up before the loop sends and delivers again.
+const RECEIVE_BATCH: usize = 256;
+/// Bytes moved from a connection to its output per `read` call.
+const READ_CHUNK: usize = 256 * 1024;
+
+/// Fetches `url` from `addrs[0]` once per recorder, all transfers over one UDP socket;
+/// one result per recorder, in order.
 pub async fn fetch_trickles(
     url: &TargetUrl,
-    _addrs: &[SocketAddr],
-    _opts: &FetchOptions,
+    addrs: &[SocketAddr],
+    opts: &FetchOptions,
     recorders: Vec<TransferRecorder>,
 ) -> Vec<Result<TransferStats>> {
-    recorders
-        .iter()
-        .map(|_| {
-            Err(ClientError::Protocol {
-                url: url.to_string(),
-                reason: "the Trickles client core is not available in this build yet".to_owned(),
+    let count = recorders.len();
+    let Some(&server) = addrs.first() else {
+        return (0..count)
+            .map(|_| {
+                Err(ClientError::Resolve {
+                    host: url.host.to_string(),
+                    reason: "no addresses".to_owned(),
+                })
             })
-        })
-        .collect()
+            .collect();
+    };
+    let socket = match udp_socket::bind_for(server, opts.socket_buffer_bytes) {
+        Ok(socket) => socket,
+        Err(error) => {
+            let reason = error.to_string();
+            return (0..count)
+                .map(|_| {
+                    Err(ClientError::Socket(std::io::Error::new(
+                        error.kind(),
+                        reason.clone(),
+                    )))
+                })
+                .collect();
+        }
+    };
+    let mut driver = Driver::new(url, server, opts, recorders);
+    driver.run(&socket).await;
+    driver.into_outcomes()
+}
+
+/// One transfer: its connection, and its recorder until it is settled.
+struct Transfer {
+    connection: ClientConnection,
+    recorder: Option<TransferRecorder>,
+    outcome: Option<Result<TransferStats>>,
+    length_announced: bool,
+}
+
+/// The state of the loop described in the module doc.
+struct Driver<'a> {
+    url: &'a TargetUrl,
+    opts: &'a FetchOptions,
+    transfers: Vec<Transfer>,
+    by_conn_id: HashMap<u64, usize>,
+    running: usize,
+    chunk: Vec<u8>,
+}
+
+impl<'a> Driver<'a> {
+    fn new(
+        url: &'a TargetUrl,
+        server: SocketAddr,
+        opts: &'a FetchOptions,
+        recorders: Vec<TransferRecorder>,
+    ) -> Self {
+        let now = wall_clock();
+        let mut by_conn_id = HashMap::with_capacity(recorders.len());
+        let mut transfers = Vec::with_capacity(recorders.len());
+        for (index, recorder) in recorders.into_iter().enumerate() {
+            let conn_id = loop {
+                let candidate: u64 = rand::random();
+                if !by_conn_id.contains_key(&candidate) {
+                    break candidate;
+                }
+            };
+            by_conn_id.insert(conn_id, index);
+            let connection = ClientConnection::new(
+                now,
+                server,
+                url.path.as_bytes().to_vec(),
+                opts.trickles.clone(),
+                conn_id,
+            );
+            transfers.push(Transfer {
+                connection,
+                recorder: Some(recorder),
+                outcome: None,
+                length_announced: false,
+            });
+        }
+        Driver {
+            url,
+            opts,
+            running: transfers.len(),
+            transfers,
+            by_conn_id,
+            chunk: vec![0; READ_CHUNK],
+        }
+    }
+
+    async fn run(&mut self, socket: &tokio::net::UdpSocket) {
+        let mut datagram = vec![0u8; MAX_DATAGRAM];
+        while self.running > 0 {
+            self.send_all(socket).await;
+            self.deliver_and_settle();
+            if self.running == 0 {
+                break;
+            }
+            let deadline = self.next_deadline();
+            match tokio::time::timeout_at(deadline, socket.recv_from(&mut datagram)).await {
+                Ok(Ok((len, from))) => {
+                    self.dispatch(from, &datagram[..len]);
+                    self.drain(socket, &mut datagram);
+                }
+                Ok(Err(error)) => tracing::debug!(%error, "udp receive error"),
+                Err(_elapsed) => {}
+            }
+            self.fire_timers();
+        }
+    }
+
+    /// Sends everything every running connection has queued.
+    async fn send_all(&mut self, socket: &tokio::net::UdpSocket) {
+        let now = wall_clock();
+        for transfer in self.transfers.iter_mut().filter(|t| t.outcome.is_none()) {
+            while let Some(transmit) = transfer.connection.poll_transmit(now) {
+                // A failed send is a lost datagram: the connection's timers recover from it.
+                if let Err(error) = socket
+                    .send_to(&transmit.payload, transmit.destination)
+                    .await
+                {
+                    tracing::debug!(%error, destination = %transmit.destination, "udp send error");
+                }
+            }
+        }
+    }
+
+    /// Receives whatever else is already queued on the socket, without waiting.
+    fn drain(&mut self, socket: &tokio::net::UdpSocket, datagram: &mut [u8]) {
+        for _ in 0..RECEIVE_BATCH {
+            match socket.try_recv_from(datagram) {
+                Ok((len, from)) => self.dispatch(from, &datagram[..len]),
+                Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(error) => {
+                    tracing::debug!(%error, "udp receive error");
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Hands a datagram to the connection it names; strays are dropped.
+    fn dispatch(&mut self, from: SocketAddr, datagram: &[u8]) {
+        let Some(&index) = trickles::wire::connection_id(datagram)
+            .and_then(|conn_id| self.by_conn_id.get(&conn_id))
+        else {
+            tracing::trace!(%from, len = datagram.len(), "datagram for no connection of ours");
+            return;
+        };
+        if let Some(transfer) = self.transfers.get_mut(index) {
+            if transfer.outcome.is_none() {
+                transfer
+                    .connection
+                    .handle_datagram(wall_clock(), from, datagram);
+            }
+        }
+    }
+
+    fn fire_timers(&mut self) {
+        let now = wall_clock();
+        for transfer in self.transfers.iter_mut().filter(|t| t.outcome.is_none()) {
+            if transfer
+                .connection
+                .poll_timeout()
+                .is_some_and(|due| due <= now)
+            {
+                transfer.connection.handle_timeout(now);
+            }
+        }
+    }
+
+    /// The earliest of the connections' timers and the idle timeouts.
+    fn next_deadline(&self) -> tokio::time::Instant {
+        let (now_wall, now_mono) = (wall_clock(), std::time::Instant::now());
+        let mut deadline = now_mono + self.opts.idle_timeout;
+        for transfer in self.transfers.iter().filter(|t| t.outcome.is_none()) {
+            if let Some(recorder) = &transfer.recorder {
+                deadline = deadline.min(recorder.last_progress() + self.opts.idle_timeout);
+            }
+            if let Some(due) = transfer.connection.poll_timeout() {
+                let wait = Duration::from_micros(due.micros().saturating_sub(now_wall.micros()));
+                deadline = deadline.min(now_mono + wait);
+            }
+        }
+        tokio::time::Instant::from_std(deadline)
+    }
+
+    /// Moves in-order bytes to the outputs and settles transfers that have ended.
+    fn deliver_and_settle(&mut self) {
+        for index in 0..self.transfers.len() {
+            if self.transfers[index].outcome.is_some() {
+                continue;
+            }
+            if let Some(outcome) = self.step_transfer(index) {
+                let transfer = &mut self.transfers[index];
+                transfer.outcome = Some(outcome);
+                transfer.recorder = None;
+                self.running -= 1;
+            }
+        }
+    }
+
+    /// Delivers what transfer `index` has; returns its outcome if it has ended.
+    fn step_transfer(&mut self, index: usize) -> Option<Result<TransferStats>> {
+        let (url, idle_timeout) = (self.url, self.opts.idle_timeout);
+        let transfer = &mut self.transfers[index];
+        let recorder = transfer.recorder.as_mut()?;
+        loop {
+            let len = transfer.connection.read(&mut self.chunk);
+            if len == 0 {
+                break;
+            }
+            if let Err(error) = recorder.deliver(std::time::Instant::now(), &self.chunk[..len]) {
+                return Some(Err(ClientError::Output(error)));
+            }
+        }
+        if !transfer.length_announced {
+            if let Some(total) = transfer.connection.total_len() {
+                recorder.announce_length(total);
+                transfer.length_announced = true;
+            }
+        }
+        let idle_for = recorder.last_progress().elapsed();
+        match transfer.connection.status() {
+            ClientStatus::Done => {
+                let recorder = transfer.recorder.take()?;
+                Some(finish(url, &transfer.connection, recorder))
+            }
+            ClientStatus::Failed(error) => Some(Err(core_failure(url, error, idle_for))),
+            ClientStatus::Connecting | ClientStatus::Transferring if idle_for >= idle_timeout => {
+                Some(Err(ClientError::Timeout {
+                    url: url.to_string(),
+                    seconds: idle_timeout.as_secs_f64(),
+                }))
+            }
+            ClientStatus::Connecting | ClientStatus::Transferring => None,
+        }
+    }
+
+    fn into_outcomes(self) -> Vec<Result<TransferStats>> {
+        let url = self.url.to_string();
+        self.transfers
+            .into_iter()
+            .map(|transfer| {
+                transfer.outcome.unwrap_or_else(|| {
+                    Err(ClientError::Protocol {
+                        url: url.clone(),
+                        reason: "the transfer never ended".to_owned(),
+                    })
+                })
+            })
+            .collect()
+    }
+}
+
+/// A completed connection: check the length, produce the statistics.
+fn finish(
+    url: &TargetUrl,
+    connection: &ClientConnection,
+    recorder: TransferRecorder,
+) -> Result<TransferStats> {
+    let delivered = recorder.delivered();
+    if let Some(total) = connection.total_len() {
+        if delivered != total {
+            return Err(ClientError::Protocol {
+                url: url.to_string(),
+                reason: format!("stream ended after {delivered} of {total} bytes"),
+            });
+        }
+    }
+    let retransmissions = connection.stats().retransmissions;
+    recorder
+        .finish(url, retransmissions, 0)
+        .map_err(ClientError::Output)
+}
+
+/// The core gave up: a REFUSE (not found, bad request...) or its own timeout.
+fn core_failure(url: &TargetUrl, error: CoreError, idle_for: Duration) -> ClientError {
+    match error {
+        CoreError::Refused { code, .. } if code == trickles::app::AppError::NotFound.code() => {
+            ClientError::NotFound {
+                url: url.to_string(),
+            }
+        }
+        CoreError::Refused { code, message } => ClientError::Refused {
+            url: url.to_string(),
+            reason: format!("{message} (code {code})"),
+        },
+        CoreError::Timeout(reason) => {
+            tracing::debug!(reason, "the connection gave up");
+            ClientError::Timeout {
+                url: url.to_string(),
+                seconds: (idle_for.as_secs_f64() * 10.0).round() / 10.0,
+            }
+        }
+    }
+}
+
+/// The core's clock: wall-clock microseconds since the UNIX epoch.
+fn wall_clock() -> CoreInstant {
+    let since_epoch = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO);
+    CoreInstant(u64::try_from(since_epoch.as_micros()).unwrap_or(u64::MAX))
 }

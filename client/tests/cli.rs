@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::process::{Command, Output};
 
+use support::trickles_server::{TricklesTestServer, UdpScript};
 use support::{sha256_hex, silent_tcp_listener, test_body, HttpTestServer, ServerScript};
 
 const BODY_LEN: usize = 777_777;
@@ -164,4 +165,90 @@ fn parallel_bodies_on_stdout_are_refused() {
     let output = client(&["get", "http://127.0.0.1:9/x", "-o", "-", "--parallel", "2"]);
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr_of(&output).contains("one file per transfer"));
+}
+
+fn serve_trickles(bind: &str) -> (TricklesTestServer, Vec<u8>) {
+    let body = test_body(BODY_LEN, 13);
+    let objects = vec![("/dir/file.bin".to_owned(), body.clone())];
+    (
+        TricklesTestServer::start(bind, objects, UdpScript::default()),
+        body,
+    )
+}
+
+#[test]
+fn trickles_get_writes_the_file_and_a_stats_json() {
+    let (server, body) = serve_trickles("[::1]:0");
+    let dir = tempfile::tempdir().unwrap();
+    let (out, stats) = (dir.path().join("body"), dir.path().join("stats.json"));
+    let url = server.url("/dir/file.bin");
+    let output = client(&[
+        "get",
+        &url,
+        "-o",
+        out.to_str().unwrap(),
+        "--stats-json",
+        stats.to_str().unwrap(),
+        "-q",
+    ]);
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    assert!(std::fs::read(&out).unwrap() == body, "file differs");
+    let json = read_json(&stats);
+    assert_eq!(json["protocol"], "trickles");
+    assert_eq!(json["url"], url.as_str());
+    assert_eq!(json["bytes"], BODY_LEN as u64);
+    assert_eq!(json["sha256"], sha256_hex(&body).as_str());
+    assert!(json["retransmissions"].is_u64(), "{json}");
+    assert!(json["longest_stall_ms"].as_f64().is_some(), "{json}");
+}
+
+#[test]
+fn trickles_parallel_writes_one_correct_file_per_transfer() {
+    let (server, body) = serve_trickles("127.0.0.1:0");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("copy");
+    let output = client(&[
+        "get",
+        &server.url("/dir/file.bin"),
+        "-o",
+        out.to_str().unwrap(),
+        "--parallel",
+        "3",
+        "-q",
+    ]);
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    for i in 0..3 {
+        let copy = std::fs::read(dir.path().join(format!("copy.{i}"))).unwrap();
+        assert!(copy == body, "copy.{i} differs");
+    }
+    assert_eq!(
+        server.sources().len(),
+        1,
+        "all transfers share one UDP socket"
+    );
+}
+
+#[test]
+fn trickles_not_found_exits_non_zero_with_a_clear_message() {
+    let (server, _) = serve_trickles("127.0.0.1:0");
+    let output = client(&["get", &server.url("/missing.bin"), "-o", "/dev/null"]);
+    assert_eq!(output.status.code(), Some(3));
+    let stderr = stderr_of(&output);
+    assert!(
+        stderr.contains("error:") && stderr.contains("not found"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn trickles_silent_server_times_out_with_a_clear_message() {
+    let silent = support::silent_udp_socket("127.0.0.1:0");
+    let url = format!("trickles://{}/x", silent.local_addr().unwrap());
+    let output = client(&["get", &url, "-o", "/dev/null", "--timeout", "0.5"]);
+    assert_eq!(output.status.code(), Some(4));
+    assert!(
+        stderr_of(&output).contains("timed out"),
+        "{}",
+        stderr_of(&output)
+    );
 }

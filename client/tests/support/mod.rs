@@ -4,6 +4,8 @@
 
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod trickles_server;
+
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::{SocketAddr, TcpListener};
@@ -209,4 +211,9 @@ pub fn silent_tcp_listener(bind: &str) -> (SocketAddr, std::thread::JoinHandle<(
         }
     });
     (addr, handle)
+}
+
+/// A UDP socket that receives and never answers (kept open while the handle lives).
+pub fn silent_udp_socket(bind: &str) -> std::net::UdpSocket {
+    std::net::UdpSocket::bind(bind).expect("bind silent udp socket")
 }
