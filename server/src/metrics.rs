@@ -5,6 +5,19 @@
 //! [`ServerMetrics::new`] registers them all, in this one place, in a private registry. The
 //! endpoint (`--metrics ADDR`) answers `GET /metrics` in the Prometheus text format and
 //! `GET /healthz` with `200 ok` (what a load balancer health-checks).
+//!
+//! | metric | meaning |
+//! | --- | --- |
+//! | `trickles_server_packets_received_total` | UDP datagrams received |
+//! | `trickles_server_packets_sent_total` | UDP datagrams sent |
+//! | `trickles_server_bytes_received_total` | UDP payload bytes received |
+//! | `trickles_server_bytes_sent_total` | UDP payload bytes sent |
+//! | `trickles_server_continuations_verified_total` | requests whose continuation verified |
+//! | `trickles_server_continuations_rejected_total{reason}` | drops, by the core's `DropReason` name (`malformed`, `version`, `mac`, `epoch`, `stale`, `replay`, `proof`, `too_early`, `window`, `app`, ...) or the driver's `truncated` / `address_family` |
+//! | `trickles_server_hellos_total` | HELLOs answered |
+//! | `trickles_server_send_errors_total` | datagrams the kernel refused |
+//! | `trickles_server_soft_state_bytes` | replay-filter memory of all workers |
+//! | `trickles_server_http_requests_total` | requests to the HTTP/TCP baseline |
 
 use std::sync::Arc;
 

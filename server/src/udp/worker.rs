@@ -69,8 +69,9 @@ pub fn run<A: Application>(
                 continue
             }
             Err(e) => {
-                // E.g. ICMP-induced ECONNREFUSED reported on the socket: log and go on.
+                // E.g. an ICMP error reported on the socket: log, and never spin on it.
                 tracing::debug!(error = %e, "receive failed");
+                std::thread::sleep(std::time::Duration::from_millis(1));
                 continue;
             }
         }
