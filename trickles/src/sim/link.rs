@@ -12,6 +12,9 @@
 //! 5. **duplication**: with probability `duplicate` a second copy arrives too, with its own
 //!    jitter draw.
 //!
+//! Tests can also script losses: `drop_packets` lists packets, by their index among those
+//! offered to the link (from 0), that are lost whatever the draws say.
+//!
 //! Every random draw comes from the link's own seeded `ChaCha8Rng`, so a link's behaviour is a
 //! pure function of its seed and of the packets offered to it.
 
@@ -47,6 +50,8 @@ pub struct LinkConfig {
     pub reorder_delay: Duration,
     /// Probability that a packet is delivered twice.
     pub duplicate: f64,
+    /// Indices (from 0, in the order packets are offered to the link) of packets to lose.
+    pub drop_packets: Vec<u64>,
 }
 
 impl LinkConfig {
@@ -68,6 +73,8 @@ pub enum LinkDropCause {
     RandomLoss,
     /// Loss in the bad state of the Gilbert–Elliott chain.
     BurstLoss,
+    /// Lost because the configuration lists the packet in `drop_packets`.
+    Scripted,
 }
 
 impl LinkDropCause {
@@ -77,6 +84,7 @@ impl LinkDropCause {
             LinkDropCause::QueueFull => "queue-full",
             LinkDropCause::RandomLoss => "random-loss",
             LinkDropCause::BurstLoss => "burst-loss",
+            LinkDropCause::Scripted => "scripted",
         }
     }
 }
@@ -112,6 +120,8 @@ pub struct LinkStats {
     pub dropped_random: u64,
     /// Packets lost to bursty loss.
     pub dropped_burst: u64,
+    /// Packets lost because the configuration scripted it.
+    pub dropped_scripted: u64,
     /// Extra copies delivered.
     pub duplicated: u64,
     /// Packets given the reordering delay.
@@ -121,7 +131,7 @@ pub struct LinkStats {
 impl LinkStats {
     /// Packets dropped for any cause.
     pub fn dropped(&self) -> u64 {
-        self.dropped_queue_full + self.dropped_random + self.dropped_burst
+        self.dropped_queue_full + self.dropped_random + self.dropped_burst + self.dropped_scripted
     }
 
     /// Add `other`'s counters to these.
@@ -132,6 +142,7 @@ impl LinkStats {
         self.dropped_queue_full += other.dropped_queue_full;
         self.dropped_random += other.dropped_random;
         self.dropped_burst += other.dropped_burst;
+        self.dropped_scripted += other.dropped_scripted;
         self.duplicated += other.duplicated;
         self.reordered += other.reordered;
     }
@@ -189,6 +200,7 @@ impl Link {
 
     /// Offer a packet of `len` bytes at `now` and decide its fate.
     pub fn transmit(&mut self, now: Instant, len: usize) -> LinkOutcome {
+        let index = self.stats.sent;
         self.stats.sent += 1;
         self.stats.sent_bytes += len as u64;
 
@@ -197,7 +209,7 @@ impl Link {
             return LinkOutcome::Dropped(LinkDropCause::QueueFull);
         };
         if let Some(model) = self.config.burst_loss {
-            if self.burst_state.packet_lost(&model, &mut self.rng) {
+            if self.burst_state.packet_lost(&model, now, &mut self.rng) {
                 self.stats.dropped_burst += 1;
                 return LinkOutcome::Dropped(LinkDropCause::BurstLoss);
             }
@@ -205,6 +217,10 @@ impl Link {
         if chance(&mut self.rng, self.config.loss) {
             self.stats.dropped_random += 1;
             return LinkOutcome::Dropped(LinkDropCause::RandomLoss);
+        }
+        if self.config.drop_packets.contains(&index) {
+            self.stats.dropped_scripted += 1;
+            return LinkOutcome::Dropped(LinkDropCause::Scripted);
         }
 
         let mut at = serialized_at + self.config.delay + self.draw_jitter();
@@ -392,6 +408,24 @@ mod tests {
         assert_eq!(stats.dropped_random, 0);
         let rate = stats.dropped_burst as f64 / 50_000.0;
         assert!((rate - 0.2).abs() < 0.02, "observed {rate}");
+    }
+
+    #[test]
+    fn scripted_drops_lose_exactly_the_listed_packets() {
+        let mut scripted = link(LinkConfig {
+            drop_packets: vec![0, 3],
+            ..LinkConfig::default()
+        });
+        let delivered: Vec<bool> = (0..5)
+            .map(|_| {
+                matches!(
+                    scripted.transmit(Instant(0), 10),
+                    LinkOutcome::Delivered { .. }
+                )
+            })
+            .collect();
+        assert_eq!(delivered, vec![false, true, true, false, true]);
+        assert_eq!(scripted.stats().dropped_scripted, 2);
     }
 
     #[test]

@@ -15,22 +15,39 @@
 //! - [`node`]: the [`Node`] trait every simulated endpoint implements;
 //! - [`network`]: nodes addressed by `SocketAddr`, routing, crashes and restarts, the run loop;
 //! - [`trace`]: the digest and optional record of everything that happened.
+//!
+//! On top of it, the protocol adapters and end-to-end scenarios:
+//! - [`server_node`] / [`client_node`]: a `ServerEndpoint` and a `ClientConnection` as nodes;
+//! - [`scenario`]: one client fetching one object from a replica pool, checked byte for byte,
+//!   with [`Scenario::from_seed`] drawing conditions from a seed ([`scenario_seeded`]) and
+//!   [`ScenarioOutcome`] reporting the result;
+//! - [`describe`]: one-line descriptions of datagrams for recorded traces.
 
+pub mod client_node;
+pub mod describe;
 pub mod event_queue;
 pub mod link;
 pub mod loss;
 pub mod network;
 pub mod node;
+pub mod scenario;
+pub mod scenario_outcome;
+pub mod scenario_seeded;
+pub mod server_node;
 pub mod service;
 pub mod trace;
 
 #[cfg(test)]
 mod tests;
 
+pub use client_node::{ClientNode, Progress};
 pub use event_queue::EventQueue;
 pub use link::{Link, LinkConfig, LinkDropCause, LinkOutcome, LinkStats};
 pub use loss::GilbertElliott;
 pub use network::{Network, NetworkStats, SimError};
 pub use node::Node;
+pub use scenario::{ReplicaCrash, Scenario};
+pub use scenario_outcome::ScenarioOutcome;
+pub use server_node::{ServerNode, ServerNodeStats};
 pub use service::{ReplicaPolicy, ServiceConfig};
 pub use trace::{NetworkDropCause, TraceEvent, TraceRecord};
