@@ -3,7 +3,8 @@
 //!
 //! IPv6 sockets are `IPV6_V6ONLY`, so `[::]:4433` and `0.0.0.0:4433` can both be listened on
 //! (list both to serve both families). Socket buffers are raised to [`SOCKET_BUFFER_LEN`]; the
-//! kernel may clamp that (`net.core.rmem_max`), which is logged, not fatal. A read timeout lets a
+//! kernel clamps that to `net.core.rmem_max` unless the process may force it (root): a smaller
+//! buffer is logged, not fatal. A read timeout lets a
 //! blocked worker notice shutdown and key reloads.
 
 use std::net::{SocketAddr, UdpSocket};
@@ -44,23 +45,90 @@ pub fn bind_one(addr: SocketAddr) -> Result<UdpSocket, ServerError> {
     if addr.is_ipv6() {
         socket.set_only_v6(true).map_err(bind_error)?;
     }
-    for (what, result) in [
-        ("SO_RCVBUF", socket.set_recv_buffer_size(SOCKET_BUFFER_LEN)),
-        ("SO_SNDBUF", socket.set_send_buffer_size(SOCKET_BUFFER_LEN)),
-    ] {
-        if let Err(e) = result {
-            tracing::warn!(%addr, option = what, error = %e, "cannot enlarge socket buffer");
-        }
-    }
-    if let Ok(granted) = socket.recv_buffer_size() {
-        // Linux reports twice the usable size.
-        if granted < SOCKET_BUFFER_LEN {
-            tracing::info!(%addr, granted, "receive buffer clamped by net.core.rmem_max");
-        }
-    }
+    enlarge_buffers(&socket, addr);
     socket
         .set_read_timeout(Some(POLL_INTERVAL))
         .map_err(bind_error)?;
     socket.bind(&addr.into()).map_err(bind_error)?;
     Ok(socket.into())
+}
+
+/// Ask for [`SOCKET_BUFFER_LEN`] in both directions. The kernel caps `SO_RCVBUF`/`SO_SNDBUF` at
+/// `net.core.{r,w}mem_max`; a privileged process may exceed that with the `*FORCE` variants,
+/// which are tried next. Failure is logged, never fatal.
+fn enlarge_buffers(socket: &Socket, addr: SocketAddr) {
+    let wanted = SOCKET_BUFFER_LEN;
+    // Linux doubles the size asked for (room for bookkeeping) and reports the doubled value.
+    let reported_when_granted = 2 * wanted;
+    let enough =
+        |granted: std::io::Result<usize>| granted.is_ok_and(|g| g >= reported_when_granted);
+    let _ = socket.set_recv_buffer_size(wanted);
+    if !enough(socket.recv_buffer_size()) {
+        let _ = set_int_option(socket, libc::SO_RCVBUFFORCE, wanted);
+    }
+    let _ = socket.set_send_buffer_size(wanted);
+    if !enough(socket.send_buffer_size()) {
+        let _ = set_int_option(socket, libc::SO_SNDBUFFORCE, wanted);
+    }
+    match (socket.recv_buffer_size(), socket.send_buffer_size()) {
+        (Ok(receive), Ok(send))
+            if receive >= reported_when_granted && send >= reported_when_granted => {}
+        (receive, send) => tracing::warn!(
+            %addr,
+            receive = receive.unwrap_or(0),
+            send = send.unwrap_or(0),
+            wanted,
+            "socket buffers smaller than wanted (raise net.core.rmem_max / wmem_max)"
+        ),
+    }
+}
+
+/// `setsockopt(SOL_SOCKET, option, value)` for an integer option socket2 does not wrap.
+fn set_int_option(socket: &Socket, option: libc::c_int, value: usize) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let value = libc::c_int::try_from(value).unwrap_or(libc::c_int::MAX);
+    // SAFETY: a valid socket descriptor and a pointer to a c_int of the size passed.
+    let result = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            option,
+            (&value as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if result == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sockets_of_a_group_share_one_port() {
+        let sockets = bind_group("127.0.0.1:0".parse().expect("addr"), 3).expect("bind");
+        let ports: Vec<u16> = sockets
+            .iter()
+            .map(|s| s.local_addr().expect("addr").port())
+            .collect();
+        assert_eq!(ports.len(), 3);
+        assert!(ports.iter().all(|p| *p == ports[0] && *p != 0));
+    }
+
+    #[test]
+    fn ipv4_and_ipv6_wildcards_bind_the_same_port() {
+        let v4 = bind_one("0.0.0.0:0".parse().expect("addr")).expect("v4");
+        let port = v4.local_addr().expect("addr").port();
+        if let Err(e) = bind_one(SocketAddr::new("::".parse().expect("ip"), port)) {
+            // Only acceptable when the host has no IPv6 at all.
+            assert!(
+                std::net::UdpSocket::bind("[::1]:0").is_err(),
+                "IPv6 wildcard could not share the port: {e}"
+            );
+        }
+    }
 }
