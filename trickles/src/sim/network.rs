@@ -168,7 +168,8 @@ impl Network {
         self.default_link = config;
     }
 
-    /// Use `config` for the direction `from → to` (`to` may be a service address).
+    /// Use `config` for the direction `from → to` (`to` may be a service address). A link that
+    /// already exists starts afresh: its queue, loss state and counters are reset.
     pub fn set_link(&mut self, from: SocketAddr, to: SocketAddr, config: LinkConfig) {
         if let Some(link) = self.links.get_mut(&(from, to)) {
             *link = Link::new(config.clone(), link_rng(self.seed, from, to));

@@ -8,7 +8,8 @@
 //!   backoff is not stuck in one bad period for minutes (see `loss.rs`);
 //! - one-way delay 0–100 ms per direction (RTT 0–200 ms), jitter up to a quarter of it (≤ 10 ms)
 //!   half of the time;
-//! - rate: unlimited (1/4) or 1–100 Mbit/s log-uniform with a 20–200 packet tail-drop queue;
+//! - rate: unlimited (1/4) or 0.8–125 Mbit/s (a 1-2-5 step, scaled) with a 20–200 packet
+//!   tail-drop queue, the same rate both ways;
 //! - reordering (1/2 of the time) 0–5 % with 1–30 ms extra delay; duplication (1/3) 0–3 %;
 //! - 1–3 replicas picked per packet (round-robin or random) or fixed, IPv4 or IPv6;
 //! - crashes (1/4 of the time): one or two replica crashes in the first two seconds, each
@@ -70,13 +71,15 @@ fn draw_object_len(rng: &mut ChaCha8Rng) -> usize {
     }
 }
 
-/// `None` for an unlimited rate, else 1–100 Mbit/s, log-uniform.
+/// `None` for an unlimited rate, else about 1–100 Mbit/s: a step of the 1-2-5 series scaled by
+/// 0.8–1.25 (integer arithmetic only, so every platform draws the same rates).
 fn draw_rate(rng: &mut ChaCha8Rng) -> Option<u64> {
+    const STEPS_MBPS: [u64; 7] = [1, 2, 5, 10, 20, 50, 100];
     if rng.gen_bool(0.25) {
         return None;
     }
-    let exponent: f64 = rng.gen_range(0.0..2.0);
-    Some((1e6 * 10f64.powf(exponent)) as u64)
+    let step = STEPS_MBPS[rng.gen_range(0..STEPS_MBPS.len())];
+    Some(step * 1_000_000 * rng.gen_range(80..=125) / 100)
 }
 
 fn draw_link(rng: &mut ChaCha8Rng, rate_bps: Option<u64>) -> LinkConfig {

@@ -422,3 +422,45 @@ fn run_until_or_stops_as_soon_as_the_condition_holds() {
     assert!(stopped);
     assert_eq!(net.now(), Instant(12_000));
 }
+
+#[test]
+fn injected_packets_reach_a_replica_of_the_service() {
+    let mut net = Network::new(13);
+    let service = addr(SERVICE, 80);
+    net.add_service(service, ServiceConfig::new(ReplicaPolicy::Fixed(0)))
+        .unwrap();
+    let replica = addr(11, 80);
+    net.add_replica(service, replica, |_| Sink::default())
+        .unwrap();
+    net.run_until(Instant(1));
+    net.inject(addr(CLIENT, 1), service, b"hello".to_vec());
+    net.run_until(Instant(2));
+    let arrivals = &sink_at(&net, replica).arrivals;
+    assert_eq!(arrivals.len(), 1);
+    assert_eq!(
+        (arrivals[0].1, arrivals[0].2.as_slice()),
+        (addr(CLIENT, 1), &b"hello"[..])
+    );
+}
+
+#[test]
+fn changing_the_service_policy_takes_effect_for_later_packets() {
+    let mut net = Network::new(14);
+    let service = addr(SERVICE, 80);
+    net.add_service(service, ServiceConfig::new(ReplicaPolicy::Fixed(0)))
+        .unwrap();
+    let (first, second) = (addr(11, 80), addr(12, 80));
+    net.add_replica(service, first, |_| Sink::default())
+        .unwrap();
+    net.add_replica(service, second, |_| Sink::default())
+        .unwrap();
+    net.inject(addr(CLIENT, 1), service, vec![1]);
+    net.run_until(Instant(1));
+    net.set_service_config(service, ServiceConfig::new(ReplicaPolicy::Fixed(1)))
+        .unwrap();
+    net.inject(addr(CLIENT, 1), service, vec![2]);
+    net.run_until(Instant(2));
+    assert_eq!(sink_at(&net, first).arrivals.len(), 1);
+    assert_eq!(sink_at(&net, second).arrivals.len(), 1);
+    assert_eq!(net.replicas(service), Some(&[first, second][..]));
+}
