@@ -51,12 +51,14 @@ pub enum ClientError {
         status: u16,
     },
     /// Nothing new arrived for the whole idle timeout.
-    #[error("{url}: timed out: no progress for {seconds} s")]
+    #[error("{url}: timed out: no progress for {seconds} s ({received} bytes received)")]
     Timeout {
         /// The URL that was asked for.
         url: String,
         /// The idle timeout that expired, in seconds.
         seconds: f64,
+        /// Body bytes delivered before the transfer stalled.
+        received: u64,
     },
     /// Could not connect, or the connection broke (and was not, or could no longer be, resumed).
     #[error("{url}: connection failed: {reason}")]

@@ -62,7 +62,7 @@ pub async fn fetch_http(
                 }
                 let deadline = recorder.last_progress() + opts.idle_timeout;
                 if Instant::now() + delay >= deadline {
-                    return Err(timeout(url, opts));
+                    return Err(timeout(url, opts, recorder.delivered()));
                 }
                 tracing::debug!(%url, %reason, delivered = recorder.delivered(), "reconnecting");
                 tokio::time::sleep(delay).await;
@@ -87,11 +87,11 @@ async fn fetch_once(
     let deadline = |recorder: &TransferRecorder| {
         tokio::time::Instant::from_std(recorder.last_progress() + opts.idle_timeout)
     };
-    let fatal_timeout = || AttemptError::Fatal(timeout(url, opts));
+    let fatal_timeout = |received| AttemptError::Fatal(timeout(url, opts, received));
 
     let stream = tokio::time::timeout_at(deadline(&*recorder), connect_any(addrs))
         .await
-        .map_err(|_| fatal_timeout())?
+        .map_err(|_| fatal_timeout(recorder.delivered()))?
         .map_err(AttemptError::Broken)?;
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
@@ -106,7 +106,7 @@ async fn fetch_once(
     let request = build_request(url, resume_from).map_err(AttemptError::Fatal)?;
     let response = tokio::time::timeout_at(deadline(&*recorder), sender.send_request(request))
         .await
-        .map_err(|_| fatal_timeout())?
+        .map_err(|_| fatal_timeout(recorder.delivered()))?
         .map_err(|e| AttemptError::Broken(e.to_string()))?;
 
     let status = response.status();
@@ -153,7 +153,7 @@ async fn fetch_once(
     let mut body = response.into_body();
     loop {
         let frame = match tokio::time::timeout_at(deadline(&*recorder), body.frame()).await {
-            Err(_) => return Err(fatal_timeout()),
+            Err(_) => return Err(fatal_timeout(recorder.delivered())),
             Ok(None) => break,
             Ok(Some(Err(error))) => return Err(AttemptError::Broken(error.to_string())),
             Ok(Some(Ok(frame))) => frame,
@@ -246,9 +246,10 @@ fn protocol_error(url: &TargetUrl, reason: &str) -> AttemptError {
     })
 }
 
-fn timeout(url: &TargetUrl, opts: &FetchOptions) -> ClientError {
+fn timeout(url: &TargetUrl, opts: &FetchOptions, received: u64) -> ClientError {
     ClientError::Timeout {
         url: url.to_string(),
         seconds: opts.idle_timeout.as_secs_f64(),
+        received,
     }
 }

@@ -273,11 +273,18 @@ impl<'a> Driver<'a> {
                 let recorder = transfer.recorder.take()?;
                 Some(finish(url, &transfer.connection, recorder))
             }
-            ClientStatus::Failed(error) => Some(Err(core_failure(url, error, idle_for))),
+            ClientStatus::Failed(error) => {
+                let received = recorder.delivered();
+                tracing::debug!(?error, received, stats = ?transfer.connection.stats(), "connection failed");
+                Some(Err(core_failure(url, error, idle_for, received)))
+            }
             ClientStatus::Connecting | ClientStatus::Transferring if idle_for >= idle_timeout => {
+                let received = recorder.delivered();
+                tracing::debug!(received, stats = ?transfer.connection.stats(), timer = ?transfer.connection.poll_timeout(), now = ?wall_clock(), "idle timeout");
                 Some(Err(ClientError::Timeout {
                     url: url.to_string(),
                     seconds: idle_timeout.as_secs_f64(),
+                    received,
                 }))
             }
             ClientStatus::Connecting | ClientStatus::Transferring => None,
@@ -322,7 +329,12 @@ fn finish(
 }
 
 /// The core gave up: a REFUSE (not found, bad request...) or its own timeout.
-fn core_failure(url: &TargetUrl, error: CoreError, idle_for: Duration) -> ClientError {
+fn core_failure(
+    url: &TargetUrl,
+    error: CoreError,
+    idle_for: Duration,
+    received: u64,
+) -> ClientError {
     match error {
         CoreError::Refused { code, .. } if code == trickles::app::AppError::NotFound.code() => {
             ClientError::NotFound {
@@ -338,6 +350,7 @@ fn core_failure(url: &TargetUrl, error: CoreError, idle_for: Duration) -> Client
             ClientError::Timeout {
                 url: url.to_string(),
                 seconds: (idle_for.as_secs_f64() * 10.0).round() / 10.0,
+                received,
             }
         }
     }

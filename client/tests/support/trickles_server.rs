@@ -1,6 +1,7 @@
 //! An in-test Trickles server: the core's `ServerEndpoint` over a real UDP socket on its own
 //! thread, serving a `MemoryApplication`, with scripted misbehaviour (lost packets, answers
 //! from another address, a crash and restart) to test the client driver end to end.
+//! Set `TRICKLES_TEST_TRACE=1` to print the server's verdict on every datagram.
 
 use std::collections::BTreeSet;
 use std::net::{SocketAddr, UdpSocket};
@@ -18,6 +19,8 @@ use trickles::time::Instant;
 pub struct UdpScript {
     /// Drop every n-th datagram the server would send (n ≥ 2), as a lossy path.
     pub drop_every: Option<u64>,
+    /// Drop the sent datagrams numbered `start .. start + len` (1-based): a loss burst.
+    pub drop_burst: Option<(u64, u64)>,
     /// Send answers from a second socket (another port): a "replica" answering.
     pub answer_from_other_socket: bool,
     /// After this many received datagrams, play dead (drop everything) for `dead_for`, then
@@ -152,7 +155,10 @@ fn serve(
         }
         for transmit in &out {
             sent += 1;
-            if script.drop_every.is_some_and(|n| sent.is_multiple_of(n)) {
+            let in_burst = script
+                .drop_burst
+                .is_some_and(|(start, len)| (start..start + len).contains(&sent));
+            if in_burst || script.drop_every.is_some_and(|n| sent.is_multiple_of(n)) {
                 continue;
             }
             let _ = reply.send_to(&transmit.payload, transmit.destination);
