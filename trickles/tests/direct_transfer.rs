@@ -21,7 +21,7 @@ fn body(len: usize) -> Vec<u8> {
 fn transfer(
     len: usize,
     replicas: usize,
-    drop: impl Fn(u64) -> bool,
+    drop: impl Fn(u64, Duration) -> bool,
 ) -> (ClientStatus, Vec<u8>, trickles::client::ClientStats) {
     let data = body(len);
     let mut servers: Vec<_> = (0..replicas)
@@ -38,7 +38,8 @@ fn transfer(
         .collect();
     let server_addr: SocketAddr = "198.18.0.1:4433".parse().unwrap();
     let client_addr: SocketAddr = "198.18.0.2:50000".parse().unwrap();
-    let mut now = Instant(1_700_000_000_000_000);
+    let start = Instant(1_700_000_000_000_000);
+    let mut now = start;
     let mut client =
         ClientConnection::new(now, server_addr, b"/f".to_vec(), ClientConfig::default(), 7);
     // (arrival time, to_server, payload)
@@ -50,7 +51,7 @@ fn transfer(
     while now < deadline {
         while let Some(t) = client.poll_transmit(now) {
             n += 1;
-            if !drop(n) {
+            if !drop(n, now.saturating_since(start)) {
                 wire.push_back((now + ONE_WAY, true, t.payload));
             }
         }
@@ -82,10 +83,13 @@ fn transfer(
                 let mut out = Vec::new();
                 let s = &mut servers[next_replica % replicas];
                 next_replica += 1;
-                let _ = s.handle_datagram(now, client_addr, &payload, &mut out);
+                let r = s.handle_datagram(now, client_addr, &payload, &mut out);
+                if std::env::var("TRACE").is_ok() {
+                    eprintln!("{:?} server: {:?}", now, r);
+                }
                 for t in out {
                     n += 1;
-                    if !drop(n) {
+                    if !drop(n, now.saturating_since(start)) {
                         wire.push_back((now + ONE_WAY, false, t.payload));
                     }
                 }
@@ -111,7 +115,7 @@ fn transfer(
 #[test]
 fn lossless_transfer_is_byte_exact() {
     for len in [0, 1, 1199, 1200, 1201, 100_000, 1_000_000] {
-        let (status, got, _) = transfer(len, 1, |_| false);
+        let (status, got, _) = transfer(len, 1, |_, _| false);
         assert_eq!(status, ClientStatus::Done, "len {len}");
         assert_eq!(got, body(len), "len {len}");
     }
@@ -119,7 +123,7 @@ fn lossless_transfer_is_byte_exact() {
 
 #[test]
 fn packets_alternating_between_two_replicas_are_byte_exact() {
-    let (status, got, _) = transfer(500_000, 2, |_| false);
+    let (status, got, _) = transfer(500_000, 2, |_, _| false);
     assert_eq!(status, ClientStatus::Done);
     assert_eq!(got, body(500_000));
 }
@@ -127,8 +131,20 @@ fn packets_alternating_between_two_replicas_are_byte_exact() {
 #[test]
 fn transfer_with_periodic_loss_is_byte_exact() {
     for period in [7u64, 13, 50, 101] {
-        let (status, got, stats) = transfer(300_000, 1, |n| n % period == 0);
+        let (status, got, stats) = transfer(300_000, 1, |n, _| n % period == 0);
         assert_eq!(status, ClientStatus::Done, "period {period}: {stats:?}");
         assert_eq!(got, body(300_000), "period {period}");
+    }
+}
+
+#[test]
+fn transfer_survives_a_long_burst_loss() {
+    // Everything sent in [from, from + len) milliseconds is lost, both directions.
+    for (from, len) in [(30u64, 20u64), (50, 5), (100, 300), (200, 1_500)] {
+        let (status, got, stats) = transfer(2_000_000, 1, |_, t| {
+            t >= Duration::from_millis(from) && t < Duration::from_millis(from + len)
+        });
+        assert_eq!(status, ClientStatus::Done, "burst {from}+{len}: {stats:?}");
+        assert_eq!(got, body(2_000_000), "burst {from}+{len}");
     }
 }

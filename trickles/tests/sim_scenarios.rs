@@ -299,7 +299,6 @@ fn unknown_object_is_refused_not_retried() {
 }
 
 #[test]
-#[ignore = "client bug, reported: losing DATA seq 1 stalls the transfer for the 30 s freshness window"]
 fn losing_the_first_data_packet_costs_one_timeout_not_the_freshness_window() {
     let mut scenario =
         Scenario::new(9).with_links(LinkConfig::with_delay(Duration::from_millis(20)));

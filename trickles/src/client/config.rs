@@ -6,6 +6,8 @@ use crate::time::Duration;
 #[derive(Clone, Debug, PartialEq)]
 pub struct ClientConfig {
     /// Receive buffer in bytes: requests are held back while their packets would not fit.
+    /// The default holds a full window (MAX_CWND packets of 1200 bytes) so flow control only
+    /// slows a connection whose reader falls behind.
     pub receive_window: usize,
     /// Out-of-order arrivals past a hole before it is declared lost (TCP's dupack threshold).
     pub reorder_threshold: u32,
@@ -28,7 +30,7 @@ pub struct ClientConfig {
 impl Default for ClientConfig {
     fn default() -> Self {
         ClientConfig {
-            receive_window: 8 << 20,
+            receive_window: 16 << 20,
             reorder_threshold: 3,
             initial_rto: Duration::from_secs(1),
             min_rto: Duration::from_millis(200),

@@ -234,14 +234,14 @@ impl ClientConnection {
         self.stats.packets_received += 1;
         let c = r.continuation.fields;
         if self.retired_tokens.contains(&c.token_base) {
-            self.store_data(&c, r.data);
+            let _ = self.store_data(&c, r.data);
             return;
         }
         let inc = match self.incarnation {
             Some(inc) if inc.token_base == c.token_base => inc,
             Some(_) => {
                 // A packet of a different incarnation than ours (should not happen): data only.
-                self.store_data(&c, r.data);
+                let _ = self.store_data(&c, r.data);
                 return;
             }
             None => self.adopt_incarnation(&c),
@@ -255,11 +255,17 @@ impl ClientConnection {
                 self.rtt.sample(Duration(u64::from(elapsed) * 100));
             }
         }
-        self.store_data(&c, r.data);
-        let new = self.scoreboard.insert(c.seq, r.nonce);
-        if !new {
+        if !self.store_data(&c, r.data) {
+            return;
+        }
+        let frontier_before = self.scoreboard.first_missing_from(inc.data_base);
+        if !self.scoreboard.insert(c.seq, r.nonce) {
             self.stats.duplicate_packets += 1;
-        } else {
+        }
+        // The timer restarts when the first missing packet advances (TCP restarts its RTO when
+        // new data is cumulatively acknowledged), so a hole that outlives an RTO is recovered by
+        // a restart even while packets beyond it keep arriving.
+        if self.scoreboard.first_missing_from(inc.data_base) != frontier_before {
             self.backoff = 0;
             self.timeouts_without_progress = 0;
             self.arm(now);
@@ -322,32 +328,38 @@ impl ClientConnection {
         inc
     }
 
-    fn store_data(&mut self, c: &crate::wire::Continuation<'_>, data: &[u8]) {
+    /// Store the packet's bytes; false if they fall outside the receive buffer (the packet is
+    /// then treated as lost, so the transport never believes it holds bytes it dropped).
+    fn store_data(&mut self, c: &crate::wire::Continuation<'_>, data: &[u8]) -> bool {
         let Some((offset, _)) = c.data_range(c.seq) else {
-            return;
+            return false;
         };
         let limit = self
             .reassembly
             .read_offset()
-            .saturating_add(self.config.receive_window as u64 * 2);
-        if offset < limit {
-            self.stats.bytes_received += self.reassembly.insert(offset, data) as u64;
+            .saturating_add(self.config.receive_window as u64);
+        if offset >= limit {
+            return false;
         }
+        self.stats.bytes_received += self.reassembly.insert(offset, data) as u64;
+        true
     }
 
-    /// Whether the request for `seq` could release packets beyond the receive window.
+    /// Whether the request for `seq` could release packets that would not fit the receive
+    /// buffer. A window larger than the whole buffer is let through once the reader has caught
+    /// up with `seq`, so flow control can slow a connection but never deadlock it.
     fn beyond_window(&self, seq: u64, params: &WindowParams) -> bool {
         let Some(inc) = self.incarnation else {
             return false;
         };
+        let offset_of = |s: u64| {
+            inc.start_offset
+                .saturating_add(s.saturating_sub(inc.data_base).saturating_mul(inc.mss))
+        };
         let release_hi = seq.saturating_add(u64::from(params.cwnd(seq)));
-        let end = inc
-            .start_offset
-            .saturating_add(release_hi.saturating_sub(inc.data_base).saturating_add(1) * inc.mss);
-        end > self
-            .reassembly
-            .read_offset()
-            .saturating_add(self.config.receive_window as u64)
+        let needed =
+            offset_of(release_hi.saturating_add(1)).saturating_sub(self.reassembly.read_offset());
+        needed > self.config.receive_window as u64 && self.reassembly.read_offset() < offset_of(seq)
     }
 
     /// Send the held requests that are next in sequence order; skip a hole once the
@@ -422,13 +434,8 @@ impl ClientConnection {
                 return;
             }
         }
-        // Requests held back by reordering: the hole is lost, send them.
-        if self.held.range(self.ack_next..).next().is_some() {
-            self.out_of_order = self.config.reorder_threshold;
-            self.send_held_requests();
-            self.arm(now);
-            return;
-        }
+        // As TCP's RTO: whatever is in flight is presumed lost; restart the window at the first
+        // packet we lack (held requests are dropped: the restart re-sends their packets).
         self.stats.timeouts += 1;
         let usable = self.restart.as_ref().is_some_and(|r| {
             r.attempts <= crate::server::ServerConfig::default().max_restart_attempt

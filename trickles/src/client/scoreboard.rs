@@ -84,16 +84,20 @@ impl Scoreboard {
     }
 
     /// The proof for a request whose continuation has TCPBase `tcp_base` and seq `seq`: the
-    /// block holding (or last before) `tcp_base`, then the following blocks up to `seq`, at most
-    /// `MAX_SACK_BLOCKS`.
+    /// block holding (or last before, or else the first after) `tcp_base`, then the following
+    /// blocks that start at or before `seq`, at most `MAX_SACK_BLOCKS`.
     pub fn proof(&self, tcp_base: u64, seq: u64, out: &mut Vec<SackBlock>) {
         out.clear();
         let start = self.index_at_or_before(tcp_base).unwrap_or(0);
+        let Some(first) = self.blocks.get(start) else {
+            return;
+        };
+        out.push(*first);
         out.extend(
-            self.blocks[start..]
+            self.blocks[start + 1..]
                 .iter()
                 .take_while(|b| b.left <= seq)
-                .take(MAX_SACK_BLOCKS)
+                .take(MAX_SACK_BLOCKS - 1)
                 .copied(),
         );
     }

@@ -6,7 +6,9 @@ use crate::time::Duration;
 /// Server tunables.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ServerConfig {
-    /// Stream bytes per data packet. 1200 keeps datagrams under the IPv6 minimum MTU.
+    /// Stream bytes per data packet. With 1200 a full RESPONSE is about 1350 bytes: it fits a
+    /// 1500-byte Ethernet MTU over IPv4 and IPv6 (not the 1280-byte IPv6 minimum; use ≤ 1100
+    /// minus the user continuation's length for that).
     pub mss: u16,
     /// Initial window in packets (the reference's INITIAL_CWND).
     pub initial_cwnd: u32,

@@ -152,7 +152,7 @@ impl<A: Application> ServerEndpoint<A> {
             ssthresh: INITIAL_SSTHRESH,
             first_loss: 0,
             first_bootstrap_seq: 0,
-            token_base: self.rng.next_u64(),
+            token_base: token_base(key.epoch(), self.rng.next_u64()),
             data_base: 1,
             start_offset: hello.resume_offset,
             total_len: opened.length,
@@ -174,6 +174,7 @@ impl<A: Application> ServerEndpoint<A> {
         let pseudo = pseudo_header(hello.conn_id, from);
         let ctx = BuildContext {
             key,
+            nonce_key: key,
             pseudo: &pseudo,
             conn_id: hello.conn_id,
             echo: 0,
@@ -214,6 +215,10 @@ impl<A: Application> ServerEndpoint<A> {
             OpenError::UnknownEpoch => DropReason::Epoch,
             OpenError::BadMac => DropReason::Mac,
         })?;
+        if req.kind == RequestKind::Normal && req.attempt != 0 {
+            // The attempt byte is part of the replay token: only restarts may vary it.
+            return Err(DropReason::Malformed);
+        }
         let c = req.continuation.fields;
         let issued = Instant(c.timestamp);
         if now.saturating_since(issued) > self.config.freshness
@@ -230,8 +235,11 @@ impl<A: Application> ServerEndpoint<A> {
                 return Err(DropReason::TooEarly);
             }
         }
-        let key = self.keys.get(c.epoch).ok_or(DropReason::Epoch)?;
-        let proof = Proof::verify(key, c.token_base, c.tcp_base, req.sacks.clone())
+        let nonce_key = self
+            .keys
+            .get(nonce_epoch(c.token_base))
+            .ok_or(DropReason::Epoch)?;
+        let proof = Proof::verify(nonce_key, c.token_base, c.tcp_base, req.sacks.clone())
             .map_err(|_| DropReason::Proof)?;
         if !self.replay.check_and_insert(
             now,
@@ -254,6 +262,7 @@ impl<A: Application> ServerEndpoint<A> {
         };
         let ctx = BuildContext {
             key: self.keys.current(),
+            nonce_key,
             pseudo: &pseudo,
             conn_id: req.conn_id,
             echo: req.echo,
@@ -271,6 +280,17 @@ impl<A: Application> ServerEndpoint<A> {
         }
         Ok(self.emissions.len())
     }
+}
+
+/// A connection's token base: the top byte names the key epoch of its nonce stream (fixed for
+/// the life of the connection, so proofs stay valid across a key rotation), the rest is random.
+fn token_base(epoch: u8, random: u64) -> u64 {
+    u64::from(epoch) << 56 | (random & 0x00FF_FFFF_FFFF_FFFF)
+}
+
+/// The key epoch of a connection's nonce stream.
+fn nonce_epoch(token_base: u64) -> u8 {
+    (token_base >> 56) as u8
 }
 
 /// The replay-filter token of a request: the continuation's MAC tag (unique per continuation

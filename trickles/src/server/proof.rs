@@ -7,8 +7,8 @@ use crate::wire::sack::{SackBlock, SackBlocks, MAX_SACK_BLOCKS};
 /// Why a proof is refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProofError {
-    /// The first block does not reach back to the continuation's TCPBase.
-    DoesNotReachBase,
+    /// No block at all.
+    Empty,
     /// A block's nonce summary is wrong: the client claims packets it did not receive.
     BadNonce,
 }
@@ -20,8 +20,9 @@ pub struct Proof {
 }
 
 impl Proof {
-    /// Verify `sacks` for the nonce stream `stream`; the first block must start at or before
-    /// `tcp_base`.
+    /// Verify `sacks` for the nonce stream `stream`. The first block should be the one holding
+    /// (or last before) the continuation's TCPBase; if it starts after TCPBase, the packets in
+    /// between count as lost (the first data packets of a connection can be lost too).
     pub fn verify(
         key: &Key,
         stream: u64,
@@ -35,10 +36,11 @@ impl Proof {
             }
             blocks.push(block);
         }
-        match blocks.first() {
-            Some(first) if first.left <= tcp_base => Ok(Proof { blocks }),
-            _ => Err(ProofError::DoesNotReachBase),
+        let _ = tcp_base;
+        if blocks.is_empty() {
+            return Err(ProofError::Empty);
         }
+        Ok(Proof { blocks })
     }
 
     /// A proof from blocks already trusted (tests).
@@ -68,10 +70,13 @@ impl Proof {
     /// block), the hole `[lo, seq - 1]` with `lo` raised to `floor`.
     pub fn hole_before(&self, seq: u64, floor: u64) -> Option<(u64, u64)> {
         let i = self.blocks.iter().position(|b| b.left == seq)?;
-        if i == 0 || seq <= floor {
+        if seq <= floor {
             return None;
         }
-        let lo = self.blocks[i - 1].right.saturating_add(1).max(floor);
+        let lo = match i {
+            0 => floor,
+            _ => self.blocks[i - 1].right.saturating_add(1).max(floor),
+        };
         (lo < seq).then_some((lo, seq - 1))
     }
 }
@@ -101,5 +106,8 @@ mod tests {
         assert_eq!(p.hole_before(125, 123), Some((123, 124)));
         assert_eq!(p.hole_before(102, 1), None);
         assert_eq!(p.hole_before(1, 1), None);
+        let late_start = Proof::from_blocks(vec![b(3, 9)]);
+        assert_eq!(late_start.hole_before(3, 1), Some((1, 2)));
+        assert_eq!(late_start.first_missing_from(1), 1);
     }
 }

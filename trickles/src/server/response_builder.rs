@@ -14,6 +14,8 @@ use super::step::Emission;
 pub struct BuildContext<'a, A: Application + ?Sized> {
     /// Sealing key (current epoch).
     pub key: &'a Key,
+    /// Key of the connection's nonce stream (the epoch named by its token base).
+    pub nonce_key: &'a Key,
     /// Pseudo-header of the client.
     pub pseudo: &'a [u8; PSEUDO_HEADER_LEN],
     /// Connection id.
@@ -66,7 +68,7 @@ pub fn build<A: Application + ?Sized>(
     }
     let cont_len = cont.body_len() + TAG_LEN;
     let mut out = Vec::with_capacity(RESPONSE_FIXED_LEN + cont_len + len);
-    let nonce = ctx.key.packet_nonce(cont.token_base, e.seq);
+    let nonce = ctx.nonce_key.packet_nonce(cont.token_base, e.seq);
     ResponseRepr::emit_prefix(&mut out, ctx.conn_id, nonce, ctx.echo, flags, cont_len);
     let body_start = out.len();
     cont.emit_body(&mut out);
