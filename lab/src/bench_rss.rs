@@ -1,0 +1,223 @@
+//! `trickles-lab bench rss`: does a server's memory grow with its clients? One replica serves
+//! one file; for each N, `trickles-client get --parallel N` fetches it N times concurrently
+//! while the lab samples the server's resident set size (`VmRSS`) every few milliseconds. The
+//! report gives the peak RSS per N and the ratio of the largest N's peak to the smallest's
+//! (the claim to test: within 10 %).
+//!
+//! The same server process serves every N in order, so memory the allocator kept from an
+//! earlier step stays counted in a later one: the comparison is conservative for "does not
+//! grow".
+
+use std::fmt::Write as _;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use crate::binaries::Binaries;
+use crate::byte_size::format_bytes;
+use crate::client_process::{ClientProcess, ClientSpec};
+use crate::client_stats::ParallelReport;
+use crate::error::{LabError, Result};
+use crate::fixture::ServiceFixture;
+use crate::interrupt;
+use crate::replica_pool::{FrontEnd, PoolConfig, ReplicaPool};
+use crate::rss::resident_bytes;
+
+/// How often the server's RSS is sampled.
+const SAMPLE_EVERY: Duration = Duration::from_millis(5);
+
+/// Settings (CLI flags).
+#[derive(Clone, Debug)]
+pub struct RssBenchOptions {
+    /// The concurrency levels, in order.
+    pub clients: Vec<u32>,
+    /// Size of the file every transfer fetches.
+    pub file_size: u64,
+    /// Loopback address.
+    pub ip: IpAddr,
+    /// Where the CSV goes.
+    pub out_dir: PathBuf,
+    /// Each step must end within this.
+    pub step_limit: Duration,
+    /// The client's `--timeout` (no progress for this long fails a transfer).
+    pub idle_timeout: Duration,
+}
+
+/// One concurrency level.
+#[derive(Clone, Debug)]
+pub struct RssStep {
+    /// Concurrent transfers.
+    pub clients: u32,
+    /// Server RSS just before the step, bytes.
+    pub rss_before: u64,
+    /// Largest RSS sampled during the step, bytes.
+    pub rss_peak: u64,
+    /// RSS samples taken.
+    pub samples: usize,
+    /// The client's report.
+    pub report: ParallelReport,
+}
+
+/// Every step and the CSV.
+#[derive(Clone, Debug)]
+pub struct RssBenchOutcome {
+    /// The steps, in order.
+    pub steps: Vec<RssStep>,
+    /// The CSV written.
+    pub csv: PathBuf,
+}
+
+/// Runs the benchmark.
+pub fn run_rss_bench(binaries: &Binaries, opts: &RssBenchOptions) -> Result<RssBenchOutcome> {
+    if opts.clients.is_empty() || opts.clients.contains(&0) {
+        return Err(LabError::Usage(
+            "--clients needs positive counts, e.g. 10,2000".to_owned(),
+        ));
+    }
+    let fixture = ServiceFixture::new(binaries)?;
+    let sha256 = fixture.add_file("file", opts.file_size, 2)?;
+    let pool = ReplicaPool::start(
+        binaries,
+        PoolConfig {
+            ip: opts.ip,
+            replicas: 1,
+            first_port: None,
+            root: fixture.root().to_path_buf(),
+            key_file: fixture.key_file().to_path_buf(),
+            http_baseline: false,
+            workers: None,
+            log_dir: fixture.path().to_path_buf(),
+            front_end: FrontEnd::Direct,
+        },
+    )?;
+    let server_pid = pool
+        .replica(0)
+        .map(|r| r.pid())
+        .ok_or_else(|| LabError::Usage("the pool has no replica 0".to_owned()))?;
+    let url = pool.trickles_url("file");
+    let mut steps = Vec::new();
+    for &clients in &opts.clients {
+        let rss_before = resident_bytes(server_pid).unwrap_or(0);
+        let spec = ClientSpec {
+            url: url.clone(),
+            output: None,
+            stats_json: fixture.path().join(format!("rss-{clients}.stats.json")),
+            idle_timeout: opts.idle_timeout,
+            parallel: clients,
+            log: fixture.path().join(format!("rss-{clients}.log")),
+        };
+        let mut client = ClientProcess::start(binaries, spec)?;
+        let start = Instant::now();
+        let (mut rss_peak, mut samples) = (rss_before, 0usize);
+        while !client.has_exited()? {
+            interrupt::check()?;
+            if let Some(rss) = resident_bytes(server_pid) {
+                rss_peak = rss_peak.max(rss);
+                samples += 1;
+            }
+            if start.elapsed() > opts.step_limit {
+                return Err(LabError::Timeout {
+                    what: format!("{clients} concurrent transfers"),
+                    after: opts.step_limit,
+                });
+            }
+            std::thread::sleep(SAMPLE_EVERY);
+        }
+        let report = client.finish_parallel(Duration::from_secs(5))?;
+        if let Some(bad) = report
+            .transfers
+            .iter()
+            .find(|t| t.sha256 != sha256 || t.bytes != opts.file_size)
+        {
+            return Err(LabError::Mismatch {
+                what: format!(
+                    "one of {clients} concurrent transfers ({} bytes)",
+                    bad.bytes
+                ),
+                expected: sha256,
+                got: bad.sha256.clone(),
+            });
+        }
+        eprintln!(
+            "  {clients:>6} clients: peak server RSS {} ({} samples), {:.1} MB/s aggregate",
+            format_bytes(rss_peak),
+            samples,
+            report.totals.goodput_mbps / 8.0
+        );
+        steps.push(RssStep {
+            clients,
+            rss_before,
+            rss_peak,
+            samples,
+            report,
+        });
+    }
+    pool.stop()?;
+    std::fs::create_dir_all(&opts.out_dir).map_err(|e| LabError::io(&opts.out_dir, e))?;
+    let csv = opts.out_dir.join("rss.csv");
+    let mut text = String::from(
+        "clients,rss_before_bytes,rss_peak_bytes,samples,total_bytes,seconds,aggregate_megabytes_per_second,retransmissions\n",
+    );
+    for s in &steps {
+        let _ = writeln!(
+            text,
+            "{},{},{},{},{},{:.6},{:.3},{}",
+            s.clients,
+            s.rss_before,
+            s.rss_peak,
+            s.samples,
+            s.report.totals.bytes,
+            s.report.totals.seconds,
+            s.report.totals.goodput_mbps / 8.0,
+            s.report.totals.retransmissions
+        );
+    }
+    std::fs::write(&csv, text).map_err(|e| LabError::io(&csv, e))?;
+    Ok(RssBenchOutcome { steps, csv })
+}
+
+/// The human report.
+pub fn report(outcome: &RssBenchOutcome, opts: &RssBenchOptions) -> String {
+    let mut text = String::new();
+    let _ = writeln!(
+        text,
+        "server RSS during concurrent downloads of a {} file over {} loopback:",
+        format_bytes(opts.file_size),
+        opts.ip
+    );
+    let _ = writeln!(
+        text,
+        "  {:>7}  {:>12}  {:>12}  {:>10}  {:>9}",
+        "clients", "RSS before", "peak RSS", "MB/s", "retrans."
+    );
+    for s in &outcome.steps {
+        let _ = writeln!(
+            text,
+            "  {:>7}  {:>12}  {:>12}  {:>10.1}  {:>9}",
+            s.clients,
+            format_bytes(s.rss_before),
+            format_bytes(s.rss_peak),
+            s.report.totals.goodput_mbps / 8.0,
+            s.report.totals.retransmissions
+        );
+    }
+    if let (Some(first), Some(last)) = (outcome.steps.first(), outcome.steps.last()) {
+        if outcome.steps.len() > 1 && first.rss_peak > 0 {
+            let ratio = last.rss_peak as f64 / first.rss_peak as f64;
+            let _ = writeln!(
+                text,
+                "  peak RSS at {} clients / at {} clients = {:.3} ({}within 10 %)",
+                last.clients,
+                first.clients,
+                ratio,
+                if (ratio - 1.0).abs() <= 0.10 {
+                    ""
+                } else {
+                    "NOT "
+                }
+            );
+        }
+    }
+    let _ = writeln!(text, "  data: {}", outcome.csv.display());
+    text
+}

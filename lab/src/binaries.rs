@@ -1,0 +1,150 @@
+//! [`Binaries`]: where the `trickles-server` and `trickles-client` executables the lab drives
+//! are, building them with cargo when the workspace is at hand.
+//!
+//! The lab never links the server or the client: it runs them as separate processes, so what
+//! it measures and tests is the real programs on real sockets.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde::Deserialize;
+
+use crate::error::{LabError, Result};
+
+/// The server's executable name.
+pub const SERVER_BIN: &str = "trickles-server";
+/// The client's executable name.
+pub const CLIENT_BIN: &str = "trickles-client";
+
+/// The cargo profile to build the binaries with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Profile {
+    /// `dev` (debug): quick to build, for the tests.
+    Debug,
+    /// `release`: for the demo and every figure.
+    Release,
+}
+
+/// Paths of the two executables.
+#[derive(Clone, Debug)]
+pub struct Binaries {
+    /// `trickles-server`.
+    pub server: PathBuf,
+    /// `trickles-client`.
+    pub client: PathBuf,
+}
+
+impl Binaries {
+    /// The binaries in `dir` (fails clearly when one is missing).
+    pub fn in_dir(dir: &Path) -> Result<Self> {
+        let found = |binary: &'static str| {
+            let path = dir.join(binary);
+            if path.is_file() {
+                Ok(path)
+            } else {
+                Err(LabError::MissingBinary { binary, path })
+            }
+        };
+        Ok(Binaries {
+            server: found(SERVER_BIN)?,
+            client: found(CLIENT_BIN)?,
+        })
+    }
+
+    /// The binaries next to the running executable (how an installed lab finds them).
+    pub fn beside_current_exe() -> Result<Self> {
+        let exe = std::env::current_exe().map_err(|e| LabError::io("current executable", e))?;
+        let dir = exe.parent().unwrap_or_else(|| Path::new("."));
+        Binaries::in_dir(dir)
+    }
+
+    /// Builds both with `cargo build -p trickles-server -p trickles-client` in the workspace
+    /// this crate was compiled from, and returns the artifacts cargo reports. Cargo's progress
+    /// goes to our stderr. Cheap when they are up to date.
+    pub fn build(profile: Profile) -> Result<Self> {
+        let manifest = workspace_manifest().ok_or_else(|| LabError::Build {
+            what: "trickles-server and trickles-client".to_owned(),
+            reason: "the workspace sources are not here; pass --bin-dir".to_owned(),
+        })?;
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut command = Command::new(cargo);
+        command
+            .arg("build")
+            .arg("--manifest-path")
+            .arg(&manifest)
+            .args(["-p", SERVER_BIN, "-p", CLIENT_BIN])
+            .args(["--message-format", "json-render-diagnostics"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        if profile == Profile::Release {
+            command.arg("--release");
+        }
+        let what = format!("{SERVER_BIN} and {CLIENT_BIN} ({profile:?})");
+        let mut child = command
+            .spawn()
+            .map_err(|e| LabError::process(format!("running cargo to build {what}"), e))?;
+        let mut server = None;
+        let mut client = None;
+        if let Some(stdout) = child.stdout.take() {
+            for line in BufReader::new(stdout).lines() {
+                let line = line.map_err(|e| LabError::process("reading cargo's output", e))?;
+                let Ok(artifact) = serde_json::from_str::<CargoArtifact>(&line) else {
+                    continue;
+                };
+                match (artifact.target.name.as_str(), artifact.executable) {
+                    (SERVER_BIN, Some(path)) => server = Some(path),
+                    (CLIENT_BIN, Some(path)) => client = Some(path),
+                    _ => {}
+                }
+            }
+        }
+        let status = child
+            .wait()
+            .map_err(|e| LabError::process("waiting for cargo", e))?;
+        if !status.success() {
+            return Err(LabError::Build {
+                what,
+                reason: format!("cargo {status}"),
+            });
+        }
+        match (server, client) {
+            (Some(server), Some(client)) => Ok(Binaries { server, client }),
+            _ => Err(LabError::Build {
+                what,
+                reason: "cargo reported no executable".to_owned(),
+            }),
+        }
+    }
+
+    /// What the CLI uses: `--bin-dir` if given; else a cargo build in the workspace when its
+    /// sources are here; else the binaries next to this executable.
+    pub fn locate(bin_dir: Option<&Path>, profile: Profile) -> Result<Self> {
+        match bin_dir {
+            Some(dir) => Binaries::in_dir(dir),
+            None if workspace_manifest().is_some() => Binaries::build(profile),
+            None => Binaries::beside_current_exe(),
+        }
+    }
+}
+
+/// The workspace's `Cargo.toml`, if the sources this crate was built from are still there.
+fn workspace_manifest() -> Option<PathBuf> {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()?
+        .join("Cargo.toml");
+    manifest.is_file().then_some(manifest)
+}
+
+/// The part of cargo's `compiler-artifact` message we read.
+#[derive(Deserialize)]
+struct CargoArtifact {
+    target: CargoTarget,
+    executable: Option<PathBuf>,
+}
+
+#[derive(Deserialize)]
+struct CargoTarget {
+    name: String,
+}

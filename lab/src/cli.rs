@@ -1,0 +1,213 @@
+//! The command line of `trickles-lab` (clap) and the glue from flags to the scenarios.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use trickles_lab::bench_rss::{self, RssBenchOptions};
+use trickles_lab::bench_transfer::{self, TransferBenchOptions};
+use trickles_lab::binaries::{Binaries, Profile};
+use trickles_lab::byte_size::parse_byte_size;
+use trickles_lab::demo::{self, DemoOptions};
+use trickles_lab::Result;
+
+/// The trickles lab: runs trickles-server and trickles-client as real processes on loopback.
+#[derive(Debug, Parser)]
+#[command(name = "trickles-lab", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Loopback demo (no root): a replica is SIGKILLed mid-transfer and replaced; the client
+    /// finishes byte-exact. Writes CSV and a throughput plot.
+    Demo(DemoArgs),
+    /// Benchmarks.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// Whole-transfer goodput: Trickles against kernel TCP (HTTP baseline), same client.
+    Transfer(TransferArgs),
+    /// Server RSS during N concurrent downloads, for each N.
+    Rss(RssArgs),
+}
+
+/// Flags every subcommand has.
+#[derive(Debug, Args)]
+struct CommonArgs {
+    /// Loopback address to run on (127.0.0.1 or ::1).
+    #[arg(long, default_value = "127.0.0.1", value_parser = parse_loopback)]
+    ip: IpAddr,
+    /// Directory holding trickles-server and trickles-client (default: build them in release
+    /// mode with cargo when the workspace is here, else look next to this executable).
+    #[arg(long, value_name = "DIR")]
+    bin_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct DemoArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Size of the served file.
+    #[arg(long, default_value = "64MiB", value_parser = parse_byte_size)]
+    size: u64,
+    /// Seed of the file's pseudo-random content.
+    #[arg(long, default_value_t = 2005)]
+    seed: u64,
+    /// Kill the replica when this fraction of the file has been delivered.
+    #[arg(long, default_value_t = 1.0 / 3.0)]
+    kill_at: f64,
+    /// Seconds between the kill and the start of the replacement.
+    #[arg(long, default_value = "1", value_parser = parse_seconds)]
+    restart_after: Duration,
+    /// UDP port of the replica (default: an ephemeral one).
+    #[arg(long)]
+    port: Option<u16>,
+    /// Where the CSV and plots go.
+    #[arg(long, default_value = "results/demo")]
+    out: PathBuf,
+    /// Keep the temporary directory (key, file, logs, download) and print its path.
+    #[arg(long)]
+    keep_temp: bool,
+    /// Give up after this many seconds.
+    #[arg(long, default_value = "120", value_parser = parse_seconds)]
+    limit: Duration,
+}
+
+#[derive(Debug, Args)]
+struct TransferArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Size of the file.
+    #[arg(long, default_value = "256MiB", value_parser = parse_byte_size)]
+    size: u64,
+    /// Runs of each protocol (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Where the CSV goes.
+    #[arg(long, default_value = "results/bench-transfer")]
+    out: PathBuf,
+    /// Seconds one transfer may take.
+    #[arg(long, default_value = "300", value_parser = parse_seconds)]
+    transfer_limit: Duration,
+}
+
+#[derive(Debug, Args)]
+struct RssArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Concurrency levels, comma-separated.
+    #[arg(long, default_value = "10,2000", value_delimiter = ',')]
+    clients: Vec<u32>,
+    /// Size of the file every transfer fetches.
+    #[arg(long, default_value = "1MiB", value_parser = parse_byte_size)]
+    file_size: u64,
+    /// Where the CSV goes.
+    #[arg(long, default_value = "results/bench-rss")]
+    out: PathBuf,
+    /// Seconds one concurrency level may take.
+    #[arg(long, default_value = "600", value_parser = parse_seconds)]
+    step_limit: Duration,
+    /// The client's --timeout: seconds without progress before a transfer fails.
+    #[arg(long, default_value = "60", value_parser = parse_seconds)]
+    idle_timeout: Duration,
+}
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Demo(args) => run_demo(args),
+        Command::Bench(BenchCommand::Transfer(args)) => run_transfer(args),
+        Command::Bench(BenchCommand::Rss(args)) => run_rss(args),
+    }
+}
+
+fn binaries(common: &CommonArgs) -> Result<Binaries> {
+    let binaries = Binaries::locate(common.bin_dir.as_deref(), Profile::Release)?;
+    eprintln!(
+        "using {} and {}",
+        binaries.server.display(),
+        binaries.client.display()
+    );
+    Ok(binaries)
+}
+
+fn run_demo(args: DemoArgs) -> Result<()> {
+    let binaries = binaries(&args.common)?;
+    let opts = DemoOptions {
+        size: args.size,
+        seed: args.seed,
+        kill_at: args.kill_at,
+        restart_after: args.restart_after,
+        ip: args.common.ip,
+        port: args.port,
+        out_dir: args.out,
+        keep_temp: args.keep_temp,
+        limit: args.limit,
+    };
+    let outcome = demo::run_demo(&binaries, &opts)?;
+    print!("{}", demo::report(&outcome));
+    Ok(())
+}
+
+fn run_transfer(args: TransferArgs) -> Result<()> {
+    let binaries = binaries(&args.common)?;
+    let opts = TransferBenchOptions {
+        size: args.size,
+        runs: args.runs,
+        ip: args.common.ip,
+        out_dir: args.out,
+        transfer_limit: args.transfer_limit,
+    };
+    let outcome = bench_transfer::run_transfer_bench(&binaries, &opts)?;
+    print!("{}", bench_transfer::report(&outcome, &opts));
+    Ok(())
+}
+
+fn run_rss(args: RssArgs) -> Result<()> {
+    let binaries = binaries(&args.common)?;
+    let opts = RssBenchOptions {
+        clients: args.clients,
+        file_size: args.file_size,
+        ip: args.common.ip,
+        out_dir: args.out,
+        step_limit: args.step_limit,
+        idle_timeout: args.idle_timeout,
+    };
+    let outcome = bench_rss::run_rss_bench(&binaries, &opts)?;
+    print!("{}", bench_rss::report(&outcome, &opts));
+    Ok(())
+}
+
+fn parse_loopback(text: &str) -> std::result::Result<IpAddr, String> {
+    let ip: IpAddr = text
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .map_err(|_| format!("{text:?} is not an IP address"))?;
+    if ip.is_loopback() {
+        Ok(ip)
+    } else {
+        Err(format!(
+            "{ip} is not a loopback address: the lab runs on 127.0.0.1 or ::1 only"
+        ))
+    }
+}
+
+fn parse_seconds(text: &str) -> std::result::Result<Duration, String> {
+    let seconds: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    if seconds.is_finite() && (0.0..=86_400.0).contains(&seconds) {
+        Ok(Duration::from_secs_f64(seconds))
+    } else {
+        Err(format!("{text:?} is out of range (0 to 86400 seconds)"))
+    }
+}

@@ -1,0 +1,106 @@
+//! [`ClientProcess`]: one running `trickles-client get`, started from a [`ClientSpec`]; its
+//! statistics come back through `--stats-json`.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use crate::binaries::Binaries;
+use crate::children::ChildProcess;
+use crate::client_stats::{self, ParallelReport, TransferStats};
+use crate::error::Result;
+
+/// How to run one client.
+#[derive(Clone, Debug)]
+pub struct ClientSpec {
+    /// `trickles://HOST:PORT/PATH` or `http://HOST:PORT/PATH`.
+    pub url: String,
+    /// Where the body goes (`-o`); `/dev/null` for benchmarks. With `parallel > 1`, `None`
+    /// discards the bodies.
+    pub output: Option<PathBuf>,
+    /// The `--stats-json` file.
+    pub stats_json: PathBuf,
+    /// `--timeout`: give up after this long without progress.
+    pub idle_timeout: Duration,
+    /// `--parallel`: concurrent transfers of the URL.
+    pub parallel: u32,
+    /// Where the client's stdout and stderr go.
+    pub log: PathBuf,
+}
+
+impl ClientSpec {
+    /// One transfer of `url` into `output`, files named after `stem` in `dir`.
+    pub fn single(url: String, output: PathBuf, dir: &std::path::Path, stem: &str) -> Self {
+        ClientSpec {
+            url,
+            output: Some(output),
+            stats_json: dir.join(format!("{stem}.stats.json")),
+            idle_timeout: Duration::from_secs(20),
+            parallel: 1,
+            log: dir.join(format!("{stem}.log")),
+        }
+    }
+}
+
+/// A running client; killed when dropped.
+#[derive(Debug)]
+pub struct ClientProcess {
+    child: ChildProcess,
+    spec: ClientSpec,
+}
+
+impl ClientProcess {
+    /// Starts `trickles-client get` as described by `spec`.
+    pub fn start(binaries: &Binaries, spec: ClientSpec) -> Result<Self> {
+        let _ = std::fs::remove_file(&spec.stats_json);
+        let mut command = Command::new(&binaries.client);
+        command
+            .arg("get")
+            .arg(&spec.url)
+            .arg("--quiet")
+            .arg("--timeout")
+            .arg(format!("{}", spec.idle_timeout.as_secs_f64()))
+            .arg("--stats-json")
+            .arg(&spec.stats_json)
+            .arg("--parallel")
+            .arg(spec.parallel.to_string());
+        if let Some(output) = &spec.output {
+            command.arg("-o").arg(output);
+        }
+        let child = ChildProcess::spawn(CLIENT_NAME, command, &spec.log)?;
+        Ok(ClientProcess { child, spec })
+    }
+
+    /// The spec it was started from.
+    pub fn spec(&self) -> &ClientSpec {
+        &self.spec
+    }
+
+    /// Whether it has exited (without blocking).
+    pub fn has_exited(&mut self) -> Result<bool> {
+        Ok(self.child.try_wait()?.is_some())
+    }
+
+    /// Waits at most `limit` for a successful exit and reads the single-transfer statistics.
+    pub fn finish(mut self, limit: Duration) -> Result<TransferStats> {
+        self.wait_success(limit)?;
+        client_stats::read_transfer(&self.spec.stats_json)
+    }
+
+    /// Waits at most `limit` for a successful exit and reads the `--parallel` statistics.
+    pub fn finish_parallel(mut self, limit: Duration) -> Result<ParallelReport> {
+        self.wait_success(limit)?;
+        client_stats::read_parallel(&self.spec.stats_json)
+    }
+
+    fn wait_success(&mut self, limit: Duration) -> Result<()> {
+        let status = self.child.wait_for(limit)?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(self.child.failure(Some(status)))
+        }
+    }
+}
+
+const CLIENT_NAME: &str = "trickles-client";

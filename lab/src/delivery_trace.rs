@@ -1,0 +1,150 @@
+//! [`DeliveryTrace`]: how many body bytes a client had delivered at each moment, observed from
+//! outside by sampling the size of its output file (the client writes the body in order), plus
+//! the scenario's [`TraceEvent`]s (replica killed, replica restarted). From it: throughput over
+//! time, for the CSV and the plot.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use crate::error::{LabError, Result};
+
+/// Something the scenario did, at a time since the client started.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TraceEvent {
+    /// Seconds since the client started.
+    pub seconds: f64,
+    /// What happened, e.g. "replica 0 killed (SIGKILL)".
+    pub label: String,
+}
+
+/// Samples of delivered bytes over time, in time order.
+#[derive(Clone, Debug, Default)]
+pub struct DeliveryTrace {
+    samples: Vec<(f64, u64)>,
+    events: Vec<TraceEvent>,
+}
+
+/// Throughput in one time bin.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ThroughputPoint {
+    /// Middle of the bin, seconds since the client started.
+    pub seconds: f64,
+    /// Megabytes (10⁶ bytes) per second in the bin.
+    pub megabytes_per_second: f64,
+}
+
+impl DeliveryTrace {
+    /// Records that `bytes` had been delivered `seconds` after the start.
+    pub fn sample(&mut self, seconds: f64, bytes: u64) {
+        self.samples.push((seconds, bytes));
+    }
+
+    /// Records a scenario event.
+    pub fn event(&mut self, seconds: f64, label: impl Into<String>) {
+        self.events.push(TraceEvent {
+            seconds,
+            label: label.into(),
+        });
+    }
+
+    /// The samples, `(seconds, bytes)`.
+    pub fn samples(&self) -> &[(f64, u64)] {
+        &self.samples
+    }
+
+    /// The events, in the order they happened.
+    pub fn events(&self) -> &[TraceEvent] {
+        &self.events
+    }
+
+    /// Bytes delivered by `seconds` (the last sample at or before it; 0 before any).
+    pub fn bytes_at(&self, seconds: f64) -> u64 {
+        let after = self.samples.partition_point(|&(t, _)| t <= seconds);
+        after.checked_sub(1).map_or(0, |i| self.samples[i].1)
+    }
+
+    /// Throughput in consecutive bins of `bin` seconds, from 0 to the last sample.
+    pub fn throughput(&self, bin: f64) -> Vec<ThroughputPoint> {
+        let Some(&(end, _)) = self.samples.last() else {
+            return Vec::new();
+        };
+        if bin.is_nan() || bin <= 0.0 {
+            return Vec::new();
+        }
+        let bins = (end / bin).ceil() as usize;
+        (0..bins)
+            .map(|k| {
+                let (from, to) = (k as f64 * bin, (k + 1) as f64 * bin);
+                let delta = self.bytes_at(to).saturating_sub(self.bytes_at(from));
+                ThroughputPoint {
+                    seconds: (from + to) / 2.0,
+                    megabytes_per_second: delta as f64 / bin / 1e6,
+                }
+            })
+            .collect()
+    }
+
+    /// Writes `seconds,delivered_bytes` rows, then the events as `# event` comment lines.
+    pub fn write_csv(&self, path: &Path) -> Result<()> {
+        let mut text = String::from("seconds,delivered_bytes\n");
+        for (seconds, bytes) in &self.samples {
+            let _ = writeln!(text, "{seconds:.4},{bytes}");
+        }
+        for event in &self.events {
+            let _ = writeln!(text, "# event {:.4} {}", event.seconds, event.label);
+        }
+        std::fs::write(path, text).map_err(|e| LabError::io(path, e))
+    }
+}
+
+/// Writes `seconds,megabytes_per_second` rows.
+pub fn write_throughput_csv(points: &[ThroughputPoint], path: &Path) -> Result<()> {
+    let mut text = String::from("seconds,megabytes_per_second\n");
+    for point in points {
+        let _ = writeln!(
+            text,
+            "{:.4},{:.4}",
+            point.seconds, point.megabytes_per_second
+        );
+    }
+    std::fs::write(path, text).map_err(|e| LabError::io(path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trace(samples: &[(f64, u64)]) -> DeliveryTrace {
+        let mut trace = DeliveryTrace::default();
+        for &(t, b) in samples {
+            trace.sample(t, b);
+        }
+        trace
+    }
+
+    #[test]
+    fn throughput_bins_sum_to_the_delivered_bytes() {
+        let t = trace(&[
+            (0.0, 0),
+            (0.5, 1_000_000),
+            (1.0, 1_000_000),
+            (2.0, 3_000_000),
+        ]);
+        let points = t.throughput(0.5);
+        assert_eq!(points.len(), 4);
+        let total: f64 = points.iter().map(|p| p.megabytes_per_second * 0.5).sum();
+        assert!((total - 3.0).abs() < 1e-9, "{points:?}");
+        assert_eq!(
+            points[1].megabytes_per_second, 0.0,
+            "the stall shows as a zero bin"
+        );
+    }
+
+    #[test]
+    fn bytes_before_the_first_sample_are_zero() {
+        let t = trace(&[(1.0, 10)]);
+        assert_eq!(t.bytes_at(0.5), 0);
+        assert_eq!(t.bytes_at(1.0), 10);
+        assert!(DeliveryTrace::default().throughput(0.1).is_empty());
+    }
+}

@@ -1,0 +1,121 @@
+//! The failover scenario: one client fetches a file from a [`ReplicaPool`]; when it has
+//! `kill_at_bytes`, a replica is SIGKILLed; after `restart_after` a new process takes the same
+//! key and address; the *same* client process must finish. The client's delivery is sampled
+//! throughout (the size of its output file) into a [`DeliveryTrace`].
+
+use std::time::{Duration, Instant};
+
+use crate::binaries::Binaries;
+use crate::client_process::{ClientProcess, ClientSpec};
+use crate::client_stats::TransferStats;
+use crate::delivery_trace::DeliveryTrace;
+use crate::error::{LabError, Result};
+use crate::interrupt;
+use crate::replica_pool::ReplicaPool;
+
+/// How often the client's output is sampled.
+const SAMPLE_EVERY: Duration = Duration::from_millis(10);
+
+/// When to kill what.
+#[derive(Clone, Debug)]
+pub struct FailurePlan {
+    /// The replica to kill.
+    pub replica: usize,
+    /// Kill once the client has delivered this many bytes.
+    pub kill_at_bytes: u64,
+    /// Start the replacement this long after the kill.
+    pub restart_after: Duration,
+    /// The whole scenario must end within this.
+    pub limit: Duration,
+}
+
+/// What happened.
+#[derive(Clone, Debug)]
+pub struct FailoverRun {
+    /// The client's statistics.
+    pub stats: TransferStats,
+    /// Delivered bytes over time, with the kill and restart as events.
+    pub trace: DeliveryTrace,
+    /// Seconds after the client's start when the replica was killed.
+    pub killed_at: f64,
+    /// Seconds after the client's start when the replacement was healthy.
+    pub restarted_at: f64,
+    /// Bytes the client had delivered at the kill.
+    pub delivered_at_kill: u64,
+}
+
+/// Runs the scenario; the client writes to `client.output` (required: it is what is sampled).
+pub fn fetch_through_failover(
+    binaries: &Binaries,
+    pool: &mut ReplicaPool,
+    client: ClientSpec,
+    plan: &FailurePlan,
+) -> Result<FailoverRun> {
+    let output = client
+        .output
+        .clone()
+        .ok_or_else(|| LabError::Usage("the failover scenario samples -o FILE".to_owned()))?;
+    let mut trace = DeliveryTrace::default();
+    let mut process = ClientProcess::start(binaries, client)?;
+    let start = Instant::now();
+    let since = |t: Instant| t.saturating_duration_since(start).as_secs_f64();
+    let mut killed: Option<(Instant, u64)> = None;
+    let mut restarted: Option<Instant> = None;
+    loop {
+        interrupt::check()?;
+        let exited = process.has_exited()?;
+        let delivered = std::fs::metadata(&output).map_or(0, |m| m.len());
+        let now = Instant::now();
+        trace.sample(since(now), delivered);
+        if exited {
+            break;
+        }
+        if killed.is_none() && delivered >= plan.kill_at_bytes {
+            pool.kill_replica(plan.replica)?;
+            trace.event(
+                since(now),
+                format!("replica {} killed (SIGKILL)", plan.replica),
+            );
+            killed = Some((now, delivered));
+        }
+        if let (Some((at, _)), None) = (killed, restarted) {
+            if now.duration_since(at) >= plan.restart_after {
+                pool.restart_replica(plan.replica)?;
+                let healthy = Instant::now();
+                trace.event(
+                    since(healthy),
+                    format!("replica {} replaced (same key, same port)", plan.replica),
+                );
+                restarted = Some(healthy);
+            }
+        }
+        if restarted.is_some() {
+            pool.check_running()?;
+        }
+        if now.duration_since(start) > plan.limit {
+            return Err(LabError::Timeout {
+                what: "the transfer to finish through the failover".to_owned(),
+                after: plan.limit,
+            });
+        }
+        std::thread::sleep(SAMPLE_EVERY);
+    }
+    let remaining = plan.limit.saturating_sub(start.elapsed()) + Duration::from_secs(1);
+    let stats = process.finish(remaining)?;
+    let (Some((kill, delivered_at_kill)), Some(restart)) = (killed, restarted) else {
+        return Err(LabError::Usage(format!(
+            "the transfer ended ({} bytes) before the failure plan ran: kill at {} bytes, \
+             restart {} ms later; use a larger file",
+            stats.bytes,
+            plan.kill_at_bytes,
+            plan.restart_after.as_millis()
+        )));
+    };
+    Ok(FailoverRun {
+        stats,
+        trace,
+        killed_at: since(kill),
+        restarted_at: since(restart),
+        delivered_at_kill,
+    })
+}

@@ -1,0 +1,43 @@
+//! A minimal HTTP/1.1 GET over a blocking TCP socket, to read a server's `/healthz` and
+//! `/metrics` without pulling an HTTP client into the lab.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+/// Sends `GET path` to `addr` and returns `(status code, body)`; `None` if there is no answer
+/// within `timeout` or it is not HTTP.
+pub fn get(addr: SocketAddr, path: &str, timeout: Duration) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect_timeout(&addr, timeout).ok()?;
+    stream.set_read_timeout(Some(timeout)).ok()?;
+    stream.set_write_timeout(Some(timeout)).ok()?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).ok()?;
+    let text = String::from_utf8_lossy(&response);
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let status = head.split_whitespace().nth(1)?.parse().ok()?;
+    Some((status, body.to_owned()))
+}
+
+/// The value of an unlabelled Prometheus sample `name` in a `/metrics` text, if present.
+pub fn metric_value(metrics: &str, name: &str) -> Option<f64> {
+    metrics.lines().find_map(|line| {
+        let rest = line.strip_prefix(name)?;
+        rest.strip_prefix(' ')?.trim().parse().ok()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::metric_value;
+
+    #[test]
+    fn metric_value_reads_the_named_sample_only() {
+        let text = "# HELP a_total x\na_total 3\na_total_more 9\nb{x=\"1\"} 4\n";
+        assert_eq!(metric_value(text, "a_total"), Some(3.0));
+        assert_eq!(metric_value(text, "b"), None);
+        assert_eq!(metric_value(text, "c"), None);
+    }
+}

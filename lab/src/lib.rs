@@ -1,0 +1,50 @@
+//! # trickles-lab: the lab that runs real trickles processes
+//!
+//! The lab is part of the product (DESIGN.md, decision 9). It drives `trickles-server` and
+//! `trickles-client` as **separate processes** over real sockets, never by linking them, and
+//! turns what they do into reports, CSV files and plots:
+//!
+//! ```text
+//! trickles-lab demo                          # loopback, no root: a replica is killed and replaced
+//! trickles-lab bench transfer --size 256MiB  # Trickles vs kernel TCP goodput, same client
+//! trickles-lab bench rss --clients 10,2000   # server RSS against the number of clients
+//! ```
+//!
+//! Everything binds to loopback (127.0.0.1 or ::1), is bounded in time, and kills every child
+//! it started on exit, on error and on Ctrl-C ([`children`], [`interrupt`]).
+//!
+//! ## Map of the crate
+//! - processes: [`binaries`] (find or build the executables), [`children`] (the kill-on-drop
+//!   guard), [`server_process`], [`client_process`] and [`client_stats`] (the client's
+//!   `--stats-json`), [`replica_pool`] (replicas + front end), [`alternating_relay`]
+//!   (per-packet alternation between replicas), [`fixture`] (key, served files, logs);
+//! - scenarios: [`failover`] (kill and replace a replica under a running client), [`demo`],
+//!   [`bench_transfer`], [`bench_rss`];
+//! - measurements and output: [`delivery_trace`], [`rss`], [`plot`], [`byte_size`];
+//! - small pieces: [`ports`], [`http_probe`], [`test_file`], [`interrupt`], [`error`].
+//!
+//! The integration tests in `tests/` use the same pieces against debug builds.
+
+pub mod alternating_relay;
+pub mod bench_rss;
+pub mod bench_transfer;
+pub mod binaries;
+pub mod byte_size;
+pub mod children;
+pub mod client_process;
+pub mod client_stats;
+pub mod delivery_trace;
+pub mod demo;
+pub mod error;
+pub mod failover;
+pub mod fixture;
+pub mod http_probe;
+pub mod interrupt;
+pub mod plot;
+pub mod ports;
+pub mod replica_pool;
+pub mod rss;
+pub mod server_process;
+pub mod test_file;
+
+pub use error::{LabError, Result};

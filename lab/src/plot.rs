@@ -1,0 +1,205 @@
+//! Throughput-over-time plots (plotters), as PNG and SVG: the delivered megabytes per second
+//! in each time bin, with the scenario's events (replica killed, restarted) as vertical lines.
+//!
+//! Text needs a TrueType font: the first of [`FONT_CANDIDATES`] that exists is registered
+//! (DejaVu Sans ships with Debian). Without one the plots are drawn without text, and
+//! [`PlotFiles::has_text`] says so.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use crate::delivery_trace::{ThroughputPoint, TraceEvent};
+use crate::error::{LabError, Result};
+
+/// Fonts tried, in order, for the plots' text.
+pub const FONT_CANDIDATES: &[&str] = &[
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
+    "/usr/share/fonts/truetype/freefont/FreeSans.ttf",
+    "/usr/share/fonts/truetype/noto/NotoSans-Regular.ttf",
+];
+
+/// What to draw.
+#[derive(Clone, Debug)]
+pub struct ThroughputPlot<'a> {
+    /// The caption.
+    pub title: &'a str,
+    /// Throughput per bin.
+    pub points: &'a [ThroughputPoint],
+    /// Vertical markers.
+    pub events: &'a [TraceEvent],
+}
+
+/// The files written.
+#[derive(Clone, Debug)]
+pub struct PlotFiles {
+    /// The PNG image.
+    pub png: PathBuf,
+    /// The SVG image.
+    pub svg: PathBuf,
+    /// Whether a font was found (captions and axis labels are drawn only then).
+    pub has_text: bool,
+}
+
+/// Writes `STEM.png` and `STEM.svg`.
+pub fn write_throughput_plot(stem: &Path, plot: &ThroughputPlot<'_>) -> Result<PlotFiles> {
+    let has_text = font_registered();
+    let png = stem.with_extension("png");
+    let svg = stem.with_extension("svg");
+    let size = (1000, 520);
+    draw(
+        BitMapBackend::new(&png, size).into_drawing_area(),
+        plot,
+        has_text,
+    )
+    .map_err(|reason| LabError::Plot {
+        path: png.clone(),
+        reason,
+    })?;
+    draw(
+        SVGBackend::new(&svg, size).into_drawing_area(),
+        plot,
+        has_text,
+    )
+    .map_err(|reason| LabError::Plot {
+        path: svg.clone(),
+        reason,
+    })?;
+    Ok(PlotFiles { png, svg, has_text })
+}
+
+fn draw<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    plot: &ThroughputPlot<'_>,
+    has_text: bool,
+) -> std::result::Result<(), String> {
+    let text_error = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+    root.fill(&WHITE).map_err(text_error)?;
+    let x_end = plot
+        .points
+        .last()
+        .map_or(1.0, |p| p.seconds)
+        .max(plot.events.iter().map(|e| e.seconds).fold(0.0, f64::max))
+        * 1.02
+        + 0.05;
+    let y_end = plot
+        .points
+        .iter()
+        .map(|p| p.megabytes_per_second)
+        .fold(0.0, f64::max)
+        * 1.45
+        + 1e-3;
+
+    let mut builder = ChartBuilder::on(&root);
+    builder.margin(20);
+    if has_text {
+        builder
+            .caption(plot.title, ("sans-serif", 22))
+            .x_label_area_size(45)
+            .y_label_area_size(70);
+    }
+    let mut chart = builder
+        .build_cartesian_2d(0.0..x_end, 0.0..y_end)
+        .map_err(text_error)?;
+    let mut mesh = chart.configure_mesh();
+    if has_text {
+        mesh.x_desc("seconds since the client started")
+            .y_desc("goodput (MB/s)")
+            .label_style(("sans-serif", 15));
+    } else {
+        mesh.x_labels(0).y_labels(0);
+    }
+    mesh.draw().map_err(text_error)?;
+
+    let series = chart
+        .draw_series(LineSeries::new(
+            plot.points
+                .iter()
+                .map(|p| (p.seconds, p.megabytes_per_second)),
+            BLUE.stroke_width(2),
+        ))
+        .map_err(text_error)?;
+    if has_text {
+        series
+            .label("delivered goodput")
+            .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLUE.stroke_width(2)));
+    }
+    let colours = [RED, GREEN, MAGENTA, CYAN];
+    for (i, event) in plot.events.iter().enumerate() {
+        let colour = colours[i % colours.len()];
+        let line = chart
+            .draw_series(std::iter::once(PathElement::new(
+                [(event.seconds, 0.0), (event.seconds, y_end)],
+                colour.stroke_width(2),
+            )))
+            .map_err(text_error)?;
+        if has_text {
+            line.label(format!("{:.2} s: {}", event.seconds, event.label))
+                .legend(move |(x, y)| {
+                    PathElement::new([(x, y), (x + 20, y)], colour.stroke_width(2))
+                });
+        }
+    }
+    if has_text {
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 15))
+            .position(SeriesLabelPosition::UpperRight)
+            .draw()
+            .map_err(text_error)?;
+    }
+    root.present().map_err(text_error)
+}
+
+/// Registers the first available font as "sans-serif", once; whether one was found.
+fn font_registered() -> bool {
+    static REGISTERED: OnceLock<bool> = OnceLock::new();
+    *REGISTERED.get_or_init(|| {
+        FONT_CANDIDATES.iter().any(|path| {
+            let Ok(bytes) = std::fs::read(path) else {
+                return false;
+            };
+            // The registry keeps `&'static` font data: leak this one file, once per process.
+            let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+            plotters::style::register_font("sans-serif", FontStyle::Normal, bytes).is_ok()
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plot_files_are_written_as_png_and_svg() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let points: Vec<ThroughputPoint> = (0..20)
+            .map(|k| ThroughputPoint {
+                seconds: k as f64 * 0.1 + 0.05,
+                megabytes_per_second: if k == 8 { 0.0 } else { 50.0 },
+            })
+            .collect();
+        let events = [TraceEvent {
+            seconds: 0.8,
+            label: "replica 0 killed".to_owned(),
+        }];
+        let files = write_throughput_plot(
+            &dir.path().join("throughput"),
+            &ThroughputPlot {
+                title: "test",
+                points: &points,
+                events: &events,
+            },
+        )
+        .expect("plot");
+        let png = std::fs::read(&files.png).expect("png");
+        assert_eq!(&png[1..4], b"PNG");
+        let svg = std::fs::read_to_string(&files.svg).expect("svg");
+        assert!(svg.starts_with("<svg"), "{}", &svg[..40.min(svg.len())]);
+    }
+}

@@ -1,0 +1,144 @@
+//! [`ServerProcess`]: one running `trickles-server` replica, started from a [`ServerSpec`] and
+//! ready (its `/healthz` answers) before [`ServerProcess::start`] returns; plus [`keygen`].
+//!
+//! The health endpoint is served only after the UDP sockets are bound (the server binds UDP,
+//! then spawns its HTTP tasks), so a healthy replica is ready for Trickles requests.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::binaries::Binaries;
+use crate::children::ChildProcess;
+use crate::error::{LabError, Result};
+use crate::{http_probe, interrupt};
+
+/// How long a replica may take to become healthy.
+const START_LIMIT: Duration = Duration::from_secs(20);
+/// How long a stopping replica gets before SIGKILL.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// How to run one replica.
+#[derive(Clone, Debug)]
+pub struct ServerSpec {
+    /// Directory of served files (`--root`).
+    pub root: PathBuf,
+    /// Key file shared by the pool (`--key-file`).
+    pub key_file: PathBuf,
+    /// UDP addresses for Trickles (`--listen`, one or more).
+    pub listen: Vec<SocketAddr>,
+    /// TCP address of the HTTP baseline (`--tcp-listen`), if wanted.
+    pub tcp_listen: Option<SocketAddr>,
+    /// Address of `/metrics` and `/healthz` (`--metrics`); the lab needs it for readiness.
+    pub metrics: SocketAddr,
+    /// UDP worker threads (`--workers`); the server's default when `None`.
+    pub workers: Option<usize>,
+    /// Where the replica's stdout and stderr go.
+    pub log: PathBuf,
+}
+
+/// A running, healthy replica; killed when dropped.
+#[derive(Debug)]
+pub struct ServerProcess {
+    child: ChildProcess,
+    spec: ServerSpec,
+}
+
+impl ServerProcess {
+    /// Starts a replica named `name` and waits until its `/healthz` answers 200.
+    pub fn start(binaries: &Binaries, spec: ServerSpec, name: &str) -> Result<Self> {
+        let mut command = Command::new(&binaries.server);
+        command
+            .arg("--root")
+            .arg(&spec.root)
+            .arg("--key-file")
+            .arg(&spec.key_file)
+            .arg("--metrics")
+            .arg(spec.metrics.to_string());
+        for addr in &spec.listen {
+            command.arg("--listen").arg(addr.to_string());
+        }
+        if let Some(addr) = spec.tcp_listen {
+            command.arg("--tcp-listen").arg(addr.to_string());
+        }
+        if let Some(workers) = spec.workers {
+            command.arg("--workers").arg(workers.to_string());
+        }
+        let child = ChildProcess::spawn(name, command, &spec.log)?;
+        let mut server = ServerProcess { child, spec };
+        server.wait_healthy()?;
+        Ok(server)
+    }
+
+    fn wait_healthy(&mut self) -> Result<()> {
+        let deadline = Instant::now() + START_LIMIT;
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                return Err(self.child.failure(Some(status)));
+            }
+            interrupt::check()?;
+            if let Some((200, _)) =
+                http_probe::get(self.spec.metrics, "/healthz", Duration::from_millis(500))
+            {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(LabError::Timeout {
+                    what: format!("{} to become healthy", self.child.name()),
+                    after: START_LIMIT,
+                });
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The spec it was started from.
+    pub fn spec(&self) -> &ServerSpec {
+        &self.spec
+    }
+
+    /// The operating system's process id (for RSS sampling).
+    pub fn pid(&self) -> u32 {
+        self.child.pid()
+    }
+
+    /// The `/metrics` text, if the replica answers.
+    pub fn metrics(&self) -> Option<String> {
+        match http_probe::get(self.spec.metrics, "/metrics", Duration::from_secs(2)) {
+            Some((200, body)) => Some(body),
+            _ => None,
+        }
+    }
+
+    /// Fails with the replica's log if it has exited.
+    pub fn check_running(&mut self) -> Result<()> {
+        match self.child.try_wait()? {
+            Some(status) => Err(self.child.failure(Some(status))),
+            None => Ok(()),
+        }
+    }
+
+    /// SIGKILL: the replica dies as in a crash, with no chance to clean up.
+    pub fn kill_hard(&mut self) -> Result<()> {
+        self.child.kill_hard()
+    }
+
+    /// SIGTERM, then SIGKILL if it does not stop within a few seconds.
+    pub fn stop(mut self) -> Result<()> {
+        self.child.terminate(STOP_GRACE)
+    }
+}
+
+/// Writes a new key file with `trickles-server keygen -o path`.
+pub fn keygen(binaries: &Binaries, path: &Path, log: &Path) -> Result<()> {
+    let mut command = Command::new(&binaries.server);
+    command.arg("keygen").arg("-o").arg(path);
+    let mut child = ChildProcess::spawn("trickles-server keygen", command, log)?;
+    let status = child.wait_for(Duration::from_secs(20))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(child.failure(Some(status)))
+    }
+}
