@@ -21,7 +21,8 @@
 //!
 //! Map of the crate: [`url`] parses URLs, [`sink`] is where bodies go, [`recorder`] hashes and
 //! times deliveries, [`stats`] is the `--stats-json` schema, [`http_fetch`] the TCP baseline,
-//! [`trickles_fetch`] the UDP driver, [`progress`] the progress bar.
+//! [`trickles_fetch`] the UDP driver and [`udp_socket`] its socket, [`progress`] the progress
+//! bar, [`options`] the knobs and [`error`] the failures.
 
 pub mod error;
 pub mod http_fetch;

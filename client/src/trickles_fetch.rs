@@ -275,12 +275,17 @@ impl<'a> Driver<'a> {
             }
             ClientStatus::Failed(error) => {
                 let received = recorder.delivered();
-                tracing::debug!(?error, received, stats = ?transfer.connection.stats(), "connection failed");
+                let stats = transfer.connection.stats();
+                tracing::debug!(?error, received, ?stats, "connection failed");
                 Some(Err(core_failure(url, error, idle_for, received)))
             }
             ClientStatus::Connecting | ClientStatus::Transferring if idle_for >= idle_timeout => {
                 let received = recorder.delivered();
-                tracing::debug!(received, stats = ?transfer.connection.stats(), timer = ?transfer.connection.poll_timeout(), now = ?wall_clock(), "idle timeout");
+                let (stats, timer) = (
+                    transfer.connection.stats(),
+                    transfer.connection.poll_timeout(),
+                );
+                tracing::debug!(received, ?stats, ?timer, now = ?wall_clock(), "idle timeout");
                 Some(Err(ClientError::Timeout {
                     url: url.to_string(),
                     seconds: idle_timeout.as_secs_f64(),
