@@ -37,10 +37,11 @@ struct GetArgs {
     /// Write transfer statistics as JSON to FILE ("-": stdout).
     #[arg(long, value_name = "FILE")]
     stats_json: Option<PathBuf>,
-    /// Run N concurrent transfers of the same URL.
-    #[arg(long, value_name = "N", default_value_t = 1,
+    /// Run N concurrent transfers of the same URL. Given at all (even as 1), bodies go to
+    /// FILE.i (or nowhere without -o) and the stats JSON is the per-transfer + totals form.
+    #[arg(long, value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..=100_000))]
-    parallel: u32,
+    parallel: Option<u32>,
     /// Give up after SECS seconds without progress.
     #[arg(long, value_name = "SECS", default_value = "30", value_parser = parse_seconds)]
     timeout: Duration,
@@ -70,8 +71,8 @@ pub fn run() -> i32 {
 
 fn get(args: GetArgs) -> Result<(), ClientError> {
     let url = TargetUrl::parse(&args.url)?;
-    let parallel = args.parallel as usize;
-    let body_on_stdout = parallel == 1 && args.output.as_deref().is_none_or(is_stdout);
+    let parallel = args.parallel.map(|n| n as usize);
+    let body_on_stdout = parallel.is_none() && args.output.as_deref().is_none_or(is_stdout);
     if args.stats_json.as_deref().is_some_and(is_stdout) && body_on_stdout {
         return Err(usage(
             "--stats-json - needs the body written elsewhere (-o FILE)",
@@ -92,17 +93,17 @@ fn get(args: GetArgs) -> Result<(), ClientError> {
         eprintln!("{}", summary(&report));
     }
     if let Some(path) = &args.stats_json {
-        write_stats(path, &report)?;
+        write_stats(path, &report, parallel.is_some())?;
     }
     Ok(())
 }
 
-/// One sink per transfer: stdout, FILE, FILE.i, or nothing.
+/// One sink per transfer: stdout or FILE for a plain get; FILE.i, or nothing, with --parallel.
 fn open_sinks(
     output: Option<&Path>,
-    parallel: usize,
+    parallel: Option<usize>,
 ) -> Result<Vec<Box<dyn BodySink>>, ClientError> {
-    if parallel == 1 {
+    let Some(parallel) = parallel else {
         let sink: Box<dyn BodySink> = match output {
             Some(path) if !is_stdout(path) => {
                 Box::new(SeekSink::new(BufWriter::new(create(path)?)))
@@ -110,7 +111,7 @@ fn open_sinks(
             _ => Box::new(StreamSink::new(BufWriter::new(std::io::stdout()))),
         };
         return Ok(vec![sink]);
-    }
+    };
     match output {
         None => Ok((0..parallel)
             .map(|_| Box::new(DiscardSink) as Box<dyn BodySink>)
@@ -129,10 +130,10 @@ fn open_sinks(
     }
 }
 
-/// The flat `TransferStats` for one transfer, the `ParallelReport` for several.
-fn write_stats(path: &Path, report: &ParallelReport) -> Result<(), ClientError> {
+/// The flat `TransferStats` for a plain get, the `ParallelReport` with --parallel.
+fn write_stats(path: &Path, report: &ParallelReport, parallel: bool) -> Result<(), ClientError> {
     let json = match report.transfers.as_slice() {
-        [single] => serde_json::to_string_pretty(single),
+        [single] if !parallel => serde_json::to_string_pretty(single),
         _ => serde_json::to_string_pretty(report),
     }
     .map_err(|e| ClientError::Output(e.into()))?;

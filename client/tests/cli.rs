@@ -113,6 +113,32 @@ fn parallel_writes_one_correct_file_per_transfer_and_totals() {
 }
 
 #[test]
+fn explicit_parallel_one_uses_the_parallel_file_names_and_report() {
+    let (server, body) = serve("127.0.0.1:0");
+    let dir = tempfile::tempdir().unwrap();
+    let (out, stats) = (dir.path().join("copy"), dir.path().join("stats.json"));
+    let output = client(&[
+        "get",
+        &server.url("/dir/file.bin"),
+        "-o",
+        out.to_str().unwrap(),
+        "--parallel",
+        "1",
+        "--stats-json",
+        stats.to_str().unwrap(),
+        "-q",
+    ]);
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    assert!(
+        std::fs::read(dir.path().join("copy.0")).unwrap() == body,
+        "copy.0 differs"
+    );
+    let json = read_json(&stats);
+    assert_eq!(json["parallel"], 1);
+    assert_eq!(json["totals"]["bytes"], BODY_LEN as u64);
+}
+
+#[test]
 fn not_found_exits_non_zero_with_a_clear_message() {
     let (server, _) = serve("127.0.0.1:0");
     let output = client(&["get", &server.url("/missing.bin"), "-o", "/dev/null"]);
