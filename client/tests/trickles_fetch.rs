@@ -115,8 +115,6 @@ fn loss_burst_longer_than_the_sack_gap_is_recovered() {
 /// The body is 1251 packets; the server's 1200th to 1259th datagrams (the stream's tail and
 /// the answers to the requests they would have triggered) are lost.
 #[test]
-#[ignore = "core bug (trickles/src/client): after a tail loss every RTO counts a timeout but \
-            sends no request (ClientStats.requests_sent stays put), so the transfer stalls"]
 fn loss_of_the_stream_tail_is_recovered() {
     let script = UdpScript {
         drop_burst: Some((1200, 60)),
