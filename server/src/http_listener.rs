@@ -1,6 +1,7 @@
 //! The one HTTP/1.1 accept loop of the binary, shared by the HTTP/TCP baseline and the metrics
-//! endpoint: accept on a tokio listener, serve each connection with hyper on its own task, stop
-//! accepting when the shutdown signal turns true.
+//! endpoint: accept on a tokio listener, serve each connection with hyper on its own task. When
+//! the shutdown signal turns true it stops accepting, lets responses in flight finish for up to
+//! [`DRAIN_TIMEOUT`], then drops what is left.
 
 use std::convert::Infallible;
 use std::io;
@@ -12,6 +13,9 @@ use hyper::body::Incoming;
 use hyper::{Request, Response};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+
+/// How long a shutdown waits for responses in flight.
+pub const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The response body type of every handler.
 pub type HttpBody = BoxBody<Bytes, io::Error>;
@@ -27,6 +31,7 @@ pub async fn serve(
     mut shutdown: watch::Receiver<bool>,
     what: &'static str,
 ) {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     loop {
         let accepted = tokio::select! {
             _ = shutdown.wait_for(|stop| *stop) => break,
@@ -43,19 +48,28 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let handler = handler.clone();
+        let service = hyper::service::service_fn(move |request| {
+            let response = handler(request);
+            async move { Ok::<_, Infallible>(response) }
+        });
+        let connection = graceful.watch(
+            hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service),
+        );
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |request| {
-                let response = handler(request);
-                async move { Ok::<_, Infallible>(response) }
-            });
-            let io = hyper_util::rt::TokioIo::new(stream);
-            if let Err(e) = hyper::server::conn::http1::Builder::new()
-                .serve_connection(io, service)
-                .await
-            {
+            if let Err(e) = connection.await {
                 tracing::debug!(listener = what, %peer, error = %e, "connection ended with an error");
             }
         });
+    }
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::info!(
+            listener = what,
+            "responses still in flight dropped at shutdown"
+        );
     }
 }
 

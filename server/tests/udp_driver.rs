@@ -208,7 +208,8 @@ async fn file_crosses_the_udp_driver_byte_exact() {
     }
     let udp = &server.metrics().udp;
     let transfers = server.udp_addrs().len() as u64;
-    assert_eq!(udp.hellos.get(), transfers);
+    // A client resends its HELLO if the answer is slow (a loaded debug build), so at least.
+    assert!(udp.hellos.get() >= transfers);
     assert!(udp.continuations_verified.get() > 0);
     assert!(udp.bytes_sent.get() >= transfers * FILE_LEN as u64);
     assert!(udp.soft_state_bytes.get() > 0);

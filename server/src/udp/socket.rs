@@ -4,8 +4,7 @@
 //! IPv6 sockets are `IPV6_V6ONLY`, so `[::]:4433` and `0.0.0.0:4433` can both be listened on
 //! (list both to serve both families). Socket buffers are raised to [`SOCKET_BUFFER_LEN`]; the
 //! kernel clamps that to `net.core.rmem_max` unless the process may force it (root): a smaller
-//! buffer is logged, not fatal. A read timeout lets a
-//! blocked worker notice shutdown and key reloads.
+//! buffer is logged, not fatal. A read timeout lets a blocked worker notice shutdown.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;

@@ -1,0 +1,111 @@
+//! Rendering one watermarked image: decode the source, draw the overlay, encode a JPEG.
+//!
+//! The output is a pure function of the source bytes, the [`RenderParams`], the font file and
+//! this code: the JPEG encoder is the `image` crate's baseline encoder at the fixed quality
+//! [`JPEG_QUALITY`], single-threaded, integer DCT, and it writes no timestamp or other
+//! metadata. [`RENDER_VERSION`] names this algorithm; change it whenever a change here (or an
+//! upgrade of `image` or `ab_glyph`) changes the bytes, so replicas running different code
+//! refuse each other's continuations instead of mixing bytes.
+
+use std::io::Cursor;
+use std::net::IpAddr;
+
+use ab_glyph::FontArc;
+use image::codecs::jpeg::JpegEncoder;
+use image::{ColorType, ImageFormat};
+use trickles::app::AppError;
+
+use super::ucont::DIGEST_LEN;
+use super::overlay;
+
+/// Version of the rendering algorithm, carried in every continuation.
+pub const RENDER_VERSION: u8 = 1;
+/// JPEG quality of every rendered image.
+pub const JPEG_QUALITY: u8 = 90;
+/// Largest source image accepted, in pixels (width × height).
+pub const MAX_SOURCE_PIXELS: u64 = 24_000_000;
+/// Largest source width or height accepted.
+pub const MAX_SOURCE_SIDE: u32 = 16_384;
+
+/// What one rendering depends on besides the source file and the font.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct RenderParams {
+    /// Path of the source image under the watermark root.
+    pub image_path: String,
+    /// The request's caption.
+    pub caption: String,
+    /// The client's address as seen at `HELLO` (drawn as "for <address>").
+    pub client: IpAddr,
+}
+
+impl RenderParams {
+    /// The lines of text drawn on the image.
+    pub fn lines(&self) -> [String; 2] {
+        [self.caption.clone(), format!("for {}", self.client)]
+    }
+}
+
+/// A rendered image: the JPEG bytes and their digest.
+#[derive(Debug, PartialEq, Eq)]
+pub struct RenderedImage {
+    /// The JPEG file.
+    pub jpeg: bytes::Bytes,
+    /// First [`DIGEST_LEN`] bytes of BLAKE3 over `jpeg`.
+    pub digest: [u8; DIGEST_LEN],
+    /// Width and height in pixels.
+    pub dimensions: (u32, u32),
+}
+
+/// The digest the continuation carries for `jpeg`.
+pub fn digest(jpeg: &[u8]) -> [u8; DIGEST_LEN] {
+    let mut out = [0u8; DIGEST_LEN];
+    out.copy_from_slice(&blake3::hash(jpeg).as_bytes()[..DIGEST_LEN]);
+    out
+}
+
+/// Render `params` over the source image file `source` (JPEG or PNG bytes).
+pub fn render(source: &[u8], params: &RenderParams, font: &FontArc) -> Result<RenderedImage, AppError> {
+    let unusable = |why: String| AppError::BadRequest(format!("source image {why}"));
+    let reader = image::io::Reader::new(Cursor::new(source))
+        .with_guessed_format()
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+    if !matches!(reader.format(), Some(ImageFormat::Jpeg | ImageFormat::Png)) {
+        return Err(unusable("is neither a JPEG nor a PNG file".into()));
+    }
+    let (width, height) = image::io::Reader::new(Cursor::new(source))
+        .with_guessed_format()
+        .map_err(|e| AppError::Internal(e.to_string()))?
+        .into_dimensions()
+        .map_err(|e| unusable(format!("cannot be read: {e}")))?;
+    if width == 0
+        || height == 0
+        || width > MAX_SOURCE_SIDE
+        || height > MAX_SOURCE_SIDE
+        || u64::from(width) * u64::from(height) > MAX_SOURCE_PIXELS
+    {
+        return Err(unusable(format!(
+            "is {width}x{height}: at most {MAX_SOURCE_PIXELS} pixels and {MAX_SOURCE_SIDE} per side"
+        )));
+    }
+    let mut limits = image::io::Limits::default();
+    limits.max_image_width = Some(MAX_SOURCE_SIDE);
+    limits.max_image_height = Some(MAX_SOURCE_SIDE);
+    limits.max_alloc = Some(MAX_SOURCE_PIXELS * 8);
+    let mut reader = reader;
+    reader.limits(limits);
+    let mut pixels = reader
+        .decode()
+        .map_err(|e| unusable(format!("cannot be decoded: {e}")))?
+        .into_rgb8();
+    let lines = params.lines();
+    overlay::draw(&mut pixels, font, &[&lines[0], &lines[1]]);
+    let mut jpeg = Vec::with_capacity(pixels.as_raw().len() / 4);
+    JpegEncoder::new_with_quality(&mut jpeg, JPEG_QUALITY)
+        .encode(pixels.as_raw(), width, height, ColorType::Rgb8)
+        .map_err(|e| AppError::Internal(format!("JPEG encoding failed: {e}")))?;
+    Ok(RenderedImage {
+        digest: digest(&jpeg),
+        jpeg: jpeg.into(),
+        dimensions: (width, height),
+    })
+}
