@@ -1,0 +1,76 @@
+//! # trickles-netfn: what the trickles network functions share
+//!
+//! The balancer (`trickles-balancer`) and the mirror (`trickles-mirror`) are stateless packet
+//! functions with a userspace UDP datapath. Everything they both need lives here, once:
+//!
+//! | module | what | main items |
+//! | --- | --- | --- |
+//! | [`encap`] | the encapsulation header (peer address + flags) that relays put in front of a datagram; spec in `docs/NETWORK-FUNCTIONS.md` §2 | [`EncapRepr`] (`parse`, `emit`, `to_bytes`, `encapsulate`), [`EncapPacket`] (checked view), [`is_encapsulated`], [`encap::field`] offsets |
+//! | [`udp`] | batched socket I/O and worker threads | [`RecvBatch`] (`recvmmsg`), [`SendBatch`] + [`Outgoing`] (`sendmmsg`, two-part datagrams: header + body without a copy), [`bind_group`] (`SO_REUSEPORT`), [`WorkerGroup`], [`receive`] |
+//! | [`config`] | YAML files with `file:line: reason` errors, publish to the datapath, reload | [`ConfigSource`] (`read`, `parse::<T>`, `error_at("backends[2].weight", ..)`), [`ConfigError`], [`Published`] / [`Subscriber`], [`run_reloads`] (SIGHUP, file watch, [`ReloadTrigger`]) |
+//! | [`metrics_endpoint`] | `GET /metrics` (Prometheus) and `GET /healthz` | [`MetricsEndpoint::start`], [`Health`], [`HealthFn`], [`render`] |
+//! | [`http_get`] | a tiny blocking HTTP GET for health checks and tests | [`http_get()`], [`HttpResponse`] |
+//! | [`error`] | the crate's error type | [`NetfnError`] |
+//!
+//! ## How a network function is put together
+//!
+//! ```text
+//!   config file ──ConfigSource::parse──▶ validate (error_at) ──▶ Published<Table>
+//!        ▲ SIGHUP / file change: run_reloads (bad file: logged, old table keeps serving)
+//!
+//!   WorkerGroup: N threads, one SO_REUSEPORT socket each
+//!     loop { receive(RecvBatch) → Subscriber::refresh → pure decision per datagram
+//!            → Vec<Outgoing> (head = encap header, body = received bytes) → SendBatch::send
+//!            → add counts to the metrics once per batch }
+//!
+//!   tokio runtime: MetricsEndpoint (/metrics, /healthz), run_reloads, health checks
+//! ```
+//!
+//! The datapath threads are plain OS threads (blocking `recvmmsg` with a 100 ms poll timeout);
+//! the control plane (metrics, reloads, probes) runs on a small tokio runtime. Decisions are
+//! pure functions in each function's own crate, so they are tested without sockets and can be
+//! mirrored by an XDP datapath later; constants a C datapath must share (header offsets) are
+//! named in one place ([`encap::field`]).
+//!
+//! ## Example: encapsulate and parse
+//!
+//! ```
+//! use trickles_netfn::encap::{EncapRepr, FLAG_DIRECT_RETURN};
+//! let client: std::net::SocketAddr = "198.18.0.7:40001".parse().unwrap();
+//! let wire = EncapRepr::new(client).encapsulate(b"\x01\x02trickles...");
+//! let (header, inner) = EncapRepr::parse(&wire).unwrap();
+//! assert_eq!(header.peer, client);
+//! assert!(!header.direct_return());
+//! assert_eq!(inner, b"\x01\x02trickles...");
+//! # let _ = FLAG_DIRECT_RETURN;
+//! ```
+//!
+//! ## Example: a configuration with located errors
+//!
+//! ```
+//! use trickles_netfn::config::ConfigSource;
+//! #[derive(serde::Deserialize)]
+//! struct Pool { backends: Vec<String> }
+//! let source = ConfigSource::from_text("pool.yaml", "backends:\n  - a\n  - a\n");
+//! let pool: Pool = source.parse().unwrap();
+//! if pool.backends[0] == pool.backends[1] {
+//!     let error = source.error_at("backends[1]", "backend `a` listed twice");
+//!     assert_eq!(error.to_string(), "pool.yaml:3: backend `a` listed twice");
+//! }
+//! ```
+
+pub mod config;
+pub mod encap;
+pub mod error;
+pub mod http_get;
+pub mod metrics_endpoint;
+pub mod udp;
+
+pub use config::{
+    run_reloads, ConfigError, ConfigSource, Published, ReloadOptions, ReloadTrigger, Subscriber,
+};
+pub use encap::{is_encapsulated, EncapError, EncapPacket, EncapRepr};
+pub use error::NetfnError;
+pub use http_get::{http_get, HttpResponse};
+pub use metrics_endpoint::{render, Health, HealthFn, MetricsEndpoint};
+pub use udp::{bind_group, receive, Outgoing, RecvBatch, SendBatch, WorkerGroup};

@@ -1,0 +1,13 @@
+//! The userspace UDP datapath pieces every network function uses.
+//!
+//! - [`batch`]: `recvmmsg`/`sendmmsg` with reused buffers; sends are two-part (header + body);
+//! - [`socket`]: `SO_REUSEPORT` socket groups with large buffers and a poll timeout;
+//! - [`workers`]: one thread per socket, a stop flag, and the receive-or-idle helper.
+
+pub mod batch;
+pub mod socket;
+pub mod workers;
+
+pub use batch::{Outgoing, Received, RecvBatch, SendBatch, SendOutcome, BATCH_LEN};
+pub use socket::{bind_group, bind_one, POLL_INTERVAL};
+pub use workers::{receive, WorkerContext, WorkerGroup};

@@ -1,0 +1,130 @@
+//! Creating the datapath's UDP sockets: one per worker, all bound to the same address with
+//! `SO_REUSEPORT` so the kernel spreads incoming datagrams over them by flow hash.
+//!
+//! IPv6 sockets are `IPV6_V6ONLY`, so `[::]:4433` and `0.0.0.0:4433` can both be bound. Socket
+//! buffers are raised to [`SOCKET_BUFFER_LEN`]; the kernel clamps that to `net.core.rmem_max`
+//! unless the process may force it (root): a smaller buffer is logged, not fatal. A read
+//! timeout ([`POLL_INTERVAL`]) lets a blocked worker notice shutdown and reloads.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::time::Duration;
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::error::NetfnError;
+
+/// Requested SO_RCVBUF and SO_SNDBUF.
+pub const SOCKET_BUFFER_LEN: usize = 4 << 20;
+/// Longest a worker blocks in receive before looking at its flags.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Bind `count` (at least one) sockets sharing `addr`. With port 0 the first socket picks the
+/// port and the others join it.
+pub fn bind_group(addr: SocketAddr, count: usize) -> Result<Vec<UdpSocket>, NetfnError> {
+    let mut sockets = Vec::with_capacity(count.max(1));
+    let mut target = addr;
+    for _ in 0..count.max(1) {
+        let socket = bind_one(target)?;
+        if target.port() == 0 {
+            target = socket
+                .local_addr()
+                .map_err(|source| NetfnError::Bind { addr, source })?;
+        }
+        sockets.push(socket);
+    }
+    Ok(sockets)
+}
+
+/// One `SO_REUSEPORT` socket bound to `addr`, with large buffers and a [`POLL_INTERVAL`] read
+/// timeout.
+pub fn bind_one(addr: SocketAddr) -> Result<UdpSocket, NetfnError> {
+    let bind_error = |source| NetfnError::Bind { addr, source };
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))
+        .map_err(bind_error)?;
+    socket.set_reuse_port(true).map_err(bind_error)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true).map_err(bind_error)?;
+    }
+    enlarge_buffers(&socket, addr);
+    socket
+        .set_read_timeout(Some(POLL_INTERVAL))
+        .map_err(bind_error)?;
+    socket.bind(&addr.into()).map_err(bind_error)?;
+    Ok(socket.into())
+}
+
+/// Ask for [`SOCKET_BUFFER_LEN`] in both directions; a privileged process may exceed the
+/// sysctl caps with the `*FORCE` variants, which are tried next. Failure is logged only.
+fn enlarge_buffers(socket: &Socket, addr: SocketAddr) {
+    let wanted = SOCKET_BUFFER_LEN;
+    // Linux doubles the size asked for (room for bookkeeping) and reports the doubled value.
+    let reported_when_granted = 2 * wanted;
+    let enough =
+        |granted: std::io::Result<usize>| granted.is_ok_and(|g| g >= reported_when_granted);
+    let _ = socket.set_recv_buffer_size(wanted);
+    if !enough(socket.recv_buffer_size()) {
+        let _ = set_int_option(socket, libc::SO_RCVBUFFORCE, wanted);
+    }
+    let _ = socket.set_send_buffer_size(wanted);
+    if !enough(socket.send_buffer_size()) {
+        let _ = set_int_option(socket, libc::SO_SNDBUFFORCE, wanted);
+    }
+    match (socket.recv_buffer_size(), socket.send_buffer_size()) {
+        (Ok(receive), Ok(send))
+            if receive >= reported_when_granted && send >= reported_when_granted => {}
+        (receive, send) => tracing::debug!(
+            %addr,
+            receive = receive.unwrap_or(0),
+            send = send.unwrap_or(0),
+            wanted,
+            "socket buffers smaller than wanted (raise net.core.rmem_max / wmem_max)"
+        ),
+    }
+}
+
+/// `setsockopt(SOL_SOCKET, option, value)` for an integer option socket2 does not wrap.
+fn set_int_option(socket: &Socket, option: libc::c_int, value: usize) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let value = libc::c_int::try_from(value).unwrap_or(libc::c_int::MAX);
+    // SAFETY: a valid socket descriptor and a pointer to a c_int of the size passed.
+    let result = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            option,
+            (&value as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if result == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sockets_of_a_group_share_one_port() {
+        let sockets = bind_group("127.0.0.1:0".parse().expect("addr"), 3).expect("bind");
+        let ports: Vec<u16> = sockets
+            .iter()
+            .map(|s| s.local_addr().expect("addr").port())
+            .collect();
+        assert_eq!(ports.len(), 3);
+        assert!(ports.iter().all(|p| *p == ports[0] && *p != 0));
+    }
+
+    #[test]
+    fn a_taken_port_is_a_bind_error_naming_the_address() {
+        let taken = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let addr = taken.local_addr().expect("addr");
+        match bind_one(addr) {
+            Err(NetfnError::Bind { addr: named, .. }) => assert_eq!(named, addr),
+            other => panic!("expected a bind error, got {other:?}"),
+        }
+    }
+}
