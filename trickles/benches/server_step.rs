@@ -100,6 +100,7 @@ fn bench_seal_open(c: &mut Criterion) {
         start_offset: 0,
         total_len: 1 << 30,
         mss: 1200,
+        window_cap: 8191,
         ucont: b"/static/index.html",
     };
     let mut body = Vec::with_capacity(160);

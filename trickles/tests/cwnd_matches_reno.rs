@@ -302,6 +302,7 @@ fn scenario() -> impl Strategy<Value = Scenario> {
                 tcp_base,
                 start_cwnd,
                 ssthresh,
+                max_cwnd: trickles::cc::MAX_CWND,
             },
             events,
         })
@@ -327,6 +328,7 @@ fn long_connection() -> Scenario {
             tcp_base: 1,
             start_cwnd: INITIAL_CWND,
             ssthresh: INITIAL_SSTHRESH,
+            max_cwnd: trickles::cc::MAX_CWND,
         },
         events: vec![
             Deliver(9_000),
@@ -359,6 +361,7 @@ fn closed_form_follows_reno_up_to_the_clamp_in_congestion_avoidance() {
             tcp_base: 1,
             start_cwnd: start,
             ssthresh: start,
+            max_cwnd: trickles::cc::MAX_CWND,
         },
         events: vec![
             Event::Deliver(u32::try_from(acks_to_clamp).expect("fits") + 10_000),
@@ -452,6 +455,7 @@ fn slow_start_into_avoidance() -> Scenario {
             tcp_base: 1,
             start_cwnd: 2,
             ssthresh: 8,
+            max_cwnd: trickles::cc::MAX_CWND,
         },
         events: vec![Event::Deliver(60)],
     }

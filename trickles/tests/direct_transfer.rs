@@ -23,6 +23,20 @@ fn transfer(
     replicas: usize,
     drop: impl Fn(u64, Duration) -> bool,
 ) -> (ClientStatus, Vec<u8>, trickles::client::ClientStats) {
+    let (status, got, stats, _) =
+        transfer_with(len, replicas, ClientConfig::default(), usize::MAX, drop);
+    (status, got, stats)
+}
+
+/// As [`transfer`], with a client configuration and a reader that takes at most `read_chunk`
+/// bytes per event; also returns the most bytes the client ever buffered.
+fn transfer_with(
+    len: usize,
+    replicas: usize,
+    config: ClientConfig,
+    read_chunk: usize,
+    drop: impl Fn(u64, Duration) -> bool,
+) -> (ClientStatus, Vec<u8>, trickles::client::ClientStats, usize) {
     let data = body(len);
     let mut servers: Vec<_> = (0..replicas)
         .map(|i| {
@@ -40,8 +54,8 @@ fn transfer(
     let client_addr: SocketAddr = "198.18.0.2:50000".parse().unwrap();
     let start = Instant(1_700_000_000_000_000);
     let mut now = start;
-    let mut client =
-        ClientConnection::new(now, server_addr, b"/f".to_vec(), ClientConfig::default(), 7);
+    let mut client = ClientConnection::new(now, server_addr, b"/f".to_vec(), config, 7);
+    let mut max_buffered = 0;
     // (arrival time, to_server, payload)
     let mut wire: VecDeque<(Instant, bool, Vec<u8>)> = VecDeque::new();
     let mut received = Vec::new();
@@ -55,12 +69,16 @@ fn transfer(
                 wire.push_back((now + ONE_WAY, true, t.payload));
             }
         }
+        max_buffered = max_buffered.max(client.buffered_bytes());
+        max_buffered = max_buffered.max(client.buffered_bytes());
         let mut buf = [0u8; 65536];
-        loop {
-            let k = client.read(&mut buf);
+        let mut budget = read_chunk;
+        while budget > 0 {
+            let k = client.read(&mut buf[..budget.min(65536)]);
             if k == 0 {
                 break;
             }
+            budget -= k;
             received.extend_from_slice(&buf[..k]);
         }
         if matches!(
@@ -76,6 +94,8 @@ fn transfer(
             (Some(a), None) | (None, Some(a)) => a,
             (None, None) => break,
         };
+        // The reader runs at least once per millisecond of virtual time.
+        let next = next.min(now + Duration::from_millis(1));
         now = now.max(next);
         if next_wire == Some(next) {
             let (_, to_server, payload) = wire.pop_front().unwrap();
@@ -109,7 +129,7 @@ fn transfer(
         received.extend_from_slice(&buf[..k]);
     }
     assert_eq!(received.len(), data.len().min(received.len()));
-    (client.status(), received, client.stats())
+    (client.status(), received, client.stats(), max_buffered)
 }
 
 #[test]
@@ -147,4 +167,17 @@ fn transfer_survives_a_long_burst_loss() {
         assert_eq!(status, ClientStatus::Done, "burst {from}+{len}: {stats:?}");
         assert_eq!(got, body(2_000_000), "burst {from}+{len}");
     }
+}
+
+#[test]
+fn a_slow_reader_bounds_what_the_client_buffers() {
+    let config = ClientConfig {
+        receive_window: 60_000,
+        ..ClientConfig::default()
+    };
+    let (status, got, stats, max_buffered) = transfer_with(600_000, 1, config, 400, |_, _| false);
+    assert_eq!(status, ClientStatus::Done, "{stats:?}");
+    assert_eq!(got, body(600_000));
+    assert!(max_buffered <= 60_000, "buffered {max_buffered}");
+    assert_eq!(stats.duplicate_packets, 0);
 }

@@ -203,6 +203,7 @@ fn scenario() -> Scenario {
     let missing = HelloRepr {
         conn_id: CONN_ID,
         resume_offset: 0,
+        receive_window: ClientConfig::default().receive_window as u32,
         request: MISSING_PATH,
     }
     .emit(ClientConfig::default().hello_padding);
@@ -536,6 +537,7 @@ impl<'a> Annotation<'a> {
         self.dec(8, "start_offset", c.start_offset);
         self.dec(8, "total_len", c.total_len);
         self.dec(2, "mss", c.mss.into());
+        self.dec(4, "window_cap", c.window_cap.into());
         self.dec(2, "ucont_len", c.ucont.len() as u64);
         self.bytes("ucont", c.ucont, quoted(c.ucont));
         self.bytes("tag", sealed.tag, hex(sealed.tag));
@@ -579,6 +581,7 @@ fn hello_section(datagram: &[u8]) -> String {
     let mut a = Annotation::new(datagram);
     a.header(PacketType::Hello, hello.conn_id);
     a.dec(8, "resume_offset", hello.resume_offset);
+    a.dec(4, "receive_window", hello.receive_window.into());
     a.dec(2, "request_len", hello.request.len() as u64);
     a.bytes("request", hello.request, quoted(hello.request));
     let padding = vec![0u8; datagram.len() - a.next];
@@ -790,6 +793,7 @@ fn cwnd_section() -> String {
             tcp_base,
             start_cwnd,
             ssthresh,
+            max_cwnd: trickles::cc::MAX_CWND,
         };
         let windows: Vec<u32> = (tcp_base..=last).map(|k| p.cwnd(k)).collect();
         writeln!(

@@ -30,6 +30,7 @@ fn hello(server: &mut ServerEndpoint<MemoryApplication>, from: SocketAddr) -> Ve
     let datagram = HelloRepr {
         conn_id: 99,
         resume_offset: 0,
+        receive_window: 16 << 20,
         request: b"/big",
     }
     .emit(1400);
@@ -192,6 +193,7 @@ fn spoofed_hello_draws_at_most_three_times_its_size() {
         let datagram = HelloRepr {
             conn_id: 5,
             resume_offset: 0,
+            receive_window: 16 << 20,
             request: b"/big",
         }
         .emit(len);

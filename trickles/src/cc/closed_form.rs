@@ -22,13 +22,21 @@ pub struct WindowParams {
     pub start_cwnd: u32,
     /// Slow-start threshold, in packets.
     pub ssthresh: u32,
+    /// Largest window this connection may use: the client's receive window in packets (flow
+    /// control), itself at most [`MAX_CWND`].
+    pub max_cwnd: u32,
 }
 
 impl WindowParams {
     /// `TCPCwnd(k)` of §3.3: the window after the acks `tcp_base..k` (`k - tcp_base` acks).
     /// For `k < tcp_base`, the start window. Clamped to [`MAX_CWND`]; never panics.
     pub fn cwnd(&self, k: u64) -> u32 {
-        let start = self.start_window();
+        self.uncapped_cwnd(k).min(self.max_cwnd.max(1))
+    }
+
+    /// The closed form before the connection's own cap (`max_cwnd`) applies.
+    fn uncapped_cwnd(&self, k: u64) -> u32 {
+        let start = self.start_cwnd.min(MAX_CWND);
         let Some(acks) = k.checked_sub(self.tcp_base) else {
             return start;
         };
@@ -41,9 +49,9 @@ impl WindowParams {
         congestion_avoidance_window(ceiling, acks - slow_start_acks)
     }
 
-    /// The start window, clamped to [`MAX_CWND`].
+    /// The start window, clamped to [`MAX_CWND`] and the connection's cap.
     pub fn start_window(&self) -> u32 {
-        self.start_cwnd.min(MAX_CWND)
+        self.start_cwnd.min(MAX_CWND).min(self.max_cwnd.max(1))
     }
 
     /// `s` of §3.3: the window at which slow start ends, `min(max(ssthresh, start), MAX_CWND)`.
@@ -87,6 +95,7 @@ mod tests {
             tcp_base,
             start_cwnd,
             ssthresh,
+            max_cwnd: MAX_CWND,
         }
     }
 

@@ -48,6 +48,7 @@ mod tests {
             tcp_base,
             start_cwnd,
             ssthresh,
+            max_cwnd: crate::cc::MAX_CWND,
         }
     }
 

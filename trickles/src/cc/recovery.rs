@@ -66,6 +66,7 @@ pub fn recovery_plan(p: &WindowParams, first_loss: u64) -> RecoveryPlan {
             tcp_base: last_regular.saturating_add(1),
             start_cwnd: new_cwnd,
             ssthresh: new_cwnd,
+            max_cwnd: p.max_cwnd,
         },
         bootstrap_start,
         bootstrap_end,
@@ -104,6 +105,7 @@ mod tests {
             tcp_base,
             start_cwnd,
             ssthresh,
+            max_cwnd: crate::cc::MAX_CWND,
         }
     }
 

@@ -32,6 +32,7 @@ pub fn slow_start_plan(p: &WindowParams, right: u64) -> SlowStartPlan {
             tcp_base,
             start_cwnd: SLOWSTART_CWND,
             ssthresh: (window_in_flight / 2).max(MIN_SSTHRESH),
+            max_cwnd: p.max_cwnd,
         },
         emit: tcp_base..tcp_base.saturating_add(u64::from(SLOWSTART_CWND)),
     }
@@ -48,6 +49,7 @@ mod tests {
             tcp_base,
             start_cwnd,
             ssthresh,
+            max_cwnd: crate::cc::MAX_CWND,
         }
     }
 

@@ -71,6 +71,7 @@ pub struct ClientConnection {
     stats: ClientStats,
     proof: Vec<SackBlock>,
     last_now: Instant,
+    reader_progressed: bool,
 }
 
 impl ClientConnection {
@@ -108,6 +109,7 @@ impl ClientConnection {
             stats: ClientStats::default(),
             proof: Vec::new(),
             last_now: now,
+            reader_progressed: false,
         };
         c.send_hello(now);
         c
@@ -135,13 +137,24 @@ impl ClientConnection {
         s
     }
 
+    /// Stream bytes held in the receive buffer (received, not yet read).
+    pub fn buffered_bytes(&self) -> usize {
+        self.reassembly.buffered()
+    }
+
     /// Bytes received in order so far (read or not).
     pub fn bytes_in_order(&self) -> u64 {
         self.reassembly.contiguous_end()
     }
 
     /// The next datagram to send, if any.
-    pub fn poll_transmit(&mut self, _now: Instant) -> Option<Transmit> {
+    pub fn poll_transmit(&mut self, now: Instant) -> Option<Transmit> {
+        if self.reader_progressed {
+            // Requests held for flow control go out now that the reader made room.
+            self.reader_progressed = false;
+            self.last_now = now;
+            self.send_held_requests();
+        }
         self.outbox.pop_front().map(|payload| Transmit {
             destination: self.server,
             payload,
@@ -159,9 +172,7 @@ impl ClientConnection {
     /// Copy received in-order bytes into `buf`; returns how many.
     pub fn read(&mut self, buf: &mut [u8]) -> usize {
         let n = self.reassembly.read(buf);
-        if n > 0 {
-            self.send_held_requests();
-        }
+        self.reader_progressed |= n > 0;
         n
     }
 
@@ -218,6 +229,7 @@ impl ClientConnection {
         let hello = HelloRepr {
             conn_id: self.conn_id,
             resume_offset: self.resume_offset,
+            receive_window: u32::try_from(self.config.receive_window).unwrap_or(u32::MAX),
             request: &self.request,
         };
         self.outbox.push_back(hello.emit(self.config.hello_padding));
@@ -275,6 +287,7 @@ impl ClientConnection {
                 tcp_base: c.tcp_base,
                 start_cwnd: c.start_cwnd,
                 ssthresh: c.ssthresh,
+                max_cwnd: c.window_cap,
             };
             self.held.insert(
                 c.seq,

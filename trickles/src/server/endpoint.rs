@@ -6,7 +6,7 @@ use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::app::{AppError, Application, MAX_UCONT_LEN};
-use crate::cc::{WindowParams, INITIAL_SSTHRESH};
+use crate::cc::{WindowParams, INITIAL_SSTHRESH, MAX_CWND};
 use crate::crypto::KeyRing;
 use crate::replay::ReplayFilter;
 use crate::time::Instant;
@@ -141,6 +141,8 @@ impl<A: Application> ServerEndpoint<A> {
             }
         };
         let key = self.keys.current();
+        let mss = self.config.mss.max(1);
+        let window_cap = (hello.receive_window / u32::from(mss)).clamp(2, MAX_CWND);
         let mut template = Continuation {
             epoch: key.epoch(),
             state: ContState::Normal,
@@ -156,7 +158,8 @@ impl<A: Application> ServerEndpoint<A> {
             data_base: 1,
             start_offset: hello.resume_offset,
             total_len: opened.length,
-            mss: self.config.mss.max(1),
+            mss,
+            window_cap,
             ucont: &opened.ucont,
         };
         let window = (budget / full_packet_len(&template)).min(self.config.initial_cwnd as usize);
@@ -169,6 +172,7 @@ impl<A: Application> ServerEndpoint<A> {
             tcp_base: 1,
             start_cwnd: window as u32,
             ssthresh: INITIAL_SSTHRESH,
+            max_cwnd: window_cap,
         };
         let last = template.last_seq();
         let pseudo = pseudo_header(hello.conn_id, from);

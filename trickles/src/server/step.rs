@@ -43,6 +43,7 @@ pub fn params_of(c: &Continuation<'_>) -> WindowParams {
         tcp_base: c.tcp_base,
         start_cwnd: c.start_cwnd,
         ssthresh: c.ssthresh,
+        max_cwnd: c.window_cap,
     }
 }
 
@@ -167,6 +168,7 @@ mod tests {
             start_offset: 0,
             total_len: 10_000_000,
             mss: 1000,
+            window_cap: 8191,
             ucont: b"",
         }
     }

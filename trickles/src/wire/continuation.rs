@@ -1,6 +1,6 @@
 //! The transport continuation: every piece of per-connection server state, carried by the client.
 //!
-//! Layout (big-endian), `CONT_FIXED_LEN` = 90 bytes, then the user continuation, then the tag:
+//! Layout (big-endian), `CONT_FIXED_LEN` = 94 bytes, then the user continuation, then the tag:
 //!
 //! ```text
 //! off len field               meaning
@@ -19,9 +19,10 @@
 //!  70   8 start_offset        stream offset carried by data_base
 //!  78   8 total_len           length of the response stream in bytes
 //!  86   2 mss                 stream bytes per packet
-//!  88   2 ucont_len           length of the user continuation
-//!  90   n ucont               application state (opaque to the transport)
-//! 90+n 16 tag                 MAC over pseudo-header ‖ bytes 0..90+n
+//!  88   4 window_cap          largest window in packets (the client's receive window)
+//!  92   2 ucont_len           length of the user continuation
+//!  94   n ucont               application state (opaque to the transport)
+//! 94+n 16 tag                 MAC over pseudo-header ‖ bytes 0..94+n
 //! ```
 //!
 //! Nothing here is secret; everything is authenticated. The client reads the fields (it needs
@@ -31,7 +32,7 @@ use super::field::{bytes_at, u16_at, u32_at, u64_at, u8_at};
 use super::WireError;
 
 /// Length of the fixed fields before the user continuation.
-pub const CONT_FIXED_LEN: usize = 90;
+pub const CONT_FIXED_LEN: usize = 94;
 /// Length of the MAC tag at the end.
 pub const TAG_LEN: usize = 16;
 
@@ -91,6 +92,8 @@ pub struct Continuation<'a> {
     pub total_len: u64,
     /// Stream bytes per packet.
     pub mss: u16,
+    /// Largest window in packets (flow control: the client's receive window).
+    pub window_cap: u32,
     /// Application state.
     pub ucont: &'a [u8],
 }
@@ -130,6 +133,7 @@ impl<'a> Continuation<'a> {
         out.extend_from_slice(&self.start_offset.to_be_bytes());
         out.extend_from_slice(&self.total_len.to_be_bytes());
         out.extend_from_slice(&self.mss.to_be_bytes());
+        out.extend_from_slice(&self.window_cap.to_be_bytes());
         out.extend_from_slice(&(self.ucont.len() as u16).to_be_bytes());
         out.extend_from_slice(self.ucont);
     }
@@ -171,7 +175,7 @@ impl<'a> SealedContinuation<'a> {
         if b.len() < CONT_FIXED_LEN + TAG_LEN {
             return Err(WireError::Truncated);
         }
-        let ucont_len = usize::from(u16_at(b, 88)?);
+        let ucont_len = usize::from(u16_at(b, 92)?);
         let body_len = CONT_FIXED_LEN + ucont_len;
         if b.len() != body_len + TAG_LEN {
             return Err(WireError::Invalid("continuation length"));
@@ -196,6 +200,7 @@ impl<'a> SealedContinuation<'a> {
             start_offset: u64_at(b, 70)?,
             total_len: u64_at(b, 78)?,
             mss,
+            window_cap: u32_at(b, 88)?,
             ucont: bytes_at(b, CONT_FIXED_LEN, ucont_len)?,
         };
         Ok(SealedContinuation {
@@ -227,6 +232,7 @@ mod tests {
             start_offset: 0,
             total_len: 1_000_000,
             mss: 1200,
+            window_cap: 8191,
             ucont: b"/index.html",
         }
     }
