@@ -1,0 +1,3 @@
+//! `trickles-mirror`: the packet mirror binary.
+
+fn main() {}
