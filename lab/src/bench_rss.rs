@@ -4,6 +4,9 @@
 //! report gives the peak RSS per N and the ratio of the largest N's peak to the smallest's
 //! (the claim to test: within 10 %).
 //!
+//! With `--total`, every step moves the same number of bytes (each of N clients fetches
+//! `total / N`), so the steps differ only in concurrency, not in the number of requests.
+//!
 //! The same server process serves every N in order, so memory the allocator kept from an
 //! earlier step stays counted in a later one: the comparison is conservative for "does not
 //! grow".
@@ -31,8 +34,8 @@ const SAMPLE_EVERY: Duration = Duration::from_millis(5);
 pub struct RssBenchOptions {
     /// The concurrency levels, in order.
     pub clients: Vec<u32>,
-    /// Size of the file every transfer fetches.
-    pub file_size: u64,
+    /// What each transfer fetches.
+    pub workload: RssWorkload,
     /// Loopback address.
     pub ip: IpAddr,
     /// Where the CSV goes.
@@ -43,11 +46,34 @@ pub struct RssBenchOptions {
     pub idle_timeout: Duration,
 }
 
+/// How big each transfer is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RssWorkload {
+    /// Every transfer, at every N, fetches a file of this size (more clients, more requests).
+    FilePerClient(u64),
+    /// Each step moves this many bytes in all: at N clients each fetches `total / N`, so every
+    /// step makes about the same number of requests and only the concurrency differs. (The
+    /// server's soft state, e.g. the replay filter, is touched in proportion to requests.)
+    TotalPerStep(u64),
+}
+
+impl RssWorkload {
+    /// The size each of `clients` transfers fetches.
+    pub fn file_size(self, clients: u32) -> u64 {
+        match self {
+            RssWorkload::FilePerClient(size) => size,
+            RssWorkload::TotalPerStep(total) => total / u64::from(clients.max(1)),
+        }
+    }
+}
+
 /// One concurrency level.
 #[derive(Clone, Debug)]
 pub struct RssStep {
     /// Concurrent transfers.
     pub clients: u32,
+    /// Bytes each transfer fetched.
+    pub file_size: u64,
     /// Server RSS just before the step, bytes.
     pub rss_before: u64,
     /// Largest RSS sampled during the step, bytes.
@@ -75,7 +101,6 @@ pub fn run_rss_bench(binaries: &Binaries, opts: &RssBenchOptions) -> Result<RssB
         ));
     }
     let fixture = ServiceFixture::new(binaries)?;
-    let sha256 = fixture.add_file("file", opts.file_size, 2)?;
     let pool = ReplicaPool::start(
         binaries,
         PoolConfig {
@@ -94,12 +119,15 @@ pub fn run_rss_bench(binaries: &Binaries, opts: &RssBenchOptions) -> Result<RssB
         .replica(0)
         .map(|r| r.pid())
         .ok_or_else(|| LabError::Usage("the pool has no replica 0".to_owned()))?;
-    let url = pool.trickles_url("file");
     let mut steps = Vec::new();
     for &clients in &opts.clients {
+        let file_size = opts.workload.file_size(clients);
+        let name = format!("file-{clients}");
+        let sha256 = fixture.add_file(&name, file_size, u64::from(clients))?;
+        let url = pool.trickles_url(&name);
         let rss_before = resident_bytes(server_pid).unwrap_or(0);
         let spec = ClientSpec {
-            url: url.clone(),
+            url,
             output: None,
             stats_json: fixture.path().join(format!("rss-{clients}.stats.json")),
             idle_timeout: opts.idle_timeout,
@@ -127,7 +155,7 @@ pub fn run_rss_bench(binaries: &Binaries, opts: &RssBenchOptions) -> Result<RssB
         if let Some(bad) = report
             .transfers
             .iter()
-            .find(|t| t.sha256 != sha256 || t.bytes != opts.file_size)
+            .find(|t| t.sha256 != sha256 || t.bytes != file_size)
         {
             return Err(LabError::Mismatch {
                 what: format!(
@@ -139,13 +167,15 @@ pub fn run_rss_bench(binaries: &Binaries, opts: &RssBenchOptions) -> Result<RssB
             });
         }
         eprintln!(
-            "  {clients:>6} clients: peak server RSS {} ({} samples), {:.1} MB/s aggregate",
+            "  {clients:>6} clients x {}: peak server RSS {} ({} samples), {:.1} MB/s aggregate",
+            format_bytes(file_size),
             format_bytes(rss_peak),
             samples,
             report.totals.goodput_mbps / 8.0
         );
         steps.push(RssStep {
             clients,
+            file_size,
             rss_before,
             rss_peak,
             samples,
@@ -153,16 +183,17 @@ pub fn run_rss_bench(binaries: &Binaries, opts: &RssBenchOptions) -> Result<RssB
         });
     }
     pool.stop()?;
-    std::fs::create_dir_all(&opts.out_dir).map_err(|e| LabError::io(&opts.out_dir, e))?;
-    let csv = opts.out_dir.join("rss.csv");
+    let out_dir = crate::fixture::output_dir(&opts.out_dir)?;
+    let csv = out_dir.join("rss.csv");
     let mut text = String::from(
-        "clients,rss_before_bytes,rss_peak_bytes,samples,total_bytes,seconds,aggregate_megabytes_per_second,retransmissions\n",
+        "clients,file_bytes,rss_before_bytes,rss_peak_bytes,samples,total_bytes,seconds,aggregate_megabytes_per_second,retransmissions\n",
     );
     for s in &steps {
         let _ = writeln!(
             text,
-            "{},{},{},{},{},{:.6},{:.3},{}",
+            "{},{},{},{},{},{},{:.6},{:.3},{}",
             s.clients,
+            s.file_size,
             s.rss_before,
             s.rss_peak,
             s.samples,
@@ -179,22 +210,26 @@ pub fn run_rss_bench(binaries: &Binaries, opts: &RssBenchOptions) -> Result<RssB
 /// The human report.
 pub fn report(outcome: &RssBenchOutcome, opts: &RssBenchOptions) -> String {
     let mut text = String::new();
+    let workload = match opts.workload {
+        RssWorkload::FilePerClient(size) => format!("{} per client", format_bytes(size)),
+        RssWorkload::TotalPerStep(total) => format!("{} in all per step", format_bytes(total)),
+    };
     let _ = writeln!(
         text,
-        "server RSS during concurrent downloads of a {} file over {} loopback:",
-        format_bytes(opts.file_size),
+        "server RSS during concurrent downloads ({workload}) over {} loopback:",
         opts.ip
     );
     let _ = writeln!(
         text,
-        "  {:>7}  {:>12}  {:>12}  {:>10}  {:>9}",
-        "clients", "RSS before", "peak RSS", "MB/s", "retrans."
+        "  {:>7}  {:>10}  {:>12}  {:>12}  {:>10}  {:>9}",
+        "clients", "each", "RSS before", "peak RSS", "MB/s", "retrans."
     );
     for s in &outcome.steps {
         let _ = writeln!(
             text,
-            "  {:>7}  {:>12}  {:>12}  {:>10.1}  {:>9}",
+            "  {:>7}  {:>10}  {:>12}  {:>12}  {:>10.1}  {:>9}",
             s.clients,
+            format_bytes(s.file_size),
             format_bytes(s.rss_before),
             format_bytes(s.rss_peak),
             s.report.totals.goodput_mbps / 8.0,

@@ -130,8 +130,8 @@ pub fn run_transfer_bench(
         }
     }
     pool.stop()?;
-    std::fs::create_dir_all(&opts.out_dir).map_err(|e| LabError::io(&opts.out_dir, e))?;
-    let csv = opts.out_dir.join("transfer.csv");
+    let out_dir = crate::fixture::output_dir(&opts.out_dir)?;
+    let csv = out_dir.join("transfer.csv");
     write_csv(&csv, opts.size, &trickles, &tcp)?;
     Ok(TransferBenchOutcome { trickles, tcp, csv })
 }

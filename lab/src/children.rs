@@ -142,8 +142,12 @@ impl ChildProcess {
         self.kill_hard()
     }
 
-    /// A [`LabError::ChildFailed`] describing this child's exit, quoting its log.
+    /// A [`LabError::ChildFailed`] describing this child's exit, quoting its log; or
+    /// [`LabError::Interrupted`] if Ctrl-C (which the child may have received too) came first.
     pub fn failure(&self, status: Option<ExitStatus>) -> LabError {
+        if interrupt::interrupted() {
+            return LabError::Interrupted;
+        }
         LabError::ChildFailed {
             name: self.name.clone(),
             status: status.map_or_else(|| "still running".to_owned(), describe_status),

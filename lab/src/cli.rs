@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use trickles_lab::bench_rss::{self, RssBenchOptions};
+use trickles_lab::bench_rss::{self, RssBenchOptions, RssWorkload};
 use trickles_lab::bench_transfer::{self, TransferBenchOptions};
 use trickles_lab::binaries::{Binaries, Profile};
 use trickles_lab::byte_size::parse_byte_size;
@@ -109,6 +109,10 @@ struct RssArgs {
     /// Size of the file every transfer fetches.
     #[arg(long, default_value = "1MiB", value_parser = parse_byte_size)]
     file_size: u64,
+    /// Instead of --file-size: bytes moved in all at each N (each client fetches TOTAL/N), so
+    /// every step makes the same number of requests.
+    #[arg(long, value_parser = parse_byte_size, conflicts_with = "file_size")]
+    total: Option<u64>,
     /// Where the CSV goes.
     #[arg(long, default_value = "results/bench-rss")]
     out: PathBuf,
@@ -175,7 +179,10 @@ fn run_rss(args: RssArgs) -> Result<()> {
     let binaries = binaries(&args.common)?;
     let opts = RssBenchOptions {
         clients: args.clients,
-        file_size: args.file_size,
+        workload: match args.total {
+            Some(total) => RssWorkload::TotalPerStep(total),
+            None => RssWorkload::FilePerClient(args.file_size),
+        },
         ip: args.common.ip,
         out_dir: args.out,
         step_limit: args.step_limit,

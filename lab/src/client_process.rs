@@ -15,14 +15,14 @@ use crate::error::Result;
 pub struct ClientSpec {
     /// `trickles://HOST:PORT/PATH` or `http://HOST:PORT/PATH`.
     pub url: String,
-    /// Where the body goes (`-o`); `/dev/null` for benchmarks. With `parallel > 1`, `None`
-    /// discards the bodies.
+    /// Where the body goes (`-o`); `/dev/null` for benchmarks. With `parallel > 1`, the client
+    /// writes `FILE.0` .. `FILE.N-1`, and `None` discards the bodies.
     pub output: Option<PathBuf>,
     /// The `--stats-json` file.
     pub stats_json: PathBuf,
     /// `--timeout`: give up after this long without progress.
     pub idle_timeout: Duration,
-    /// `--parallel`: concurrent transfers of the URL.
+    /// `--parallel`: concurrent transfers of the URL (1: a single transfer, flag not given).
     pub parallel: u32,
     /// Where the client's stdout and stderr go.
     pub log: PathBuf,
@@ -61,9 +61,12 @@ impl ClientProcess {
             .arg("--timeout")
             .arg(format!("{}", spec.idle_timeout.as_secs_f64()))
             .arg("--stats-json")
-            .arg(&spec.stats_json)
-            .arg("--parallel")
-            .arg(spec.parallel.to_string());
+            .arg(&spec.stats_json);
+        // An explicit --parallel (even 1) switches the client to the per-transfer output
+        // files and the `ParallelReport` document, so it is given only for N > 1.
+        if spec.parallel > 1 {
+            command.arg("--parallel").arg(spec.parallel.to_string());
+        }
         if let Some(output) = &spec.output {
             command.arg("-o").arg(output);
         }

@@ -10,7 +10,7 @@
 //! only asks the pool for its URL and to kill and replace a replica.
 
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::binaries::Binaries;
@@ -72,6 +72,8 @@ pub fn run_demo(binaries: &Binaries, opts: &DemoOptions) -> Result<DemoOutcome> 
         ));
     }
     let mut fixture = ServiceFixture::new(binaries)?;
+    // Kept from the start, so the logs survive a failed run too.
+    let kept = opts.keep_temp.then(|| fixture.keep());
     eprintln!(
         "demo: writing a {} test file in {}",
         format_bytes(opts.size),
@@ -108,13 +110,10 @@ pub fn run_demo(binaries: &Binaries, opts: &DemoOptions) -> Result<DemoOutcome> 
     check_digest("the client's stats", &sha256, &run.stats.sha256)?;
     check_digest("the downloaded file", &sha256, &sha256_file(&download)?)?;
 
-    std::fs::create_dir_all(&opts.out_dir).map_err(|e| LabError::io(&opts.out_dir, e))?;
+    let out_dir = crate::fixture::output_dir(&opts.out_dir)?;
     let bin_seconds = bin_width(run.stats.seconds);
     let points = run.trace.throughput(bin_seconds);
-    let csv = [
-        opts.out_dir.join("delivery.csv"),
-        opts.out_dir.join("throughput.csv"),
-    ];
+    let csv = [out_dir.join("delivery.csv"), out_dir.join("throughput.csv")];
     run.trace.write_csv(&csv[0])?;
     write_throughput_csv(&points, &csv[1])?;
     let title = format!(
@@ -122,14 +121,13 @@ pub fn run_demo(binaries: &Binaries, opts: &DemoOptions) -> Result<DemoOutcome> 
         format_bytes(opts.size)
     );
     let plots = write_throughput_plot(
-        &opts.out_dir.join("throughput"),
+        &out_dir.join("throughput"),
         &ThroughputPlot {
             title: &title,
             points: &points,
             events: run.trace.events(),
         },
     )?;
-    let kept = opts.keep_temp.then(|| fixture.keep());
     Ok(DemoOutcome {
         run,
         sha256,
@@ -207,9 +205,4 @@ fn check_digest(what: &str, expected: &str, got: &str) -> Result<()> {
 /// About 200 bins over the transfer, at least 50 ms (five samples) each.
 fn bin_width(seconds: f64) -> f64 {
     (seconds / 200.0).max(0.05)
-}
-
-/// The demo's default output directory, relative to the working directory.
-pub fn default_out_dir() -> &'static Path {
-    Path::new("results/demo")
 }

@@ -59,3 +59,9 @@ impl ServiceFixture {
         self.dir.path().to_path_buf()
     }
 }
+
+/// Creates the results directory `dir` and returns its absolute path (for the reports).
+pub fn output_dir(dir: &Path) -> Result<PathBuf> {
+    std::fs::create_dir_all(dir).map_err(|e| LabError::io(dir, e))?;
+    dir.canonicalize().map_err(|e| LabError::io(dir, e))
+}
