@@ -53,5 +53,6 @@ pub mod metrics;
 pub mod service;
 pub mod static_files;
 pub mod udp;
+pub mod watermark;
 
 pub use error::ServerError;

@@ -304,10 +304,14 @@ mod tests {
     fn recently_used_entry_survives_eviction() {
         let cache = RenderCache::new(limits(1 << 20, 2));
         for n in [0, 1] {
-            cache.get_or_render(&key(n), |_| true, || Ok(image(10, 1))).expect("render");
+            cache
+                .get_or_render(&key(n), |_| true, || Ok(image(10, 1)))
+                .expect("render");
         }
         assert!(cache.lookup(&key(0), |_| true).is_some());
-        cache.get_or_render(&key(2), |_| true, || Ok(image(10, 1))).expect("render");
+        cache
+            .get_or_render(&key(2), |_| true, || Ok(image(10, 1)))
+            .expect("render");
         assert!(cache.lookup(&key(0), |_| true).is_some());
         assert!(cache.lookup(&key(1), |_| true).is_none());
     }
@@ -315,7 +319,9 @@ mod tests {
     #[test]
     fn image_larger_than_the_budget_is_served_but_not_kept() {
         let cache = RenderCache::new(limits(100, 4));
-        let served = cache.get_or_render(&key(0), |_| true, || Ok(image(1_000, 1))).expect("render");
+        let served = cache
+            .get_or_render(&key(0), |_| true, || Ok(image(1_000, 1)))
+            .expect("render");
         assert_eq!(served.image.jpeg.len(), 1_000);
         assert_eq!(cache.stats().entries, 0);
         assert_eq!(cache.stats().bytes, 0);
@@ -324,7 +330,9 @@ mod tests {
     #[test]
     fn stale_entry_is_rendered_again() {
         let cache = RenderCache::new(limits(1 << 20, 4));
-        cache.get_or_render(&key(0), |_| true, || Ok(image(10, 1))).expect("render");
+        cache
+            .get_or_render(&key(0), |_| true, || Ok(image(10, 1)))
+            .expect("render");
         let fresh = cache
             .get_or_render(&key(0), |c| c.image.jpeg[0] == 2, || Ok(image(10, 2)))
             .expect("render again");
@@ -342,11 +350,15 @@ mod tests {
             for _ in 0..4 {
                 scope.spawn(|| {
                     cache
-                        .get_or_render(&key(0), |_| true, || {
-                            renders.fetch_add(1, Ordering::SeqCst);
-                            std::thread::sleep(std::time::Duration::from_millis(50));
-                            Ok(image(10, 1))
-                        })
+                        .get_or_render(
+                            &key(0),
+                            |_| true,
+                            || {
+                                renders.fetch_add(1, Ordering::SeqCst);
+                                std::thread::sleep(std::time::Duration::from_millis(50));
+                                Ok(image(10, 1))
+                            },
+                        )
                         .expect("render")
                 });
             }
@@ -365,13 +377,17 @@ mod tests {
                 let (cache, running, most) = (&cache, &running, &most);
                 scope.spawn(move || {
                     cache
-                        .get_or_render(&key(n), |_| true, || {
-                            let now = running.fetch_add(1, Ordering::SeqCst) + 1;
-                            most.fetch_max(now, Ordering::SeqCst);
-                            std::thread::sleep(std::time::Duration::from_millis(20));
-                            running.fetch_sub(1, Ordering::SeqCst);
-                            Ok(image(10, 1))
-                        })
+                        .get_or_render(
+                            &key(n),
+                            |_| true,
+                            || {
+                                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                                most.fetch_max(now, Ordering::SeqCst);
+                                std::thread::sleep(std::time::Duration::from_millis(20));
+                                running.fetch_sub(1, Ordering::SeqCst);
+                                Ok(image(10, 1))
+                            },
+                        )
                         .expect("render")
                 });
             }

@@ -69,7 +69,14 @@ fn darken_rows(image: &mut RgbImage, first_row: u32) {
 }
 
 /// Draw one line of white text with its left end at `x` and its baseline at `baseline`.
-fn draw_line(image: &mut RgbImage, font: &FontArc, scale: PxScale, x: f32, baseline: f32, text: &str) {
+fn draw_line(
+    image: &mut RgbImage,
+    font: &FontArc,
+    scale: PxScale,
+    x: f32,
+    baseline: f32,
+    text: &str,
+) {
     let scaled = font.as_scaled(scale);
     let (width, height) = image.dimensions();
     let mut caret = x;
@@ -115,7 +122,8 @@ mod tests {
     fn text_whitens_pixels_inside_the_darkened_band_only() {
         let mut image = RgbImage::from_pixel(320, 200, image::Rgb([100, 100, 100]));
         draw(&mut image, &font(), &["Hello", "for 198.18.0.2"]);
-        let top_half_unchanged = (0..100).all(|y| (0..320).all(|x| image.get_pixel(x, y).0 == [100; 3]));
+        let top_half_unchanged =
+            (0..100).all(|y| (0..320).all(|x| image.get_pixel(x, y).0 == [100; 3]));
         assert!(top_half_unchanged, "the overlay reached the top half");
         let bottom = image.get_pixel(319, 199).0;
         assert_eq!(bottom, [40; 3], "the band is not darkened");

@@ -15,8 +15,8 @@ use image::codecs::jpeg::JpegEncoder;
 use image::{ColorType, ImageFormat};
 use trickles::app::AppError;
 
-use super::ucont::DIGEST_LEN;
 use super::overlay;
+use super::ucont::DIGEST_LEN;
 
 /// Version of the rendering algorithm, carried in every continuation.
 pub const RENDER_VERSION: u8 = 1;
@@ -64,7 +64,11 @@ pub fn digest(jpeg: &[u8]) -> [u8; DIGEST_LEN] {
 }
 
 /// Render `params` over the source image file `source` (JPEG or PNG bytes).
-pub fn render(source: &[u8], params: &RenderParams, font: &FontArc) -> Result<RenderedImage, AppError> {
+pub fn render(
+    source: &[u8],
+    params: &RenderParams,
+    font: &FontArc,
+) -> Result<RenderedImage, AppError> {
     let unusable = |why: String| AppError::BadRequest(format!("source image {why}"));
     let reader = image::io::Reader::new(Cursor::new(source))
         .with_guessed_format()

@@ -96,11 +96,12 @@ pub fn decode(bytes: &[u8]) -> Result<WatermarkUcont, AppError> {
         _ => return Err(bad("has an unknown address family")),
     };
     let caption_len = usize::from(reader.take(1).ok_or_else(|| bad("is truncated"))?[0]);
-    let caption = reader.take(caption_len).ok_or_else(|| bad("is truncated"))?;
+    let caption = reader
+        .take(caption_len)
+        .ok_or_else(|| bad("is truncated"))?;
     let caption = std::str::from_utf8(caption).map_err(|_| bad("caption is not UTF-8"))?;
     request::validate_caption(caption)?;
-    let image_path =
-        std::str::from_utf8(reader.0).map_err(|_| bad("image path is not UTF-8"))?;
+    let image_path = std::str::from_utf8(reader.0).map_err(|_| bad("image path is not UTF-8"))?;
     request::validate_image_path(image_path)?;
     Ok(WatermarkUcont {
         params: RenderParams {

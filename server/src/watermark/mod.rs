@@ -1,0 +1,193 @@
+//! The watermarking application: JPEG images with a text overlay made for each client (the
+//! request's caption and the client's address, drawn in a real font), served over Trickles so
+//! that any replica can produce any byte of any response, and over the HTTP/TCP baseline.
+//!
+//! - [`request`]: the request format, `/wm/<image path>?text=<caption>`;
+//! - [`ucont`]: the user continuation (image path, caption, client address, render version,
+//!   output length and digest);
+//! - [`source`], [`font`], [`overlay`], [`render`]: reading the source, drawing the text and
+//!   encoding a deterministic JPEG;
+//! - [`cache`]: the bounded soft-state cache of renderings;
+//! - [`router`]: the application the server runs, routing `/wm/` requests here and the rest
+//!   to the static files; [`http`]: the same over the HTTP baseline;
+//! - [`settings`]: configuration keys and flags; [`sample_image`]: a generated test picture.
+//!
+//! [`Application::open`] renders the image (or finds it cached), and answers its length and a
+//! continuation naming the parameters plus the length and digest of the bytes. Every
+//! [`Application::read_at`] takes the rendering from the cache when its digest matches,
+//! otherwise renders again from the continuation alone and checks the digest, answering
+//! [`AppError::Changed`] rather than bytes that differ from what the continuation promised.
+//! The design and measurements are in `docs/WATERMARK.md`.
+
+pub mod cache;
+pub mod font;
+pub mod http;
+pub mod overlay;
+pub mod render;
+pub mod request;
+pub mod router;
+pub mod sample_image;
+pub mod settings;
+pub mod source;
+pub mod ucont;
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use ab_glyph::FontArc;
+use trickles::app::{AppError, Application, Opened};
+
+pub use cache::{CacheLimits, CacheStats, CachedImage, RenderCache};
+pub use render::{RenderParams, RenderedImage};
+pub use settings::WatermarkSettings;
+
+/// The watermarking application over one directory of source images.
+#[derive(Debug)]
+pub struct Watermark {
+    root: PathBuf,
+    font: FontArc,
+    cache: RenderCache,
+}
+
+/// A rendered response: its continuation and the rendering.
+#[derive(Debug)]
+pub struct WatermarkResponse {
+    /// The continuation naming this response.
+    pub ucont: ucont::WatermarkUcont,
+    /// The rendering (shared with the cache).
+    pub image: Arc<CachedImage>,
+}
+
+impl Watermark {
+    /// The application the settings describe (loads the font).
+    pub fn new(settings: &WatermarkSettings) -> Result<Self, crate::ServerError> {
+        let font = font::load(&settings.font).map_err(|e| match e {
+            font::FontError::Read { path, source } => crate::ServerError::io(path, source),
+            font::FontError::Invalid { path } => crate::ServerError::io(
+                path,
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    "not a TrueType/OpenType font",
+                ),
+            ),
+        })?;
+        Self::with_font(&settings.root, font, settings.cache_limits())
+            .map_err(|e| crate::ServerError::io(&settings.root, e))
+    }
+
+    /// Serve the images under `root` with `font`, caching within `limits`.
+    pub fn with_font(root: &Path, font: FontArc, limits: CacheLimits) -> std::io::Result<Self> {
+        Ok(Watermark {
+            root: crate::static_files::request_path::canonical_root(root)?,
+            font,
+            cache: RenderCache::new(limits),
+        })
+    }
+
+    /// The render cache.
+    pub fn cache(&self) -> &RenderCache {
+        &self.cache
+    }
+
+    /// The canonical directory of source images.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Render (or find cached) the response to `request` from `client`.
+    pub fn respond(&self, request: &[u8], client: IpAddr) -> Result<WatermarkResponse, AppError> {
+        let request = request::parse(request)?;
+        let params = RenderParams {
+            image_path: request.image_path,
+            caption: request.caption,
+            client: client.to_canonical(),
+        };
+        let (canonical, stamp) = source::locate(&self.root, &params.image_path)?;
+        let image = self.cache.get_or_render(
+            &params,
+            |cached| cached.stamp == stamp,
+            || self.render_from(&canonical, &params),
+        )?;
+        let length = image.image.jpeg.len();
+        if length + cache::ENTRY_OVERHEAD > self.cache.limits().budget_bytes {
+            return Err(AppError::BadRequest(format!(
+                "the rendered image ({length} bytes) is larger than the render cache"
+            )));
+        }
+        Ok(WatermarkResponse {
+            ucont: ucont::WatermarkUcont {
+                params,
+                length: length as u64,
+                digest: image.image.digest,
+            },
+            image,
+        })
+    }
+
+    /// The rendering a continuation names: cached, or rendered again and checked.
+    pub fn rendering_for(
+        &self,
+        named: &ucont::WatermarkUcont,
+    ) -> Result<Arc<CachedImage>, AppError> {
+        let matches = |cached: &CachedImage| {
+            cached.image.digest == named.digest && cached.image.jpeg.len() as u64 == named.length
+        };
+        if let Some(image) = self.cache.lookup(&named.params, matches) {
+            return Ok(image);
+        }
+        let vanished = |e: AppError| match e {
+            AppError::Internal(_) => e,
+            _ => AppError::Changed,
+        };
+        let (canonical, stamp) =
+            source::locate(&self.root, &named.params.image_path).map_err(vanished)?;
+        // An entry rendered from the file as it is now, yet with other bytes, means this
+        // replica's source differs: refuse without rendering again.
+        let image = self
+            .cache
+            .get_or_render(
+                &named.params,
+                |cached| matches(cached) || cached.stamp == stamp,
+                || self.render_from(&canonical, &named.params),
+            )
+            .map_err(vanished)?;
+        if !matches(&image) {
+            return Err(AppError::Changed);
+        }
+        Ok(image)
+    }
+
+    fn render_from(
+        &self,
+        canonical: &Path,
+        params: &RenderParams,
+    ) -> Result<CachedImage, AppError> {
+        let (bytes, stamp) = source::read(canonical)?;
+        let image = render::render(&bytes, params, &self.font)?;
+        Ok(CachedImage { image, stamp })
+    }
+}
+
+impl Application for Watermark {
+    fn open(&self, request: &[u8], client: SocketAddr) -> Result<Opened, AppError> {
+        let response = self.respond(request, client.ip())?;
+        Ok(Opened {
+            ucont: ucont::encode(&response.ucont)?,
+            length: response.ucont.length,
+        })
+    }
+
+    fn read_at(&self, ucont: &[u8], offset: u64, buf: &mut [u8]) -> Result<usize, AppError> {
+        let named = ucont::decode(ucont)?;
+        if offset > named.length {
+            return Err(AppError::Changed);
+        }
+        let image = self.rendering_for(&named)?;
+        let start = usize::try_from(offset).map_err(|_| AppError::Changed)?;
+        let jpeg = &image.image.jpeg;
+        let n = buf.len().min(jpeg.len() - start);
+        buf[..n].copy_from_slice(&jpeg[start..start + n]);
+        Ok(n)
+    }
+}
