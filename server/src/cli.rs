@@ -56,6 +56,15 @@ pub struct RunArgs {
     /// Payload bytes per Trickles data packet.
     #[arg(long, value_name = "N")]
     pub mss: Option<usize>,
+    /// Directory of source images for the watermarking application (`/wm/<image>?text=...`).
+    #[arg(long, value_name = "DIR")]
+    pub watermark_root: Option<PathBuf>,
+    /// Font the watermark text is drawn in (default: DejaVu Sans Bold).
+    #[arg(long, value_name = "FILE")]
+    pub watermark_font: Option<PathBuf>,
+    /// Render cache budget of the watermarking application, in MiB.
+    #[arg(long, value_name = "MB")]
+    pub watermark_cache_mb: Option<u64>,
 }
 
 /// Flags of `keygen`.

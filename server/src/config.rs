@@ -8,6 +8,7 @@
 //! tcp_listen: 0.0.0.0:8080                # HTTP/1.1 baseline over TCP
 //! workers: 2                              # UDP worker threads per listen address
 //! mss: 1200                               # payload bytes per data packet
+//! watermark_root: /srv/images             # watermarking application (see crate::watermark)
 //! ```
 //!
 //! Every key is optional in the file; unknown keys are errors (a typo must not be silently
@@ -23,6 +24,7 @@ use serde::Deserialize;
 
 use crate::cli::RunArgs;
 use crate::error::ServerError;
+use crate::watermark::settings::WatermarkInputs;
 
 /// Smallest accepted `mss`.
 pub const MIN_MSS: usize = 256;
@@ -50,6 +52,12 @@ pub struct ConfigFile {
     pub workers: Option<usize>,
     /// Payload bytes per data packet.
     pub mss: Option<usize>,
+    /// Source images of the watermarking application.
+    pub watermark_root: Option<PathBuf>,
+    /// Font of the watermarking application.
+    pub watermark_font: Option<PathBuf>,
+    /// Render cache budget of the watermarking application, in MiB.
+    pub watermark_cache_mb: Option<u64>,
 }
 
 impl ConfigFile {
@@ -89,6 +97,8 @@ pub struct Settings {
     pub workers: usize,
     /// Payload bytes per data packet, if set (otherwise the core's default).
     pub mss: Option<usize>,
+    /// The watermarking application, when configured.
+    pub watermark: Option<crate::watermark::WatermarkSettings>,
 }
 
 /// Where a setting came from, to point errors at it.
@@ -242,6 +252,19 @@ impl Settings {
                 ));
             }
         }
+        let flag_or_file = |flag: Option<PathBuf>, file: Option<PathBuf>| {
+            flag.map(|p| (p, true))
+                .or(file.map(|p| (in_file(p), false)))
+        };
+        let watermark = crate::watermark::settings::resolve(WatermarkInputs {
+            root: flag_or_file(args.watermark_root.clone(), file.watermark_root),
+            font: flag_or_file(args.watermark_font.clone(), file.watermark_font),
+            cache_mb: args
+                .watermark_cache_mb
+                .map(|mb| (mb, true))
+                .or(file.watermark_cache_mb.map(|mb| (mb, false))),
+        })
+        .map_err(|e| at.error(e.key, e.from_flag, e.reason))?;
         Ok(Settings {
             listen,
             root,
@@ -250,6 +273,7 @@ impl Settings {
             tcp_listen,
             workers,
             mss,
+            watermark,
         })
     }
 }

@@ -48,7 +48,9 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let handler = handler.clone();
-        let service = hyper::service::service_fn(move |request| {
+        let service = hyper::service::service_fn(move |mut request: hyper::Request<_>| {
+            // Handlers that need the client's address (the watermark) find it here.
+            request.extensions_mut().insert(peer);
             let response = handler(request);
             async move { Ok::<_, Infallible>(response) }
         });

@@ -35,6 +35,8 @@
 //! ## Map of the crate
 //! - [`cli`], [`config`]: command line and YAML settings; [`keyfile`], [`keygen`]: keys;
 //! - [`static_files`]: the application (path rules, user continuation, open-file cache);
+//! - [`watermark`]: the watermarking application (JPEG images with per-client text, under
+//!   `/wm/`, enabled by `--watermark-root`) and the router serving it beside the static files;
 //! - [`udp`]: the batched multi-worker UDP driver around the core's `ServerEndpoint`;
 //! - [`http_baseline`], [`http_range`]: the HTTP/1.1 baseline over TCP;
 //! - [`metrics`]: the registry and the `/metrics` + `/healthz` endpoint;

@@ -21,6 +21,8 @@ use crate::keyfile::KeyFile;
 use crate::metrics::ServerMetrics;
 use crate::static_files::StaticFiles;
 use crate::udp::UdpDriver;
+use crate::watermark::router::ServedApplications;
+use crate::watermark::Watermark;
 use crate::{http_baseline, http_listener, metrics};
 
 /// Every component of a running server.
@@ -49,6 +51,11 @@ impl RunningServer {
         let files = Arc::new(
             StaticFiles::new(&settings.root).map_err(|e| ServerError::io(&settings.root, e))?,
         );
+        let watermark = match &settings.watermark {
+            Some(watermark) => Some(Arc::new(Watermark::new(watermark)?)),
+            None => None,
+        };
+        let apps = Arc::new(ServedApplications::new(files.clone(), watermark.clone()));
         let metrics = ServerMetrics::new()?;
         let (stop, shutdown) = watch::channel(false);
 
@@ -72,7 +79,7 @@ impl RunningServer {
                 settings.workers,
                 &server_config(&settings),
                 keys.key_ring(),
-                files.clone(),
+                apps,
                 metrics.udp.clone(),
             )?),
             _ => None,
@@ -81,7 +88,14 @@ impl RunningServer {
         let mut tasks = Vec::new();
         if let Some(listener) = tcp {
             tracing::info!(addr = %display_addr(tcp_addr), root = %settings.root.display(), "serving the HTTP/TCP baseline");
-            let handler = http_baseline::handler(files.clone(), metrics.http.clone());
+            let mut handler = http_baseline::handler(files.clone(), metrics.http.clone());
+            if let Some(watermark) = &watermark {
+                handler = crate::watermark::http::handler(
+                    handler,
+                    watermark.clone(),
+                    metrics.http.clone(),
+                );
+            }
             tasks.push(tokio::spawn(http_listener::serve(
                 listener,
                 handler,
@@ -157,6 +171,7 @@ impl RunningServer {
             ("metrics", fresh.metrics != old.metrics),
             ("workers", fresh.workers != old.workers),
             ("mss", fresh.mss != old.mss),
+            ("watermark", fresh.watermark != old.watermark),
         ] {
             if changed {
                 tracing::warn!(
