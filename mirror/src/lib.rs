@@ -3,16 +3,32 @@
 //! The Trickles paper sent its traffic out to packet mirrors on PlanetLab and back, so that a
 //! client and a server at home saw a real wide-area path. This crate is that mirror. It keeps
 //! no per-flow table: where a datagram goes is written in the datagram (an encapsulation
-//! header naming the far end) and whom it may serve is written in the configuration.
+//! header naming the far end, `trickles_netfn::encap`) and whom it may serve is written in the
+//! configuration.
 //!
 //! Map of the crate:
+//! - [`mirror`]: the sans-IO mirror — datagram and time in, decisions and due datagrams out;
 //! - [`wan`]: WAN emulation as a pure function of time — per-direction delay, jitter, random
 //!   and bursty loss, duplication, reordering and rate, and the release queue;
 //! - [`auth`]: configured peers, recognised by address and/or a shared-key tag;
 //! - [`guard`]: per-source rate limits and the never-more-out-than-in byte budget;
-//! - [`reject`]: the names of every refusal and emulated drop.
+//! - [`config`]: the YAML file, validated into [`MirrorRules`] and datapath settings;
+//! - [`rules`], [`reject`], [`counters`]: the rules in force, the names of refusals and
+//!   emulated drops, the counts;
+//! - [`shim`]: the end-host codec (wrap for the mirror, unwrap what it delivers).
 
 pub mod auth;
+pub mod config;
+pub mod counters;
 pub mod guard;
+pub mod mirror;
 pub mod reject;
+pub mod rules;
+pub mod shim;
 pub mod wan;
+
+pub use counters::MirrorCounters;
+pub use mirror::{Fate, Mirror, Released};
+pub use reject::{EmulatedDrop, Reject};
+pub use rules::MirrorRules;
+pub use shim::{MirrorRoute, ShimError};
