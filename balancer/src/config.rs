@@ -1,0 +1,558 @@
+//! The balancer's YAML configuration, validated into [`BalancerConfig`]; every error says file,
+//! line and reason (`balancer.yaml:14: backend name `r1` given twice (first on line 9)`).
+//!
+//! ```yaml
+//! listen: ["127.0.0.1:4433"]   # the VIP(s): clients send here; relayed replies come back here
+//! metrics: 127.0.0.1:9300      # /metrics and /healthz (optional)
+//! workers: 1                   # datapath threads per listen address (SO_REUSEPORT)
+//! mode: relay                  # relay (default) | direct_return
+//! policy: maglev               # maglev (default) | round_robin | least_loaded
+//! table_size: 65537            # Maglev slots, prime
+//! watch_config: true           # reload when this file changes (SIGHUP always reloads)
+//! health:
+//!   probe: udp                 # udp (default): a Trickles HELLO to the backend | http: GET /healthz
+//!   interval_ms: 500
+//!   timeout_ms: 250            # < interval_ms
+//!   rise: 2                    # successes to come back
+//!   fall: 2                    # failures (timeouts) to leave
+//!   down_on_refused: true      # "port unreachable" takes a backend out at once
+//! backends:
+//!   - name: r1                 # identity: Maglev permutation, metric label ([A-Za-z0-9_.-])
+//!     address: 127.0.0.1:5001  # the replica's Trickles UDP address (also its reply source)
+//!     weight: 1                # ≥ 1
+//!     health_address: 127.0.0.1:9101   # its metrics endpoint (http probe only)
+//!     drain: false             # true: no new packets, replies still relayed
+//! ```
+//!
+//! Values checked on their own (a prime table size, a non-zero weight, a port) are checked while
+//! parsing, so serde_yaml gives their exact line and column; checks across values (duplicates,
+//! missing addresses) name the line of the offending entry via [`ConfigSource::error_at`].
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+use trickles_netfn::{ConfigError, ConfigSource};
+
+use crate::core::constants::{DEFAULT_TABLE_SIZE, MAX_TABLE_SIZE};
+use crate::core::maglev::is_prime;
+use crate::core::{ForwardingMode, HealthThresholds, Policy};
+
+/// Largest accepted `workers`.
+pub const MAX_WORKERS: usize = 256;
+/// Shortest accepted `health.interval_ms`.
+pub const MIN_INTERVAL_MS: u64 = 10;
+/// How often the file is polled when `watch_config` is on.
+pub const WATCH_INTERVAL: Duration = Duration::from_millis(500);
+
+/// A Maglev table size: prime, at most [`MAX_TABLE_SIZE`] (checked while parsing).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TableSize(pub u32);
+
+impl<'de> Deserialize<'de> for TableSize {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_u32(CheckedScalar::<TableSize>::default())
+    }
+}
+
+impl TryFrom<u32> for TableSize {
+    type Error = String;
+    fn try_from(size: u32) -> Result<Self, String> {
+        if size > MAX_TABLE_SIZE {
+            return Err(format!("table_size {size} is above {MAX_TABLE_SIZE}"));
+        }
+        if !is_prime(size) {
+            return Err(format!(
+                "table_size {size} is not prime (Maglev needs a prime; 65537 is the usual choice)"
+            ));
+        }
+        Ok(TableSize(size))
+    }
+}
+
+/// A backend name usable as a metric label (checked while parsing).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct BackendName(pub String);
+
+impl<'de> Deserialize<'de> for BackendName {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_str(CheckedScalar::<BackendName>::default())
+    }
+}
+
+/// Deserializes a scalar and checks it inside the visitor, so serde_yaml reports the error at
+/// the value's own line and column (a `try_from` check runs after the value and loses it).
+struct CheckedScalar<T>(std::marker::PhantomData<T>);
+
+impl<T> Default for CheckedScalar<T> {
+    fn default() -> Self {
+        CheckedScalar(std::marker::PhantomData)
+    }
+}
+
+impl serde::de::Visitor<'_> for CheckedScalar<TableSize> {
+    type Value = TableSize;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a prime table size")
+    }
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<TableSize, E> {
+        let size = u32::try_from(v).unwrap_or(u32::MAX);
+        TableSize::try_from(size).map_err(E::custom)
+    }
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<TableSize, E> {
+        self.visit_u64(u64::try_from(v).unwrap_or(0))
+    }
+}
+
+impl serde::de::Visitor<'_> for CheckedScalar<BackendName> {
+    type Value = BackendName;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a backend name")
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<BackendName, E> {
+        BackendName::try_from(v.to_owned()).map_err(E::custom)
+    }
+}
+
+impl TryFrom<String> for BackendName {
+    type Error = String;
+    fn try_from(name: String) -> Result<Self, String> {
+        let valid = !name.is_empty()
+            && name.len() <= 64
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+        if valid {
+            Ok(BackendName(name))
+        } else {
+            Err(format!(
+                "backend name `{name}`: use 1 to 64 of A-Z a-z 0-9 _ . -"
+            ))
+        }
+    }
+}
+
+/// How health is probed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProbeKind {
+    /// A small Trickles HELLO to the backend's UDP address; any answer with its connection id.
+    #[default]
+    Udp,
+    /// `GET /healthz` on the backend's `health_address`; 200 is healthy.
+    Http,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HealthFile {
+    #[serde(default)]
+    probe: ProbeKind,
+    #[serde(default = "default_interval_ms")]
+    interval_ms: u64,
+    #[serde(default = "default_timeout_ms")]
+    timeout_ms: u64,
+    #[serde(default = "default_two")]
+    rise: NonZeroU32,
+    #[serde(default = "default_two")]
+    fall: NonZeroU32,
+    #[serde(default = "default_true")]
+    down_on_refused: bool,
+}
+
+impl Default for HealthFile {
+    fn default() -> Self {
+        HealthFile {
+            probe: ProbeKind::default(),
+            interval_ms: default_interval_ms(),
+            timeout_ms: default_timeout_ms(),
+            rise: default_two(),
+            fall: default_two(),
+            down_on_refused: true,
+        }
+    }
+}
+
+fn default_interval_ms() -> u64 {
+    500
+}
+fn default_timeout_ms() -> u64 {
+    250
+}
+fn default_two() -> NonZeroU32 {
+    NonZeroU32::MIN.saturating_add(1)
+}
+fn default_true() -> bool {
+    true
+}
+fn default_weight() -> NonZeroU32 {
+    NonZeroU32::MIN
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BackendFile {
+    name: BackendName,
+    address: SocketAddr,
+    #[serde(default = "default_weight")]
+    weight: NonZeroU32,
+    health_address: Option<SocketAddr>,
+    #[serde(default)]
+    drain: bool,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum ModeFile {
+    #[default]
+    Relay,
+    DirectReturn,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum PolicyFile {
+    #[default]
+    Maglev,
+    RoundRobin,
+    LeastLoaded,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    #[serde(default)]
+    listen: Vec<SocketAddr>,
+    metrics: Option<SocketAddr>,
+    workers: Option<usize>,
+    #[serde(default)]
+    mode: ModeFile,
+    #[serde(default)]
+    policy: PolicyFile,
+    table_size: Option<TableSize>,
+    #[serde(default)]
+    watch_config: bool,
+    #[serde(default)]
+    health: HealthFile,
+    #[serde(default)]
+    backends: Vec<BackendFile>,
+}
+
+/// Health checking settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HealthConfig {
+    /// How to probe.
+    pub probe: ProbeKind,
+    /// Time between two probes of a backend.
+    pub interval: Duration,
+    /// How long a probe waits for its answer (< interval).
+    pub timeout: Duration,
+    /// Rise/fall hysteresis.
+    pub thresholds: HealthThresholds,
+}
+
+/// One backend.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BackendConfig {
+    /// Identity and metric label.
+    pub name: String,
+    /// Trickles UDP address.
+    pub address: SocketAddr,
+    /// Share of new traffic.
+    pub weight: u32,
+    /// Metrics endpoint, for the HTTP probe.
+    pub health_address: Option<SocketAddr>,
+    /// Drained: nothing new, replies still relayed.
+    pub drain: bool,
+}
+
+/// The validated configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BalancerConfig {
+    /// Client-facing addresses (VIPs).
+    pub listen: Vec<SocketAddr>,
+    /// Metrics endpoint.
+    pub metrics: Option<SocketAddr>,
+    /// Datapath threads per listen address.
+    pub workers: usize,
+    /// Reply path.
+    pub mode: ForwardingMode,
+    /// Backend selection.
+    pub policy: Policy,
+    /// Maglev table size (prime).
+    pub table_size: u32,
+    /// Poll the file for changes.
+    pub watch_config: bool,
+    /// Health checks.
+    pub health: HealthConfig,
+    /// The pool, in file order.
+    pub backends: Vec<BackendConfig>,
+}
+
+impl BalancerConfig {
+    /// Read and validate `path`.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        Self::from_source(&ConfigSource::read(path)?)
+    }
+
+    /// Validate the text of a configuration file.
+    pub fn from_source(source: &ConfigSource) -> Result<Self, ConfigError> {
+        let file: ConfigFile = source.parse()?;
+        if file.listen.is_empty() {
+            return Err(source.error_at(
+                "listen",
+                "no listen address: give the VIP, e.g. listen: [\"0.0.0.0:4433\"]",
+            ));
+        }
+        if let Some(twice) = first_duplicate(file.listen.iter()) {
+            return Err(source.error_at("listen", format!("listen address {twice} given twice")));
+        }
+        let workers = match file.workers {
+            None => 1,
+            Some(n) if (1..=MAX_WORKERS).contains(&n) => n,
+            Some(n) => {
+                return Err(source.error_at(
+                    "workers",
+                    format!("workers = {n}, must be between 1 and {MAX_WORKERS}"),
+                ))
+            }
+        };
+        let health = &file.health;
+        if health.interval_ms < MIN_INTERVAL_MS {
+            return Err(source.error_at(
+                "health.interval_ms",
+                format!(
+                    "interval_ms = {}, must be at least {MIN_INTERVAL_MS}",
+                    health.interval_ms
+                ),
+            ));
+        }
+        if health.timeout_ms == 0 || health.timeout_ms >= health.interval_ms {
+            return Err(source.error_at(
+                "health.timeout_ms",
+                format!(
+                    "timeout_ms = {} must be above 0 and below interval_ms = {}",
+                    health.timeout_ms, health.interval_ms
+                ),
+            ));
+        }
+        if file.backends.is_empty() {
+            return Err(source.error_at("backends", "no backends: list the replica pool"));
+        }
+        let mut names: HashMap<&str, usize> = HashMap::new();
+        let mut addresses: HashMap<SocketAddr, usize> = HashMap::new();
+        for (i, backend) in file.backends.iter().enumerate() {
+            let first_line = |j: usize| {
+                source
+                    .error_at(&format!("backends[{j}]"), "")
+                    .line
+                    .map_or_else(String::new, |l| format!(" (first on line {l})"))
+            };
+            if let Some(&j) = names.get(backend.name.0.as_str()) {
+                return Err(source.error_at(
+                    &format!("backends[{i}].name"),
+                    format!(
+                        "backend name `{}` given twice{}",
+                        backend.name.0,
+                        first_line(j)
+                    ),
+                ));
+            }
+            names.insert(&backend.name.0, i);
+            if let Some(&j) = addresses.get(&backend.address) {
+                return Err(source.error_at(
+                    &format!("backends[{i}].address"),
+                    format!(
+                        "backend address {} given twice{}",
+                        backend.address,
+                        first_line(j)
+                    ),
+                ));
+            }
+            addresses.insert(backend.address, i);
+            if file.listen.contains(&backend.address) {
+                return Err(source.error_at(
+                    &format!("backends[{i}].address"),
+                    format!(
+                        "backend address {} is a listen address (would loop)",
+                        backend.address
+                    ),
+                ));
+            }
+            if health.probe == ProbeKind::Http && backend.health_address.is_none() {
+                return Err(source.error_at(
+                    &format!("backends[{i}]"),
+                    format!(
+                        "backend `{}` needs health_address (its /healthz endpoint) for the http probe",
+                        backend.name.0
+                    ),
+                ));
+            }
+        }
+        let table_size = file.table_size.map_or(DEFAULT_TABLE_SIZE, |t| t.0);
+        if (table_size as usize) < file.backends.len() {
+            return Err(source.error_at(
+                "table_size",
+                format!(
+                    "table_size {table_size} is smaller than the pool ({} backends)",
+                    file.backends.len()
+                ),
+            ));
+        }
+        Ok(BalancerConfig {
+            listen: file.listen,
+            metrics: file.metrics,
+            workers,
+            mode: match file.mode {
+                ModeFile::Relay => ForwardingMode::Relay,
+                ModeFile::DirectReturn => ForwardingMode::DirectReturn,
+            },
+            policy: match file.policy {
+                PolicyFile::Maglev => Policy::Maglev,
+                PolicyFile::RoundRobin => Policy::RoundRobin,
+                PolicyFile::LeastLoaded => Policy::LeastLoaded,
+            },
+            table_size,
+            watch_config: file.watch_config,
+            health: HealthConfig {
+                probe: health.probe,
+                interval: Duration::from_millis(health.interval_ms),
+                timeout: Duration::from_millis(health.timeout_ms),
+                thresholds: HealthThresholds {
+                    rise: health.rise.get(),
+                    fall: health.fall.get(),
+                    down_on_refused: health.down_on_refused,
+                },
+            },
+            backends: file
+                .backends
+                .into_iter()
+                .map(|b| BackendConfig {
+                    name: b.name.0,
+                    address: b.address,
+                    weight: b.weight.get(),
+                    health_address: b.health_address,
+                    drain: b.drain,
+                })
+                .collect(),
+        })
+    }
+}
+
+fn first_duplicate<'a, T: Eq + std::hash::Hash + 'a>(
+    items: impl Iterator<Item = &'a T>,
+) -> Option<&'a T> {
+    let mut seen = std::collections::HashSet::new();
+    items.into_iter().find(|item| !seen.insert(*item))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = "\
+listen: [\"127.0.0.1:4433\"]
+policy: round_robin
+health:
+  interval_ms: 200
+  timeout_ms: 100
+backends:
+  - name: r1
+    address: 127.0.0.1:5001
+  - name: r2
+    address: 127.0.0.1:5002
+    weight: 3
+    drain: true
+";
+
+    fn load(text: &str) -> Result<BalancerConfig, ConfigError> {
+        BalancerConfig::from_source(&ConfigSource::from_text("b.yaml", text))
+    }
+
+    fn error(text: &str) -> String {
+        load(text).expect_err("must be refused").to_string()
+    }
+
+    #[test]
+    fn a_good_file_gives_defaults_where_unset() {
+        let config = load(GOOD).expect("valid");
+        assert_eq!(config.policy, Policy::RoundRobin);
+        assert_eq!(config.mode, ForwardingMode::Relay);
+        assert_eq!(config.table_size, 65_537);
+        assert_eq!(config.workers, 1);
+        assert_eq!(config.health.interval, Duration::from_millis(200));
+        assert_eq!(config.health.thresholds, HealthThresholds::default());
+        assert_eq!(config.backends[1].weight, 3);
+        assert!(config.backends[1].drain);
+    }
+
+    #[test]
+    fn a_composite_table_size_is_refused_on_its_line() {
+        let text = GOOD.replace("policy: round_robin", "table_size: 65536");
+        let message = error(&text);
+        assert!(message.starts_with("b.yaml:2:"), "{message}");
+        assert!(message.contains("not prime"), "{message}");
+    }
+
+    #[test]
+    fn a_zero_weight_is_refused_on_its_line() {
+        let message = error(&GOOD.replace("weight: 3", "weight: 0"));
+        assert!(message.starts_with("b.yaml:11:"), "{message}");
+    }
+
+    #[test]
+    fn a_duplicate_name_names_both_lines() {
+        let message = error(&GOOD.replace("name: r2", "name: r1"));
+        assert_eq!(
+            message,
+            "b.yaml:9: backend name `r1` given twice (first on line 7)"
+        );
+    }
+
+    #[test]
+    fn a_duplicate_address_is_refused() {
+        let message = error(&GOOD.replace("5002", "5001"));
+        assert_eq!(
+            message,
+            "b.yaml:10: backend address 127.0.0.1:5001 given twice (first on line 7)"
+        );
+    }
+
+    #[test]
+    fn a_timeout_not_below_the_interval_is_refused() {
+        let message = error(&GOOD.replace("timeout_ms: 100", "timeout_ms: 200"));
+        assert!(
+            message.starts_with("b.yaml:5: timeout_ms = 200"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn http_probe_needs_health_addresses() {
+        let message = error(&GOOD.replace("  interval_ms", "  probe: http\n  interval_ms"));
+        assert!(
+            message.starts_with("b.yaml:8: backend `r1` needs health_address"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn unknown_keys_bad_names_and_empty_pools_are_refused() {
+        let message = error(&GOOD.replace("drain: true", "drian: true"));
+        assert!(message.starts_with("b.yaml:12:"), "{message}");
+        assert!(message.contains("unknown field `drian`"), "{message}");
+        let message = error(&GOOD.replace("name: r2", "name: \"r 2\""));
+        assert!(message.starts_with("b.yaml:9:"), "{message}");
+        assert!(error("listen: [\"127.0.0.1:1\"]\n").starts_with("b.yaml: no backends"));
+        assert!(error("backends: []\n").starts_with("b.yaml: no listen address"));
+    }
+
+    #[test]
+    fn a_backend_on_the_listen_address_is_refused() {
+        let message = error(&GOOD.replace("127.0.0.1:5002", "127.0.0.1:4433"));
+        assert!(message.contains("is a listen address"), "{message}");
+    }
+}

@@ -1,0 +1,325 @@
+//! [`decide`]: the balancer's whole per-datagram decision, as a function of the datagram, its
+//! source, the [`ForwardingTable`] and the worker's [`Spray`] state. No sockets, no clock.
+//!
+//! ```text
+//! from a configured backend ──▶ encapsulated? ──no──▶ drop (backend_not_encapsulated)
+//!                                    │yes
+//!                                    ▼
+//!                       peer is a backend? ──yes──▶ drop (loop)
+//!                                    │no
+//!                                    ▼
+//!                       Return: inner datagram to the peer (the client)
+//!
+//! from anyone else ──▶ encapsulated? ──yes──▶ drop (untrusted_encap)
+//!                           │no
+//!                           ▼
+//!                 has a connection id (≥ 10 bytes)? ──no──▶ drop (too_short)
+//!                           │yes
+//!                           ▼
+//!       Maglev(mix(conn_id) mod M) or spray ──none──▶ drop (no_backend)
+//!                           │
+//!                           ▼
+//!       Forward: encap(peer = source, DSR flag in direct-return mode) + datagram to the backend
+//! ```
+//!
+//! The encapsulation header is trusted only from configured backend addresses: anyone else
+//! could otherwise make the balancer send arbitrary bytes to arbitrary addresses.
+
+use std::net::SocketAddr;
+
+use trickles_netfn::encap::{EncapError, EncapRepr, FLAG_DIRECT_RETURN};
+use trickles_netfn::is_encapsulated;
+
+use super::constants::connection_id;
+use super::spray::Spray;
+use super::table::{ForwardingMode, ForwardingTable, Policy};
+
+/// Why a datagram was not forwarded (the `reason` label of `trickles_balancer_drops_total`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DropReason {
+    /// A client datagram too short to carry a connection id.
+    TooShort,
+    /// No backend is in the table (all down or drained).
+    NoBackend,
+    /// An encapsulated datagram from an address that is not a configured backend.
+    UntrustedEncap,
+    /// A backend sent a malformed encapsulation header.
+    MalformedEncap,
+    /// A backend sent a plain datagram: the balancer cannot know whom it is for.
+    BackendNotEncapsulated,
+    /// A backend's reply names a backend as the client (would loop).
+    Loop,
+    /// Longer than the receive buffer.
+    Truncated,
+    /// From an address family other than IPv4/IPv6.
+    AddressFamily,
+    /// The kernel refused to send it.
+    SendError,
+}
+
+impl DropReason {
+    /// Every reason (to pre-create metric series).
+    pub const ALL: [DropReason; 9] = [
+        DropReason::TooShort,
+        DropReason::NoBackend,
+        DropReason::UntrustedEncap,
+        DropReason::MalformedEncap,
+        DropReason::BackendNotEncapsulated,
+        DropReason::Loop,
+        DropReason::Truncated,
+        DropReason::AddressFamily,
+        DropReason::SendError,
+    ];
+
+    /// Metric label.
+    pub fn name(self) -> &'static str {
+        match self {
+            DropReason::TooShort => "too_short",
+            DropReason::NoBackend => "no_backend",
+            DropReason::UntrustedEncap => "untrusted_encap",
+            DropReason::MalformedEncap => "malformed_encap",
+            DropReason::BackendNotEncapsulated => "backend_not_encapsulated",
+            DropReason::Loop => "loop",
+            DropReason::Truncated => "truncated",
+            DropReason::AddressFamily => "address_family",
+            DropReason::SendError => "send_error",
+        }
+    }
+}
+
+/// What to do with one datagram.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict<'a> {
+    /// A client datagram: send `header` then the whole datagram to backend `backend`.
+    Forward {
+        /// Index into [`ForwardingTable::backends`].
+        backend: u32,
+        /// The backend's address.
+        destination: SocketAddr,
+        /// The encapsulation header naming the client.
+        header: EncapRepr,
+    },
+    /// A backend's reply: send `inner` to `client`.
+    Return {
+        /// The backend it came from (index into [`ForwardingTable::backends`]).
+        backend: u32,
+        /// The client.
+        client: SocketAddr,
+        /// The reply without its encapsulation header.
+        inner: &'a [u8],
+    },
+    /// Drop it.
+    Drop(DropReason),
+}
+
+/// Decide what to do with `datagram`, received from `from`.
+pub fn decide<'a>(
+    datagram: &'a [u8],
+    from: SocketAddr,
+    table: &ForwardingTable,
+    spray: &mut Spray,
+) -> Verdict<'a> {
+    if let Some(backend) = table.backend_at(from) {
+        return match EncapRepr::parse(datagram) {
+            Ok((header, inner)) => {
+                if table.backend_at(header.peer).is_some() {
+                    return Verdict::Drop(DropReason::Loop);
+                }
+                if table.policy == Policy::LeastLoaded {
+                    spray.account(backend, inner.len());
+                }
+                Verdict::Return {
+                    backend,
+                    client: header.peer,
+                    inner,
+                }
+            }
+            Err(EncapError::NotEncapsulated) => Verdict::Drop(DropReason::BackendNotEncapsulated),
+            Err(_) => Verdict::Drop(DropReason::MalformedEncap),
+        };
+    }
+    if is_encapsulated(datagram) {
+        return Verdict::Drop(DropReason::UntrustedEncap);
+    }
+    let Some(conn_id) = connection_id(datagram) else {
+        return Verdict::Drop(DropReason::TooShort);
+    };
+    let chosen = if table.policy.sprays() {
+        spray.choose(table, datagram.len())
+    } else {
+        table.maglev_backend(conn_id)
+    };
+    let Some(backend) = chosen else {
+        return Verdict::Drop(DropReason::NoBackend);
+    };
+    let flags = match table.mode {
+        ForwardingMode::Relay => 0,
+        ForwardingMode::DirectReturn => FLAG_DIRECT_RETURN,
+    };
+    Verdict::Forward {
+        backend,
+        destination: table.backends[backend as usize].address,
+        header: EncapRepr { peer: from, flags },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::table::TableBackend;
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().expect("addr")
+    }
+
+    fn table(policy: Policy, mode: ForwardingMode, up: [bool; 3]) -> ForwardingTable {
+        let backends = (0..3)
+            .map(|i| TableBackend {
+                name: format!("r{i}"),
+                address: addr(&format!("127.0.0.1:{}", 6000 + i)),
+                weight: 1,
+                up: up[i],
+                drained: false,
+            })
+            .collect();
+        ForwardingTable::build(backends, policy, mode, 251).expect("table")
+    }
+
+    fn trickles(conn_id: u64) -> Vec<u8> {
+        let mut d = vec![1u8, 2];
+        d.extend_from_slice(&conn_id.to_be_bytes());
+        d.extend_from_slice(&[0; 20]);
+        d
+    }
+
+    const CLIENT: &str = "[2001:db8::7]:40000";
+
+    #[test]
+    fn client_datagram_is_encapsulated_to_its_maglev_backend() {
+        let t = table(Policy::Maglev, ForwardingMode::Relay, [true; 3]);
+        let mut spray = Spray::new(&t);
+        let expected = t.maglev_backend(99).expect("backend");
+        let datagram = trickles(99);
+        let verdict = decide(&datagram, addr(CLIENT), &t, &mut spray);
+        assert_eq!(
+            verdict,
+            Verdict::Forward {
+                backend: expected,
+                destination: t.backends[expected as usize].address,
+                header: EncapRepr::new(addr(CLIENT)),
+            }
+        );
+    }
+
+    #[test]
+    fn a_connection_sticks_to_one_backend_under_maglev() {
+        let t = table(Policy::Maglev, ForwardingMode::Relay, [true; 3]);
+        let mut spray = Spray::new(&t);
+        let datagram = trickles(7);
+        let picks: Vec<_> = (0..20)
+            .map(|_| decide(&datagram, addr(CLIENT), &t, &mut spray))
+            .collect();
+        assert!(picks.windows(2).all(|w| w[0] == w[1]));
+    }
+
+    #[test]
+    fn spraying_sends_one_connection_to_every_backend_in_turn() {
+        let t = table(Policy::RoundRobin, ForwardingMode::Relay, [true; 3]);
+        let mut spray = Spray::new(&t);
+        let backends: Vec<u32> = (0..6)
+            .map(
+                |_| match decide(&trickles(7), addr(CLIENT), &t, &mut spray) {
+                    Verdict::Forward { backend, .. } => backend,
+                    other => panic!("{other:?}"),
+                },
+            )
+            .collect();
+        assert_eq!(backends, [0, 1, 2, 0, 1, 2]);
+    }
+
+    #[test]
+    fn direct_return_mode_sets_the_flag() {
+        let t = table(Policy::Maglev, ForwardingMode::DirectReturn, [true; 3]);
+        match decide(&trickles(1), addr(CLIENT), &t, &mut Spray::new(&t)) {
+            Verdict::Forward { header, .. } => assert!(header.direct_return()),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn backend_reply_is_returned_to_the_named_client() {
+        let t = table(Policy::Maglev, ForwardingMode::Relay, [true; 3]);
+        let reply = EncapRepr::new(addr(CLIENT)).encapsulate(b"response");
+        let verdict = decide(&reply, addr("127.0.0.1:6001"), &t, &mut Spray::new(&t));
+        assert_eq!(
+            verdict,
+            Verdict::Return {
+                backend: 1,
+                client: addr(CLIENT),
+                inner: b"response",
+            }
+        );
+    }
+
+    #[test]
+    fn a_down_backend_still_gets_its_replies_relayed() {
+        let t = table(Policy::Maglev, ForwardingMode::Relay, [true, false, true]);
+        let reply = EncapRepr::new(addr(CLIENT)).encapsulate(b"late");
+        assert!(matches!(
+            decide(&reply, addr("127.0.0.1:6001"), &t, &mut Spray::new(&t)),
+            Verdict::Return { backend: 1, .. }
+        ));
+        for id in 0..200 {
+            match decide(&trickles(id), addr(CLIENT), &t, &mut Spray::new(&t)) {
+                Verdict::Forward { backend, .. } => assert_ne!(backend, 1),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn encapsulation_from_a_stranger_is_dropped() {
+        let t = table(Policy::Maglev, ForwardingMode::Relay, [true; 3]);
+        let forged = EncapRepr::new(addr("192.0.2.1:53")).encapsulate(&trickles(1));
+        assert_eq!(
+            decide(&forged, addr(CLIENT), &t, &mut Spray::new(&t)),
+            Verdict::Drop(DropReason::UntrustedEncap)
+        );
+    }
+
+    #[test]
+    fn malformed_and_looping_backend_datagrams_are_dropped() {
+        let t = table(Policy::Maglev, ForwardingMode::Relay, [true; 3]);
+        let mut spray = Spray::new(&t);
+        let from = addr("127.0.0.1:6000");
+        assert_eq!(
+            decide(&trickles(1), from, &t, &mut spray),
+            Verdict::Drop(DropReason::BackendNotEncapsulated)
+        );
+        let mut bad = EncapRepr::new(addr(CLIENT)).encapsulate(b"x");
+        bad[2] = 9;
+        assert_eq!(
+            decide(&bad, from, &t, &mut spray),
+            Verdict::Drop(DropReason::MalformedEncap)
+        );
+        let looping = EncapRepr::new(addr("127.0.0.1:6002")).encapsulate(b"x");
+        assert_eq!(
+            decide(&looping, from, &t, &mut spray),
+            Verdict::Drop(DropReason::Loop)
+        );
+    }
+
+    #[test]
+    fn short_datagrams_and_empty_pools_are_dropped() {
+        let t = table(Policy::Maglev, ForwardingMode::Relay, [true; 3]);
+        assert_eq!(
+            decide(&[1, 2, 3], addr(CLIENT), &t, &mut Spray::new(&t)),
+            Verdict::Drop(DropReason::TooShort)
+        );
+        let empty = table(Policy::Maglev, ForwardingMode::Relay, [false; 3]);
+        assert_eq!(
+            decide(&trickles(5), addr(CLIENT), &empty, &mut Spray::new(&empty)),
+            Verdict::Drop(DropReason::NoBackend)
+        );
+    }
+}
