@@ -15,15 +15,21 @@
 //! - [`config`]: the YAML file, validated into [`MirrorRules`] and datapath settings;
 //! - [`rules`], [`reject`], [`counters`]: the rules in force, the names of refusals and
 //!   emulated drops, the counts;
+//! - [`datapath`], [`metrics`]: the UDP worker threads and the Prometheus metrics;
+//! - [`cli`], [`service`]: the command line and the process (reloads, signals);
 //! - [`shim`]: the end-host codec (wrap for the mirror, unwrap what it delivers).
 
 pub mod auth;
+pub mod cli;
 pub mod config;
 pub mod counters;
+pub mod datapath;
 pub mod guard;
+pub mod metrics;
 pub mod mirror;
 pub mod reject;
 pub mod rules;
+pub mod service;
 pub mod shim;
 pub mod wan;
 

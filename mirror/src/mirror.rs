@@ -156,6 +156,10 @@ impl Mirror {
         from: SocketAddr,
         datagram: &[u8],
     ) -> Result<Fate, Reject> {
+        if self.is_local(from) {
+            // Our own datagram come back (two listen addresses naming each other).
+            return Err(Reject::Loop);
+        }
         let packet = EncapPacket::new_checked(datagram).map_err(|_| Reject::Malformed)?;
         let destination = canonical(packet.peer());
         let auth = AuthOption::find(packet.options()).map_err(|_| Reject::Malformed)?;
@@ -245,6 +249,11 @@ impl Mirror {
             None => None,
         };
         Ok(Fate::Scheduled { at, duplicate_at })
+    }
+
+    /// Replace the mirror's own addresses (known once every socket is bound).
+    pub fn set_local_addrs(&mut self, local_addrs: Vec<SocketAddr>) {
+        self.local_addrs = local_addrs.into_iter().map(canonical).collect();
     }
 
     /// Whether `destination` is one of the mirror's own addresses.

@@ -1,0 +1,144 @@
+//! Running the mirror as a process: load the configuration, start the datapath, serve
+//! `/metrics` and `/healthz`, reload on `SIGHUP` or file change, stop on `SIGINT`/`SIGTERM`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use trickles_netfn::config::{run_reloads, ConfigError, Published, ReloadOptions, ReloadTrigger};
+use trickles_netfn::metrics_endpoint::{Health, MetricsEndpoint};
+use trickles_netfn::NetfnError;
+
+use crate::cli::Cli;
+use crate::config::MirrorSettings;
+use crate::datapath::MirrorDatapath;
+use crate::metrics::MirrorMetrics;
+
+/// The file's settings with the command line's overrides applied.
+pub fn settings(cli: &Cli) -> Result<MirrorSettings, ConfigError> {
+    let mut settings = MirrorSettings::load(&cli.config)?;
+    if !cli.listen.is_empty() {
+        settings.listen = cli.listen.clone();
+    }
+    if cli.metrics.is_some() {
+        settings.metrics = cli.metrics;
+    }
+    if let Some(workers) = cli.workers {
+        if !(1..=crate::config::MAX_WORKERS).contains(&workers) {
+            return Err(ConfigError::file(
+                "<command line>",
+                format!("--workers must be 1 to {}", crate::config::MAX_WORKERS),
+            ));
+        }
+        settings.workers = workers;
+    }
+    Ok(settings)
+}
+
+/// A one-paragraph description of validated settings (for `--check` and the startup log).
+pub fn summary(settings: &MirrorSettings) -> String {
+    let peers: Vec<&str> = settings
+        .rules
+        .peers
+        .peers()
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect();
+    let wan = &settings.rules.wan;
+    format!(
+        "listen {:?}, {} worker(s), peers [{}], to_server delay {} ms loss {}, to_client delay {} ms loss {}",
+        settings.listen,
+        settings.workers,
+        peers.join(", "),
+        wan.to_server.delay.micros() as f64 / 1e3,
+        wan.to_server.loss,
+        wan.to_client.delay.micros() as f64 / 1e3,
+        wan.to_client.loss,
+    )
+}
+
+/// Run until `SIGINT` or `SIGTERM`.
+pub async fn run_until_signalled(cli: Cli, settings: MirrorSettings) -> Result<(), NetfnError> {
+    let metrics = MirrorMetrics::new()?;
+    let rules = Arc::new(Published::new(settings.rules.clone()));
+    let datapath = MirrorDatapath::start(
+        &settings.listen,
+        settings.workers,
+        settings.seed,
+        rules.clone(),
+        &metrics,
+    )?;
+    for addr in datapath.local_addrs() {
+        println!("trickles-mirror: listening on {addr}");
+    }
+    tracing::info!("{}", summary(&settings));
+
+    let (stop, shutdown) = watch::channel(false);
+    let endpoint = match settings.metrics {
+        Some(addr) => {
+            let health = Arc::new(|| Health::ok("mirroring"));
+            let endpoint =
+                MetricsEndpoint::start(addr, metrics.registry.clone(), health, shutdown.clone())
+                    .await?;
+            println!("trickles-mirror: metrics on {}", endpoint.local_addr());
+            Some(endpoint)
+        }
+        None => None,
+    };
+
+    let reload_metrics = metrics.clone();
+    let reload_cli = cli.clone();
+    let running = settings.clone();
+    let reloads = tokio::spawn(run_reloads(
+        ReloadOptions {
+            path: cli.config.clone(),
+            on_sighup: true,
+            watch_interval: (cli.watch_ms > 0).then(|| Duration::from_millis(cli.watch_ms)),
+        },
+        ReloadTrigger::new(),
+        shutdown,
+        move || {
+            let loaded = self::settings(&reload_cli);
+            reload_metrics.reloaded(loaded.is_ok());
+            let fresh = loaded?;
+            if fresh.listen != running.listen
+                || fresh.workers != running.workers
+                || fresh.metrics != running.metrics
+            {
+                tracing::warn!("listen, workers and metrics changes take effect on restart");
+            }
+            rules.publish(fresh.rules);
+            Ok(())
+        },
+    ));
+
+    wait_for_termination().await;
+    tracing::info!("stopping");
+    let _ = stop.send(true);
+    let _ = reloads.await;
+    if let Some(endpoint) = endpoint {
+        endpoint.stopped().await;
+    }
+    tokio::task::spawn_blocking(move || datapath.stop())
+        .await
+        .map_err(|e| NetfnError::Runtime {
+            what: "the datapath shutdown",
+            source: std::io::Error::other(e),
+        })?;
+    Ok(())
+}
+
+async fn wait_for_termination() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut terminate) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminate.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
