@@ -226,3 +226,26 @@ fn reloading_mid_transfer_drops_nothing_and_a_bad_file_keeps_the_table() {
     assert_eq!(balancer.table().active(), [1, 2]);
     runtime.block_on(balancer.shutdown());
 }
+
+#[test]
+fn ipv6_clients_and_replicas_are_balanced_alike() {
+    let Some(vip) = free_udp_addr_on("[::1]:0") else {
+        eprintln!("no IPv6 loopback here; skipped");
+        return;
+    };
+    let body = body(256 << 10);
+    let app = application(body.clone());
+    let replicas: Vec<TestReplica> = (0..2)
+        .map(|_| TestReplica::start(app.clone(), vip))
+        .collect();
+    let addrs: Vec<_> = replicas.iter().map(|r| r.addr).collect();
+    let runtime = runtime();
+    let balancer = start_balancer(
+        &runtime,
+        config(&balancer_yaml(vip, &addrs, "policy: round_robin\n")),
+    );
+    let stats = fetch_through(vip);
+    assert_eq!(stats.sha256, sha256(&body));
+    assert!(counts(&balancer, TO_CLIENT).iter().all(|&n| n > 0));
+    runtime.block_on(balancer.shutdown());
+}

@@ -65,10 +65,11 @@ pub struct TestReplica {
 }
 
 impl TestReplica {
-    /// Start a replica trusting encapsulation from `balancer` (any port when `None`... never:
-    /// give the VIP). Every replica of a pool must use the same key.
+    /// Start a replica on the VIP's loopback address, trusting encapsulation from `balancer`
+    /// (the VIP) only. Every replica of a pool uses the same key.
     pub fn start(app: Arc<MemoryApplication>, balancer: SocketAddr) -> TestReplica {
-        let socket = UdpSocket::bind("127.0.0.1:0").expect("bind replica");
+        let local = SocketAddr::new(balancer.ip(), 0);
+        let socket = UdpSocket::bind(local).expect("bind replica");
         socket
             .set_read_timeout(Some(Duration::from_millis(20)))
             .expect("timeout");
@@ -144,10 +145,12 @@ fn rand_seed() -> u64 {
 
 /// A free UDP port on 127.0.0.1 for the VIP (bound, read, released).
 pub fn free_udp_addr() -> SocketAddr {
-    UdpSocket::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
+    free_udp_addr_on("127.0.0.1:0").expect("IPv4 loopback")
+}
+
+/// A free UDP port on `local` (`None` when the address family is not available).
+pub fn free_udp_addr_on(local: &str) -> Option<SocketAddr> {
+    UdpSocket::bind(local).ok()?.local_addr().ok()
 }
 
 /// The YAML of a balancer on `vip` in front of `replicas` (named r0, r1, ...).
