@@ -7,9 +7,10 @@
 //! With `--total`, every step moves the same number of bytes (each of N clients fetches
 //! `total / N`), so the steps differ only in concurrency, not in the number of requests.
 //!
-//! The same server process serves every N in order, so memory the allocator kept from an
-//! earlier step stays counted in a later one: the comparison is conservative for "does not
-//! grow".
+//! By default the same server process serves every N in order, so memory the allocator kept
+//! (or soft state first touched) in an earlier step stays counted in a later one: the
+//! comparison is conservative for "does not grow". `--fresh-server` starts a new server
+//! process (same key, same port) for every step instead.
 
 use std::fmt::Write as _;
 use std::net::IpAddr;
@@ -44,6 +45,8 @@ pub struct RssBenchOptions {
     pub step_limit: Duration,
     /// The client's `--timeout` (no progress for this long fails a transfer).
     pub idle_timeout: Duration,
+    /// A new server process for every step, so no step inherits another's memory.
+    pub fresh_server: bool,
 }
 
 /// How big each transfer is.
@@ -101,7 +104,7 @@ pub fn run_rss_bench(binaries: &Binaries, opts: &RssBenchOptions) -> Result<RssB
         ));
     }
     let fixture = ServiceFixture::new(binaries)?;
-    let pool = ReplicaPool::start(
+    let mut pool = ReplicaPool::start(
         binaries,
         PoolConfig {
             ip: opts.ip,
@@ -115,12 +118,15 @@ pub fn run_rss_bench(binaries: &Binaries, opts: &RssBenchOptions) -> Result<RssB
             front_end: FrontEnd::Direct,
         },
     )?;
-    let server_pid = pool
-        .replica(0)
-        .map(|r| r.pid())
-        .ok_or_else(|| LabError::Usage("the pool has no replica 0".to_owned()))?;
     let mut steps = Vec::new();
-    for &clients in &opts.clients {
+    for (step, &clients) in opts.clients.iter().enumerate() {
+        if opts.fresh_server && step > 0 {
+            pool.restart_replica(0)?;
+        }
+        let server_pid = pool
+            .replica(0)
+            .map(|r| r.pid())
+            .ok_or_else(|| LabError::Usage("the pool has no replica 0".to_owned()))?;
         let file_size = opts.workload.file_size(clients);
         let name = format!("file-{clients}");
         let sha256 = fixture.add_file(&name, file_size, u64::from(clients))?;
@@ -216,8 +222,13 @@ pub fn report(outcome: &RssBenchOutcome, opts: &RssBenchOptions) -> String {
     };
     let _ = writeln!(
         text,
-        "server RSS during concurrent downloads ({workload}) over {} loopback:",
-        opts.ip
+        "server RSS during concurrent downloads ({workload}) over {} loopback, {}:",
+        opts.ip,
+        if opts.fresh_server {
+            "a fresh server process per step"
+        } else {
+            "one server process for all steps"
+        }
     );
     let _ = writeln!(
         text,

@@ -113,6 +113,10 @@ struct RssArgs {
     /// every step makes the same number of requests.
     #[arg(long, value_parser = parse_byte_size, conflicts_with = "file_size")]
     total: Option<u64>,
+    /// Start a new server process for every step (by default one process serves all steps,
+    /// so later steps inherit the memory earlier ones touched).
+    #[arg(long)]
+    fresh_server: bool,
     /// Where the CSV goes.
     #[arg(long, default_value = "results/bench-rss")]
     out: PathBuf,
@@ -187,6 +191,7 @@ fn run_rss(args: RssArgs) -> Result<()> {
         out_dir: args.out,
         step_limit: args.step_limit,
         idle_timeout: args.idle_timeout,
+        fresh_server: args.fresh_server,
     };
     let outcome = bench_rss::run_rss_bench(&binaries, &opts)?;
     print!("{}", bench_rss::report(&outcome, &opts));
