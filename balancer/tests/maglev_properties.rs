@@ -56,7 +56,9 @@ fn one_failure_in_a_hundred_moves_little_more_than_its_own_slots() {
     let mut worst: f64 = 0.0;
     let mut total = 0.0;
     let mut total_extra = 0.0;
-    for failed in 0..100 {
+    // Every fourth backend in turn (25 cases) keeps the debug-build test short.
+    let cases: Vec<usize> = (0..100).step_by(4).collect();
+    for &failed in &cases {
         let mut rest = backends.clone();
         let gone = rest.remove(failed);
         let after = MaglevTable::build(&rest, DEFAULT_TABLE_SIZE).expect("build");
@@ -67,12 +69,14 @@ fn one_failure_in_a_hundred_moves_little_more_than_its_own_slots() {
         total += moved;
         total_extra += extra;
     }
-    let (mean, mean_extra) = (total / 100.0, total_extra / 100.0);
+    let n = cases.len() as f64;
+    let (mean, mean_extra) = (total / n, total_extra / n);
     println!(
         "1 of 100 backends fails, M = {DEFAULT_TABLE_SIZE}: slots moved mean {:.3} % (minimum possible 1 %), \
-         of which surviving backends' {:.3} %; worst of the 100 cases {:.3} %",
+         of which surviving backends' {:.3} %; worst of {} cases {:.3} %",
         mean * 100.0,
         mean_extra * 100.0,
+        cases.len(),
         worst * 100.0
     );
     // Maglev trades a little disruption for balance: well under twice the minimum.
