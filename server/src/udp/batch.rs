@@ -21,8 +21,10 @@ use trickles::Transmit;
 
 /// Datagrams moved per system call.
 pub const BATCH_LEN: usize = 32;
-/// Receive buffer per datagram: requests are far smaller; larger datagrams are truncated.
-pub const SLOT_LEN: usize = 4096;
+/// Receive buffer per datagram: requests are far smaller, but a HELLO may be padded up to
+/// [`trickles::wire::hello::MAX_HELLO_PADDING`] to draw a first window of jumbo packets; larger
+/// datagrams are truncated.
+pub const SLOT_LEN: usize = trickles::wire::hello::MAX_HELLO_PADDING;
 
 /// One received datagram, borrowed from a [`RecvBatch`].
 #[derive(Debug)]

@@ -6,6 +6,8 @@ use std::net::SocketAddr;
 use crate::cc::WindowParams;
 use crate::time::{Duration, Instant};
 use crate::transmit::Transmit;
+use crate::wire::hello::MAX_HELLO_PADDING;
+use crate::wire::refuse::CODE_HELLO_TOO_SMALL;
 use crate::wire::response::FLAG_RETRANSMISSION;
 use crate::wire::sack::SackBlock;
 use crate::wire::{
@@ -195,6 +197,16 @@ impl ClientConnection {
             }
             PacketType::Refuse => {
                 if let Ok(r) = RefuseRepr::parse(&header, body) {
+                    if r.code == CODE_HELLO_TOO_SMALL
+                        && self.status == ClientStatus::Connecting
+                        && self.config.hello_padding < MAX_HELLO_PADDING
+                    {
+                        // The server uses large packets (e.g. jumbo frames): a larger HELLO
+                        // buys its first window under the 3x anti-amplification rule.
+                        self.config.hello_padding = MAX_HELLO_PADDING;
+                        self.send_hello(now);
+                        return;
+                    }
                     self.status = ClientStatus::Failed(ClientError::Refused {
                         code: r.code,
                         message: String::from_utf8_lossy(r.message).into_owned(),

@@ -17,6 +17,9 @@ use super::{Header, PacketType, WireError, HEADER_LEN};
 pub const HELLO_FIXED_LEN: usize = HEADER_LEN + 14;
 /// Size clients pad their HELLO to: enough to draw a full initial window under the 3× rule.
 pub const HELLO_PADDED_LEN: usize = 1400;
+/// Size a client pads its HELLO to after a "hello too small" refusal: enough for a first window
+/// of jumbo-frame packets (mss up to 8800).
+pub const MAX_HELLO_PADDING: usize = 9216;
 
 /// A parsed or to-be-emitted HELLO.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
