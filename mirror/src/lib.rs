@@ -17,7 +17,9 @@
 //!   emulated drops, the counts;
 //! - [`datapath`], [`metrics`]: the UDP worker threads and the Prometheus metrics;
 //! - [`cli`], [`service`]: the command line and the process (reloads, signals);
-//! - [`shim`]: the end-host codec (wrap for the mirror, unwrap what it delivers).
+//! - [`shim`]: the end-host codec (wrap for the mirror, unwrap what it delivers);
+//! - [`tunnel`]: the TUN endpoint that carries ordinary IP traffic (the TCP baseline) through
+//!   the mirror.
 
 pub mod auth;
 pub mod cli;
@@ -31,6 +33,7 @@ pub mod reject;
 pub mod rules;
 pub mod service;
 pub mod shim;
+pub mod tunnel;
 pub mod wan;
 
 pub use counters::MirrorCounters;
