@@ -62,7 +62,7 @@ struct DemoArgs {
     #[arg(long, default_value_t = 2005)]
     seed: u64,
     /// Kill the replica when this fraction of the file has been delivered.
-    #[arg(long, default_value_t = 1.0 / 3.0)]
+    #[arg(long, default_value = "0.333")]
     kill_at: f64,
     /// Seconds between the kill and the start of the replacement.
     #[arg(long, default_value = "1", value_parser = parse_seconds)]

@@ -216,26 +216,21 @@ impl ReplicaPool {
     }
 
     fn start_replica(&mut self, i: usize) -> Result<()> {
-        let metrics = ports::free_tcp(self.config.ip)?;
-        let tcp_listen = if i == 0 { self.http } else { None };
-        let log_dir = self.config.log_dir.clone();
-        let (root, key_file, workers) = (
-            self.config.root.clone(),
-            self.config.key_file.clone(),
-            self.config.workers,
-        );
-        let binaries = self.binaries.clone();
-        let slot = self.slot(i)?;
-        let spec = ServerSpec {
-            root,
-            key_file,
-            listen: vec![slot.listen],
-            tcp_listen,
-            metrics,
-            workers,
-            log: replica_log(&log_dir, i, slot.starts),
+        let (listen, starts) = {
+            let slot = self.slot(i)?;
+            (slot.listen, slot.starts)
         };
-        let process = ServerProcess::start(&binaries, spec, &format!("replica {i}"))?;
+        let spec = ServerSpec {
+            root: self.config.root.clone(),
+            key_file: self.config.key_file.clone(),
+            listen: vec![listen],
+            tcp_listen: if i == 0 { self.http } else { None },
+            metrics: ports::free_tcp(self.config.ip)?,
+            workers: self.config.workers,
+            log: replica_log(&self.config.log_dir, i, starts),
+        };
+        let process = ServerProcess::start(&self.binaries, spec, &format!("replica {i}"))?;
+        let slot = self.slot(i)?;
         slot.starts += 1;
         slot.process = Some(process);
         Ok(())
