@@ -59,6 +59,9 @@ pub fn summary(settings: &MirrorSettings) -> String {
 
 /// Run until `SIGINT` or `SIGTERM`.
 pub async fn run_until_signalled(cli: Cli, settings: MirrorSettings) -> Result<(), NetfnError> {
+    // Before anything is announced: a signal sent as soon as the addresses are printed must
+    // find the handlers installed.
+    let termination = Termination::install()?;
     let metrics = MirrorMetrics::new()?;
     let rules = Arc::new(Published::new(settings.rules.clone()));
     let datapath = MirrorDatapath::start(
@@ -112,7 +115,7 @@ pub async fn run_until_signalled(cli: Cli, settings: MirrorSettings) -> Result<(
         },
     ));
 
-    wait_for_termination().await;
+    termination.wait().await;
     tracing::info!("stopping");
     let _ = stop.send(true);
     let _ = reloads.await;
@@ -128,17 +131,29 @@ pub async fn run_until_signalled(cli: Cli, settings: MirrorSettings) -> Result<(
     Ok(())
 }
 
-async fn wait_for_termination() {
-    use tokio::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::terminate()) {
-        Ok(mut terminate) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = terminate.recv() => {}
-            }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
+/// The signals that stop the mirror, listened to from the start.
+struct Termination {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Termination {
+    fn install() -> Result<Self, NetfnError> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let runtime_error = |source| NetfnError::Runtime {
+            what: "signal handlers",
+            source,
+        };
+        Ok(Termination {
+            interrupt: signal(SignalKind::interrupt()).map_err(runtime_error)?,
+            terminate: signal(SignalKind::terminate()).map_err(runtime_error)?,
+        })
+    }
+
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
         }
     }
 }

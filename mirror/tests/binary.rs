@@ -73,6 +73,19 @@ impl MirrorProcess {
         }
     }
 
+    /// The metrics text once it contains `wanted` (counts are added after each batch is
+    /// sent, so a datagram can arrive a moment before it is counted).
+    fn metrics_containing(&self, wanted: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let text = self.metrics_text();
+            if text.contains(wanted) || Instant::now() > deadline {
+                return text;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     fn metrics_text(&self) -> String {
         let response = http_get(self.metrics, "/metrics", Duration::from_secs(2)).expect("GET");
         assert_eq!(response.status, 200);
@@ -154,19 +167,18 @@ fn running_mirror_forwards_reports_and_reloads() {
     assert!(took >= Duration::from_millis(30), "{took:?}");
     let health = http_get(mirror.metrics, "/healthz", Duration::from_secs(2)).expect("GET");
     assert_eq!(health.status, 200);
-    let text = mirror.metrics_text();
-    assert!(
-        text.contains("trickles_mirror_forwarded_packets_total{peer=\"client\"} 1"),
-        "{text}"
-    );
+    let forwarded = "trickles_mirror_forwarded_packets_total{peer=\"client\"} 1";
+    let text = mirror.metrics_containing(forwarded);
+    assert!(text.contains(forwarded), "{text}");
 
     // A bad file is logged and ignored: the mirror keeps its rules.
     std::fs::write(&path, "peers: [oops\n").expect("write");
     std::thread::sleep(Duration::from_millis(300));
     assert!(one_way(&client, &server, mirror.udp).is_some());
+    let failed_reload = "trickles_mirror_config_reloads_total{result=\"error\"}";
     assert!(mirror
-        .metrics_text()
-        .contains("trickles_mirror_config_reloads_total{result=\"error\"}"));
+        .metrics_containing(failed_reload)
+        .contains(failed_reload));
 
     // A good file is applied: no more delay.
     std::fs::write(&path, config(client_addr, server_addr, 0)).expect("write");

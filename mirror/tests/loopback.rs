@@ -84,6 +84,19 @@ impl RunningMirror {
             .and_then(|value| value.trim().parse().ok())
             .unwrap_or_else(|| panic!("no `{line_start}` in\n{text}"))
     }
+
+    /// The metric once it reaches `expected` (a worker adds its counts after sending a batch,
+    /// so the last datagram can arrive a moment before it is counted), or its value after 2 s.
+    fn metric_reaching(&self, line_start: &str, expected: u64) -> u64 {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        loop {
+            let value = self.metric(line_start);
+            if value >= expected || Instant::now() > deadline {
+                return value;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
 }
 
 impl Drop for RunningMirror {
@@ -228,11 +241,17 @@ fn round_trip_through_the_mirror_is_base_plus_twice_the_delay() {
     );
     assert!(excess.abs() <= 0.002, "excess {:.3} ms", excess * 1e3);
     assert_eq!(
-        mirror.metric("trickles_mirror_forwarded_packets_total{peer=\"client\"} "),
+        mirror.metric_reaching(
+            "trickles_mirror_forwarded_packets_total{peer=\"client\"} ",
+            25
+        ),
         25
     );
     assert_eq!(
-        mirror.metric("trickles_mirror_forwarded_packets_total{peer=\"server\"} "),
+        mirror.metric_reaching(
+            "trickles_mirror_forwarded_packets_total{peer=\"server\"} ",
+            25
+        ),
         25
     );
 }
@@ -323,8 +342,14 @@ fn unauthenticated_source_gets_nothing_back_and_is_counted() {
     let served = echo.stop();
     assert_eq!(served, 1, "the server saw the stranger's datagrams");
     assert_eq!(
-        mirror.metric("trickles_mirror_rejects_total{reason=\"unknown_source\"} "),
+        mirror.metric_reaching(
+            "trickles_mirror_rejects_total{reason=\"unknown_source\"} ",
+            10
+        ),
         10
     );
-    assert_eq!(mirror.metric("trickles_mirror_received_packets_total "), 12);
+    assert_eq!(
+        mirror.metric_reaching("trickles_mirror_received_packets_total ", 12),
+        12
+    );
 }
