@@ -160,6 +160,13 @@ pub fn report(outcome: &DemoOutcome) -> String {
         format_bytes(outcome.run.delivered_at_kill),
         outcome.run.restarted_at
     ));
+    if let Some(resumed) = outcome.run.resumed_at {
+        text.push_str(&format!(
+            "recovery      deliveries resumed at {:.3} s, {:.0} ms after the replacement was up\n",
+            resumed,
+            (resumed - outcome.run.restarted_at) * 1e3
+        ));
+    }
     text.push_str(&format!(
         "stall         longest gap between deliveries {:.0} ms (client's stats)\n",
         stats.longest_stall_ms

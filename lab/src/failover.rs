@@ -42,6 +42,9 @@ pub struct FailoverRun {
     pub restarted_at: f64,
     /// Bytes the client had delivered at the kill.
     pub delivered_at_kill: u64,
+    /// Seconds after the client's start when its output first grew after the replacement
+    /// was healthy (`None` if it had finished by then).
+    pub resumed_at: Option<f64>,
 }
 
 /// Runs the scenario; the client writes to `client.output` (required: it is what is sampled).
@@ -111,11 +114,48 @@ pub fn fetch_through_failover(
             plan.restart_after.as_millis()
         )));
     };
+    let restarted_at = since(restart);
+    let resumed_at = first_growth_after(&trace, restarted_at);
     Ok(FailoverRun {
         stats,
         trace,
         killed_at: since(kill),
-        restarted_at: since(restart),
+        restarted_at,
         delivered_at_kill,
+        resumed_at,
     })
+}
+
+/// The time of the first sample after `seconds` whose byte count exceeds the count at
+/// `seconds`.
+fn first_growth_after(trace: &DeliveryTrace, seconds: f64) -> Option<f64> {
+    let base = trace.bytes_at(seconds);
+    trace
+        .samples()
+        .iter()
+        .find(|&&(t, bytes)| t > seconds && bytes > base)
+        .map(|&(t, _)| t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn growth_is_found_after_the_given_time_only() {
+        let mut trace = DeliveryTrace::default();
+        for (t, b) in [
+            (0.0, 0),
+            (0.1, 10),
+            (0.2, 20),
+            (1.0, 20),
+            (1.3, 20),
+            (1.4, 30),
+        ] {
+            trace.sample(t, b);
+        }
+        assert_eq!(first_growth_after(&trace, 1.0), Some(1.4));
+        assert_eq!(first_growth_after(&trace, 0.05), Some(0.1));
+        assert_eq!(first_growth_after(&trace, 1.4), None);
+    }
 }
