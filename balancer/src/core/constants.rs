@@ -46,6 +46,13 @@ pub fn mix(id: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// Map a 64-bit key uniformly onto `0..size` with a multiply and a shift (Lemire's fast range
+/// reduction) instead of a division: `⌊key · size / 2⁶⁴⌋`. Uses the key's high bits, which the
+/// mixer makes uniform.
+pub fn reduce(key: u64, size: u64) -> u64 {
+    ((u128::from(key) * u128::from(size)) >> 64) as u64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -55,6 +62,13 @@ mod tests {
         let datagram = [1, 2, 0, 0, 0, 0, 0, 0, 1, 0xFF, 9];
         assert_eq!(connection_id(&datagram), Some(0x01FF));
         assert_eq!(connection_id(&datagram[..9]), None);
+    }
+
+    #[test]
+    fn reduction_stays_in_range_and_covers_it() {
+        assert_eq!(reduce(0, 7), 0);
+        assert_eq!(reduce(u64::MAX, 7), 6);
+        assert_eq!(reduce(1 << 63, 10), 5);
     }
 
     #[test]

@@ -16,7 +16,7 @@
 //!                 has a connection id (≥ 10 bytes)? ──no──▶ drop (too_short)
 //!                           │yes
 //!                           ▼
-//!       Maglev(mix(conn_id) mod M) or spray ──none──▶ drop (no_backend)
+//!       Maglev(reduce(mix(conn_id), M)) or spray ──none──▶ drop (no_backend)
 //!                           │
 //!                           ▼
 //!       Forward: encap(peer = source, DSR flag in direct-return mode) + datagram to the backend

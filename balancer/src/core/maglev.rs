@@ -1,7 +1,8 @@
 //! [`MaglevTable`]: Maglev consistent hashing (Eisenbud et al., NSDI 2016, §3.4) with weights.
 //!
 //! The table has a prime number `M` of slots; each slot names a backend. A datagram goes to the
-//! backend of slot `mix(conn_id) mod M`, so every packet of a connection reaches the same replica
+//! backend of slot `reduce(mix(conn_id), M)` (a multiply-shift range reduction, see
+//! [`super::constants::reduce`]), so every packet of a connection reaches the same replica
 //! while the pool is stable. Each backend has a permutation of the slots, defined by two hashes
 //! of its **name**: `offset = h0(name) mod M`, `skip = h1(name) mod (M − 1) + 1`, and
 //! `permutation[j] = (offset + j·skip) mod M` (a full permutation because `M` is prime). The
@@ -20,7 +21,7 @@ use std::hash::Hasher;
 
 use siphasher::sip::SipHasher13;
 
-use super::constants::{mix, MAX_TABLE_SIZE, PERMUTATION_KEYS};
+use super::constants::{mix, reduce, MAX_TABLE_SIZE, PERMUTATION_KEYS};
 
 /// One backend as the table sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -179,7 +180,7 @@ impl MaglevTable {
     /// The slot a connection id maps to (`None` for an empty table).
     pub fn slot(&self, conn_id: u64) -> Option<usize> {
         let size = self.entries.len() as u64;
-        (size > 0).then(|| (mix(conn_id) % size) as usize)
+        (size > 0).then(|| reduce(mix(conn_id), size) as usize)
     }
 
     /// The backend (index into [`MaglevTable::names`]) serving a connection id.

@@ -12,6 +12,10 @@ use std::net::SocketAddr;
 
 use super::maglev::{MaglevBackend, MaglevError, MaglevTable};
 
+/// Pools up to this size find a source address by scanning (faster than hashing it; every
+/// client datagram asks).
+const LINEAR_SCAN_MAX: usize = 16;
+
 /// How a client datagram picks its backend.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Policy {
@@ -71,6 +75,9 @@ pub struct ForwardingTable {
     pub policy: Policy,
     /// Reply path.
     pub mode: ForwardingMode,
+    /// Backend addresses in `backends` order, scanned when the pool is small.
+    addresses: Vec<SocketAddr>,
+    /// Address → backend, for large pools.
     by_address: HashMap<SocketAddr, u32>,
     /// Backends in the table (indices into `backends`).
     active: Vec<u32>,
@@ -89,11 +96,16 @@ impl ForwardingTable {
         mode: ForwardingMode,
         table_size: u32,
     ) -> Result<ForwardingTable, MaglevError> {
-        let by_address = backends
-            .iter()
-            .enumerate()
-            .map(|(i, b)| (b.address, i as u32))
-            .collect();
+        let addresses: Vec<SocketAddr> = backends.iter().map(|b| b.address).collect();
+        let by_address = if addresses.len() > LINEAR_SCAN_MAX {
+            addresses
+                .iter()
+                .enumerate()
+                .map(|(i, a)| (*a, i as u32))
+                .collect()
+        } else {
+            HashMap::new()
+        };
         let active: Vec<u32> = (0..backends.len() as u32)
             .filter(|&i| backends[i as usize].in_table())
             .collect();
@@ -120,6 +132,7 @@ impl ForwardingTable {
             backends,
             policy,
             mode,
+            addresses,
             by_address,
             active,
             maglev,
@@ -129,7 +142,13 @@ impl ForwardingTable {
 
     /// The configured backend that owns `address`, if any.
     pub fn backend_at(&self, address: SocketAddr) -> Option<u32> {
-        self.by_address.get(&address).copied()
+        if self.addresses.len() > LINEAR_SCAN_MAX {
+            return self.by_address.get(&address).copied();
+        }
+        self.addresses
+            .iter()
+            .position(|a| *a == address)
+            .map(|i| i as u32)
     }
 
     /// Backends that receive new datagrams (indices into `backends`, configuration order).
