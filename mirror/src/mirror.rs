@@ -194,7 +194,7 @@ impl Mirror {
             flags: packet.flags(),
         };
         let out_len = header.header_len() + inner.len();
-        if self.guard.credit(from.ip()) < out_len as u64 {
+        if !self.guard.has_credit(admitted, out_len) {
             return Err(Reject::Amplification);
         }
         let (at, duplicate_at) = match self.wan.decide(now, direction, out_len) {

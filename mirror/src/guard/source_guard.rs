@@ -190,6 +190,12 @@ impl SourceGuard {
         true
     }
 
+    /// Whether the admitted source could spend `len` bytes now.
+    pub fn has_credit(&self, admitted: Admitted, len: usize) -> bool {
+        let slot = &self.slots[admitted.slot];
+        slot.source == Some(admitted.source) && slot.credit >= len as u64
+    }
+
     /// The unspent credit of `source`, in bytes (0 if it holds no slot).
     pub fn credit(&self, source: IpAddr) -> u64 {
         let source = canonical_ip(source);
