@@ -59,9 +59,11 @@ fn spraying_serves_one_connection_from_three_replicas_byte_exact() {
     let replies = counts(&balancer, TO_CLIENT);
     println!(
         "one connection, 3 MiB, round robin over 3 replicas: requests per replica {requests:?} \
-         (spread {:.1} %), data packets per replica {replies:?} (spread {:.1} %)",
+         (spread {:.1} %), data packets per replica {replies:?} (spread {:.1} %), \
+         client retransmission requests {}",
         spread_percent(&requests),
-        spread_percent(&replies)
+        spread_percent(&replies),
+        stats.retransmissions
     );
     assert!(requests.iter().all(|&n| n > 0) && replies.iter().all(|&n| n > 0));
     assert!(spread_percent(&requests) < 5.0, "{requests:?}");
