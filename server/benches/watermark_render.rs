@@ -1,6 +1,7 @@
 //! Render time of the watermarking application per megapixel: whole renderings (decode the
 //! source JPEG, draw the overlay, encode the output) at three sizes, and each stage alone at
-//! 2 MP, with the throughput in pixels so criterion prints megapixels per second.
+//! 2 MP (plus the `image` crate's encoder, for reference), with the throughput in pixels so
+//! criterion prints megapixels per second.
 //!
 //! Run: `cargo bench -p trickles-server --bench watermark_render -- --warm-up-time 1
 //! --measurement-time 3`. Results: `docs/WATERMARK.md`.
@@ -14,16 +15,11 @@ use image::codecs::jpeg::JpegEncoder;
 use image::ColorType;
 use trickles_server::watermark::{font, overlay, render, sample_image, RenderParams};
 
-/// Noise amplitude of the sources: photo-like JPEG sizes (~1.1 bytes per pixel at q90).
+/// Noise amplitude of the sources: photo-like JPEG sizes (~1.4 bytes per pixel at q92).
 const GRAIN: u8 = 48;
 
 fn source_jpeg(width: u32, height: u32) -> Vec<u8> {
-    let pixels = sample_image::generate(width, height, GRAIN, 1);
-    let mut out = Vec::new();
-    JpegEncoder::new_with_quality(&mut out, sample_image::SOURCE_QUALITY)
-        .encode(pixels.as_raw(), width, height, ColorType::Rgb8)
-        .expect("encode the source");
-    out
+    sample_image::jpeg(width, height, GRAIN, 1).expect("encode the source")
 }
 
 fn params() -> RenderParams {
@@ -84,6 +80,23 @@ fn stages(c: &mut Criterion) {
         })
     });
     group.bench_function("encode", |b| {
+        b.iter(|| {
+            let mut out = Vec::new();
+            let mut encoder = jpeg_encoder::Encoder::new(&mut out, render::JPEG_QUALITY);
+            encoder.set_sampling_factor(jpeg_encoder::SamplingFactor::F_2_2);
+            encoder
+                .encode(
+                    decoded.as_raw(),
+                    width as u16,
+                    height as u16,
+                    jpeg_encoder::ColorType::Rgb,
+                )
+                .expect("encode");
+            out
+        })
+    });
+    // For reference: the `image` crate's encoder (4:4:4 only), used by render version 1.
+    group.bench_function("encode_image_crate_444", |b| {
         b.iter(|| {
             let mut out = Vec::new();
             JpegEncoder::new_with_quality(&mut out, render::JPEG_QUALITY)

@@ -24,8 +24,8 @@ struct Fixture {
 }
 
 impl Fixture {
-    /// Static root, image root with a `width`×`height` grainy picture (at 1280×960 its
-    /// rendering is ~1.4 MB), key file.
+    /// Static root, image root with a `width`×`height` grainy picture (at 1600×1200 its
+    /// rendering is ~1.3 MB), key file.
     fn new(width: u32, height: u32) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::create_dir(dir.path().join("www")).expect("mkdir");
@@ -157,9 +157,9 @@ fn assert_carries_text(jpeg: &[u8]) {
     let image = image::load_from_memory_with_format(jpeg, image::ImageFormat::Jpeg)
         .expect("the transfer decodes as a JPEG")
         .into_rgb8();
-    assert_eq!(image.dimensions(), (1280, 960));
-    let white = (960 - 150..960)
-        .flat_map(|y| (0..1280).map(move |x| (x, y)))
+    assert_eq!(image.dimensions(), (1600, 1200));
+    let white = (1200 - 180..1200)
+        .flat_map(|y| (0..1600).map(move |x| (x, y)))
         .filter(|&(x, y)| image.get_pixel(x, y).0.iter().all(|&c| c > 230))
         .count();
     assert!(white > 5_000, "only {white} near-white pixels in the band");
@@ -167,7 +167,7 @@ fn assert_carries_text(jpeg: &[u8]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_with_alternating_packets_deliver_the_image_byte_exact() {
-    let fixture = Fixture::new(1280, 960);
+    let fixture = Fixture::new(1600, 1200);
     let first = RunningServer::start(fixture.args())
         .await
         .expect("first replica");
@@ -179,6 +179,7 @@ async fn two_replicas_with_alternating_packets_deliver_the_image_byte_exact() {
         .await
         .expect("join")
         .unwrap_or_else(|e| panic!("alternating fetch: {e}"));
+    eprintln!("alternating transfer: {} bytes", fetched.len());
     assert!(
         (1_000_000..=5_000_000).contains(&fetched.len()),
         "the image is {} bytes",

@@ -1,25 +1,28 @@
 //! Rendering one watermarked image: decode the source, draw the overlay, encode a JPEG.
 //!
 //! The output is a pure function of the source bytes, the [`RenderParams`], the font file and
-//! this code: the JPEG encoder is the `image` crate's baseline encoder at the fixed quality
-//! [`JPEG_QUALITY`], single-threaded, integer DCT, and it writes no timestamp or other
-//! metadata. [`RENDER_VERSION`] names this algorithm; change it whenever a change here (or an
-//! upgrade of `image` or `ab_glyph`) changes the bytes, so replicas running different code
-//! refuse each other's continuations instead of mixing bytes.
+//! this code. Sources are decoded by the `image` crate (JPEG and PNG only, no threads). The
+//! output is encoded by `jpeg-encoder` built without its `simd` feature: integer colour
+//! conversion and DCT only, no CPU-dependent code path, single-threaded, baseline JPEG at the
+//! fixed quality [`JPEG_QUALITY`] with 4:2:0 chroma subsampling, standard Huffman tables, and
+//! no timestamp or other metadata (a JFIF header only). [`RENDER_VERSION`] names this
+//! algorithm; change it whenever a change here (or an upgrade of `image`, `ab_glyph` or
+//! `jpeg-encoder`) changes the bytes, so replicas running different code refuse each other's
+//! continuations instead of mixing bytes.
 
 use std::io::Cursor;
 use std::net::IpAddr;
 
 use ab_glyph::FontArc;
-use image::codecs::jpeg::JpegEncoder;
-use image::{ColorType, ImageFormat};
+use image::ImageFormat;
+use jpeg_encoder::{ColorType, Encoder, SamplingFactor};
 use trickles::app::AppError;
 
 use super::overlay;
 use super::ucont::DIGEST_LEN;
 
 /// Version of the rendering algorithm, carried in every continuation.
-pub const RENDER_VERSION: u8 = 1;
+pub const RENDER_VERSION: u8 = 2;
 /// JPEG quality of every rendered image.
 pub const JPEG_QUALITY: u8 = 90;
 /// Largest source image accepted, in pixels (width × height).
@@ -104,8 +107,21 @@ pub fn render(
     let lines = params.lines();
     overlay::draw(&mut pixels, font, &[&lines[0], &lines[1]]);
     let mut jpeg = Vec::with_capacity(pixels.as_raw().len() / 4);
-    JpegEncoder::new_with_quality(&mut jpeg, JPEG_QUALITY)
-        .encode(pixels.as_raw(), width, height, ColorType::Rgb8)
+    let (Ok(encoded_width), Ok(encoded_height)) = (u16::try_from(width), u16::try_from(height))
+    else {
+        return Err(unusable(format!(
+            "is {width}x{height}: too large to encode"
+        )));
+    };
+    let mut encoder = Encoder::new(&mut jpeg, JPEG_QUALITY);
+    encoder.set_sampling_factor(SamplingFactor::F_2_2);
+    encoder
+        .encode(
+            pixels.as_raw(),
+            encoded_width,
+            encoded_height,
+            ColorType::Rgb,
+        )
         .map_err(|e| AppError::Internal(format!("JPEG encoding failed: {e}")))?;
     Ok(RenderedImage {
         digest: digest(&jpeg),

@@ -7,8 +7,7 @@
 
 use std::path::Path;
 
-use image::codecs::jpeg::JpegEncoder;
-use image::{ColorType, Rgb, RgbImage};
+use image::{Rgb, RgbImage};
 
 /// Quality sample sources are encoded at.
 pub const SOURCE_QUALITY: u8 = 92;
@@ -55,7 +54,7 @@ pub fn generate(width: u32, height: u32, grain: u8, seed: u64) -> RgbImage {
     })
 }
 
-/// Write the picture as a JPEG file at [`SOURCE_QUALITY`].
+/// Write the picture as a JPEG file (see [`jpeg`]).
 pub fn write_jpeg(
     path: &Path,
     width: u32,
@@ -63,12 +62,28 @@ pub fn write_jpeg(
     grain: u8,
     seed: u64,
 ) -> std::io::Result<()> {
+    std::fs::write(path, jpeg(width, height, grain, seed)?)
+}
+
+/// The picture as a JPEG file at [`SOURCE_QUALITY`] (4:4:4, as a camera's best setting).
+pub fn jpeg(width: u32, height: u32, grain: u8, seed: u64) -> std::io::Result<Vec<u8>> {
+    let (Ok(encoded_width), Ok(encoded_height)) = (u16::try_from(width), u16::try_from(height))
+    else {
+        return Err(std::io::Error::other(
+            "sample images are at most 65535 pixels a side",
+        ));
+    };
     let pixels = generate(width, height, grain, seed);
     let mut out = Vec::new();
-    JpegEncoder::new_with_quality(&mut out, SOURCE_QUALITY)
-        .encode(pixels.as_raw(), width, height, ColorType::Rgb8)
+    jpeg_encoder::Encoder::new(&mut out, SOURCE_QUALITY)
+        .encode(
+            pixels.as_raw(),
+            encoded_width,
+            encoded_height,
+            jpeg_encoder::ColorType::Rgb,
+        )
         .map_err(std::io::Error::other)?;
-    std::fs::write(path, out)
+    Ok(out)
 }
 
 #[cfg(test)]
