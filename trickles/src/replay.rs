@@ -14,8 +14,8 @@
 //! its timeout) but no false negatives. Losing the filter (a restart) exposes at most one
 //! freshness window to replays.
 //!
-//! Each generation is a blocked Bloom filter (`replay/bloom.rs`): one cache line per token, sized so
-//! that the requested false-positive rate holds despite the blocking.
+//! Each generation is a blocked Bloom filter (`replay/bloom.rs`): one cache line per token,
+//! sized so that the requested false-positive rate holds despite the blocking.
 
 mod bloom;
 

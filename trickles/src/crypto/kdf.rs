@@ -4,9 +4,9 @@
 //! purpose label and the epoch number in HKDF's `info`:
 //!
 //! ```text
-//! PRK       = HMAC-SHA256(key = "trickles/v1 key epoch", msg = secret)          (extract)
-//! subkey    = HMAC-SHA256(key = PRK, msg = label || epoch || 0x01)[..16]         (expand, one block)
-//! label     = "trickles/v1 continuation mac" | "trickles/v1 packet nonce"
+//! PRK    = HMAC-SHA256(key = "trickles/v1 key epoch", msg = secret)          (extract)
+//! subkey = HMAC-SHA256(key = PRK, msg = label || epoch || 0x01)[..16]    (expand, one block)
+//! label  = "trickles/v1 continuation mac" | "trickles/v1 packet nonce"
 //! ```
 //!
 //! Derivation runs once per key epoch, never per packet, so its cost does not matter.

@@ -4,10 +4,11 @@
 //! the client under a MAC made with a secret shared by the replicas of a pool. This module holds
 //! that secret and everything derived from it.
 //!
-//! - [`Key`] is one *key epoch*: from a 32-byte secret and the epoch number it derives (HKDF-SHA256,
-//!   see [`kdf`]) a MAC key and a nonce key. [`Key::tag`] / [`Key::verify`] seal and open
-//!   continuations with **SipHash-2-4 with 128-bit output**, chosen by benchmark
-//!   (`benches/mac_choice.rs`, figures in `docs/MAC-CHOICE.md`).
+//! - [`Key`] is one *key epoch*: from a 32-byte secret and the epoch number it derives
+//!   (HKDF-SHA256, see `kdf.rs`) a MAC key and a nonce key. [`Key::tag`] / [`Key::verify`]
+//!   seal and open continuations with **SipHash-2-4 with 128-bit output**, chosen by benchmark
+//!   (`benches/mac_choice.rs`, figures in `docs/MAC-CHOICE.md`). [`Key::mac_prefix`] absorbs
+//!   a prefix shared by several continuations once.
 //! - [`KeyRing`] is what a replica accepts: the current epoch (used to seal) and optionally the
 //!   previous one, so a pool rotates its secret without dropping connections.
 //! - Nonces ([`Key::packet_nonce`], [`Key::range_nonce`]) stop optimistic acknowledgement: packet
