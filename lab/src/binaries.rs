@@ -148,3 +148,20 @@ struct CargoArtifact {
 struct CargoTarget {
     name: String,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_binary_is_named_with_its_path() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let error = Binaries::in_dir(dir.path()).expect_err("empty directory");
+        let message = error.to_string();
+        assert!(message.contains(SERVER_BIN), "{message}");
+        assert!(
+            message.contains(&dir.path().display().to_string()),
+            "{message}"
+        );
+    }
+}

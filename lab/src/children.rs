@@ -206,3 +206,50 @@ fn die_with_parent(command: &mut Command) {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alive(pid: u32) -> bool {
+        // A zombie would still answer kill(0); the guard reaps, so "gone" means gone.
+        std::path::Path::new(&format!("/proc/{pid}")).exists()
+    }
+
+    #[test]
+    fn dropped_guard_kills_and_reaps_its_child() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut command = Command::new("sleep");
+        command.arg("30");
+        let child = ChildProcess::spawn("sleep", command, &dir.path().join("log")).expect("spawn");
+        let pid = child.pid();
+        assert!(alive(pid));
+        drop(child);
+        assert!(!alive(pid), "the child outlived its guard");
+    }
+
+    #[test]
+    fn failure_names_the_exit_and_quotes_the_log() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut command = Command::new("sh");
+        command.args(["-c", "echo first; echo 'the real reason' >&2; exit 3"]);
+        let mut child = ChildProcess::spawn("sh", command, &dir.path().join("log")).expect("spawn");
+        let status = child.wait_for(Duration::from_secs(10)).expect("exits");
+        let message = child.failure(Some(status)).to_string();
+        assert!(message.contains("exit status 3"), "{message}");
+        assert!(message.contains("the real reason"), "{message}");
+    }
+
+    #[test]
+    fn wait_for_is_bounded() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut command = Command::new("sleep");
+        command.arg("30");
+        let mut child =
+            ChildProcess::spawn("sleep", command, &dir.path().join("log")).expect("spawn");
+        let error = child
+            .wait_for(Duration::from_millis(50))
+            .expect_err("must time out");
+        assert!(matches!(error, LabError::Timeout { .. }), "{error}");
+    }
+}
