@@ -1,6 +1,6 @@
 //! Mirror throughput on one core against a plain UDP forwarder, measured in the same run.
 //!
-//! `cargo bench -p trickles-mirror --bench forwarding [-- SECONDS]`
+//! `cargo bench -p trickles-mirror --bench forwarding [-- SECONDS] [--decision-only]`
 //!
 //! Each forwarder is one datapath thread pinned to CPU 0, with the same batched I/O
 //! (`trickles-netfn`: recvmmsg/sendmmsg, 32 per call). A load generator pinned to CPU 1 sends
@@ -218,7 +218,15 @@ fn measure(forwarder: Forwarder, seconds: f64) -> (f64, f64) {
             )
         }
     };
-    let tid = thread_id(thread_name).expect("forwarding thread");
+    // A new thread names itself as it starts: wait for it.
+    let tid = (0..100)
+        .find_map(|_| {
+            thread_id(thread_name).or_else(|| {
+                std::thread::sleep(Duration::from_millis(10));
+                None
+            })
+        })
+        .expect("forwarding thread");
     pin(tid, 0);
     let stop = Arc::new(AtomicBool::new(false));
     let load = generator(source, target, datagram, stop.clone());
@@ -274,6 +282,9 @@ fn main() {
         decision_cost(false),
         decision_cost(true)
     );
+    if std::env::args().any(|a| a == "--decision-only") {
+        return;
+    }
     let kinds = [Forwarder::Plain, Forwarder::Mirror, Forwarder::MirrorWan];
     let mut results: Vec<Vec<(f64, f64)>> = vec![Vec::new(); kinds.len()];
     // Alternate, so that drift (other load on the machine) hits every forwarder alike.

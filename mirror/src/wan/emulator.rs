@@ -221,6 +221,7 @@ mod tests {
             });
             let lost = losses(&mut wan).iter().filter(|&&l| l).count();
             let observed = lost as f64 / PACKETS as f64;
+            println!("random loss {configured}: observed {observed:.5} over {PACKETS} packets");
             assert!(
                 (observed - configured).abs() <= 0.2 * configured,
                 "configured {configured}, observed {observed}"
@@ -240,6 +241,10 @@ mod tests {
             let lost = losses(&mut wan);
             let observed_rate = lost.iter().filter(|&&l| l).count() as f64 / PACKETS as f64;
             let observed_burst = mean_burst(&lost);
+            println!(
+                "bursty loss {rate}, mean burst {burst}: observed loss {observed_rate:.5}, \
+                 mean burst {observed_burst:.2} over {PACKETS} packets"
+            );
             assert!(
                 (observed_burst - burst).abs() <= 0.2 * burst,
                 "burst {burst}: observed {observed_burst}"
