@@ -389,3 +389,38 @@ fn ipv6_sender_reaching_an_ipv4_destination_is_not_an_amplifier() {
     let out = release_all(&mut m, Instant(0));
     assert!(out[0].datagram.len() <= padded.len());
 }
+
+proptest::proptest! {
+    /// Whatever bytes arrive, from a configured peer or not, the mirror neither panics nor
+    /// emits more than it received, and never forwards for a stranger.
+    #[test]
+    fn arbitrary_datagrams_never_panic_or_amplify(
+        datagrams in proptest::collection::vec(
+            (proptest::collection::vec(proptest::num::u8::ANY, 0..64), 0usize..3, 0usize..80),
+            1..40,
+        )
+    ) {
+        let mut m = mirror(rules(WanProfile::symmetric(LinkConfig {
+            duplicate: 0.5,
+            loss: 0.2,
+            ..LinkConfig::default()
+        })));
+        let stranger = addr("192.0.2.66:1234");
+        let mut bytes_in = 0usize;
+        for (noise, sender, cut) in datagrams {
+            // A valid datagram with noise spliced in at `cut` (into its header, options or payload).
+            let mut datagram = wrap(if sender == 1 { client() } else { server() }, b"payload");
+            let at = cut.min(datagram.len());
+            datagram.splice(at..at, noise.iter().copied());
+            let from = [client(), server(), stranger][sender];
+            bytes_in += datagram.len();
+            let verdict = m.on_datagram(Instant(0), NOW_SECS, from, &datagram);
+            if sender == 2 {
+                proptest::prop_assert!(verdict.is_err(), "forwarded for a stranger: {verdict:?}");
+            }
+        }
+        let out = release_all(&mut m, Instant(u64::MAX));
+        let bytes_out: usize = out.iter().map(|r| r.datagram.len()).sum();
+        proptest::prop_assert!(bytes_out <= bytes_in);
+    }
+}
