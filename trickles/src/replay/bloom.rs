@@ -32,12 +32,15 @@ pub(super) struct BloomBits {
 }
 
 impl BloomBits {
-    /// At least `bits` bits, rounded up to whole blocks (at least one).
+    /// At least `bits` bits, rounded up to whole blocks (at least one). The array is written
+    /// once here (not `vec![0; n]`, which maps zero pages lazily), so all its memory is resident
+    /// from the start: the server's RSS is then flat from its first request instead of creeping
+    /// up as traffic touches more pages, and no page fault lands on a request's path.
     pub(super) fn new(bits: usize) -> Self {
         let blocks = bits.div_ceil(BLOCK_BITS).max(1);
-        BloomBits {
-            words: vec![0; blocks * BLOCK_WORDS],
-        }
+        let mut words = Vec::with_capacity(blocks * BLOCK_WORDS);
+        words.resize(blocks * BLOCK_WORDS, 0);
+        BloomBits { words }
     }
 
     pub(super) fn bit_len(&self) -> usize {
