@@ -5,12 +5,18 @@
 //! whatever address they come from, since any replica may answer any connection.
 //!
 //! One loop, on a single-threaded tokio runtime:
-//! 1. send every datagram the connections want to send (`poll_transmit`);
+//! 1. queue every datagram the connections want to send (`poll_transmit`) and send the queue,
+//!    one `sendmmsg` per [`BATCH_LEN`] datagrams;
 //! 2. read the in-order bytes of every connection into its [`TransferRecorder`], and settle the
 //!    transfers that are done, refused, or idle for longer than the idle timeout;
 //! 3. wait for a datagram until the earliest deadline (the connections' `poll_timeout`, the idle
-//!    timeouts), then drain the socket without blocking, feeding each datagram to its connection;
+//!    timeouts), then drain the socket without blocking, one `recvmmsg` per [`BATCH_LEN`]
+//!    datagrams (up to [`RECEIVE_BATCH`] per wake-up), feeding each datagram to its connection;
+//!    a datagram too long for a receive slot is dropped;
 //! 4. fire the connection timers that are due (`handle_timeout`).
+//!
+//! The batched I/O is [`crate::udp_socket`]'s (which says what it reuses from
+//! `trickles-netfn`). The receive buffers and the send queue are allocated once per fetch.
 //!
 //! The core's clock is the wall clock in microseconds since the UNIX epoch (its continuations'
 //! timestamps are compared by other replicas); the driver's own deadlines use the monotonic
@@ -22,18 +28,18 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use trickles::client::{ClientConnection, ClientError as CoreError, ClientStatus};
 use trickles::time::Instant as CoreInstant;
+use trickles::Transmit;
 
 use crate::error::{ClientError, Result};
 use crate::options::FetchOptions;
 use crate::recorder::TransferRecorder;
 use crate::stats::TransferStats;
-use crate::udp_socket;
+use crate::udp_socket::{self, ClientSocket, Received, RecvBatch, SendBatch, BATCH_LEN};
 use crate::url::TargetUrl;
 
-/// Largest UDP payload we can receive.
-const MAX_DATAGRAM: usize = 65_536;
-/// Datagrams drained per wake-up before the loop sends and delivers again.
-const RECEIVE_BATCH: usize = 256;
+/// Datagrams drained per wake-up before the loop sends and delivers again (a multiple of
+/// [`BATCH_LEN`], the datagrams per `recvmmsg`).
+const RECEIVE_BATCH: usize = 8 * BATCH_LEN;
 /// Bytes moved from a connection to its output per `read` call.
 const READ_CHUNK: usize = 256 * 1024;
 
@@ -70,7 +76,7 @@ pub async fn fetch_trickles(
                 .collect();
         }
     };
-    let config = share_receive_buffer(&socket, opts, count);
+    let config = share_receive_buffer(socket.socket(), opts, count);
     let mut driver = Driver::new(url, server, opts, config, recorders);
     driver.run(&socket).await;
     driver.into_outcomes()
@@ -81,7 +87,7 @@ pub async fn fetch_trickles(
 /// for congestion. Linux reports twice the usable size and a ~1.3 KB datagram occupies about
 /// 2.3 KB of it, hence a quarter of the reported size for payload, shared by the transfers.
 fn share_receive_buffer(
-    socket: &tokio::net::UdpSocket,
+    socket: &std::net::UdpSocket,
     opts: &FetchOptions,
     transfers: usize,
 ) -> trickles::client::ClientConfig {
@@ -113,6 +119,9 @@ struct Driver<'a> {
     by_conn_id: HashMap<u64, usize>,
     running: usize,
     chunk: Vec<u8>,
+    /// Datagrams queued by the connections, sent together.
+    outbox: Vec<Transmit>,
+    sender: SendBatch,
 }
 
 impl<'a> Driver<'a> {
@@ -155,11 +164,13 @@ impl<'a> Driver<'a> {
             transfers,
             by_conn_id,
             chunk: vec![0; READ_CHUNK],
+            outbox: Vec::new(),
+            sender: SendBatch::new(),
         }
     }
 
-    async fn run(&mut self, socket: &tokio::net::UdpSocket) {
-        let mut datagram = vec![0u8; MAX_DATAGRAM];
+    async fn run(&mut self, socket: &ClientSocket) {
+        let mut inbox = RecvBatch::new();
         while self.running > 0 {
             self.send_all(socket).await;
             self.deliver_and_settle();
@@ -167,11 +178,8 @@ impl<'a> Driver<'a> {
                 break;
             }
             let deadline = self.next_deadline();
-            match tokio::time::timeout_at(deadline, socket.recv_from(&mut datagram)).await {
-                Ok(Ok((len, from))) => {
-                    self.dispatch(from, &datagram[..len]);
-                    self.drain(socket, &mut datagram);
-                }
+            match tokio::time::timeout_at(deadline, socket.readable()).await {
+                Ok(Ok(())) => self.drain(socket, &mut inbox),
                 Ok(Err(error)) => tracing::debug!(%error, "udp receive error"),
                 Err(_elapsed) => {}
             }
@@ -180,26 +188,32 @@ impl<'a> Driver<'a> {
     }
 
     /// Sends everything every running connection has queued.
-    async fn send_all(&mut self, socket: &tokio::net::UdpSocket) {
+    async fn send_all(&mut self, socket: &ClientSocket) {
         let now = wall_clock();
         for transfer in self.transfers.iter_mut().filter(|t| t.outcome.is_none()) {
             while let Some(transmit) = transfer.connection.poll_transmit(now) {
-                // A failed send is a lost datagram: the connection's timers recover from it.
-                if let Err(error) = socket
-                    .send_to(&transmit.payload, transmit.destination)
-                    .await
-                {
-                    tracing::debug!(%error, destination = %transmit.destination, "udp send error");
-                }
+                self.outbox.push(transmit);
             }
         }
+        socket.send_all(&mut self.sender, &self.outbox).await;
+        self.outbox.clear();
     }
 
-    /// Receives whatever else is already queued on the socket, without waiting.
-    fn drain(&mut self, socket: &tokio::net::UdpSocket, datagram: &mut [u8]) {
-        for _ in 0..RECEIVE_BATCH {
-            match socket.try_recv_from(datagram) {
-                Ok((len, from)) => self.dispatch(from, &datagram[..len]),
+    /// Receives whatever is already queued on the socket (up to [`RECEIVE_BATCH`] datagrams),
+    /// without waiting.
+    fn drain(&mut self, socket: &ClientSocket, inbox: &mut RecvBatch) {
+        let mut drained = 0;
+        while drained < RECEIVE_BATCH {
+            match socket.try_recv_batch(inbox) {
+                // recvmmsg returns at least one datagram or an error; never spin on a zero.
+                Ok(0) => break,
+                Ok(count) => {
+                    drained += count;
+                    let now = wall_clock();
+                    for datagram in inbox.iter() {
+                        self.dispatch(now, datagram);
+                    }
+                }
                 Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => break,
                 Err(error) => {
                     tracing::debug!(%error, "udp receive error");
@@ -209,19 +223,23 @@ impl<'a> Driver<'a> {
         }
     }
 
-    /// Hands a datagram to the connection it names; strays are dropped.
-    fn dispatch(&mut self, from: SocketAddr, datagram: &[u8]) {
-        let Some(&index) = trickles::wire::connection_id(datagram)
+    /// Hands a datagram received at `now` to the connection it names; strays and truncated
+    /// datagrams are dropped.
+    fn dispatch(&mut self, now: CoreInstant, datagram: Received<'_>) {
+        let (Some(from), false) = (datagram.from, datagram.truncated) else {
+            tracing::trace!(from = ?datagram.from, "truncated datagram or unknown sender family");
+            return;
+        };
+        let payload = datagram.payload;
+        let Some(&index) = trickles::wire::connection_id(payload)
             .and_then(|conn_id| self.by_conn_id.get(&conn_id))
         else {
-            tracing::trace!(%from, len = datagram.len(), "datagram for no connection of ours");
+            tracing::trace!(%from, len = payload.len(), "datagram for no connection of ours");
             return;
         };
         if let Some(transfer) = self.transfers.get_mut(index) {
             if transfer.outcome.is_none() {
-                transfer
-                    .connection
-                    .handle_datagram(wall_clock(), from, datagram);
+                transfer.connection.handle_datagram(now, from, payload);
             }
         }
     }

@@ -1,16 +1,48 @@
 //! The client's UDP socket: one per fetch (shared by all `--parallel` transfers), bound to the
 //! wildcard address of the server's family on an ephemeral port, with large kernel buffers so
-//! a burst of a whole window is not dropped before the driver drains it.
+//! a burst of a whole window is not dropped before the driver drains it; and its batched I/O.
+//!
+//! Datagrams move in batches of up to [`BATCH_LEN`] per system call, inside tokio's readiness
+//! (the socket is a non-blocking [`AsyncFd`], so the driver's single-threaded runtime still
+//! waits on it alongside its timers):
+//! - receive: [`ClientSocket::try_recv_batch`] is one `recvmmsg(2)` into a [`RecvBatch`],
+//!   [`ClientSocket::readable`] waits for the next datagram;
+//! - send: [`ClientSocket::send_all`] sends a whole queue, one `sendmmsg(2)` per batch, and
+//!   waits for writability when the send buffer is full, so no request is dropped by us.
+//!
+//! **Which batch code, and why.** Receiving reuses `trickles-netfn`'s [`RecvBatch`] as is: it
+//! takes any `std::net::UdpSocket`, returns `WouldBlock` on an empty non-blocking socket (what
+//! tokio's `try_io` needs to clear readiness), flags truncated datagrams and reuses its buffers
+//! (slots of [`DEFAULT_SLOT_LEN`](trickles_netfn::udp::batch::DEFAULT_SLOT_LEN) = 9216 bytes:
+//! a jumbo data packet fits, a larger datagram is truncated and the driver drops it). Its
+//! `SendBatch` does not fit: it is made for blocking worker sockets and counts a refused
+//! datagram, `EAGAIN` included, as an error and skips it, which would turn a full send buffer
+//! into lost requests. Its single-call step is private, so [`send_batch`] has that one call
+//! (one `sendmmsg`, the first datagram's error returned). The server's `udp::batch` was not an
+//! option: it lives in the server binary's crate.
+
+mod send_batch;
 
 use std::io;
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 
 use socket2::{Domain, Protocol, Socket, Type};
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
+use trickles::Transmit;
 
-/// A non-blocking tokio UDP socket able to talk to `server`, with SO_RCVBUF/SO_SNDBUF asked to
-/// be `buffer_bytes` (the kernel caps them at its `rmem_max`/`wmem_max`; failure only costs
-/// speed, so it is logged, not returned).
-pub fn bind_for(server: SocketAddr, buffer_bytes: usize) -> io::Result<tokio::net::UdpSocket> {
+pub use send_batch::SendBatch;
+pub use trickles_netfn::udp::{Received, RecvBatch, BATCH_LEN};
+
+/// A non-blocking UDP socket registered with the tokio runtime it was made in.
+pub struct ClientSocket {
+    io: AsyncFd<UdpSocket>,
+}
+
+/// A [`ClientSocket`] able to talk to `server`, with SO_RCVBUF/SO_SNDBUF asked to be
+/// `buffer_bytes` (the kernel caps them at its `rmem_max`/`wmem_max`; failure only costs
+/// speed, so it is logged, not returned). Must be called inside a tokio runtime.
+pub fn bind_for(server: SocketAddr, buffer_bytes: usize) -> io::Result<ClientSocket> {
     let socket = Socket::new(
         Domain::for_address(server),
         Type::DGRAM,
@@ -28,5 +60,169 @@ pub fn bind_for(server: SocketAddr, buffer_bytes: usize) -> io::Result<tokio::ne
     };
     socket.bind(&wildcard.into())?;
     socket.set_nonblocking(true)?;
-    tokio::net::UdpSocket::from_std(socket.into())
+    let socket = UdpSocket::from(socket);
+    // SAFETY: a `std::net::UdpSocket` owns its descriptor, which stays open and unchanged
+    // until the socket is dropped, and the `AsyncFd` owns the socket.
+    let registered =
+        unsafe { AsyncFd::register_with_interest(socket, Interest::READABLE | Interest::WRITABLE) };
+    match registered {
+        Ok(io) => Ok(ClientSocket { io }),
+        Err(error) => Err(error.into_parts().1),
+    }
+}
+
+impl ClientSocket {
+    /// The socket itself (for its address and options).
+    pub fn socket(&self) -> &UdpSocket {
+        self.io.get_ref()
+    }
+
+    /// Waits until the socket may have a datagram to receive.
+    pub async fn readable(&self) -> io::Result<()> {
+        self.io.readable().await.map(drop)
+    }
+
+    /// One `recvmmsg` into `batch`, without waiting: how many datagrams it now holds (at least
+    /// one), or `WouldBlock` when none is queued.
+    pub fn try_recv_batch(&self, batch: &mut RecvBatch) -> io::Result<usize> {
+        self.io
+            .try_io(Interest::READABLE, |socket| batch.recv(socket))
+    }
+
+    /// Sends every transmit, one `sendmmsg` per [`BATCH_LEN`], waiting for writability
+    /// whenever the send buffer is full. A datagram the kernel refuses otherwise is a lost
+    /// datagram (logged; the connection's timers recover from it) and sending goes on.
+    pub async fn send_all(&self, batch: &mut SendBatch, transmits: &[Transmit]) {
+        let mut rest = transmits;
+        while let Some(first) = rest.first() {
+            match self
+                .io
+                .try_io(Interest::WRITABLE, |socket| batch.send_once(socket, rest))
+            {
+                Ok(sent) => rest = &rest[sent..],
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                    if let Err(error) = self.io.writable().await {
+                        tracing::debug!(%error, unsent = rest.len(), "udp socket unusable");
+                        return;
+                    }
+                }
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) => {
+                    tracing::debug!(%error, destination = %first.destination, "udp send error");
+                    rest = &rest[1..];
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+    }
+
+    async fn receive(socket: &ClientSocket, batch: &mut RecvBatch, want: usize) -> Vec<Vec<u8>> {
+        let mut seen = Vec::new();
+        while seen.len() < want {
+            tokio::time::timeout(Duration::from_secs(2), socket.readable())
+                .await
+                .expect("a datagram in time")
+                .expect("readable");
+            match socket.try_recv_batch(batch) {
+                Ok(_) => seen.extend(batch.iter().map(|d| d.payload.to_vec())),
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+                Err(error) => panic!("receive failed: {error}"),
+            }
+        }
+        seen
+    }
+
+    #[test]
+    fn queue_longer_than_a_batch_arrives_whole_and_in_order() {
+        runtime().block_on(async {
+            let server: SocketAddr = "127.0.0.1:9".parse().expect("addr");
+            let (a, b) = (
+                bind_for(server, 1 << 20).expect("a"),
+                bind_for(server, 1 << 20).expect("b"),
+            );
+            let to = SocketAddr::from((
+                Ipv4Addr::LOCALHOST,
+                b.socket().local_addr().expect("addr").port(),
+            ));
+            let transmits: Vec<Transmit> = (0..100u8)
+                .map(|i| Transmit {
+                    destination: to,
+                    payload: vec![i; 20 + usize::from(i)],
+                })
+                .collect();
+            a.send_all(&mut SendBatch::new(), &transmits).await;
+            let seen = receive(&b, &mut RecvBatch::new(), transmits.len()).await;
+            let sent: Vec<Vec<u8>> = transmits.into_iter().map(|t| t.payload).collect();
+            assert_eq!(seen, sent);
+        });
+    }
+
+    #[test]
+    fn refused_datagram_is_skipped_and_the_rest_sent() {
+        runtime().block_on(async {
+            let server: SocketAddr = "127.0.0.1:9".parse().expect("addr");
+            let (a, b) = (
+                bind_for(server, 1 << 20).expect("a"),
+                bind_for(server, 1 << 20).expect("b"),
+            );
+            let to = SocketAddr::from((
+                Ipv4Addr::LOCALHOST,
+                b.socket().local_addr().expect("addr").port(),
+            ));
+            let transmits = vec![
+                Transmit {
+                    destination: to,
+                    payload: vec![1],
+                },
+                // Larger than any UDP datagram: EMSGSIZE.
+                Transmit {
+                    destination: to,
+                    payload: vec![2; 70_000],
+                },
+                Transmit {
+                    destination: to,
+                    payload: vec![3],
+                },
+            ];
+            a.send_all(&mut SendBatch::new(), &transmits).await;
+            let seen = receive(&b, &mut RecvBatch::new(), 2).await;
+            assert_eq!(seen, vec![vec![1], vec![3]]);
+        });
+    }
+
+    #[test]
+    fn drained_socket_is_would_block_not_a_wait() {
+        runtime().block_on(async {
+            let server: SocketAddr = "127.0.0.1:9".parse().expect("addr");
+            let (a, b) = (
+                bind_for(server, 1 << 16).expect("a"),
+                bind_for(server, 1 << 16).expect("b"),
+            );
+            let to = SocketAddr::from((
+                Ipv4Addr::LOCALHOST,
+                b.socket().local_addr().expect("addr").port(),
+            ));
+            let transmit = Transmit {
+                destination: to,
+                payload: vec![7; 10],
+            };
+            a.send_all(&mut SendBatch::new(), &[transmit]).await;
+            let mut batch = RecvBatch::new();
+            assert_eq!(receive(&b, &mut batch, 1).await, vec![vec![7; 10]]);
+            let error = b.try_recv_batch(&mut batch).expect_err("nothing queued");
+            assert_eq!(error.kind(), io::ErrorKind::WouldBlock);
+        });
+    }
 }
