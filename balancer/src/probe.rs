@@ -135,6 +135,42 @@ mod tests {
         );
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn http_probe_follows_the_healthz_status() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::Arc;
+        use trickles_netfn::{Health, HealthFn, MetricsEndpoint};
+        let healthy = Arc::new(AtomicBool::new(true));
+        let flag = healthy.clone();
+        let health: HealthFn = Arc::new(move || {
+            if flag.load(Ordering::SeqCst) {
+                Health::ok("")
+            } else {
+                Health::failing("draining")
+            }
+        });
+        let (stop, shutdown) = tokio::sync::watch::channel(false);
+        let endpoint = MetricsEndpoint::start(
+            "127.0.0.1:0".parse().expect("addr"),
+            prometheus::Registry::new(),
+            health,
+            shutdown,
+        )
+        .await
+        .expect("endpoint");
+        let target = endpoint.local_addr();
+        assert_eq!(
+            probe_http(target, Duration::from_secs(2)).await,
+            ProbeOutcome::Success
+        );
+        healthy.store(false, Ordering::SeqCst);
+        assert_eq!(
+            probe_http(target, Duration::from_secs(2)).await,
+            ProbeOutcome::Failed
+        );
+        stop.send(true).expect("stop");
+    }
+
     #[tokio::test]
     async fn http_probe_refused_when_nothing_listens() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
