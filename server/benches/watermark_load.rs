@@ -1,6 +1,6 @@
 //! Load figures of the watermarking application in a running server on 127.0.0.1:
 //!
-//! - `goodput`: sequential fetches of one ~3 MB watermarked image over Trickles (UDP, the
+//! - `goodput`: sequential fetches of one ~2 MB watermarked image over Trickles (UDP, the
 //!   core's client) and over the HTTP/TCP baseline, when the rendering is cached (the same
 //!   request again) and when it is not (a new caption each time, so each request renders),
 //!   with a static file of the same length over both as the transports' reference;

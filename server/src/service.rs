@@ -57,6 +57,10 @@ impl RunningServer {
         };
         let apps = Arc::new(ServedApplications::new(files.clone(), watermark.clone()));
         let metrics = ServerMetrics::new()?;
+        if let Some(watermark) = &watermark {
+            let collector = crate::watermark::metrics::WatermarkCollector::new(watermark.clone())?;
+            metrics.registry.register(Box::new(collector))?;
+        }
         let (stop, shutdown) = watch::channel(false);
 
         // Bind every TCP listener before starting threads, so a failure leaves nothing running.

@@ -185,9 +185,18 @@ async fn two_replicas_with_alternating_packets_deliver_the_image_byte_exact() {
         "the image is {} bytes",
         fetched.len()
     );
-    // Both replicas sent part of it.
+    // Both replicas sent part of it, and each rendered the image once (the second from the
+    // continuation alone), as their metrics say.
     for replica in [&first, &second] {
         assert!(replica.metrics().udp.bytes_sent.get() > 100_000);
+        let renders = replica
+            .metrics()
+            .registry
+            .gather()
+            .iter()
+            .find(|f| f.get_name() == "trickles_server_watermark_renders_total")
+            .map(|f| f.get_metric()[0].get_counter().get_value());
+        assert_eq!(renders, Some(1.0));
     }
     // The HTTP baseline of either replica serves the same bytes to the same address.
     let http = first.tcp_addr().expect("tcp");

@@ -10,7 +10,8 @@
 //! - [`cache`]: the bounded soft-state cache of renderings;
 //! - [`router`]: the application the server runs, routing `/wm/` requests here and the rest
 //!   to the static files; [`http`]: the same over the HTTP baseline;
-//! - [`settings`]: configuration keys and flags; [`sample_image`]: a generated test picture.
+//! - [`settings`]: configuration keys and flags; [`metrics`]: the cache counters for
+//!   Prometheus; [`sample_image`]: a generated test picture.
 //!
 //! [`Application::open`] renders the image (or finds it cached), and answers its length and a
 //! continuation naming the parameters plus the length and digest of the bytes. Every
@@ -22,6 +23,7 @@
 pub mod cache;
 pub mod font;
 pub mod http;
+pub mod metrics;
 pub mod overlay;
 pub mod render;
 pub mod request;
