@@ -1,6 +1,7 @@
 //! Render time of the watermarking application per megapixel: whole renderings (decode the
 //! source JPEG, draw the overlay, encode the output) at three sizes, and each stage alone at
-//! 2 MP (plus the `image` crate's encoder, for reference), with the throughput in pixels so
+//! 2 MP (plus the `image` crate's encoder, for reference) and a rendering from kept decoded
+//! pixels (what a second client of the same photo costs), with the throughput in pixels so
 //! criterion prints megapixels per second.
 //!
 //! Run: `cargo bench -p trickles-server --bench watermark_render -- --warm-up-time 1
@@ -69,6 +70,13 @@ fn stages(c: &mut Criterion) {
             )
             .decode()
             .expect("decode")
+        })
+    });
+    let shared = std::sync::Arc::new(decoded.clone());
+    group.bench_function("render_from_kept_source", |b| {
+        b.iter(|| {
+            let pixels = image::RgbImage::clone(&shared);
+            render::render_pixels(pixels, &params(), &font).expect("render")
         })
     });
     let lines = params().lines();

@@ -28,6 +28,7 @@ fn limits(budget_bytes: usize) -> CacheLimits {
         budget_bytes,
         max_entries: 4_096,
         max_concurrent_renders: 2,
+        source_budget_bytes: budget_bytes / 4,
     }
 }
 
@@ -160,6 +161,19 @@ fn overlay_depends_on_client_and_caption() {
         )
         .expect("d");
     assert_eq!(digest(&a.ucont), digest(&d.ucont));
+}
+
+#[test]
+fn one_photo_is_decoded_once_for_many_clients() {
+    let dir = images(160, 120);
+    let app = app(dir.path(), 64 << 20);
+    for n in 1..=5u8 {
+        let from = SocketAddr::new(IpAddr::from([198, 18, 0, n]), 9);
+        app.open(b"/wm/photo.jpg?text=shared", from).expect("open");
+    }
+    assert_eq!(app.cache().stats().renders, 5);
+    assert_eq!(app.decoded_sources().hits(), 4);
+    assert_eq!(app.decoded_sources().bytes(), 160 * 120 * 3);
 }
 
 #[test]

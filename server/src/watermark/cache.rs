@@ -41,6 +41,8 @@ pub struct CacheLimits {
     pub max_entries: usize,
     /// Most renderings running at once.
     pub max_concurrent_renders: usize,
+    /// Most bytes of decoded source pixels kept ([`super::decoded_sources`]).
+    pub source_budget_bytes: usize,
 }
 
 /// Counters of a [`RenderCache`], for tests, benchmarks and metrics.
@@ -93,6 +95,7 @@ impl RenderCache {
                 budget_bytes: limits.budget_bytes.max(1),
                 max_entries: limits.max_entries.max(1),
                 max_concurrent_renders: limits.max_concurrent_renders.max(1),
+                source_budget_bytes: limits.source_budget_bytes,
             },
         }
     }
@@ -280,6 +283,7 @@ mod tests {
             budget_bytes,
             max_entries,
             max_concurrent_renders: 2,
+            source_budget_bytes: 0,
         }
     }
 

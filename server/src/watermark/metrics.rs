@@ -5,7 +5,8 @@
 //! - `trickles_server_watermark_cache_hits_total`: lookups answered from the cache (about one
 //!   per data packet);
 //! - `trickles_server_watermark_cache_evictions_total`: renderings dropped to stay in budget;
-//! - `trickles_server_watermark_cache_bytes`, `..._cache_entries`: occupancy now.
+//! - `trickles_server_watermark_cache_bytes`, `..._cache_entries`: occupancy now;
+//! - `trickles_server_watermark_source_hits_total`: renderings that reused decoded source pixels.
 
 use std::sync::{Arc, Mutex};
 
@@ -21,6 +22,7 @@ pub struct WatermarkCollector {
     renders: IntCounter,
     hits: IntCounter,
     evictions: IntCounter,
+    source_hits: IntCounter,
     bytes: IntGauge,
     entries: IntGauge,
     /// Serialises scrapes, so the counters advance by exact deltas.
@@ -44,6 +46,10 @@ impl WatermarkCollector {
                 "trickles_server_watermark_cache_evictions_total",
                 "Renderings dropped from the watermark render cache to stay within its budget",
             )?,
+            source_hits: IntCounter::new(
+                "trickles_server_watermark_source_hits_total",
+                "Watermark renderings that reused kept decoded source pixels",
+            )?,
             bytes: IntGauge::new(
                 "trickles_server_watermark_cache_bytes",
                 "Bytes charged to the watermark render cache",
@@ -56,11 +62,12 @@ impl WatermarkCollector {
         })
     }
 
-    fn parts(&self) -> [&dyn Collector; 5] {
+    fn parts(&self) -> [&dyn Collector; 6] {
         [
             &self.renders,
             &self.hits,
             &self.evictions,
+            &self.source_hits,
             &self.bytes,
             &self.entries,
         ]
@@ -73,6 +80,7 @@ impl Collector for WatermarkCollector {
         descs.extend(self.renders.desc());
         descs.extend(self.hits.desc());
         descs.extend(self.evictions.desc());
+        descs.extend(self.source_hits.desc());
         descs.extend(self.bytes.desc());
         descs.extend(self.entries.desc());
         descs
@@ -90,6 +98,7 @@ impl Collector for WatermarkCollector {
         advance(&self.renders, stats.renders);
         advance(&self.hits, stats.hits);
         advance(&self.evictions, stats.evictions);
+        advance(&self.source_hits, self.watermark.decoded_sources().hits());
         self.bytes
             .set(i64::try_from(stats.bytes).unwrap_or(i64::MAX));
         self.entries
@@ -116,6 +125,7 @@ mod tests {
             budget_bytes: 1 << 20,
             max_entries: 16,
             max_concurrent_renders: 1,
+            source_budget_bytes: 1 << 20,
         };
         let watermark = Arc::new(Watermark::with_font(dir.path(), font, limits).expect("app"));
         let registry = prometheus::Registry::new();

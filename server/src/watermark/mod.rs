@@ -5,9 +5,10 @@
 //! - [`request`]: the request format, `/wm/<image path>?text=<caption>`;
 //! - [`ucont`]: the user continuation (image path, caption, client address, render version,
 //!   output length and digest);
-//! - [`source`], [`font`], [`overlay`], [`render`]: reading the source, drawing the text and
-//!   encoding a deterministic JPEG;
-//! - [`cache`]: the bounded soft-state cache of renderings;
+//! - [`source`], [`decode`], [`font`], [`overlay`], [`render`]: reading and decoding the source,
+//!   drawing the text and encoding a deterministic JPEG;
+//! - [`cache`]: the bounded soft-state cache of renderings; [`decoded_sources`]: the bounded
+//!   cache of decoded source pixels shared by the renderings of one photo for many clients;
 //! - [`router`]: the application the server runs, routing `/wm/` requests here and the rest
 //!   to the static files; [`http`]: the same over the HTTP baseline;
 //! - [`settings`]: configuration keys and flags; [`metrics`]: the cache counters for
@@ -21,6 +22,8 @@
 //! The design and measurements are in `docs/WATERMARK.md`.
 
 pub mod cache;
+pub mod decode;
+pub mod decoded_sources;
 pub mod font;
 pub mod http;
 pub mod metrics;
@@ -38,11 +41,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use ab_glyph::FontArc;
+use image::RgbImage;
 use trickles::app::{AppError, Application, Opened};
 
 pub use cache::{CacheLimits, CacheStats, CachedImage, RenderCache};
+pub use decoded_sources::DecodedSources;
 pub use render::{RenderParams, RenderedImage};
 pub use settings::WatermarkSettings;
+use source::SourceStamp;
 
 /// The watermarking application over one directory of source images.
 #[derive(Debug)]
@@ -50,6 +56,7 @@ pub struct Watermark {
     root: PathBuf,
     font: FontArc,
     cache: RenderCache,
+    sources: DecodedSources,
 }
 
 /// A rendered response: its continuation and the rendering.
@@ -84,12 +91,18 @@ impl Watermark {
             root: crate::static_files::request_path::canonical_root(root)?,
             font,
             cache: RenderCache::new(limits),
+            sources: DecodedSources::new(limits.source_budget_bytes),
         })
     }
 
     /// The render cache.
     pub fn cache(&self) -> &RenderCache {
         &self.cache
+    }
+
+    /// The cache of decoded sources.
+    pub fn decoded_sources(&self) -> &DecodedSources {
+        &self.sources
     }
 
     /// The canonical directory of source images.
@@ -109,7 +122,7 @@ impl Watermark {
         let image = self.cache.get_or_render(
             &params,
             |cached| cached.stamp == stamp,
-            || self.render_from(&canonical, &params),
+            || self.render_from(&canonical, stamp, &params),
         )?;
         let length = image.image.jpeg.len();
         if length + cache::ENTRY_OVERHEAD > self.cache.limits().budget_bytes {
@@ -151,7 +164,7 @@ impl Watermark {
             .get_or_render(
                 &named.params,
                 |cached| matches(cached) || cached.stamp == stamp,
-                || self.render_from(&canonical, &named.params),
+                || self.render_from(&canonical, stamp, &named.params),
             )
             .map_err(vanished)?;
         if !matches(&image) {
@@ -160,13 +173,26 @@ impl Watermark {
         Ok(image)
     }
 
+    /// Render `params` over the source at `canonical`, last seen as version `stamp`: from its
+    /// kept decoded pixels when they are of that version, else read and decoded now.
     fn render_from(
         &self,
         canonical: &Path,
+        stamp: SourceStamp,
         params: &RenderParams,
     ) -> Result<CachedImage, AppError> {
-        let (bytes, stamp) = source::read(canonical)?;
-        let image = render::render(&bytes, params, &self.font)?;
+        let (pixels, stamp) = match self.sources.get(canonical, stamp) {
+            Some(pixels) => (pixels, stamp),
+            None => {
+                let (bytes, read_stamp) = source::read(canonical)?;
+                let pixels = Arc::new(decode::decode(&bytes)?);
+                self.sources.insert(canonical, read_stamp, pixels.clone());
+                (pixels, read_stamp)
+            }
+        };
+        // Drawing needs its own copy unless nobody else holds these pixels.
+        let pixels = Arc::try_unwrap(pixels).unwrap_or_else(|shared| RgbImage::clone(&shared));
+        let image = render::render_pixels(pixels, params, &self.font)?;
         Ok(CachedImage { image, stamp })
     }
 }

@@ -10,25 +10,20 @@
 //! `jpeg-encoder`) changes the bytes, so replicas running different code refuse each other's
 //! continuations instead of mixing bytes.
 
-use std::io::Cursor;
 use std::net::IpAddr;
 
 use ab_glyph::FontArc;
-use image::ImageFormat;
+use image::RgbImage;
 use jpeg_encoder::{ColorType, Encoder, SamplingFactor};
 use trickles::app::AppError;
 
-use super::overlay;
 use super::ucont::DIGEST_LEN;
+use super::{decode, overlay};
 
 /// Version of the rendering algorithm, carried in every continuation.
 pub const RENDER_VERSION: u8 = 2;
 /// JPEG quality of every rendered image.
 pub const JPEG_QUALITY: u8 = 90;
-/// Largest source image accepted, in pixels (width × height).
-pub const MAX_SOURCE_PIXELS: u64 = 24_000_000;
-/// Largest source width or height accepted.
-pub const MAX_SOURCE_SIDE: u32 = 16_384;
 
 /// What one rendering depends on besides the source file and the font.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -72,47 +67,25 @@ pub fn render(
     params: &RenderParams,
     font: &FontArc,
 ) -> Result<RenderedImage, AppError> {
-    let unusable = |why: String| AppError::BadRequest(format!("source image {why}"));
-    let reader = image::io::Reader::new(Cursor::new(source))
-        .with_guessed_format()
-        .map_err(|e| AppError::Internal(e.to_string()))?;
-    if !matches!(reader.format(), Some(ImageFormat::Jpeg | ImageFormat::Png)) {
-        return Err(unusable("is neither a JPEG nor a PNG file".into()));
-    }
-    let (width, height) = image::io::Reader::new(Cursor::new(source))
-        .with_guessed_format()
-        .map_err(|e| AppError::Internal(e.to_string()))?
-        .into_dimensions()
-        .map_err(|e| unusable(format!("cannot be read: {e}")))?;
-    if width == 0
-        || height == 0
-        || width > MAX_SOURCE_SIDE
-        || height > MAX_SOURCE_SIDE
-        || u64::from(width) * u64::from(height) > MAX_SOURCE_PIXELS
-    {
-        return Err(unusable(format!(
-            "is {width}x{height}: at most {MAX_SOURCE_PIXELS} pixels and {MAX_SOURCE_SIDE} per side"
-        )));
-    }
-    let mut limits = image::io::Limits::default();
-    limits.max_image_width = Some(MAX_SOURCE_SIDE);
-    limits.max_image_height = Some(MAX_SOURCE_SIDE);
-    limits.max_alloc = Some(MAX_SOURCE_PIXELS * 8);
-    let mut reader = reader;
-    reader.limits(limits);
-    let mut pixels = reader
-        .decode()
-        .map_err(|e| unusable(format!("cannot be decoded: {e}")))?
-        .into_rgb8();
+    render_pixels(decode::decode(source)?, params, font)
+}
+
+/// Render `params` over decoded source pixels (which are drawn on, hence taken by value).
+pub fn render_pixels(
+    mut pixels: RgbImage,
+    params: &RenderParams,
+    font: &FontArc,
+) -> Result<RenderedImage, AppError> {
+    let (width, height) = pixels.dimensions();
     let lines = params.lines();
     overlay::draw(&mut pixels, font, &[&lines[0], &lines[1]]);
-    let mut jpeg = Vec::with_capacity(pixels.as_raw().len() / 4);
     let (Ok(encoded_width), Ok(encoded_height)) = (u16::try_from(width), u16::try_from(height))
     else {
-        return Err(unusable(format!(
-            "is {width}x{height}: too large to encode"
+        return Err(AppError::BadRequest(format!(
+            "source image is {width}x{height}: too large to encode"
         )));
     };
+    let mut jpeg = Vec::with_capacity(pixels.as_raw().len() / 4);
     let mut encoder = Encoder::new(&mut jpeg, JPEG_QUALITY);
     encoder.set_sampling_factor(SamplingFactor::F_2_2);
     encoder

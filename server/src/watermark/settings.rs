@@ -6,7 +6,7 @@
 //! ```yaml
 //! watermark_root: /srv/images     # source images, served as /wm/<path>
 //! watermark_font: /usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf
-//! watermark_cache_mb: 256         # render cache budget in MiB
+//! watermark_cache_mb: 256         # render cache budget in MiB (plus 1/4 for decoded sources)
 //! ```
 //!
 //! Flags `--watermark-root`, `--watermark-font` and `--watermark-cache-mb` override them.
@@ -24,6 +24,8 @@ pub const MAX_CACHE_MB: u64 = 64 * 1024;
 pub const MAX_CACHE_ENTRIES: usize = 4_096;
 /// Most renderings at once (each holds a decoded source image).
 pub const MAX_CONCURRENT_RENDERS: usize = 2;
+/// Decoded sources are kept within the render cache budget divided by this, on top of it.
+pub const SOURCE_BUDGET_DIVISOR: usize = 4;
 
 /// Validated settings of the watermarking application.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,6 +45,8 @@ impl WatermarkSettings {
             budget_bytes: usize::try_from(self.cache_mb << 20).unwrap_or(usize::MAX),
             max_entries: MAX_CACHE_ENTRIES,
             max_concurrent_renders: MAX_CONCURRENT_RENDERS,
+            source_budget_bytes: usize::try_from(self.cache_mb << 20).unwrap_or(usize::MAX)
+                / SOURCE_BUDGET_DIVISOR,
         }
     }
 }
