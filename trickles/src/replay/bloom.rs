@@ -36,6 +36,7 @@ impl BloomBits {
     /// once here (not `vec![0; n]`, which maps zero pages lazily), so all its memory is resident
     /// from the start: the server's RSS is then flat from its first request instead of creeping
     /// up as traffic touches more pages, and no page fault lands on a request's path.
+    #[allow(clippy::slow_vector_initialization)] // on purpose: write every page now
     pub(super) fn new(bits: usize) -> Self {
         let blocks = bits.div_ceil(BLOCK_BITS).max(1);
         let mut words = Vec::with_capacity(blocks * BLOCK_WORDS);
