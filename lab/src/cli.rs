@@ -6,11 +6,13 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use trickles_lab::balancer_process::BalancerPolicy;
 use trickles_lab::bench_rss::{self, RssBenchOptions, RssWorkload};
 use trickles_lab::bench_transfer::{self, TransferBenchOptions};
 use trickles_lab::binaries::{Binaries, Profile};
 use trickles_lab::byte_size::parse_byte_size;
 use trickles_lab::demo::{self, DemoOptions};
+use trickles_lab::replica_pool::FrontEnd;
 use trickles_lab::Result;
 
 /// The trickles lab: runs trickles-server and trickles-client as real processes on loopback.
@@ -67,9 +69,19 @@ struct DemoArgs {
     /// Seconds between the kill and the start of the replacement.
     #[arg(long, default_value = "1", value_parser = parse_seconds)]
     restart_after: Duration,
-    /// UDP port of the replica (default: an ephemeral one).
+    /// UDP port of the replica, or of the first replica behind a balancer (default: an
+    /// ephemeral one).
     #[arg(long)]
     port: Option<u16>,
+    /// What the client talks to: the replica itself, or a trickles-balancer in front of a pool.
+    #[arg(long, value_enum, default_value = "direct")]
+    front_end: FrontEndArg,
+    /// The balancer's policy (with --front-end balancer).
+    #[arg(long, value_enum, default_value = "maglev")]
+    policy: PolicyArg,
+    /// Replicas behind the balancer (with --front-end balancer).
+    #[arg(long, default_value_t = 3)]
+    replicas: usize,
     /// Where the CSV and plots go.
     #[arg(long, default_value = "results/demo")]
     out: PathBuf,
@@ -137,8 +149,8 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
-fn binaries(common: &CommonArgs) -> Result<Binaries> {
-    let binaries = Binaries::locate(common.bin_dir.as_deref(), Profile::Release)?;
+fn binaries(common: &CommonArgs, with_balancer: bool) -> Result<Binaries> {
+    let binaries = Binaries::locate(common.bin_dir.as_deref(), Profile::Release, with_balancer)?;
     eprintln!(
         "using {} and {}",
         binaries.server.display(),
@@ -148,12 +160,18 @@ fn binaries(common: &CommonArgs) -> Result<Binaries> {
 }
 
 fn run_demo(args: DemoArgs) -> Result<()> {
-    let binaries = binaries(&args.common)?;
+    let (front_end, replicas) = match args.front_end {
+        FrontEndArg::Direct => (FrontEnd::Direct, 1),
+        FrontEndArg::Balancer => (FrontEnd::Balancer(args.policy.into()), args.replicas),
+    };
+    let binaries = binaries(&args.common, front_end != FrontEnd::Direct)?;
     let opts = DemoOptions {
         size: args.size,
         seed: args.seed,
         kill_at: args.kill_at,
         restart_after: args.restart_after,
+        front_end,
+        replicas,
         ip: args.common.ip,
         port: args.port,
         out_dir: args.out,
@@ -166,7 +184,7 @@ fn run_demo(args: DemoArgs) -> Result<()> {
 }
 
 fn run_transfer(args: TransferArgs) -> Result<()> {
-    let binaries = binaries(&args.common)?;
+    let binaries = binaries(&args.common, false)?;
     let opts = TransferBenchOptions {
         size: args.size,
         runs: args.runs,
@@ -180,7 +198,7 @@ fn run_transfer(args: TransferArgs) -> Result<()> {
 }
 
 fn run_rss(args: RssArgs) -> Result<()> {
-    let binaries = binaries(&args.common)?;
+    let binaries = binaries(&args.common, false)?;
     let opts = RssBenchOptions {
         clients: args.clients,
         workload: match args.total {
@@ -196,6 +214,36 @@ fn run_rss(args: RssArgs) -> Result<()> {
     let outcome = bench_rss::run_rss_bench(&binaries, &opts)?;
     print!("{}", bench_rss::report(&outcome, &opts));
     Ok(())
+}
+
+/// `--front-end`.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum FrontEndArg {
+    /// The client talks to the replica.
+    Direct,
+    /// The client talks to a trickles-balancer VIP in front of --replicas replicas.
+    Balancer,
+}
+
+/// `--policy`.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum PolicyArg {
+    /// Consistent hashing on the connection id: the connection sticks to one replica.
+    Maglev,
+    /// Every datagram to the next replica: one connection served by all.
+    RoundRobin,
+    /// Every datagram to the least loaded replica.
+    LeastLoaded,
+}
+
+impl From<PolicyArg> for BalancerPolicy {
+    fn from(policy: PolicyArg) -> Self {
+        match policy {
+            PolicyArg::Maglev => BalancerPolicy::Maglev,
+            PolicyArg::RoundRobin => BalancerPolicy::RoundRobin,
+            PolicyArg::LeastLoaded => BalancerPolicy::LeastLoaded,
+        }
+    }
 }
 
 fn parse_loopback(text: &str) -> std::result::Result<IpAddr, String> {

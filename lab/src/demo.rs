@@ -6,8 +6,11 @@
 //! checks the SHA-256, prints a short report, and writes the delivery trace (CSV) and a
 //! throughput-over-time plot (PNG, SVG) into the output directory.
 //!
-//! The pool's [`FrontEnd`] is where the balancer and the mirror will come in: the scenario
-//! only asks the pool for its URL and to kill and replace a replica.
+//! With `--front-end balancer`, the pool is several replicas behind a `trickles-balancer`
+//! process: the replica serving the transfer is the one killed, the balancer's health checks
+//! take it out of the table, the surviving replicas carry on, and the replacement rejoins.
+//! The scenario only asks the pool for its URL and to kill and replace a replica; a mirror in
+//! front is the next [`FrontEnd`].
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -18,7 +21,7 @@ use crate::byte_size::format_bytes;
 use crate::client_process::ClientSpec;
 use crate::delivery_trace::write_throughput_csv;
 use crate::error::{LabError, Result};
-use crate::failover::{fetch_through_failover, FailoverRun, FailurePlan};
+use crate::failover::{fetch_through_failover, FailoverRun, FailurePlan, Victim};
 use crate::fixture::ServiceFixture;
 use crate::plot::{write_throughput_plot, PlotFiles, ThroughputPlot};
 use crate::replica_pool::{FrontEnd, PoolConfig, ReplicaPool};
@@ -35,6 +38,10 @@ pub struct DemoOptions {
     pub kill_at: f64,
     /// Start the replacement this long after the kill.
     pub restart_after: Duration,
+    /// What the client talks to.
+    pub front_end: FrontEnd,
+    /// Number of replicas (1 for a direct front end).
+    pub replicas: usize,
     /// Loopback address (127.0.0.1 or ::1).
     pub ip: IpAddr,
     /// UDP port of the replica (`None`: ephemeral).
@@ -71,6 +78,11 @@ pub fn run_demo(binaries: &Binaries, opts: &DemoOptions) -> Result<DemoOutcome> 
             "--kill-at must be between 0 and 1".to_owned(),
         ));
     }
+    if opts.replicas == 0 || (opts.front_end == FrontEnd::Direct && opts.replicas != 1) {
+        return Err(LabError::Usage(
+            "a direct front end has exactly one replica; more need --front-end balancer".to_owned(),
+        ));
+    }
     let mut fixture = ServiceFixture::new(binaries)?;
     // Kept from the start, so the logs survive a failed run too.
     let kept = opts.keep_temp.then(|| fixture.keep());
@@ -84,24 +96,33 @@ pub fn run_demo(binaries: &Binaries, opts: &DemoOptions) -> Result<DemoOutcome> 
         binaries,
         PoolConfig {
             ip: opts.ip,
-            replicas: 1,
+            replicas: opts.replicas,
             first_port: opts.port,
             root: fixture.root().to_path_buf(),
             key_file: fixture.key_file().to_path_buf(),
             http_baseline: false,
             workers: None,
             log_dir: fixture.path().to_path_buf(),
-            front_end: FrontEnd::Direct,
+            front_end: opts.front_end,
         },
     )?;
     let url = pool.trickles_url("file");
-    eprintln!("demo: replica 0 serves {url}; starting the client");
+    match opts.front_end {
+        FrontEnd::Direct => eprintln!("demo: replica 0 serves {url}; starting the client"),
+        _ => eprintln!(
+            "demo: {} replicas behind {:?} serve {url}; starting the client",
+            opts.replicas, opts.front_end
+        ),
+    }
     let download = fixture.path().join("download");
     let client = ClientSpec::single(url, download.clone(), fixture.path(), "client");
     let plan = FailurePlan {
-        replica: 0,
+        victim: match opts.front_end {
+            FrontEnd::Direct => Victim::Replica(0),
+            _ => Victim::Busiest,
+        },
         kill_at_bytes: (opts.size as f64 * opts.kill_at) as u64,
-        restart_after: opts.restart_after,
+        restart_after: Some(opts.restart_after),
         limit: opts.limit,
     };
     let run = fetch_through_failover(binaries, &mut pool, client, &plan)?;
@@ -155,16 +176,20 @@ pub fn report(outcome: &DemoOutcome) -> String {
         stats.goodput_mbps
     ));
     text.push_str(&format!(
-        "failure       replica killed at {:.3} s (after {}), replacement healthy at {:.3} s\n",
+        "failure       replica {} killed at {:.3} s (after {}), replacement healthy at {}\n",
+        outcome.run.replica,
         outcome.run.killed_at,
         format_bytes(outcome.run.delivered_at_kill),
-        outcome.run.restarted_at
+        outcome
+            .run
+            .restarted_at
+            .map_or_else(|| "(none)".to_owned(), |t| format!("{t:.3} s"))
     ));
-    if let Some(resumed) = outcome.run.resumed_at {
+    if let (Some(resumed), Some(restarted)) = (outcome.run.resumed_at, outcome.run.restarted_at) {
         text.push_str(&format!(
             "recovery      deliveries resumed at {:.3} s, {:.0} ms after the replacement was up\n",
             resumed,
-            (resumed - outcome.run.restarted_at) * 1e3
+            (resumed - restarted) * 1e3
         ));
     }
     text.push_str(&format!(

@@ -1,6 +1,6 @@
 //! The failover scenario: one client fetches a file from a [`ReplicaPool`]; when it has
-//! `kill_at_bytes`, a replica is SIGKILLed; after `restart_after` a new process takes the same
-//! key and address; the *same* client process must finish. The client's delivery is sampled
+//! `kill_at_bytes`, a replica is SIGKILLed; after `restart_after` (if any) a new process takes
+//! the same key and address; the *same* client process must finish. The client's delivery is sampled
 //! throughout (the size of its output file) into a [`DeliveryTrace`].
 
 use std::time::{Duration, Instant};
@@ -16,15 +16,25 @@ use crate::replica_pool::ReplicaPool;
 /// How often the client's output is sampled.
 const SAMPLE_EVERY: Duration = Duration::from_millis(10);
 
+/// Which replica to kill.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Victim {
+    /// This one.
+    Replica(usize),
+    /// The one that has sent the most packets when the kill is due (the one serving the
+    /// transfer, when a balancer pins the connection to a replica).
+    Busiest,
+}
+
 /// When to kill what.
 #[derive(Clone, Debug)]
 pub struct FailurePlan {
     /// The replica to kill.
-    pub replica: usize,
+    pub victim: Victim,
     /// Kill once the client has delivered this many bytes.
     pub kill_at_bytes: u64,
     /// Start the replacement this long after the kill.
-    pub restart_after: Duration,
+    pub restart_after: Option<Duration>,
     /// The whole scenario must end within this.
     pub limit: Duration,
 }
@@ -36,10 +46,12 @@ pub struct FailoverRun {
     pub stats: TransferStats,
     /// Delivered bytes over time, with the kill and restart as events.
     pub trace: DeliveryTrace,
+    /// The replica killed.
+    pub replica: usize,
     /// Seconds after the client's start when the replica was killed.
     pub killed_at: f64,
-    /// Seconds after the client's start when the replacement was healthy.
-    pub restarted_at: f64,
+    /// Seconds after the client's start when the replacement was healthy (if there was one).
+    pub restarted_at: Option<f64>,
     /// Bytes the client had delivered at the kill.
     pub delivered_at_kill: u64,
     /// Seconds after the client's start when its output first grew after the replacement
@@ -62,7 +74,7 @@ pub fn fetch_through_failover(
     let mut process = ClientProcess::start(binaries, client)?;
     let start = Instant::now();
     let since = |t: Instant| t.saturating_duration_since(start).as_secs_f64();
-    let mut killed: Option<(Instant, u64)> = None;
+    let mut killed: Option<(Instant, u64, usize)> = None;
     let mut restarted: Option<Instant> = None;
     loop {
         interrupt::check()?;
@@ -74,27 +86,29 @@ pub fn fetch_through_failover(
             break;
         }
         if killed.is_none() && delivered >= plan.kill_at_bytes {
-            pool.kill_replica(plan.replica)?;
-            trace.event(
-                since(now),
-                format!("replica {} killed (SIGKILL)", plan.replica),
-            );
-            killed = Some((now, delivered));
+            let replica = match plan.victim {
+                Victim::Replica(i) => i,
+                Victim::Busiest => pool.busiest_replica().unwrap_or(0),
+            };
+            pool.kill_replica(replica)?;
+            trace.event(since(now), format!("replica {replica} killed (SIGKILL)"));
+            killed = Some((now, delivered, replica));
         }
-        if let (Some((at, _)), None) = (killed, restarted) {
-            if now.duration_since(at) >= plan.restart_after {
-                pool.restart_replica(plan.replica)?;
+        if let (Some((at, _, replica)), None) = (killed, restarted) {
+            if plan
+                .restart_after
+                .is_some_and(|after| now.duration_since(at) >= after)
+            {
+                pool.restart_replica(replica)?;
                 let healthy = Instant::now();
                 trace.event(
                     since(healthy),
-                    format!("replica {} replaced (same key, same port)", plan.replica),
+                    format!("replica {replica} replaced (same key, same port)"),
                 );
                 restarted = Some(healthy);
             }
         }
-        if restarted.is_some() {
-            pool.check_running()?;
-        }
+        pool.check_running()?;
         if now.duration_since(start) > plan.limit {
             return Err(LabError::Timeout {
                 what: "the transfer to finish through the failover".to_owned(),
@@ -105,20 +119,20 @@ pub fn fetch_through_failover(
     }
     let remaining = plan.limit.saturating_sub(start.elapsed()) + Duration::from_secs(1);
     let stats = process.finish(remaining)?;
-    let (Some((kill, delivered_at_kill)), Some(restart)) = (killed, restarted) else {
+    let plan_ran = killed.is_some() && (plan.restart_after.is_none() || restarted.is_some());
+    let (Some((kill, delivered_at_kill, replica)), true) = (killed, plan_ran) else {
         return Err(LabError::Usage(format!(
-            "the transfer ended ({} bytes) before the failure plan ran: kill at {} bytes, \
-             restart {} ms later; use a larger file",
-            stats.bytes,
-            plan.kill_at_bytes,
-            plan.restart_after.as_millis()
+            "the transfer ended ({} bytes) before the failure plan ran (kill at {} bytes, \
+             restart {:?} later); use a larger file",
+            stats.bytes, plan.kill_at_bytes, plan.restart_after
         )));
     };
-    let restarted_at = since(restart);
-    let resumed_at = first_growth_after(&trace, restarted_at);
+    let restarted_at = restarted.map(since);
+    let resumed_at = restarted_at.and_then(|at| first_growth_after(&trace, at));
     Ok(FailoverRun {
         stats,
         trace,
+        replica,
         killed_at: since(kill),
         restarted_at,
         delivered_at_kill,

@@ -16,8 +16,9 @@
 //! ## Map of the crate
 //! - processes: [`binaries`] (find or build the executables), [`children`] (the kill-on-drop
 //!   guard), [`server_process`], [`client_process`] and [`client_stats`] (the client's
-//!   `--stats-json`), [`replica_pool`] (replicas + front end), [`alternating_relay`]
-//!   (per-packet alternation between replicas), [`fixture`] (key, served files, logs);
+//!   `--stats-json`), [`balancer_process`] (`trickles-balancer`), [`replica_pool`] (the
+//!   replicas and their front end), [`alternating_relay`] (per-packet alternation between
+//!   replicas), [`fixture`] (key, served files, logs);
 //! - scenarios: [`failover`] (kill and replace a replica under a running client), [`demo`],
 //!   [`bench_transfer`], [`bench_rss`];
 //! - measurements and output: [`delivery_trace`], [`rss`], [`plot`], [`byte_size`];
@@ -26,6 +27,7 @@
 //! The integration tests in `tests/` use the same pieces against debug builds.
 
 pub mod alternating_relay;
+pub mod balancer_process;
 pub mod bench_rss;
 pub mod bench_transfer;
 pub mod binaries;

@@ -3,16 +3,18 @@
 //!
 //! Scenarios (the demo, the tests, the benchmarks) only use the pool's verbs: the service URL,
 //! kill a replica, restart a replica. The [`FrontEnd`] decides what stands between the client
-//! and the replicas; when `trickles-balancer` and `trickles-mirror` exist they become further
-//! variants (a balancer process on a VIP; a mirror process in front of it), and the scenarios
-//! stay as they are.
+//! and the replicas: nothing, the lab's alternating relay, or a `trickles-balancer` process on
+//! a VIP (the replicas then trust its encapsulation: `--balancer VIP`). A `trickles-mirror` in
+//! front of the VIP is the next variant; the scenarios stay as they are.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use crate::alternating_relay::AlternatingRelay;
+use crate::balancer_process::{BalancerPolicy, BalancerProcess, BalancerSpec};
 use crate::binaries::Binaries;
 use crate::error::{LabError, Result};
+use crate::http_probe;
 use crate::ports;
 use crate::server_process::{ServerProcess, ServerSpec};
 
@@ -23,6 +25,8 @@ pub enum FrontEnd {
     Direct,
     /// An [`AlternatingRelay`] sends each client datagram to the next replica in turn.
     AlternatingRelay,
+    /// A `trickles-balancer` process with this policy, health-checking the replicas.
+    Balancer(BalancerPolicy),
 }
 
 /// How to build the pool.
@@ -63,6 +67,8 @@ pub struct ReplicaPool {
     slots: Vec<ReplicaSlot>,
     http: Option<SocketAddr>,
     relay: Option<AlternatingRelay>,
+    vip: Option<SocketAddr>,
+    balancer: Option<BalancerProcess>,
 }
 
 impl ReplicaPool {
@@ -90,31 +96,50 @@ impl ReplicaPool {
         } else {
             None
         };
+        let vip = match config.front_end {
+            FrontEnd::Balancer(_) => Some(ports::free_udp(config.ip)?),
+            _ => None,
+        };
         let mut pool = ReplicaPool {
             binaries: binaries.clone(),
             config,
             slots,
             http,
             relay: None,
+            vip,
+            balancer: None,
         };
         for i in 0..pool.slots.len() {
             pool.start_replica(i)?;
         }
-        if pool.config.front_end == FrontEnd::AlternatingRelay {
-            let servers = pool.slots.iter().map(|s| s.listen).collect();
-            pool.relay = Some(AlternatingRelay::start(
-                SocketAddr::new(pool.config.ip, 0),
-                servers,
-            )?);
+        let backends: Vec<SocketAddr> = pool.slots.iter().map(|s| s.listen).collect();
+        match (pool.config.front_end, pool.vip) {
+            (FrontEnd::AlternatingRelay, _) => {
+                let listen = SocketAddr::new(pool.config.ip, 0);
+                pool.relay = Some(AlternatingRelay::start(listen, backends)?);
+            }
+            (FrontEnd::Balancer(policy), Some(vip)) => {
+                let spec = BalancerSpec {
+                    vip,
+                    metrics: ports::free_tcp(pool.config.ip)?,
+                    policy,
+                    backends,
+                    config: pool.config.log_dir.join("balancer.yaml"),
+                    log: pool.config.log_dir.join("balancer.log"),
+                };
+                pool.balancer = Some(BalancerProcess::start(&pool.binaries, spec)?);
+            }
+            _ => {}
         }
         Ok(pool)
     }
 
     /// The address Trickles clients send to.
     pub fn service_addr(&self) -> SocketAddr {
-        match &self.relay {
-            Some(relay) => relay.addr(),
-            None => self.slots[0].listen,
+        match (&self.relay, self.vip) {
+            (Some(relay), _) => relay.addr(),
+            (None, Some(vip)) => vip,
+            (None, None) => self.slots[0].listen,
         }
     }
 
@@ -136,6 +161,32 @@ impl ReplicaPool {
     /// The relay, when the front end is one.
     pub fn relay(&self) -> Option<&AlternatingRelay> {
         self.relay.as_ref()
+    }
+
+    /// The balancer, when the front end is one.
+    pub fn balancer(&self) -> Option<&BalancerProcess> {
+        self.balancer.as_ref()
+    }
+
+    /// The number of replicas.
+    pub fn replica_count(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// The running replica that has sent the most Trickles packets (by its `/metrics`): the
+    /// one serving the transfer when the balancer pins a connection to one replica.
+    pub fn busiest_replica(&self) -> Option<usize> {
+        let sent = |process: &ServerProcess| {
+            process.metrics().and_then(|text| {
+                http_probe::metric_value(&text, "trickles_server_packets_sent_total")
+            })
+        };
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, slot)| Some((i, sent(slot.process.as_ref()?)?)))
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|(i, _)| i)
     }
 
     /// The running process of replica `i`.
@@ -167,6 +218,18 @@ impl ReplicaPool {
     /// (for diagnostics when a scenario fails).
     pub fn metrics_summary(&self) -> String {
         let mut text = String::new();
+        if let Some(balancer) = &self.balancer {
+            text.push_str(&format!("balancer ({}):\n", balancer.vip()));
+            let body = balancer.metrics().unwrap_or_default();
+            for line in body
+                .lines()
+                .filter(|l| !l.starts_with('#') && !l.ends_with(" 0"))
+            {
+                text.push_str("  ");
+                text.push_str(line);
+                text.push('\n');
+            }
+        }
         for (i, slot) in self.slots.iter().enumerate() {
             let body = slot.process.as_ref().and_then(ServerProcess::metrics);
             text.push_str(&format!("replica {i} ({}):\n", slot.listen));
@@ -189,6 +252,9 @@ impl ReplicaPool {
 
     /// Fails with a replica's log if any replica that should run has exited.
     pub fn check_running(&mut self) -> Result<()> {
+        if let Some(balancer) = &mut self.balancer {
+            balancer.check_running()?;
+        }
         for slot in &mut self.slots {
             if let Some(process) = &mut slot.process {
                 process.check_running()?;
@@ -200,6 +266,9 @@ impl ReplicaPool {
     /// Stops everything cleanly (SIGTERM, then SIGKILL).
     pub fn stop(mut self) -> Result<()> {
         self.relay = None;
+        if let Some(balancer) = self.balancer.take() {
+            balancer.stop()?;
+        }
         for slot in &mut self.slots {
             if let Some(process) = slot.process.take() {
                 process.stop()?;
@@ -225,6 +294,7 @@ impl ReplicaPool {
             key_file: self.config.key_file.clone(),
             listen: vec![listen],
             tcp_listen: if i == 0 { self.http } else { None },
+            balancers: self.vip.into_iter().collect(),
             metrics: ports::free_tcp(self.config.ip)?,
             workers: self.config.workers,
             log: replica_log(&self.config.log_dir, i, starts),

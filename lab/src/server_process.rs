@@ -32,6 +32,8 @@ pub struct ServerSpec {
     pub tcp_listen: Option<SocketAddr>,
     /// Address of `/metrics` and `/healthz` (`--metrics`); the lab needs it for readiness.
     pub metrics: SocketAddr,
+    /// Balancers whose encapsulated datagrams the replica trusts (`--balancer`).
+    pub balancers: Vec<SocketAddr>,
     /// UDP worker threads (`--workers`); the server's default when `None`.
     pub workers: Option<usize>,
     /// Where the replica's stdout and stderr go.
@@ -61,6 +63,9 @@ impl ServerProcess {
         }
         if let Some(addr) = spec.tcp_listen {
             command.arg("--tcp-listen").arg(addr.to_string());
+        }
+        for addr in &spec.balancers {
+            command.arg("--balancer").arg(addr.to_string());
         }
         if let Some(workers) = spec.workers {
             command.arg("--workers").arg(workers.to_string());

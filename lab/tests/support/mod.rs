@@ -21,6 +21,16 @@ pub fn binaries() -> &'static Binaries {
     })
 }
 
+/// The debug binaries with `trickles-balancer` as well (a separate build, so the tests that
+/// do not need the balancer do not depend on it).
+pub fn binaries_with_balancer() -> &'static Binaries {
+    static BINARIES: OnceLock<Binaries> = OnceLock::new();
+    BINARIES.get_or_init(|| match Binaries::build_with(Profile::Debug, true) {
+        Ok(binaries) => binaries,
+        Err(error) => panic!("cannot build the binaries under test: {error}"),
+    })
+}
+
 /// A fixture (key, `www/`) serving the given files: `(name, size, seed)`; returns the digests.
 pub fn fixture_with(files: &[(&str, u64, u64)]) -> (ServiceFixture, Vec<String>) {
     let fixture = ServiceFixture::new(binaries()).expect("fixture");
@@ -38,8 +48,19 @@ pub fn pool(
     replicas: usize,
     front_end: FrontEnd,
 ) -> ReplicaPool {
+    pool_with(binaries(), fixture, ip, replicas, front_end)
+}
+
+/// [`pool`] with the given binaries.
+pub fn pool_with(
+    binaries: &Binaries,
+    fixture: &ServiceFixture,
+    ip: IpAddr,
+    replicas: usize,
+    front_end: FrontEnd,
+) -> ReplicaPool {
     ReplicaPool::start(
-        binaries(),
+        binaries,
         PoolConfig {
             ip,
             replicas,
