@@ -107,13 +107,18 @@ pub fn run_demo(binaries: &Binaries, opts: &DemoOptions) -> Result<DemoOutcome> 
         },
     )?;
     let url = pool.trickles_url("file");
-    match opts.front_end {
-        FrontEnd::Direct => eprintln!("demo: replica 0 serves {url}; starting the client"),
-        _ => eprintln!(
-            "demo: {} replicas behind {:?} serve {url}; starting the client",
-            opts.replicas, opts.front_end
-        ),
-    }
+    let pool_name = match opts.front_end {
+        FrontEnd::Direct => "one replica".to_owned(),
+        FrontEnd::AlternatingRelay => format!("{} replicas, alternating", opts.replicas),
+        FrontEnd::Balancer(policy) => {
+            format!(
+                "{} replicas behind a {} balancer",
+                opts.replicas,
+                policy.yaml_name()
+            )
+        }
+    };
+    eprintln!("demo: {pool_name} serving {url}; starting the client");
     let download = fixture.path().join("download");
     let client = ClientSpec::single(url, download.clone(), fixture.path(), "client");
     let plan = FailurePlan {
@@ -138,7 +143,7 @@ pub fn run_demo(binaries: &Binaries, opts: &DemoOptions) -> Result<DemoOutcome> 
     run.trace.write_csv(&csv[0])?;
     write_throughput_csv(&points, &csv[1])?;
     let title = format!(
-        "trickles demo: {} over loopback, replica killed and replaced",
+        "trickles demo: {} over loopback, {pool_name}, a replica killed and replaced",
         format_bytes(opts.size)
     );
     let plots = write_throughput_plot(
@@ -185,11 +190,17 @@ pub fn report(outcome: &DemoOutcome) -> String {
             .restarted_at
             .map_or_else(|| "(none)".to_owned(), |t| format!("{t:.3} s"))
     ));
-    if let (Some(resumed), Some(restarted)) = (outcome.run.resumed_at, outcome.run.restarted_at) {
+    if let Some((from, to)) = outcome.run.stall_after_kill {
+        let relative = match outcome.run.restarted_at {
+            Some(up) if to >= up => {
+                format!(", {:.0} ms after the replacement was up", (to - up) * 1e3)
+            }
+            Some(up) => format!(", {:.0} ms before the replacement was up", (up - to) * 1e3),
+            None => String::new(),
+        };
         text.push_str(&format!(
-            "recovery      deliveries resumed at {:.3} s, {:.0} ms after the replacement was up\n",
-            resumed,
-            (resumed - restarted) * 1e3
+            "recovery      no deliveries from {from:.3} s to {to:.3} s ({:.0} ms){relative}\n",
+            (to - from) * 1e3
         ));
     }
     text.push_str(&format!(

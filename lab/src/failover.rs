@@ -1,6 +1,7 @@
 //! The failover scenario: one client fetches a file from a [`ReplicaPool`]; when it has
-//! `kill_at_bytes`, a replica is SIGKILLed; after `restart_after` (if any) a new process takes
-//! the same key and address; the *same* client process must finish. The client's delivery is sampled
+//! `kill_at_bytes`, a replica is SIGKILLed; after `restart_after` (if any, and if the transfer
+//! is still running) a new process takes the same key and address; the *same* client process
+//! must finish. The client's delivery is sampled
 //! throughout (the size of its output file) into a [`DeliveryTrace`].
 
 use std::time::{Duration, Instant};
@@ -54,9 +55,9 @@ pub struct FailoverRun {
     pub restarted_at: Option<f64>,
     /// Bytes the client had delivered at the kill.
     pub delivered_at_kill: u64,
-    /// Seconds after the client's start when its output first grew after the replacement
-    /// was healthy (`None` if it had finished by then).
-    pub resumed_at: Option<f64>,
+    /// The longest pause in the client's deliveries after the kill, `(from, to)` in seconds
+    /// after the client's start, as sampled from its output (`None` if nothing paused).
+    pub stall_after_kill: Option<(f64, f64)>,
 }
 
 /// Runs the scenario; the client writes to `client.output` (required: it is what is sampled).
@@ -119,16 +120,15 @@ pub fn fetch_through_failover(
     }
     let remaining = plan.limit.saturating_sub(start.elapsed()) + Duration::from_secs(1);
     let stats = process.finish(remaining)?;
-    let plan_ran = killed.is_some() && (plan.restart_after.is_none() || restarted.is_some());
-    let (Some((kill, delivered_at_kill, replica)), true) = (killed, plan_ran) else {
+    // The replacement may come after the end: a balanced pool finishes without it.
+    let Some((kill, delivered_at_kill, replica)) = killed else {
         return Err(LabError::Usage(format!(
-            "the transfer ended ({} bytes) before the failure plan ran (kill at {} bytes, \
-             restart {:?} later); use a larger file",
-            stats.bytes, plan.kill_at_bytes, plan.restart_after
+            "the transfer ended ({} bytes) before the kill at {} bytes; use a larger file",
+            stats.bytes, plan.kill_at_bytes
         )));
     };
     let restarted_at = restarted.map(since);
-    let resumed_at = restarted_at.and_then(|at| first_growth_after(&trace, at));
+    let stall_after_kill = longest_pause_after(&trace, since(kill));
     Ok(FailoverRun {
         stats,
         trace,
@@ -136,19 +136,29 @@ pub fn fetch_through_failover(
         killed_at: since(kill),
         restarted_at,
         delivered_at_kill,
-        resumed_at,
+        stall_after_kill,
     })
 }
 
-/// The time of the first sample after `seconds` whose byte count exceeds the count at
-/// `seconds`.
-fn first_growth_after(trace: &DeliveryTrace, seconds: f64) -> Option<f64> {
-    let base = trace.bytes_at(seconds);
-    trace
-        .samples()
-        .iter()
-        .find(|&&(t, bytes)| t > seconds && bytes > base)
-        .map(|&(t, _)| t)
+/// The longest interval between two consecutive growths of the delivered bytes that ends
+/// after `seconds`: `(last growth before the pause, first growth after it)`.
+fn longest_pause_after(trace: &DeliveryTrace, seconds: f64) -> Option<(f64, f64)> {
+    let mut last: Option<(f64, u64)> = None;
+    let mut longest: Option<(f64, f64)> = None;
+    for &(t, bytes) in trace.samples() {
+        match last {
+            Some((since, before)) if bytes > before => {
+                let gap = t - since;
+                if t > seconds && longest.is_none_or(|(a, b)| gap > b - a) {
+                    longest = Some((since, t));
+                }
+                last = Some((t, bytes));
+            }
+            None => last = Some((t, bytes)),
+            Some(_) => {}
+        }
+    }
+    longest
 }
 
 #[cfg(test)]
@@ -156,20 +166,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn growth_is_found_after_the_given_time_only() {
+    fn longest_pause_after_the_kill_is_found() {
         let mut trace = DeliveryTrace::default();
         for (t, b) in [
             (0.0, 0),
             (0.1, 10),
             (0.2, 20),
+            (0.3, 20),
             (1.0, 20),
-            (1.3, 20),
+            (1.3, 30),
             (1.4, 30),
+            (1.5, 40),
         ] {
             trace.sample(t, b);
         }
-        assert_eq!(first_growth_after(&trace, 1.0), Some(1.4));
-        assert_eq!(first_growth_after(&trace, 0.05), Some(0.1));
-        assert_eq!(first_growth_after(&trace, 1.4), None);
+        assert_eq!(longest_pause_after(&trace, 0.25), Some((0.2, 1.3)));
+        assert_eq!(longest_pause_after(&trace, 1.4), Some((1.3, 1.5)));
+        assert_eq!(longest_pause_after(&trace, 2.0), None);
     }
 }
