@@ -9,8 +9,7 @@
 //!
 //! We call `libc` directly rather than use `quinn-udp`: no GSO/GRO (each forwarded datagram has
 //! its own destination), no ECN or packet-info control messages; the two calls with their
-//! buffers are short and easy to audit. (This is the server's `udp::batch`, generalised; moving
-//! the server onto this crate is follow-up work.)
+//! buffers are short and easy to audit. The server, the balancer and the mirror all use it.
 
 use std::io;
 use std::mem::{size_of, zeroed};

@@ -69,17 +69,30 @@ fn enlarge_buffers(socket: &Socket, addr: SocketAddr) {
     if !enough(socket.send_buffer_size()) {
         let _ = set_int_option(socket, libc::SO_SNDBUFFORCE, wanted);
     }
-    match (socket.recv_buffer_size(), socket.send_buffer_size()) {
-        (Ok(receive), Ok(send))
-            if receive >= reported_when_granted && send >= reported_when_granted => {}
-        (receive, send) => tracing::debug!(
+    if !buffers_granted(socket) {
+        let (receive, send) = (socket.recv_buffer_size(), socket.send_buffer_size());
+        tracing::debug!(
             %addr,
             receive = receive.unwrap_or(0),
             send = send.unwrap_or(0),
             wanted,
             "socket buffers smaller than wanted (raise net.core.rmem_max / wmem_max)"
-        ),
+        );
     }
+}
+
+/// True when `socket` got [`SOCKET_BUFFER_LEN`] in both directions. Binding only logs a
+/// shortfall at debug level; a binary for which it matters (the server) can warn with this.
+pub fn has_requested_buffers(socket: &UdpSocket) -> bool {
+    buffers_granted(&socket2::SockRef::from(socket))
+}
+
+/// Linux doubles the size asked for (room for bookkeeping) and reports the doubled value.
+fn buffers_granted(socket: &Socket) -> bool {
+    let reported_when_granted = 2 * SOCKET_BUFFER_LEN;
+    let enough =
+        |granted: std::io::Result<usize>| granted.is_ok_and(|g| g >= reported_when_granted);
+    enough(socket.recv_buffer_size()) && enough(socket.send_buffer_size())
 }
 
 /// `setsockopt(SOL_SOCKET, option, value)` for an integer option socket2 does not wrap.
@@ -116,6 +129,19 @@ mod tests {
             .collect();
         assert_eq!(ports.len(), 3);
         assert!(ports.iter().all(|p| *p == ports[0] && *p != 0));
+    }
+
+    #[test]
+    fn ipv4_and_ipv6_wildcards_bind_the_same_port() {
+        let v4 = bind_one("0.0.0.0:0".parse().expect("addr")).expect("v4");
+        let port = v4.local_addr().expect("addr").port();
+        if let Err(e) = bind_one(SocketAddr::new("::".parse().expect("ip"), port)) {
+            // Only acceptable when the host has no IPv6 at all.
+            assert!(
+                UdpSocket::bind("[::1]:0").is_err(),
+                "IPv6 wildcard could not share the port: {e}"
+            );
+        }
     }
 
     #[test]

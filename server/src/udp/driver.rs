@@ -17,9 +17,10 @@ use trickles::server::{ServerConfig, ServerEndpoint};
 
 use super::metrics::UdpMetrics;
 use super::shared_keys::SharedKeys;
-use super::socket;
 use super::worker::{self, WorkerShared};
 use crate::error::ServerError;
+use trickles_netfn::udp::socket;
+use trickles_netfn::NetfnError;
 
 /// An application shared by every worker (the core takes its application by value).
 pub struct SharedApplication<A: ?Sized>(pub Arc<A>);
@@ -54,7 +55,15 @@ impl UdpDriver {
     ) -> Result<Self, ServerError> {
         let mut groups = Vec::with_capacity(listen.len());
         for addr in listen {
-            groups.push(socket::bind_group(*addr, workers)?);
+            let group = socket::bind_group(*addr, workers).map_err(|e| bind_error(*addr, e))?;
+            if !group.iter().all(socket::has_requested_buffers) {
+                tracing::warn!(
+                    %addr,
+                    wanted = socket::SOCKET_BUFFER_LEN,
+                    "socket buffers smaller than wanted (raise net.core.rmem_max / wmem_max)"
+                );
+            }
+            groups.push(group);
         }
         let shared = WorkerShared {
             shutdown: Arc::new(AtomicBool::new(false)),
@@ -125,5 +134,16 @@ impl UdpDriver {
                 tracing::error!("a UDP worker panicked");
             }
         }
+    }
+}
+
+/// The server's error for a socket that could not be bound (binding only ever fails that way).
+fn bind_error(addr: SocketAddr, error: NetfnError) -> ServerError {
+    match error {
+        NetfnError::Bind { addr, source } => ServerError::Bind { addr, source },
+        other => ServerError::Bind {
+            addr,
+            source: std::io::Error::other(other.to_string()),
+        },
     }
 }

@@ -1,18 +1,16 @@
 //! The UDP driver: worker threads that receive Trickles requests in batches, hand them to the
 //! protocol core and send its answers in batches.
 //!
-//! - [`socket`]: one `SO_REUSEPORT` socket per worker, large buffers, a poll timeout;
-//! - [`batch`]: `recvmmsg`/`sendmmsg` with buffers reused across batches;
+//! - [`trickles_netfn::udp`] (shared with the balancer and the mirror): one `SO_REUSEPORT`
+//!   socket per worker with large buffers and a poll timeout, `recvmmsg`/`sendmmsg` batches;
 //! - [`worker`]: the loop of one thread (receive → `ServerEndpoint` → send, count);
 //! - [`driver`]: starts and stops the workers of every listen address;
 //! - [`shared_keys`]: key rings published to the workers on reload;
 //! - [`metrics`]: the counters, flushed once per batch.
 
-pub mod batch;
 pub mod driver;
 pub mod metrics;
 pub mod shared_keys;
-pub mod socket;
 pub mod worker;
 
 pub use driver::UdpDriver;

@@ -17,10 +17,15 @@ use trickles::server::ServerEndpoint;
 use trickles::time::Instant;
 use trickles::wire::{Header, PacketType};
 use trickles::Transmit;
+use trickles_netfn::udp::{Outgoing, RecvBatch, SendBatch, BATCH_LEN};
 
-use super::batch::{RecvBatch, SendBatch, BATCH_LEN};
 use super::metrics::{BatchCounts, UdpMetrics, TRUNCATED, UNKNOWN_ADDRESS_FAMILY};
 use super::shared_keys::SharedKeys;
+
+/// Receive slot per datagram: requests are far smaller, but a HELLO may be padded up to
+/// [`trickles::wire::hello::MAX_HELLO_PADDING`] to draw a first window of jumbo packets; larger
+/// datagrams are truncated.
+pub const SLOT_LEN: usize = trickles::wire::hello::MAX_HELLO_PADDING;
 
 /// What every worker of a driver shares.
 #[derive(Clone, Debug)]
@@ -47,7 +52,7 @@ pub fn run<A: Application>(
     mut endpoint: ServerEndpoint<A>,
     shared: WorkerShared,
 ) {
-    let mut receive = RecvBatch::new();
+    let mut receive = RecvBatch::with_slot_len(SLOT_LEN);
     let mut send = SendBatch::new();
     let mut out: Vec<Transmit> = Vec::with_capacity(BATCH_LEN * 4);
     let mut counts = BatchCounts::default();
@@ -106,7 +111,13 @@ pub fn run<A: Application>(
             }
         }
         if !out.is_empty() {
-            let sent = send.send(&socket, &out);
+            // One allocation per batch, not per packet: the transmits as one-part datagrams.
+            let datagrams: Vec<Outgoing<'_>> = out
+                .iter()
+                .map(|t| Outgoing::new(t.destination, &t.payload))
+                .collect();
+            let sent = send.send(&socket, &datagrams);
+            drop(datagrams);
             counts.packets_sent += sent.packets;
             counts.bytes_sent += sent.bytes;
             counts.send_errors += sent.errors;
