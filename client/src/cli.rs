@@ -51,6 +51,14 @@ struct GetArgs {
     /// HTTP only: after a connection error, reconnect and resume with a Range request.
     #[arg(long)]
     http_range_resume: bool,
+    /// Trickles only: send every datagram through the packet mirror at ADDR (trickles-mirror)
+    /// and receive the answers through it.
+    #[arg(long, value_name = "ADDR")]
+    via: Option<std::net::SocketAddr>,
+    /// With --via: tag datagrams with this key the mirror knows, ID:HEX (16-byte secret).
+    #[arg(long, value_name = "ID:HEX", requires = "via",
+          value_parser = trickles_client::via_mirror::parse_key)]
+    via_key: Option<trickles_mirror::auth::AuthKey>,
 }
 
 /// Runs the CLI; returns the process exit code.
@@ -79,9 +87,17 @@ fn get(args: GetArgs) -> Result<(), ClientError> {
         ));
     }
     let sinks = open_sinks(args.output.as_deref(), parallel)?;
+    let via = args.via.map(|mirror| {
+        let route = trickles_mirror::MirrorRoute::new(mirror);
+        match args.via_key.clone() {
+            Some(key) => route.with_key(key),
+            None => route,
+        }
+    });
     let mut opts = FetchOptions {
         idle_timeout: args.timeout,
         http_range_resume: args.http_range_resume,
+        via,
         ..FetchOptions::default()
     };
     if !args.quiet && std::io::stderr().is_terminal() {

@@ -22,7 +22,8 @@
 //! Map of the crate: [`url`] parses URLs, [`sink`] is where bodies go, [`recorder`] hashes and
 //! times deliveries, [`stats`] is the `--stats-json` schema, [`http_fetch`] the TCP baseline,
 //! [`trickles_fetch`] the UDP driver and [`udp_socket`] its socket, [`progress`] the progress
-//! bar, [`options`] the knobs and [`error`] the failures.
+//! bar, [`via_mirror`] the `--via` packet-mirror path, [`options`] the knobs and [`error`] the
+//! failures.
 
 pub mod error;
 pub mod http_fetch;
@@ -34,6 +35,7 @@ pub mod stats;
 pub mod trickles_fetch;
 pub mod udp_socket;
 pub mod url;
+pub mod via_mirror;
 
 use std::time::Instant;
 

@@ -27,6 +27,8 @@ pub struct FetchOptions {
     pub trickles: ClientConfig,
     /// Where to report progress, if anywhere.
     pub progress: Option<Arc<dyn ProgressReporter>>,
+    /// Trickles only: send every datagram through this packet mirror (CLI `--via`).
+    pub via: Option<trickles_mirror::MirrorRoute>,
 }
 
 impl Default for FetchOptions {
@@ -40,6 +42,7 @@ impl Default for FetchOptions {
             socket_buffer_bytes: 8 << 20,
             trickles: ClientConfig::default(),
             progress: None,
+            via: None,
         }
     }
 }
@@ -55,6 +58,7 @@ impl std::fmt::Debug for FetchOptions {
             .field("socket_buffer_bytes", &self.socket_buffer_bytes)
             .field("trickles", &self.trickles)
             .field("progress", &self.progress.is_some())
+            .field("via", &self.via.as_ref().map(|route| route.mirror()))
             .finish()
     }
 }

@@ -36,6 +36,7 @@ use crate::recorder::TransferRecorder;
 use crate::stats::TransferStats;
 use crate::udp_socket::{self, ClientSocket, Received, RecvBatch, SendBatch, BATCH_LEN};
 use crate::url::TargetUrl;
+use crate::via_mirror::DatagramPath;
 
 /// Datagrams drained per wake-up before the loop sends and delivers again (a multiple of
 /// [`BATCH_LEN`], the datagrams per `recvmmsg`).
@@ -62,7 +63,8 @@ pub async fn fetch_trickles(
             })
             .collect();
     };
-    let socket = match udp_socket::bind_for(server, opts.socket_buffer_bytes) {
+    let path = DatagramPath::new(opts.via.clone());
+    let socket = match udp_socket::bind_for(path.first_hop(server), opts.socket_buffer_bytes) {
         Ok(socket) => socket,
         Err(error) => {
             let reason = error.to_string();
@@ -78,6 +80,7 @@ pub async fn fetch_trickles(
     };
     let config = share_receive_buffer(socket.socket(), opts, count);
     let mut driver = Driver::new(url, server, opts, config, recorders);
+    driver.path = path;
     driver.run(&socket).await;
     driver.into_outcomes()
 }
@@ -122,6 +125,8 @@ struct Driver<'a> {
     /// Datagrams queued by the connections, sent together.
     outbox: Vec<Transmit>,
     sender: SendBatch,
+    /// Direct, or through a packet mirror (`--via`).
+    path: DatagramPath,
 }
 
 impl<'a> Driver<'a> {
@@ -166,6 +171,7 @@ impl<'a> Driver<'a> {
             chunk: vec![0; READ_CHUNK],
             outbox: Vec::new(),
             sender: SendBatch::new(),
+            path: DatagramPath::default(),
         }
     }
 
@@ -195,6 +201,7 @@ impl<'a> Driver<'a> {
                 self.outbox.push(transmit);
             }
         }
+        self.path.wrap_all(&mut self.outbox);
         socket.send_all(&mut self.sender, &self.outbox).await;
         self.outbox.clear();
     }
@@ -230,7 +237,9 @@ impl<'a> Driver<'a> {
             tracing::trace!(from = ?datagram.from, "truncated datagram or unknown sender family");
             return;
         };
-        let payload = datagram.payload;
+        let Some((from, payload)) = self.path.received(from, datagram.payload) else {
+            return;
+        };
         let Some(&index) = trickles::wire::connection_id(payload)
             .and_then(|conn_id| self.by_conn_id.get(&conn_id))
         else {
