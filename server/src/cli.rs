@@ -50,6 +50,10 @@ pub struct RunArgs {
     /// TCP address of the HTTP/1.1 baseline serving the same files.
     #[arg(long, value_name = "ADDR")]
     pub tcp_listen: Option<SocketAddr>,
+    /// A trickles-balancer relaying to this server: its encapsulation header (the client's
+    /// address) is trusted from this address only (repeat for several).
+    #[arg(long = "balancer", value_name = "ADDR")]
+    pub balancers: Vec<SocketAddr>,
     /// UDP worker threads per listen address (default: the number of CPUs).
     #[arg(long, value_name = "N")]
     pub workers: Option<usize>,

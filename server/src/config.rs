@@ -9,6 +9,7 @@
 //! workers: 2                              # UDP worker threads per listen address
 //! mss: 1200                               # payload bytes per data packet
 //! watermark_root: /srv/images             # watermarking application (see crate::watermark)
+//! balancers: ["10.0.0.1:4433"]            # trickles-balancers relaying here (udp::balancer_relay)
 //! ```
 //!
 //! Every key is optional in the file; unknown keys are errors (a typo must not be silently
@@ -52,6 +53,9 @@ pub struct ConfigFile {
     pub workers: Option<usize>,
     /// Payload bytes per data packet.
     pub mss: Option<usize>,
+    /// Balancers whose encapsulation header is trusted.
+    #[serde(default)]
+    pub balancers: Vec<SocketAddr>,
     /// Source images of the watermarking application.
     pub watermark_root: Option<PathBuf>,
     /// Font of the watermarking application.
@@ -97,6 +101,8 @@ pub struct Settings {
     pub workers: usize,
     /// Payload bytes per data packet, if set (otherwise the core's default).
     pub mss: Option<usize>,
+    /// Balancers whose encapsulation header is trusted (flags replace the file's list).
+    pub balancers: Vec<SocketAddr>,
     /// The watermarking application, when configured.
     pub watermark: Option<crate::watermark::WatermarkSettings>,
 }
@@ -168,6 +174,11 @@ impl Settings {
         let workers = args.workers.or(file.workers);
         let mss_from_flag = args.mss.is_some();
         let mss = args.mss.or(file.mss);
+        let balancers = if args.balancers.is_empty() {
+            file.balancers.clone()
+        } else {
+            args.balancers.clone()
+        };
 
         let Some(root) = root else {
             return Err(at.error(
@@ -273,6 +284,7 @@ impl Settings {
             tcp_listen,
             workers,
             mss,
+            balancers,
             watermark,
         })
     }

@@ -88,6 +88,9 @@ impl RunningServer {
             )?),
             _ => None,
         };
+        if let Some(udp) = &udp {
+            udp.set_balancers(settings.balancers.clone());
+        }
 
         let mut tasks = Vec::new();
         if let Some(listener) = tcp {
@@ -184,8 +187,12 @@ impl RunningServer {
                 );
             }
         }
+        if let Some(udp) = &self.udp {
+            udp.set_balancers(fresh.balancers.clone());
+        }
         tracing::info!(root = %fresh.root.display(), "configuration reloaded");
         self.settings.root = fresh.root;
+        self.settings.balancers = fresh.balancers;
         self.settings.key_file = fresh.key_file;
         Ok(())
     }

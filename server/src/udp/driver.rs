@@ -69,6 +69,7 @@ impl UdpDriver {
             shutdown: Arc::new(AtomicBool::new(false)),
             keys: Arc::new(SharedKeys::new(keys.clone())),
             metrics,
+            balancers: Arc::new(trickles_netfn::Published::new(Vec::new())),
         };
         let mut local_addrs = Vec::with_capacity(listen.len());
         let mut threads = Vec::new();
@@ -124,6 +125,12 @@ impl UdpDriver {
     /// Hand a new key ring to every worker (each picks it up before its next batch).
     pub fn set_keys(&self, keys: KeyRing) {
         self.shared.keys.publish(keys);
+    }
+
+    /// Trust the encapsulation header from these balancer addresses (replacing the list; each
+    /// worker picks it up before its next batch). See [`super::balancer_relay`].
+    pub fn set_balancers(&self, balancers: Vec<SocketAddr>) {
+        self.shared.balancers.publish(balancers);
     }
 
     /// Stop every worker and wait for them (at most one poll interval).

@@ -19,6 +19,10 @@ pub fn drop_reason_names() -> impl Iterator<Item = &'static str> {
         .iter()
         .map(DropReason::name)
         .chain([TRUNCATED, UNKNOWN_ADDRESS_FAMILY])
+        .chain([
+            super::balancer_relay::UNTRUSTED_ENCAP,
+            super::balancer_relay::MALFORMED_ENCAP,
+        ])
 }
 
 /// The UDP driver's counters (registered in [`crate::metrics::ServerMetrics`]).

@@ -6,8 +6,10 @@
 //! - [`worker`]: the loop of one thread (receive → `ServerEndpoint` → send, count);
 //! - [`driver`]: starts and stops the workers of every listen address;
 //! - [`shared_keys`]: key rings published to the workers on reload;
-//! - [`metrics`]: the counters, flushed once per batch.
+//! - [`metrics`]: the counters, flushed once per batch;
+//! - [`balancer_relay`]: datagrams relayed by a `trickles-balancer` (encapsulated client address).
 
+pub mod balancer_relay;
 pub mod driver;
 pub mod metrics;
 pub mod shared_keys;

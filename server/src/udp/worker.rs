@@ -19,13 +19,17 @@ use trickles::wire::{Header, PacketType};
 use trickles::Transmit;
 use trickles_netfn::udp::{Outgoing, RecvBatch, SendBatch, BATCH_LEN};
 
+use trickles_netfn::{Published, Subscriber};
+
+use super::balancer_relay;
 use super::metrics::{BatchCounts, UdpMetrics, TRUNCATED, UNKNOWN_ADDRESS_FAMILY};
 use super::shared_keys::SharedKeys;
 
 /// Receive slot per datagram: requests are far smaller, but a HELLO may be padded up to
-/// [`trickles::wire::hello::MAX_HELLO_PADDING`] to draw a first window of jumbo packets; larger
-/// datagrams are truncated.
-pub const SLOT_LEN: usize = trickles::wire::hello::MAX_HELLO_PADDING;
+/// [`trickles::wire::hello::MAX_HELLO_PADDING`] to draw a first window of jumbo packets, and a
+/// balancer may put an encapsulation header in front of it; larger datagrams are truncated.
+pub const SLOT_LEN: usize =
+    trickles::wire::hello::MAX_HELLO_PADDING + trickles_netfn::encap::MAX_HEADER_LEN;
 
 /// What every worker of a driver shares.
 #[derive(Clone, Debug)]
@@ -36,6 +40,8 @@ pub struct WorkerShared {
     pub keys: Arc<SharedKeys>,
     /// The counters.
     pub metrics: UdpMetrics,
+    /// Balancers whose encapsulation header is trusted ([`balancer_relay`]).
+    pub balancers: Arc<Published<Vec<std::net::SocketAddr>>>,
 }
 
 /// The wall clock as the core wants it.
@@ -57,6 +63,7 @@ pub fn run<A: Application>(
     let mut out: Vec<Transmit> = Vec::with_capacity(BATCH_LEN * 4);
     let mut counts = BatchCounts::default();
     let mut key_generation = shared.keys.generation();
+    let mut balancers = Subscriber::new(shared.balancers.clone());
     let soft_state = i64::try_from(endpoint.soft_state_bytes()).unwrap_or(i64::MAX);
     shared.metrics.soft_state_bytes.add(soft_state);
 
@@ -85,6 +92,7 @@ pub fn run<A: Application>(
             endpoint.set_keys(ring);
             key_generation = generation;
         }
+        balancers.refresh();
         let now = wall_clock();
         for index in 0..receive.len() {
             let Some(datagram) = receive.get(index) else {
@@ -100,15 +108,25 @@ pub fn run<A: Application>(
                 counts.reject(TRUNCATED);
                 continue;
             }
+            let ingress = match balancer_relay::unwrap(balancers.current(), from, datagram.payload)
+            {
+                Ok(ingress) => ingress,
+                Err(reason) => {
+                    counts.reject(reason);
+                    continue;
+                }
+            };
             let is_hello = matches!(
-                Header::parse(datagram.payload),
+                Header::parse(ingress.payload),
                 Ok((header, _)) if header.packet_type == PacketType::Hello
             );
-            match endpoint.handle_datagram(now, from, datagram.payload, &mut out) {
+            let first_reply = out.len();
+            match endpoint.handle_datagram(now, ingress.client, ingress.payload, &mut out) {
                 Ok(_) if is_hello => counts.hellos += 1,
                 Ok(_) => counts.continuations_verified += 1,
                 Err(reason) => counts.reject(reason.name()),
             }
+            ingress.route.apply(&mut out[first_reply..]);
         }
         if !out.is_empty() {
             // One allocation per batch, not per packet: the transmits as one-part datagrams.
