@@ -13,7 +13,7 @@
 //! | `trickles_server_bytes_received_total` | UDP payload bytes received |
 //! | `trickles_server_bytes_sent_total` | UDP payload bytes sent |
 //! | `trickles_server_continuations_verified_total` | requests whose continuation verified |
-//! | `trickles_server_continuations_rejected_total{reason}` | drops, by the core's `DropReason` name (`malformed`, `version`, `mac`, `epoch`, `stale`, `replay`, `proof`, `too_early`, `window`, `app`, ...) or the driver's `truncated` / `address_family` |
+//! | `trickles_server_continuations_rejected_total{reason}` | drops, by the core's `DropReason` name (`malformed`, `version`, `mac`, `epoch`, `stale`, `replay`, `proof`, `too_early`, `window`, `app`, ...) or the driver's `truncated` / `address_family` / `untrusted_encap` / `malformed_encap` (balancer relays, `udp::balancer_relay`) |
 //! | `trickles_server_hellos_total` | HELLOs answered |
 //! | `trickles_server_send_errors_total` | datagrams the kernel refused |
 //! | `trickles_server_soft_state_bytes` | replay-filter memory of all workers |
