@@ -1,14 +1,14 @@
 //! Balancer throughput on one core against a plain UDP forwarder, measured in the same run.
 //!
-//! `cargo bench -p trickles-balancer --bench forwarding [-- SECONDS]`
+//! `cargo bench -p trickles-balancer --bench forwarding [-- SECONDS]` (per run; 5 pairs of runs)
 //!
 //! Both forwarders use the same batched I/O of `trickles-netfn` (recvmmsg/sendmmsg, 32 per call)
 //! on one thread pinned to CPU 0; a load generator and the three backend sinks run pinned to
 //! the other CPU. The plain forwarder sends each datagram as is to the backends in turn; the
 //! balancer runs its whole datapath (table subscription, `decide` with Maglev on the connection
 //! id, encapsulation header, per-backend counters flushed to Prometheus). The figure is
-//! datagrams delivered to the sinks per second; the ratio is the balancer's cost over plain
-//! forwarding. It also prints the pure decision cost (ns per datagram) and the Maglev build
+//! datagrams delivered to the sinks per second; the ratio (median over five back-to-back pairs)
+//! is the balancer's cost over plain forwarding. It also prints the pure decision cost (ns per datagram) and the Maglev build
 //! time for 100 and 1000 backends.
 
 use std::net::{SocketAddr, UdpSocket};
@@ -233,12 +233,18 @@ fn measure(forwarder: Forwarder, seconds: f64) -> f64 {
     rate
 }
 
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted.get(sorted.len() / 2).copied().unwrap_or(0.0)
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; a number sets the seconds per measurement.
     let seconds = std::env::args()
         .skip(1)
         .find_map(|a| a.parse::<f64>().ok())
-        .unwrap_or(3.0);
+        .unwrap_or(2.0);
     println!(
         "decide(): {:.1} ns per datagram (Maglev, 3 backends)",
         decision_cost()
@@ -249,25 +255,37 @@ fn main() {
             maglev_build(n).as_secs_f64() * 1e3
         );
     }
+    let pairs = 5;
     let mut plain = Vec::new();
     let mut balancer = Vec::new();
-    // Alternate the two so drift (other load on the machine) hits both alike.
-    for _ in 0..2 {
-        plain.push(measure(Forwarder::Plain, seconds));
-        balancer.push(measure(Forwarder::Balancer, seconds));
+    let mut ratios = Vec::new();
+    // Alternate the two, pair by pair, so drift (other load on the machine) hits both alike;
+    // the ratio of each pair is taken before the median.
+    for _ in 0..pairs {
+        let p = measure(Forwarder::Plain, seconds);
+        let b = measure(Forwarder::Balancer, seconds);
+        plain.push(p);
+        balancer.push(b);
+        ratios.push(b / p.max(1.0));
     }
-    let best = |v: &[f64]| v.iter().copied().fold(0.0, f64::max);
-    let (p, b) = (best(&plain), best(&balancer));
+    let rounded = |v: &[f64]| v.iter().map(|r| r.round()).collect::<Vec<_>>();
     println!(
-        "plain UDP forwarder: {:.0} datagrams/s ({} B, one core, batches of 32; runs {:?})",
-        p,
+        "plain UDP forwarder: median {:.0} datagrams/s ({} B, one core, batches of 32; runs {:?})",
+        median(&plain),
         DATAGRAM_LEN,
-        plain.iter().map(|r| r.round()).collect::<Vec<_>>()
+        rounded(&plain)
     );
     println!(
-        "trickles-balancer datapath: {:.0} datagrams/s (Maglev + encapsulation; runs {:?})",
-        b,
-        balancer.iter().map(|r| r.round()).collect::<Vec<_>>()
+        "trickles-balancer datapath: median {:.0} datagrams/s (Maglev + encapsulation; runs {:?})",
+        median(&balancer),
+        rounded(&balancer)
     );
-    println!("balancer / plain = {:.2}", b / p.max(1.0));
+    println!(
+        "balancer / plain, median of {pairs} paired runs = {:.2} (pairs {:?})",
+        median(&ratios),
+        ratios
+            .iter()
+            .map(|r| (r * 100.0).round() / 100.0)
+            .collect::<Vec<_>>()
+    );
 }
