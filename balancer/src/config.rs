@@ -9,6 +9,7 @@
 //! policy: maglev               # maglev (default) | round_robin | least_loaded
 //! table_size: 65537            # Maglev slots, prime
 //! watch_config: true           # reload when this file changes (SIGHUP always reloads)
+//! upstreams: ["127.0.0.1:7000"] # packet mirrors in front: trusted to send encapsulated datagrams
 //! health:
 //!   probe: udp                 # udp (default): a Trickles HELLO to the backend | http: GET /healthz
 //!   interval_ms: 500
@@ -236,6 +237,8 @@ struct ConfigFile {
     #[serde(default)]
     watch_config: bool,
     #[serde(default)]
+    upstreams: Vec<SocketAddr>,
+    #[serde(default)]
     health: HealthFile,
     #[serde(default)]
     backends: Vec<BackendFile>,
@@ -286,6 +289,8 @@ pub struct BalancerConfig {
     pub table_size: u32,
     /// Poll the file for changes.
     pub watch_config: bool,
+    /// Relays in front (packet mirrors) trusted to send encapsulated client datagrams.
+    pub upstreams: Vec<SocketAddr>,
     /// Health checks.
     pub health: HealthConfig,
     /// The pool, in file order.
@@ -392,6 +397,14 @@ impl BalancerConfig {
                 ));
             }
         }
+        for (i, upstream) in file.upstreams.iter().enumerate() {
+            if addresses.contains_key(upstream) || file.listen.contains(upstream) {
+                return Err(source.error_at(
+                    &format!("upstreams[{i}]"),
+                    format!("upstream {upstream} is also a backend or listen address"),
+                ));
+            }
+        }
         let table_size = file.table_size.map_or(DEFAULT_TABLE_SIZE, |t| t.0);
         if (table_size as usize) < file.backends.len() {
             return Err(source.error_at(
@@ -417,6 +430,7 @@ impl BalancerConfig {
             },
             table_size,
             watch_config: file.watch_config,
+            upstreams: file.upstreams,
             health: HealthConfig {
                 probe: health.probe,
                 interval: Duration::from_millis(health.interval_ms),

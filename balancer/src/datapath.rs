@@ -5,12 +5,13 @@
 //! batch when nothing changed), so a health change or a reload never drops or splits a batch.
 //! Datagrams to backends are sent as two parts, the encapsulation header (written into a small
 //! per-slot array) and the received bytes, without copying the datagram; relayed replies are
-//! sent as the sub-slice after their header. Both leave from the VIP socket, so clients see
-//! replies come from the VIP and backends see one balancer address.
+//! sent as the sub-slice after their header (behind a new header naming the client when they go
+//! back through an upstream mirror). Both leave from the VIP socket, so clients see replies come
+//! from the VIP and backends see one balancer address.
 
 use std::sync::Arc;
 
-use trickles_netfn::encap::MAX_HEADER_LEN;
+use trickles_netfn::encap::{EncapRepr, MAX_HEADER_LEN};
 use trickles_netfn::udp::{receive, Outgoing, RecvBatch, SendBatch, WorkerContext, BATCH_LEN};
 use trickles_netfn::{Published, Subscriber};
 
@@ -69,13 +70,15 @@ pub fn run(ctx: WorkerContext, table: Arc<Published<ForwardingTable>>, metrics: 
                     backend,
                     destination,
                     header,
+                    via,
+                    inner,
                 } => {
-                    let head_len = header.emit(&mut heads[index]).unwrap_or(0);
+                    let head_len = header.emit_via(via, &mut heads[index]).unwrap_or(0);
                     plan.push(Planned {
                         index,
                         destination,
                         head_len,
-                        body_start: 0,
+                        body_start: datagram.payload.len() - inner.len(),
                         backend,
                         to_backend: true,
                     });
@@ -83,15 +86,23 @@ pub fn run(ctx: WorkerContext, table: Arc<Published<ForwardingTable>>, metrics: 
                 Verdict::Return {
                     backend,
                     client,
+                    via,
                     inner,
-                } => plan.push(Planned {
-                    index,
-                    destination: client,
-                    head_len: 0,
-                    body_start: datagram.payload.len() - inner.len(),
-                    backend,
-                    to_backend: false,
-                }),
+                } => {
+                    // Through the upstream relay: encapsulated, naming the client.
+                    let head_len = match via {
+                        Some(_) => EncapRepr::new(client).emit(&mut heads[index]).unwrap_or(0),
+                        None => 0,
+                    };
+                    plan.push(Planned {
+                        index,
+                        destination: via.unwrap_or(client),
+                        head_len,
+                        body_start: datagram.payload.len() - inner.len(),
+                        backend,
+                        to_backend: false,
+                    });
+                }
                 Verdict::Drop(reason) => counts.drop(reason),
             }
         }

@@ -89,6 +89,7 @@ impl PoolState {
             self.config.mode,
             self.config.table_size,
         )
+        .map(|t| t.with_upstreams(self.config.upstreams.clone()))
     }
 
     /// Make `health` hold exactly the configured backends; returns the removed names.

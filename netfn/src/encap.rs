@@ -47,8 +47,14 @@ pub const FLAG_DIRECT_RETURN: u8 = 0x01;
 pub const HEADER_LEN_V4: usize = 12;
 /// Header length with an IPv6 peer and no options.
 pub const HEADER_LEN_V6: usize = 24;
-/// Longest header [`EncapRepr::emit`] writes (IPv6, no options): callers size buffers with it.
-pub const MAX_HEADER_LEN: usize = HEADER_LEN_V6;
+/// Option type VIA: the relay in front of the balancer (a mirror) that the reply must go back
+/// through; value = port (2) and IPv4 (4) or IPv6 (16) address. See [`EncapRepr::emit_via`].
+pub const OPTION_VIA: u8 = 0x56;
+/// Longest VIA option (type, length, port, IPv6 address).
+pub const VIA_OPTION_MAX_LEN: usize = 2 + 2 + 16;
+/// Longest header this crate writes (IPv6 peer and an IPv6 VIA option): callers size buffers
+/// with it.
+pub const MAX_HEADER_LEN: usize = HEADER_LEN_V6 + VIA_OPTION_MAX_LEN;
 
 /// Byte offsets of the fields (one place, so a C/XDP datapath can mirror them).
 pub mod field {
@@ -80,6 +86,9 @@ pub enum EncapError {
     /// A family other than 4 or 6.
     #[error("unknown address family {0}")]
     Family(u8),
+    /// The options are not a well-formed TLV sequence, or a VIA option has a bad length.
+    #[error("malformed header options")]
+    Options,
     /// `hdrlen` is shorter than the fixed fields of its family.
     #[error("header length {0} too short")]
     HeaderLen(u8),
@@ -203,6 +212,45 @@ impl EncapRepr {
         self.flags & FLAG_DIRECT_RETURN != 0
     }
 
+    /// Parse a datagram whose header may carry a VIA option: the header's meaning, the VIA
+    /// address if present, and the inner datagram.
+    pub fn parse_with_via(
+        datagram: &[u8],
+    ) -> Result<(EncapRepr, Option<SocketAddr>, &[u8]), EncapError> {
+        let packet = EncapPacket::new_checked(datagram)?;
+        let via = find_via(packet.options())?;
+        let repr = EncapRepr {
+            peer: packet.peer(),
+            flags: packet.flags(),
+        };
+        Ok((repr, via, &datagram[packet.header_len()..]))
+    }
+
+    /// Write the header followed by a VIA option naming `via` (nothing when `None`) into the
+    /// start of `out`; returns the header length (`None` when `out` is too short).
+    pub fn emit_via(&self, via: Option<SocketAddr>, out: &mut [u8]) -> Option<usize> {
+        let base = self.emit(out)?;
+        let Some(via) = via else {
+            return Some(base);
+        };
+        let value_len = match via {
+            SocketAddr::V4(_) => 6,
+            SocketAddr::V6(_) => 18,
+        };
+        let option = out.get_mut(base..base + 2 + value_len)?;
+        option[0] = OPTION_VIA;
+        option[1] = value_len as u8;
+        option[2..4].copy_from_slice(&via.port().to_be_bytes());
+        match via.ip() {
+            IpAddr::V4(ip) => option[4..8].copy_from_slice(&ip.octets()),
+            IpAddr::V6(ip) => option[4..20].copy_from_slice(&ip.octets()),
+        }
+        let total = base + 2 + value_len;
+        // At most 24 + 20 bytes: fits the byte.
+        out[field::HEADER_LEN] = total as u8;
+        Some(total)
+    }
+
     /// Length of the header [`EncapRepr::emit`] writes.
     pub fn header_len(&self) -> usize {
         match self.peer {
@@ -252,6 +300,39 @@ impl EncapRepr {
         out.extend_from_slice(inner);
         out
     }
+}
+
+/// The first VIA option among a header's options (other types are skipped).
+pub fn find_via(options: &[u8]) -> Result<Option<SocketAddr>, EncapError> {
+    let mut rest = options;
+    while !rest.is_empty() {
+        let [kind, len, tail @ ..] = rest else {
+            return Err(EncapError::Options);
+        };
+        let value = tail.get(..usize::from(*len)).ok_or(EncapError::Options)?;
+        if *kind == OPTION_VIA {
+            let port = match value {
+                [hi, lo, ..] => u16::from_be_bytes([*hi, *lo]),
+                _ => return Err(EncapError::Options),
+            };
+            let ip = match value.len() {
+                6 => {
+                    let mut octets = [0u8; 4];
+                    octets.copy_from_slice(&value[2..6]);
+                    IpAddr::V4(Ipv4Addr::from(octets))
+                }
+                18 => {
+                    let mut octets = [0u8; 16];
+                    octets.copy_from_slice(&value[2..18]);
+                    IpAddr::V6(Ipv6Addr::from(octets))
+                }
+                _ => return Err(EncapError::Options),
+            };
+            return Ok(Some(SocketAddr::new(ip, port)));
+        }
+        rest = &tail[value.len()..];
+    }
+    Ok(None)
 }
 
 #[cfg(test)]
@@ -331,6 +412,40 @@ mod tests {
         assert_eq!(packet.options(), &[9, 2, 0xAA, 0xBB]);
         assert_eq!(packet.inner(), &[7, 7]);
         assert_eq!(packet.peer(), v4());
+    }
+
+    #[test]
+    fn via_option_round_trips_for_both_families() {
+        for via in [v4(), v6()] {
+            let mut buf = [0u8; MAX_HEADER_LEN + 3];
+            let len = EncapRepr::new(v6())
+                .emit_via(Some(via), &mut buf)
+                .expect("fits");
+            buf[len..len + 3].copy_from_slice(b"abc");
+            let (repr, found, inner) = EncapRepr::parse_with_via(&buf[..len + 3]).expect("parse");
+            assert_eq!((repr.peer, found, inner), (v6(), Some(via), &b"abc"[..]));
+            // A receiver that does not know VIA still finds the peer and the inner datagram.
+            let (plain, inner) = EncapRepr::parse(&buf[..len + 3]).expect("parse");
+            assert_eq!((plain.peer, inner), (v6(), &b"abc"[..]));
+        }
+        let mut buf = [0u8; MAX_HEADER_LEN];
+        let len = EncapRepr::new(v4()).emit_via(None, &mut buf).expect("fits");
+        assert_eq!(len, HEADER_LEN_V4);
+        assert_eq!(
+            EncapRepr::parse_with_via(&buf[..len]).expect("parse").1,
+            None
+        );
+    }
+
+    #[test]
+    fn via_is_found_after_other_options_and_bad_tlvs_are_errors() {
+        let mut options = vec![0x4E, 2, 0, 0, OPTION_VIA, 6, 0x9C, 0x41, 192, 0, 2, 7];
+        assert_eq!(find_via(&options), Ok(Some(v4())));
+        options[5] = 5;
+        assert_eq!(find_via(&options), Err(EncapError::Options));
+        assert_eq!(find_via(&[0x4E, 9, 0]), Err(EncapError::Options));
+        assert_eq!(find_via(&[0x4E]), Err(EncapError::Options));
+        assert_eq!(find_via(&[]), Ok(None));
     }
 
     #[test]

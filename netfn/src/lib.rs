@@ -5,7 +5,7 @@
 //!
 //! | module | what | main items |
 //! | --- | --- | --- |
-//! | [`encap`] | the encapsulation header (peer address + flags) that relays put in front of a datagram; spec in `docs/NETWORK-FUNCTIONS.md` §2 | [`EncapRepr`] (`parse`, `emit`, `to_bytes`, `encapsulate`), [`EncapPacket`] (checked view), [`is_encapsulated`], [`encap::field`] offsets |
+//! | [`encap`] | the encapsulation header (peer address + flags) that relays put in front of a datagram; spec in `docs/NETWORK-FUNCTIONS.md` §2 | [`EncapRepr`] (`parse`, `emit`, `to_bytes`, `encapsulate`; `parse_with_via` / `emit_via` for the VIA option), [`EncapPacket`] (checked view, `options()`), [`is_encapsulated`], [`encap::find_via`], [`encap::field`] offsets |
 //! | [`udp`] | batched socket I/O and worker threads | [`RecvBatch`] (`recvmmsg`), [`SendBatch`] + [`Outgoing`] (`sendmmsg`, two-part datagrams: header + body without a copy), [`bind_group`] (`SO_REUSEPORT`), [`WorkerGroup`], [`receive`] |
 //! | [`config`] | YAML files with `file:line: reason` errors, publish to the datapath, reload | [`ConfigSource`] (`read`, `parse::<T>`, `error_at("backends[2].weight", ..)`), [`ConfigError`], [`Published`] / [`Subscriber`], [`run_reloads`] (SIGHUP, file watch, [`ReloadTrigger`]) |
 //! | [`metrics_endpoint`] | `GET /metrics` (Prometheus) and `GET /healthz` | [`MetricsEndpoint::start`], [`Health`], [`HealthFn`], [`render`] |

@@ -5,13 +5,13 @@
 //! from a configured backend ──▶ encapsulated? ──no──▶ drop (backend_not_encapsulated)
 //!                                    │yes
 //!                                    ▼
-//!                       peer is a backend? ──yes──▶ drop (loop)
+//!              peer or VIA is a backend? ──yes──▶ drop (loop);  VIA not an upstream: drop (unknown_via)
 //!                                    │no
 //!                                    ▼
-//!                       Return: inner datagram to the peer (the client)
+//!        Return: inner datagram to the peer (the client), or encap(peer) + inner to the VIA relay
 //!
-//! from anyone else ──▶ encapsulated? ──yes──▶ drop (untrusted_encap)
-//!                           │no
+//! from anyone else ──▶ encapsulated? ──yes, from a configured upstream relay──▶ client = its peer
+//!                           │no (client = source)       └─ from anyone else: drop (untrusted_encap)
 //!                           ▼
 //!                 has a connection id (≥ 10 bytes)? ──no──▶ drop (too_short)
 //!                           │yes
@@ -19,11 +19,16 @@
 //!       Maglev(reduce(mix(conn_id), M)) or spray ──none──▶ drop (no_backend)
 //!                           │
 //!                           ▼
-//!       Forward: encap(peer = source, DSR flag in direct-return mode) + datagram to the backend
+//!       Forward: encap(peer = client, DSR flag in direct-return mode, VIA = the upstream relay
+//!                if any) + datagram to the backend
 //! ```
 //!
-//! The encapsulation header is trusted only from configured backend addresses: anyone else
-//! could otherwise make the balancer send arbitrary bytes to arbitrary addresses.
+//! The encapsulation header is trusted only from configured backends and upstream relays:
+//! anyone else could otherwise make the balancer send arbitrary bytes to arbitrary addresses.
+//! An upstream relay is a packet mirror in front of the balancer (`upstreams:`): it delivers a
+//! client's datagram as `encap(peer = client) ‖ datagram` and expects the replies back the same
+//! way; the VIA option carries its address through the replica and back, so the balancer stays
+//! stateless.
 
 use std::net::SocketAddr;
 
@@ -55,11 +60,13 @@ pub enum DropReason {
     AddressFamily,
     /// The kernel refused to send it.
     SendError,
+    /// A backend's reply names a VIA relay that is not a configured upstream.
+    UnknownVia,
 }
 
 impl DropReason {
     /// Every reason (to pre-create metric series).
-    pub const ALL: [DropReason; 9] = [
+    pub const ALL: [DropReason; 10] = [
         DropReason::TooShort,
         DropReason::NoBackend,
         DropReason::UntrustedEncap,
@@ -69,6 +76,7 @@ impl DropReason {
         DropReason::Truncated,
         DropReason::AddressFamily,
         DropReason::SendError,
+        DropReason::UnknownVia,
     ];
 
     /// Metric label.
@@ -83,6 +91,7 @@ impl DropReason {
             DropReason::Truncated => "truncated",
             DropReason::AddressFamily => "address_family",
             DropReason::SendError => "send_error",
+            DropReason::UnknownVia => "unknown_via",
         }
     }
 }
@@ -90,7 +99,8 @@ impl DropReason {
 /// What to do with one datagram.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verdict<'a> {
-    /// A client datagram: send `header` then the whole datagram to backend `backend`.
+    /// A client datagram: send `header` (with a VIA option naming `via`, if any), then
+    /// `inner`, to backend `backend`.
     Forward {
         /// Index into [`ForwardingTable::backends`].
         backend: u32,
@@ -98,13 +108,20 @@ pub enum Verdict<'a> {
         destination: SocketAddr,
         /// The encapsulation header naming the client.
         header: EncapRepr,
+        /// The upstream relay the datagram came through.
+        via: Option<SocketAddr>,
+        /// The client's datagram (without the relay's header).
+        inner: &'a [u8],
     },
-    /// A backend's reply: send `inner` to `client`.
+    /// A backend's reply: send `inner` to `client`, or `encap(peer = client) ‖ inner` to the
+    /// `via` relay.
     Return {
         /// The backend it came from (index into [`ForwardingTable::backends`]).
         backend: u32,
         /// The client.
         client: SocketAddr,
+        /// The upstream relay the reply goes back through.
+        via: Option<SocketAddr>,
         /// The reply without its encapsulation header.
         inner: &'a [u8],
     },
@@ -120,10 +137,14 @@ pub fn decide<'a>(
     spray: &mut Spray,
 ) -> Verdict<'a> {
     if let Some(backend) = table.backend_at(from) {
-        return match EncapRepr::parse(datagram) {
-            Ok((header, inner)) => {
-                if table.backend_at(header.peer).is_some() {
+        return match EncapRepr::parse_with_via(datagram) {
+            Ok((header, via, inner)) => {
+                let is_backend = |a: SocketAddr| table.backend_at(a).is_some();
+                if is_backend(header.peer) || via.is_some_and(is_backend) {
                     return Verdict::Drop(DropReason::Loop);
+                }
+                if via.is_some_and(|v| !table.is_upstream(v)) {
+                    return Verdict::Drop(DropReason::UnknownVia);
                 }
                 if table.policy == Policy::LeastLoaded {
                     spray.account(backend, inner.len());
@@ -131,6 +152,7 @@ pub fn decide<'a>(
                 Verdict::Return {
                     backend,
                     client: header.peer,
+                    via,
                     inner,
                 }
             }
@@ -138,14 +160,25 @@ pub fn decide<'a>(
             Err(_) => Verdict::Drop(DropReason::MalformedEncap),
         };
     }
-    if is_encapsulated(datagram) {
-        return Verdict::Drop(DropReason::UntrustedEncap);
-    }
-    let Some(conn_id) = connection_id(datagram) else {
+    let (client, inner, via) = if is_encapsulated(datagram) {
+        if !table.is_upstream(from) {
+            return Verdict::Drop(DropReason::UntrustedEncap);
+        }
+        match EncapRepr::parse(datagram) {
+            Ok((header, _)) if table.backend_at(header.peer).is_some() => {
+                return Verdict::Drop(DropReason::Loop)
+            }
+            Ok((header, inner)) => (header.peer, inner, Some(from)),
+            Err(_) => return Verdict::Drop(DropReason::MalformedEncap),
+        }
+    } else {
+        (from, datagram, None)
+    };
+    let Some(conn_id) = connection_id(inner) else {
         return Verdict::Drop(DropReason::TooShort);
     };
     let chosen = if table.policy.sprays() {
-        spray.choose(table, datagram.len())
+        spray.choose(table, inner.len())
     } else {
         table.maglev_backend(conn_id)
     };
@@ -159,7 +192,12 @@ pub fn decide<'a>(
     Verdict::Forward {
         backend,
         destination: table.backends[backend as usize].address,
-        header: EncapRepr { peer: from, flags },
+        header: EncapRepr {
+            peer: client,
+            flags,
+        },
+        via,
+        inner,
     }
 }
 
@@ -207,6 +245,8 @@ mod tests {
                 backend: expected,
                 destination: t.backends[expected as usize].address,
                 header: EncapRepr::new(addr(CLIENT)),
+                via: None,
+                inner: &datagram,
             }
         );
     }
@@ -256,8 +296,62 @@ mod tests {
             Verdict::Return {
                 backend: 1,
                 client: addr(CLIENT),
+                via: None,
                 inner: b"response",
             }
+        );
+    }
+
+    const MIRROR: &str = "127.0.0.1:7000";
+
+    fn with_mirror(t: ForwardingTable) -> ForwardingTable {
+        t.with_upstreams(vec![addr(MIRROR)])
+    }
+
+    #[test]
+    fn a_datagram_through_an_upstream_mirror_is_balanced_on_its_client() {
+        let t = with_mirror(table(Policy::Maglev, ForwardingMode::Relay, [true; 3]));
+        let datagram = trickles(99);
+        let wrapped = EncapRepr::new(addr(CLIENT)).encapsulate(&datagram);
+        match decide(&wrapped, addr(MIRROR), &t, &mut Spray::new(&t)) {
+            Verdict::Forward {
+                backend,
+                header,
+                via,
+                inner,
+                ..
+            } => {
+                assert_eq!(Some(backend), t.maglev_backend(99));
+                assert_eq!(header.peer, addr(CLIENT));
+                assert_eq!(via, Some(addr(MIRROR)));
+                assert_eq!(inner, &datagram[..]);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_reply_with_via_goes_back_through_the_mirror_only_if_configured() {
+        let mut header = [0u8; trickles_netfn::encap::MAX_HEADER_LEN + 2];
+        let len = EncapRepr::new(addr(CLIENT))
+            .emit_via(Some(addr(MIRROR)), &mut header)
+            .expect("fits");
+        header[len..len + 2].copy_from_slice(b"ok");
+        let reply = &header[..len + 2];
+        let t = with_mirror(table(Policy::Maglev, ForwardingMode::Relay, [true; 3]));
+        assert_eq!(
+            decide(reply, addr("127.0.0.1:6002"), &t, &mut Spray::new(&t)),
+            Verdict::Return {
+                backend: 2,
+                client: addr(CLIENT),
+                via: Some(addr(MIRROR)),
+                inner: b"ok",
+            }
+        );
+        let t = table(Policy::Maglev, ForwardingMode::Relay, [true; 3]);
+        assert_eq!(
+            decide(reply, addr("127.0.0.1:6002"), &t, &mut Spray::new(&t)),
+            Verdict::Drop(DropReason::UnknownVia)
         );
     }
 

@@ -84,6 +84,8 @@ pub struct ForwardingTable {
     maglev: MaglevTable,
     /// Maglev index (sorted names) → index into `backends`.
     maglev_to_backend: Vec<u32>,
+    /// Relays in front of the balancer (packet mirrors) trusted to send encapsulated datagrams.
+    upstreams: Vec<SocketAddr>,
 }
 
 impl ForwardingTable {
@@ -137,7 +139,19 @@ impl ForwardingTable {
             active,
             maglev,
             maglev_to_backend,
+            upstreams: Vec::new(),
         })
+    }
+
+    /// The same table, trusting encapsulated datagrams from these relays (mirrors) in front.
+    pub fn with_upstreams(mut self, upstreams: Vec<SocketAddr>) -> Self {
+        self.upstreams = upstreams;
+        self
+    }
+
+    /// True when `address` is a configured upstream relay.
+    pub fn is_upstream(&self, address: SocketAddr) -> bool {
+        self.upstreams.contains(&address)
     }
 
     /// The configured backend that owns `address`, if any.

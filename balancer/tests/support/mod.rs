@@ -1,7 +1,8 @@
 //! Test fixtures: replicas made of the core's `ServerEndpoint` on real loopback sockets, which
-//! understand the balancer's encapsulation the way `trickles-server` does (trust it only from
-//! the balancer, treat the inner peer as the client, answer encapsulated or directly), a
-//! balancer started in-process, and a client fetch that checks the body byte for byte.
+//! handle the balancer's encapsulation with `trickles-server`'s own `udp::balancer_relay` (trust
+//! it only from the balancer, treat the inner peer as the client, answer encapsulated or
+//! directly), a balancer started in-process, and a client fetch that checks the body byte for
+//! byte.
 
 #![allow(dead_code)]
 
@@ -20,7 +21,8 @@ use trickles::Transmit;
 use trickles_balancer::config::BalancerConfig;
 use trickles_balancer::service::RunningBalancer;
 use trickles_client::{fetch, DiscardSink, FetchOptions, TargetUrl, TransferStats};
-use trickles_netfn::{ConfigSource, EncapRepr};
+use trickles_netfn::ConfigSource;
+use trickles_server::udp::balancer_relay;
 
 /// The served object's name.
 pub const PATH: &str = "/object.bin";
@@ -87,14 +89,9 @@ impl TestReplica {
                 let Ok((n, from)) = socket.recv_from(&mut buf) else {
                     continue;
                 };
-                let datagram = &buf[..n];
-                // Encapsulation is trusted from the balancer only.
-                let (client, payload, relay) = match EncapRepr::parse(datagram) {
-                    Ok((header, inner)) if from == balancer => {
-                        let relay = (!header.direct_return()).then_some(from);
-                        (header.peer, inner, relay)
-                    }
-                    _ => (from, datagram, None),
+                // Exactly what trickles-server's workers do with a relayed datagram.
+                let Ok(ingress) = balancer_relay::unwrap(&[balancer], from, &buf[..n]) else {
+                    continue;
                 };
                 counter.fetch_add(1, Ordering::Relaxed);
                 let now = Instant(
@@ -102,15 +99,10 @@ impl TestReplica {
                         .duration_since(UNIX_EPOCH)
                         .map_or(0, |d| d.as_micros() as u64),
                 );
-                let _ = endpoint.handle_datagram(now, client, payload, &mut out);
+                let _ = endpoint.handle_datagram(now, ingress.client, ingress.payload, &mut out);
+                ingress.route.apply(&mut out);
                 for transmit in out.drain(..) {
-                    let _ = match relay {
-                        Some(via) => socket.send_to(
-                            &EncapRepr::new(transmit.destination).encapsulate(&transmit.payload),
-                            via,
-                        ),
-                        None => socket.send_to(&transmit.payload, transmit.destination),
-                    };
+                    let _ = socket.send_to(&transmit.payload, transmit.destination);
                 }
             }
         });

@@ -10,11 +10,16 @@
 //! forwards them to the client; or, when the balancer set DIRECT_RETURN, straight to the client.
 //! A plain datagram (no header) is served as always, whoever sends it (health probes, clients
 //! that reach the replica directly).
+//!
+//! When the balancer itself sits behind a relay (a packet mirror), its header carries a VIA
+//! option naming that relay; the replica copies it into its replies so the balancer knows to
+//! send them back through the relay (and in direct return, the replica sends them to the
+//! relay itself, encapsulated, instead of to the client).
 
 use std::net::SocketAddr;
 
 use trickles::Transmit;
-use trickles_netfn::encap::{EncapError, EncapRepr};
+use trickles_netfn::encap::{EncapError, EncapRepr, MAX_HEADER_LEN};
 
 /// Drop reason: an encapsulated datagram from an address that is not a configured balancer.
 pub const UNTRUSTED_ENCAP: &str = "untrusted_encap";
@@ -26,8 +31,16 @@ pub const MALFORMED_ENCAP: &str = "malformed_encap";
 pub enum ReplyRoute {
     /// To the core's destination (the client), as sent.
     Direct,
-    /// Encapsulated (naming the client) to this balancer.
-    Relay(SocketAddr),
+    /// Encapsulated (naming the client, and the VIA relay if any) to this balancer.
+    Relay {
+        /// The balancer that sent the datagram.
+        balancer: SocketAddr,
+        /// The relay in front of the balancer, echoed in the reply's header.
+        via: Option<SocketAddr>,
+    },
+    /// Direct return through the relay in front of the balancer: encapsulated (naming the
+    /// client) to that relay.
+    Upstream(SocketAddr),
 }
 
 /// A received datagram as the core should see it.
@@ -53,17 +66,20 @@ pub fn unwrap<'a>(
         payload: datagram,
         route: ReplyRoute::Direct,
     };
-    match EncapRepr::parse(datagram) {
+    match EncapRepr::parse_with_via(datagram) {
         Err(EncapError::NotEncapsulated) => Ok(plain),
         _ if !balancers.contains(&from) => Err(UNTRUSTED_ENCAP),
         Err(_) => Err(MALFORMED_ENCAP),
-        Ok((header, inner)) => Ok(Ingress {
+        Ok((header, via, inner)) => Ok(Ingress {
             client: header.peer,
             payload: inner,
-            route: if header.direct_return() {
-                ReplyRoute::Direct
-            } else {
-                ReplyRoute::Relay(from)
+            route: match (header.direct_return(), via) {
+                (true, None) => ReplyRoute::Direct,
+                (true, Some(relay)) => ReplyRoute::Upstream(relay),
+                (false, via) => ReplyRoute::Relay {
+                    balancer: from,
+                    via,
+                },
             },
         }),
     }
@@ -72,12 +88,21 @@ pub fn unwrap<'a>(
 impl ReplyRoute {
     /// Re-address the core's replies for this route.
     pub fn apply(self, replies: &mut [Transmit]) {
-        let ReplyRoute::Relay(balancer) = self else {
-            return;
+        let (next_hop, via) = match self {
+            ReplyRoute::Direct => return,
+            ReplyRoute::Relay { balancer, via } => (balancer, via),
+            ReplyRoute::Upstream(relay) => (relay, None),
         };
         for reply in replies {
-            reply.payload = EncapRepr::new(reply.destination).encapsulate(&reply.payload);
-            reply.destination = balancer;
+            let mut header = [0u8; MAX_HEADER_LEN];
+            let len = EncapRepr::new(reply.destination)
+                .emit_via(via, &mut header)
+                .unwrap_or(0);
+            let mut payload = Vec::with_capacity(len + reply.payload.len());
+            payload.extend_from_slice(&header[..len]);
+            payload.extend_from_slice(&reply.payload);
+            reply.payload = payload;
+            reply.destination = next_hop;
         }
     }
 }
@@ -125,6 +150,41 @@ mod tests {
         let wire = header.encapsulate(b"\x01\x02abc");
         let ingress = unwrap(&[addr(BALANCER)], addr(BALANCER), &wire).expect("trusted");
         assert_eq!(ingress.route, ReplyRoute::Direct);
+    }
+
+    #[test]
+    fn a_via_relay_is_echoed_to_the_balancer_or_used_for_direct_return() {
+        let mirror = addr("127.0.0.1:7000");
+        let reply = || {
+            vec![Transmit {
+                destination: addr(CLIENT),
+                payload: b"reply".to_vec(),
+            }]
+        };
+        let mut wire = [0u8; MAX_HEADER_LEN + 5];
+        let len = EncapRepr::new(addr(CLIENT))
+            .emit_via(Some(mirror), &mut wire)
+            .expect("fits");
+        wire[len..len + 5].copy_from_slice(b"\x01\x02abc");
+        let ingress = unwrap(&[addr(BALANCER)], addr(BALANCER), &wire[..len + 5]).expect("ok");
+        assert_eq!(ingress.client, addr(CLIENT));
+        let mut replies = reply();
+        ingress.route.apply(&mut replies);
+        assert_eq!(replies[0].destination, addr(BALANCER));
+        let (header, via, inner) = EncapRepr::parse_with_via(&replies[0].payload).expect("reply");
+        assert_eq!(
+            (header.peer, via, inner),
+            (addr(CLIENT), Some(mirror), &b"reply"[..])
+        );
+
+        wire[4] = trickles_netfn::encap::FLAG_DIRECT_RETURN;
+        let ingress = unwrap(&[addr(BALANCER)], addr(BALANCER), &wire[..len + 5]).expect("ok");
+        assert_eq!(ingress.route, ReplyRoute::Upstream(mirror));
+        let mut replies = reply();
+        ingress.route.apply(&mut replies);
+        assert_eq!(replies[0].destination, mirror);
+        let (header, via, _) = EncapRepr::parse_with_via(&replies[0].payload).expect("reply");
+        assert_eq!((header.peer, via), (addr(CLIENT), None));
     }
 
     #[test]
