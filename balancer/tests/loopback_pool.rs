@@ -251,3 +251,38 @@ fn ipv6_clients_and_replicas_are_balanced_alike() {
     assert!(counts(&balancer, TO_CLIENT).iter().all(|&n| n > 0));
     runtime.block_on(balancer.shutdown());
 }
+
+#[test]
+fn a_restarted_replica_returns_after_rise_successes() {
+    let app = application(body(1024));
+    let vip = free_udp_addr();
+    let mut replicas: Vec<TestReplica> = (0..2)
+        .map(|_| TestReplica::start(app.clone(), vip))
+        .collect();
+    let addrs: Vec<_> = replicas.iter().map(|r| r.addr).collect();
+    let runtime = runtime();
+    // rise 2: back after two answered probes.
+    let yaml = balancer_yaml(vip, &addrs, "").replace("rise: 1", "rise: 2");
+    let balancer = start_balancer(&runtime, config(&yaml));
+    assert_eq!(balancer.table().active(), [0, 1]);
+    let wait_for = |wanted: &[u32], limit: Duration| {
+        let started = Instant::now();
+        while balancer.table().active() != wanted {
+            assert!(started.elapsed() < limit, "table never became {wanted:?}");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        started.elapsed()
+    };
+    replicas[1].kill();
+    let out = wait_for(&[0], Duration::from_millis(400));
+    replicas[1] = TestReplica::start_on(app.clone(), vip, addrs[1]);
+    let back = wait_for(&[0, 1], Duration::from_millis(1_000));
+    println!(
+        "replica killed: out after {:.0} ms; restarted: back after {:.0} ms (interval 200 ms, rise 2)",
+        out.as_secs_f64() * 1e3,
+        back.as_secs_f64() * 1e3
+    );
+    // Two successes need at least one full interval between them.
+    assert!(back >= Duration::from_millis(150), "{back:?}");
+    runtime.block_on(balancer.shutdown());
+}

@@ -70,7 +70,15 @@ impl TestReplica {
     /// Start a replica on the VIP's loopback address, trusting encapsulation from `balancer`
     /// (the VIP) only. Every replica of a pool uses the same key.
     pub fn start(app: Arc<MemoryApplication>, balancer: SocketAddr) -> TestReplica {
-        let local = SocketAddr::new(balancer.ip(), 0);
+        Self::start_on(app, balancer, SocketAddr::new(balancer.ip(), 0))
+    }
+
+    /// [`TestReplica::start`] on a given address (a restarted replica takes its old one).
+    pub fn start_on(
+        app: Arc<MemoryApplication>,
+        balancer: SocketAddr,
+        local: SocketAddr,
+    ) -> TestReplica {
         let socket = UdpSocket::bind(local).expect("bind replica");
         socket
             .set_read_timeout(Some(Duration::from_millis(20)))
