@@ -22,7 +22,9 @@
 //! - `flags`: bit 0 [`FLAG_DIRECT_RETURN`] asks a replica to answer the peer directly (DSR);
 //!   other bits are sent as 0 and ignored on receipt.
 //! - `hdrlen`: total header length in bytes, so options (`ext`, TLVs: type u8, length u8,
-//!   value) can be added without a new version. Version 1 defines none; receivers skip them.
+//!   value) can be added without a new version; receivers skip types they do not know. This
+//!   crate defines VIA ([`OPTION_VIA`], the relay a reply goes back through:
+//!   [`EncapRepr::emit_via`], [`EncapRepr::parse_with_via`]); the mirror defines its own.
 //!   It is at least 12 (IPv4) or 24 (IPv6).
 //! - `peer port` and `peer IP` in network byte order (IPv6 flow info and scope are not carried).
 //!
@@ -181,8 +183,9 @@ impl<T: AsRef<[u8]>> EncapPacket<T> {
     }
 }
 
-/// The meaning of a header: the peer and the flags (options are not represented: version 1
-/// defines none).
+/// The meaning of a header: the peer and the flags. Options are not part of it: the VIA option
+/// has its own methods ([`EncapRepr::emit_via`], [`EncapRepr::parse_with_via`]), others are
+/// read from [`EncapPacket::options`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EncapRepr {
     /// The far end of the carried flow: the client a balancer relays for.
