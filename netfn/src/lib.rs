@@ -9,7 +9,7 @@
 //! | [`udp`] | batched socket I/O and worker threads | [`RecvBatch`] (`recvmmsg`), [`SendBatch`] + [`Outgoing`] (`sendmmsg`, two-part datagrams: header + body without a copy), [`bind_group`] (`SO_REUSEPORT`), [`WorkerGroup`], [`receive`] |
 //! | [`config`] | YAML files with `file:line: reason` errors, publish to the datapath, reload | [`ConfigSource`] (`read`, `parse::<T>`, `error_at("backends[2].weight", ..)`), [`ConfigError`], [`Published`] / [`Subscriber`], [`run_reloads`] (SIGHUP, file watch, [`ReloadTrigger`]) |
 //! | [`metrics_endpoint`] | `GET /metrics` (Prometheus) and `GET /healthz` | [`MetricsEndpoint::start`], [`Health`], [`HealthFn`], [`render`] |
-//! | [`http_get`] | a tiny blocking HTTP GET for health checks and tests | [`http_get()`], [`HttpResponse`] |
+//! | [`http_get`](mod@http_get) | a tiny blocking HTTP GET for health checks and tests | [`http_get()`], [`HttpResponse`] |
 //! | [`error`] | the crate's error type | [`NetfnError`] |
 //!
 //! ## How a network function is put together
