@@ -125,13 +125,19 @@ pub fn respond<B>(
     response
 }
 
-fn insert(response: &mut Response<HttpBody>, name: hyper::header::HeaderName, value: String) {
+/// Set header `name` to `value`, skipping values that are not valid header text.
+pub(crate) fn insert(
+    response: &mut Response<HttpBody>,
+    name: hyper::header::HeaderName,
+    value: String,
+) {
     if let Ok(value) = HeaderValue::from_str(&value) {
         response.headers_mut().insert(name, value);
     }
 }
 
-fn text(status: StatusCode, message: &str) -> Response<HttpBody> {
+/// A plain-text response with `status`.
+pub(crate) fn text(status: StatusCode, message: &str) -> Response<HttpBody> {
     let body = Full::new(Bytes::copy_from_slice(message.as_bytes()))
         .map_err(|never| match never {})
         .boxed();

@@ -10,17 +10,16 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
-use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::header::{
-    HeaderName, HeaderValue, ACCEPT_RANGES, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_RANGE,
-    CONTENT_TYPE, ETAG, RANGE,
+    HeaderValue, ACCEPT_RANGES, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG,
+    RANGE,
 };
 use hyper::{Method, Request, Response, StatusCode};
 use trickles::app::AppError;
 
 use super::{request, Watermark};
-use crate::http_baseline::HttpMetrics;
+use crate::http_baseline::{insert, text, HttpMetrics};
 use crate::http_listener::{Handler, HttpBody};
 use crate::http_range::{self, RangeAnswer};
 
@@ -118,23 +117,4 @@ fn off_the_async_workers<T>(work: impl FnOnce() -> T) -> T {
         }
         _ => work(),
     }
-}
-
-fn insert(response: &mut Response<HttpBody>, name: HeaderName, value: String) {
-    if let Ok(value) = HeaderValue::from_str(&value) {
-        response.headers_mut().insert(name, value);
-    }
-}
-
-fn text(status: StatusCode, message: &str) -> Response<HttpBody> {
-    let body = Full::new(Bytes::copy_from_slice(message.as_bytes()))
-        .map_err(|never| match never {})
-        .boxed();
-    let mut response = Response::new(body);
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    response
 }
