@@ -82,5 +82,8 @@ pub const MAX_PACKETS_PER_REQUEST: u64 = 5;
 /// Largest hole, in packets, the server retransmits in one request; larger holes are left to
 /// the timeout path.
 pub const MAX_GAP: u64 = 20;
+/// Highest slow-start restart attempt number a server accepts by default (one continuation can
+/// restart the window this many times plus one, each at least `min_restart_age · 2^attempt` old).
+pub const MAX_RESTART_ATTEMPT: u8 = 12;
 /// Floor on `ssthresh` after a loss or timeout (RFC 5681's `2 * SMSS`, in packets).
 pub const MIN_SSTHRESH: u32 = 2;

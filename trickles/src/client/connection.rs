@@ -463,7 +463,7 @@ impl ClientConnection {
         // packet we lack (held requests are dropped: the restart re-sends their packets).
         self.stats.timeouts += 1;
         let usable = self.restart.as_ref().is_some_and(|r| {
-            r.attempts <= crate::server::ServerConfig::default().max_restart_attempt
+            r.attempts <= crate::cc::MAX_RESTART_ATTEMPT
                 && now.saturating_since(r.received_at).micros() * 4
                     < self.config.freshness.micros() * 3
         });

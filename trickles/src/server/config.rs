@@ -38,7 +38,7 @@ impl Default for ServerConfig {
             freshness: Duration::from_secs(30),
             max_clock_skew: Duration::from_secs(2),
             min_restart_age: Duration::from_millis(100),
-            max_restart_attempt: 12,
+            max_restart_attempt: crate::cc::MAX_RESTART_ATTEMPT,
             replay_capacity: 1 << 20,
             replay_false_positive: 1e-6,
         }
