@@ -11,6 +11,7 @@ use trickles_lab::bench_rss::{self, RssBenchOptions, RssWorkload};
 use trickles_lab::bench_transfer::{self, TransferBenchOptions};
 use trickles_lab::binaries::{Binaries, Profile};
 use trickles_lab::byte_size::parse_byte_size;
+use trickles_lab::chain::{self, ChainOptions};
 use trickles_lab::demo::{self, DemoOptions};
 use trickles_lab::replica_pool::FrontEnd;
 use trickles_lab::Result;
@@ -28,6 +29,9 @@ enum Command {
     /// Loopback demo (no root): a replica is SIGKILLed mid-transfer and replaced; the client
     /// finishes byte-exact. Writes CSV and a throughput plot.
     Demo(DemoArgs),
+    /// Loopback chain (no root): client → mirror (delay, loss) → balancer → 3 replicas, N
+    /// concurrent downloads while a random replica is SIGKILLed and restarted every few seconds.
+    Chain(ChainArgs),
     /// Benchmarks.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -94,6 +98,39 @@ struct DemoArgs {
 }
 
 #[derive(Debug, Args)]
+struct ChainArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Concurrent downloads (the client's --parallel).
+    #[arg(long, default_value_t = 50)]
+    clients: u32,
+    /// Size of the served file each client downloads.
+    #[arg(long, default_value = "4MiB", value_parser = parse_byte_size)]
+    size: u64,
+    /// The mirror's one-way delay in each direction, milliseconds.
+    #[arg(long, default_value_t = 40.0)]
+    delay_ms: f64,
+    /// The mirror's loss probability in each direction.
+    #[arg(long, default_value_t = 0.01)]
+    loss: f64,
+    /// Seconds between two kills of a random replica.
+    #[arg(long, default_value = "2", value_parser = parse_seconds)]
+    kill_every: Duration,
+    /// Seconds between a kill and the restart of that replica.
+    #[arg(long, default_value = "0.5", value_parser = parse_seconds)]
+    restart_after: Duration,
+    /// Seed of the file, the kill schedule and the mirror's draws.
+    #[arg(long, default_value_t = 2005)]
+    seed: u64,
+    /// Keep the temporary directory (configurations, logs) and print its path.
+    #[arg(long)]
+    keep_temp: bool,
+    /// Give up after this many seconds.
+    #[arg(long, default_value = "120", value_parser = parse_seconds)]
+    duration_limit: Duration,
+}
+
+#[derive(Debug, Args)]
 struct TransferArgs {
     #[command(flatten)]
     common: CommonArgs,
@@ -144,6 +181,7 @@ struct RssArgs {
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Demo(args) => run_demo(args),
+        Command::Chain(args) => run_chain(args),
         Command::Bench(BenchCommand::Transfer(args)) => run_transfer(args),
         Command::Bench(BenchCommand::Rss(args)) => run_rss(args),
     }
@@ -180,6 +218,27 @@ fn run_demo(args: DemoArgs) -> Result<()> {
     };
     let outcome = demo::run_demo(&binaries, &opts)?;
     print!("{}", demo::report(&outcome));
+    Ok(())
+}
+
+fn run_chain(args: ChainArgs) -> Result<()> {
+    let binaries = binaries(&args.common, true)?;
+    let mirror = chain::mirror_binary(&binaries, Profile::Release)?;
+    let opts = ChainOptions {
+        ip: args.common.ip,
+        clients: args.clients,
+        size: args.size,
+        seed: args.seed,
+        delay_ms: args.delay_ms,
+        loss: args.loss,
+        kill_every: args.kill_every,
+        restart_after: args.restart_after,
+        idle_timeout: Duration::from_secs(30),
+        limit: args.duration_limit,
+        keep_temp: args.keep_temp,
+    };
+    let report = chain::run_chain(&binaries, &mirror, &opts)?;
+    print!("{report}");
     Ok(())
 }
 

@@ -6,6 +6,7 @@
 //!
 //! ```text
 //! trickles-lab demo                          # loopback, no root: a replica is killed and replaced
+//! trickles-lab chain --clients 50            # client → mirror → balancer → 3 replicas, kills
 //! trickles-lab bench transfer --size 256MiB  # Trickles vs kernel TCP goodput, same client
 //! trickles-lab bench rss --clients 10,2000   # server RSS against the number of clients
 //! ```
@@ -20,6 +21,7 @@
 //!   replicas and their front end), [`alternating_relay`] (per-packet alternation between
 //!   replicas), [`fixture`] (key, served files, logs);
 //! - scenarios: [`failover`] (kill and replace a replica under a running client), [`demo`],
+//!   [`chain`] (client → mirror → balancer → replicas under random kills),
 //!   [`bench_transfer`], [`bench_rss`];
 //! - measurements and output: [`delivery_trace`], [`rss`], [`plot`], [`byte_size`];
 //! - small pieces: [`ports`], [`http_probe`], [`test_file`], [`interrupt`], [`error`].
@@ -32,6 +34,7 @@ pub mod bench_rss;
 pub mod bench_transfer;
 pub mod binaries;
 pub mod byte_size;
+pub mod chain;
 pub mod children;
 pub mod client_process;
 pub mod client_stats;
