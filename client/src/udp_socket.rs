@@ -14,12 +14,10 @@
 //! takes any `std::net::UdpSocket`, returns `WouldBlock` on an empty non-blocking socket (what
 //! tokio's `try_io` needs to clear readiness), flags truncated datagrams and reuses its buffers
 //! (slots of [`DEFAULT_SLOT_LEN`](trickles_netfn::udp::batch::DEFAULT_SLOT_LEN) = 9216 bytes:
-//! a jumbo data packet fits, a larger datagram is truncated and the driver drops it). Its
-//! `SendBatch` does not fit: it is made for blocking worker sockets and counts a refused
-//! datagram, `EAGAIN` included, as an error and skips it, which would turn a full send buffer
-//! into lost requests. Its single-call step is private, so [`send_batch`] has that one call
-//! (one `sendmmsg`, the first datagram's error returned). The server's `udp::batch` was not an
-//! option: it lives in the server binary's crate.
+//! a jumbo data packet fits, a larger datagram is truncated and the driver drops it). Sending
+//! uses netfn's single `sendmmsg` step (`SendBatch::send_once`), not its blocking-socket loop,
+//! which counts `EAGAIN` as a refused datagram and skips it: a full send buffer would turn into
+//! lost requests. [`send_batch`] only views transmits as netfn datagrams.
 
 mod send_batch;
 

@@ -260,7 +260,7 @@ impl SendBatch {
         let mut rest = datagrams;
         while !rest.is_empty() {
             let chunk = &rest[..rest.len().min(BATCH_LEN)];
-            match self.send_chunk(socket, chunk) {
+            match self.send_once(socket, chunk) {
                 Ok(sent) => {
                     outcome.packets += sent as u64;
                     outcome.bytes += chunk[..sent].iter().map(|d| d.len() as u64).sum::<u64>();
@@ -279,8 +279,19 @@ impl SendBatch {
         outcome
     }
 
-    /// One `sendmmsg` call over `chunk` (at most [`BATCH_LEN`] long); returns how many were sent.
-    fn send_chunk(&mut self, socket: &UdpSocket, chunk: &[Outgoing<'_>]) -> io::Result<usize> {
+    /// One `sendmmsg` call over the first [`BATCH_LEN`] (or fewer) of `datagrams`: how many the
+    /// kernel accepted, or the error the first one got (`WouldBlock` on a full non-blocking
+    /// socket). Nothing is retried or skipped: callers with non-blocking sockets (the client)
+    /// wait for writability themselves; [`SendBatch::send`] is the blocking-socket loop.
+    pub fn send_once(
+        &mut self,
+        socket: &UdpSocket,
+        datagrams: &[Outgoing<'_>],
+    ) -> io::Result<usize> {
+        let chunk = &datagrams[..datagrams.len().min(BATCH_LEN)];
+        if chunk.is_empty() {
+            return Ok(0);
+        }
         self.addresses.clear();
         self.addresses
             .extend(chunk.iter().map(|d| SockAddr::from(d.destination)));
