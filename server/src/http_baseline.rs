@@ -83,22 +83,12 @@ pub fn respond<B>(
     };
     let file = match files.open_file(&path) {
         Ok(file) => file,
-        Err(AppError::NotFound) => return text(StatusCode::NOT_FOUND, "not found\n"),
-        Err(AppError::BadRequest(why)) => {
-            return text(StatusCode::BAD_REQUEST, &format!("{why}\n"))
-        }
-        Err(e) => return text(StatusCode::INTERNAL_SERVER_ERROR, &format!("{e}\n")),
+        Err(e) => return app_error(e),
     };
     let length = file.length();
-    let range_header = request.headers().get(RANGE).and_then(|v| v.to_str().ok());
-    let (status, start, end) = match http_range::answer(range_header, length) {
-        RangeAnswer::Whole => (StatusCode::OK, 0, length),
-        RangeAnswer::Partial { start, last } => (StatusCode::PARTIAL_CONTENT, start, last + 1),
-        RangeAnswer::Unsatisfiable => {
-            let mut response = text(StatusCode::RANGE_NOT_SATISFIABLE, "range not satisfiable\n");
-            insert(&mut response, CONTENT_RANGE, format!("bytes */{length}"));
-            return response;
-        }
+    let (status, start, end) = match byte_range(request, length) {
+        Ok(range) => range,
+        Err(response) => return response,
     };
     let body = if head_only {
         Empty::new().map_err(|never| match never {}).boxed()
@@ -123,6 +113,33 @@ pub fn respond<B>(
         );
     }
     response
+}
+
+/// The HTTP answer to an application error.
+pub(crate) fn app_error(e: AppError) -> Response<HttpBody> {
+    match e {
+        AppError::NotFound => text(StatusCode::NOT_FOUND, "not found\n"),
+        AppError::BadRequest(why) => text(StatusCode::BAD_REQUEST, &format!("{why}\n")),
+        e => text(StatusCode::INTERNAL_SERVER_ERROR, &format!("{e}\n")),
+    }
+}
+
+/// The status and half-open byte range to serve of a body of `length` bytes, from the request's
+/// `Range` header; the 416 response when the range cannot be satisfied.
+pub(crate) fn byte_range<B>(
+    request: &hyper::Request<B>,
+    length: u64,
+) -> Result<(StatusCode, u64, u64), Response<HttpBody>> {
+    let range_header = request.headers().get(RANGE).and_then(|v| v.to_str().ok());
+    match http_range::answer(range_header, length) {
+        RangeAnswer::Whole => Ok((StatusCode::OK, 0, length)),
+        RangeAnswer::Partial { start, last } => Ok((StatusCode::PARTIAL_CONTENT, start, last + 1)),
+        RangeAnswer::Unsatisfiable => {
+            let mut response = text(StatusCode::RANGE_NOT_SATISFIABLE, "range not satisfiable\n");
+            insert(&mut response, CONTENT_RANGE, format!("bytes */{length}"));
+            Err(response)
+        }
+    }
 }
 
 /// Set header `name` to `value`, skipping values that are not valid header text.

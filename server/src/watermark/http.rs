@@ -13,15 +13,12 @@ use std::sync::Arc;
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::header::{
     HeaderValue, ACCEPT_RANGES, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG,
-    RANGE,
 };
 use hyper::{Method, Request, Response, StatusCode};
-use trickles::app::AppError;
 
 use super::{request, Watermark};
-use crate::http_baseline::{insert, text, HttpMetrics};
+use crate::http_baseline::{app_error, byte_range, insert, text, HttpMetrics};
 use crate::http_listener::{Handler, HttpBody};
-use crate::http_range::{self, RangeAnswer};
 
 /// `inner` with `/wm/` requests answered by `watermark`.
 pub fn handler(inner: Handler, watermark: Arc<Watermark>, metrics: HttpMetrics) -> Handler {
@@ -60,23 +57,13 @@ pub fn respond<B>(watermark: &Watermark, request: &Request<B>) -> Response<HttpB
     let rendered = off_the_async_workers(|| watermark.respond(target.as_bytes(), client));
     let response = match rendered {
         Ok(response) => response,
-        Err(AppError::NotFound) => return text(StatusCode::NOT_FOUND, "not found\n"),
-        Err(AppError::BadRequest(why)) => {
-            return text(StatusCode::BAD_REQUEST, &format!("{why}\n"))
-        }
-        Err(e) => return text(StatusCode::INTERNAL_SERVER_ERROR, &format!("{e}\n")),
+        Err(e) => return app_error(e),
     };
     let jpeg = &response.image.image.jpeg;
     let length = jpeg.len() as u64;
-    let range_header = request.headers().get(RANGE).and_then(|v| v.to_str().ok());
-    let (status, start, end) = match http_range::answer(range_header, length) {
-        RangeAnswer::Whole => (StatusCode::OK, 0, length),
-        RangeAnswer::Partial { start, last } => (StatusCode::PARTIAL_CONTENT, start, last + 1),
-        RangeAnswer::Unsatisfiable => {
-            let mut response = text(StatusCode::RANGE_NOT_SATISFIABLE, "range not satisfiable\n");
-            insert(&mut response, CONTENT_RANGE, format!("bytes */{length}"));
-            return response;
-        }
+    let (status, start, end) = match byte_range(&request, length) {
+        Ok(range) => range,
+        Err(response) => return response,
     };
     let body = if head_only {
         Empty::new().map_err(|never| match never {}).boxed()
