@@ -88,7 +88,7 @@ pub fn respond<B>(
     let length = file.length();
     let (status, start, end) = match byte_range(request, length) {
         Ok(range) => range,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let body = if head_only {
         Empty::new().map_err(|never| match never {}).boxed()
@@ -129,7 +129,7 @@ pub(crate) fn app_error(e: AppError) -> Response<HttpBody> {
 pub(crate) fn byte_range<B>(
     request: &hyper::Request<B>,
     length: u64,
-) -> Result<(StatusCode, u64, u64), Response<HttpBody>> {
+) -> Result<(StatusCode, u64, u64), Box<Response<HttpBody>>> {
     let range_header = request.headers().get(RANGE).and_then(|v| v.to_str().ok());
     match http_range::answer(range_header, length) {
         RangeAnswer::Whole => Ok((StatusCode::OK, 0, length)),
@@ -137,7 +137,7 @@ pub(crate) fn byte_range<B>(
         RangeAnswer::Unsatisfiable => {
             let mut response = text(StatusCode::RANGE_NOT_SATISFIABLE, "range not satisfiable\n");
             insert(&mut response, CONTENT_RANGE, format!("bytes */{length}"));
-            Err(response)
+            Err(Box::new(response))
         }
     }
 }

@@ -61,9 +61,9 @@ pub fn respond<B>(watermark: &Watermark, request: &Request<B>) -> Response<HttpB
     };
     let jpeg = &response.image.image.jpeg;
     let length = jpeg.len() as u64;
-    let (status, start, end) = match byte_range(&request, length) {
+    let (status, start, end) = match byte_range(request, length) {
         Ok(range) => range,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let body = if head_only {
         Empty::new().map_err(|never| match never {}).boxed()
