@@ -9,6 +9,7 @@ use crate::binaries::Binaries;
 use crate::children::ChildProcess;
 use crate::client_stats::{self, ParallelReport, TransferStats};
 use crate::error::Result;
+use crate::testbed::NamespaceRef;
 
 /// How to run one client.
 #[derive(Clone, Debug)]
@@ -52,6 +53,15 @@ pub struct ClientProcess {
 impl ClientProcess {
     /// Starts `trickles-client get` as described by `spec`.
     pub fn start(binaries: &Binaries, spec: ClientSpec) -> Result<Self> {
+        Self::start_in(binaries, spec, None)
+    }
+
+    /// [`ClientProcess::start`] inside a testbed namespace (`None`: the lab's own).
+    pub fn start_in(
+        binaries: &Binaries,
+        spec: ClientSpec,
+        netns: Option<&NamespaceRef>,
+    ) -> Result<Self> {
         let _ = std::fs::remove_file(&spec.stats_json);
         let mut command = Command::new(&binaries.client);
         command
@@ -69,6 +79,9 @@ impl ClientProcess {
         }
         if let Some(output) = &spec.output {
             command.arg("-o").arg(output);
+        }
+        if let Some(netns) = netns {
+            netns.enter(&mut command)?;
         }
         let child = ChildProcess::spawn(CLIENT_NAME, command, &spec.log)?;
         Ok(ClientProcess { child, spec })

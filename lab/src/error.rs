@@ -90,6 +90,24 @@ pub enum LabError {
     /// A command-line value or option combination is invalid.
     #[error("{0}")]
     Usage(String),
+    /// The run needs a privilege the lab does not have.
+    #[error("{what} needs {privilege}: {how}")]
+    Privilege {
+        /// The experiment or operation, e.g. "trickles-lab exp memory".
+        what: String,
+        /// The missing privilege, e.g. "root (CAP_SYS_ADMIN and CAP_NET_ADMIN)".
+        privilege: String,
+        /// How to get it.
+        how: String,
+    },
+    /// Building or changing the namespace testbed failed (`ip`, `tc` or `sysctl`).
+    #[error("testbed: `{command}` failed: {reason}")]
+    Testbed {
+        /// The command line that failed.
+        command: String,
+        /// Its exit status and standard error.
+        reason: String,
+    },
 }
 
 impl LabError {
@@ -114,6 +132,7 @@ impl LabError {
         match self {
             LabError::Interrupted => 130,
             LabError::Usage(_) => 2,
+            LabError::Privilege { .. } => 77,
             _ => 1,
         }
     }

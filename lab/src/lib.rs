@@ -41,6 +41,7 @@ pub mod client_stats;
 pub mod delivery_trace;
 pub mod demo;
 pub mod error;
+pub mod experiments;
 pub mod failover;
 pub mod fixture;
 pub mod http_probe;
@@ -51,5 +52,6 @@ pub mod replica_pool;
 pub mod rss;
 pub mod server_process;
 pub mod test_file;
+pub mod testbed;
 
 pub use error::{LabError, Result};

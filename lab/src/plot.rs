@@ -157,7 +157,7 @@ fn draw<DB: DrawingBackend>(
 }
 
 /// Registers the first available font as "sans-serif", once; whether one was found.
-fn font_registered() -> bool {
+pub(crate) fn font_registered() -> bool {
     static REGISTERED: OnceLock<bool> = OnceLock::new();
     *REGISTERED.get_or_init(|| {
         FONT_CANDIDATES.iter().any(|path| {

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use crate::binaries::Binaries;
 use crate::children::ChildProcess;
 use crate::error::{LabError, Result};
+use crate::testbed::NamespaceRef;
 use crate::{http_probe, interrupt};
 
 /// How long a replica may take to become healthy.
@@ -45,11 +46,22 @@ pub struct ServerSpec {
 pub struct ServerProcess {
     child: ChildProcess,
     spec: ServerSpec,
+    netns: Option<NamespaceRef>,
 }
 
 impl ServerProcess {
     /// Starts a replica named `name` and waits until its `/healthz` answers 200.
     pub fn start(binaries: &Binaries, spec: ServerSpec, name: &str) -> Result<Self> {
+        Self::start_in(binaries, spec, name, None)
+    }
+
+    /// [`ServerProcess::start`] inside a testbed namespace (`None`: the lab's own).
+    pub fn start_in(
+        binaries: &Binaries,
+        spec: ServerSpec,
+        name: &str,
+        netns: Option<&NamespaceRef>,
+    ) -> Result<Self> {
         let mut command = Command::new(&binaries.server);
         command
             .arg("--root")
@@ -70,8 +82,15 @@ impl ServerProcess {
         if let Some(workers) = spec.workers {
             command.arg("--workers").arg(workers.to_string());
         }
+        if let Some(netns) = netns {
+            netns.enter(&mut command)?;
+        }
         let child = ChildProcess::spawn(name, command, &spec.log)?;
-        let mut server = ServerProcess { child, spec };
+        let mut server = ServerProcess {
+            child,
+            spec,
+            netns: netns.cloned(),
+        };
         server.wait_healthy()?;
         Ok(server)
     }
@@ -83,9 +102,7 @@ impl ServerProcess {
                 return Err(self.child.failure(Some(status)));
             }
             interrupt::check()?;
-            if let Some((200, _)) =
-                http_probe::get(self.spec.metrics, "/healthz", Duration::from_millis(500))
-            {
+            if let Some((200, _)) = self.probe("/healthz", Duration::from_millis(500)) {
                 return Ok(());
             }
             if Instant::now() >= deadline {
@@ -110,9 +127,21 @@ impl ServerProcess {
 
     /// The `/metrics` text, if the replica answers.
     pub fn metrics(&self) -> Option<String> {
-        match http_probe::get(self.spec.metrics, "/metrics", Duration::from_secs(2)) {
+        match self.probe("/metrics", Duration::from_secs(2)) {
             Some((200, body)) => Some(body),
             _ => None,
+        }
+    }
+
+    /// `GET path` on the metrics address, from the replica's namespace.
+    fn probe(&self, path: &str, timeout: Duration) -> Option<(u16, String)> {
+        let metrics = self.spec.metrics;
+        match &self.netns {
+            Some(netns) => netns
+                .run_inside(|| http_probe::get(metrics, path, timeout))
+                .ok()
+                .flatten(),
+            None => http_probe::get(metrics, path, timeout),
         }
     }
 

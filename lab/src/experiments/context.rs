@@ -1,0 +1,148 @@
+//! [`Context`]: what every experiment starts from: root checked, binaries found (release by
+//! default), a service fixture (key, served files, logs), the results directory, and the address
+//! family; plus [`BaseArgs`], the flags every `trickles-lab exp` command shares, and
+//! [`start_server`], one `trickles-server` in a testbed host serving Trickles and the HTTP
+//! baseline from the same files.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::binaries::{Binaries, Profile};
+use crate::error::Result;
+use crate::fixture::{output_dir, ServiceFixture};
+use crate::server_process::{ServerProcess, ServerSpec};
+use crate::testbed::{require_root, Family, Host};
+
+/// Trickles' UDP port on every testbed server.
+pub const TRICKLES_PORT: u16 = 4433;
+/// The HTTP baseline's TCP port on every testbed server.
+pub const HTTP_PORT: u16 = 8080;
+/// The metrics port, on the server namespace's own loopback.
+pub const METRICS_PORT: u16 = 9100;
+
+/// Flags of every experiment.
+#[derive(Clone, Debug, Args)]
+pub struct BaseArgs {
+    /// Where the CSV and plots go (a folder per experiment is not made: files are named after
+    /// the experiment).
+    #[arg(long, value_name = "DIR", default_value = "results")]
+    pub out: PathBuf,
+    /// Directory holding the trickles binaries (default: build them in release mode with cargo
+    /// when the workspace is here, else look next to this executable).
+    #[arg(long, value_name = "DIR")]
+    pub bin_dir: Option<PathBuf>,
+    /// Run over IPv6 (2001:2::/48) instead of IPv4 (198.18.0.0/15).
+    #[arg(long)]
+    pub ipv6: bool,
+    /// Keep the temporary directory (key, served files, process logs) and print its path.
+    #[arg(long)]
+    pub keep_temp: bool,
+}
+
+impl BaseArgs {
+    /// Defaults for a run from code (tests): results into `out`, debug or release binaries.
+    pub fn for_tests(out: PathBuf) -> Self {
+        BaseArgs {
+            out,
+            bin_dir: None,
+            ipv6: false,
+            keep_temp: false,
+        }
+    }
+}
+
+/// What an experiment runs with.
+pub struct Context {
+    /// The executables.
+    pub binaries: Binaries,
+    /// Key, served files and logs.
+    pub fixture: ServiceFixture,
+    /// Absolute path of the results directory.
+    pub out_dir: PathBuf,
+    /// Address family of the run.
+    pub family: Family,
+    keep_temp: bool,
+}
+
+impl Context {
+    /// Checks for root (naming `trickles-lab exp NAME`), then finds or builds the binaries
+    /// (`profile`, with the balancer when `with_balancer`) and prepares the fixture.
+    pub fn new(name: &str, base: &BaseArgs, profile: Profile, with_balancer: bool) -> Result<Self> {
+        require_root(&format!("trickles-lab exp {name}"))?;
+        let binaries = Binaries::locate(base.bin_dir.as_deref(), profile, with_balancer)?;
+        let fixture = ServiceFixture::new(&binaries)?;
+        let out_dir = output_dir(&base.out)?;
+        Ok(Context {
+            binaries,
+            fixture,
+            out_dir,
+            family: if base.ipv6 { Family::V6 } else { Family::V4 },
+            keep_temp: base.keep_temp,
+        })
+    }
+
+    /// `OUT/STEM` (extensions are added by the writers).
+    pub fn result_path(&self, stem: &str) -> PathBuf {
+        self.out_dir.join(stem)
+    }
+
+    /// A file in the fixture's directory (logs, statistics, downloads).
+    pub fn temp_path(&self, name: &str) -> PathBuf {
+        self.fixture.path().join(name)
+    }
+
+    /// Keeps the fixture when `--keep-temp` asked for it; its path.
+    pub fn finish(mut self) -> Option<PathBuf> {
+        self.keep_temp.then(|| self.fixture.keep())
+    }
+}
+
+/// Starts `trickles-server` in `host`: Trickles on `[address]:4433`, HTTP on
+/// `[address]:8080`, metrics on the namespace's loopback.
+pub fn start_server(context: &Context, host: &Host, name: &str) -> Result<ServerProcess> {
+    let address = host.address(context.family);
+    let spec = ServerSpec {
+        root: context.fixture.root().to_path_buf(),
+        key_file: context.fixture.key_file().to_path_buf(),
+        listen: vec![SocketAddr::new(address, TRICKLES_PORT)],
+        tcp_listen: Some(SocketAddr::new(address, HTTP_PORT)),
+        metrics: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), METRICS_PORT),
+        balancers: Vec::new(),
+        workers: None,
+        log: context.temp_path(&format!("{name}.log")),
+    };
+    ServerProcess::start_in(&context.binaries, spec, name, Some(&host.handle()))
+}
+
+/// `trickles://[address]:4433/file` or `http://[address]:8080/file`.
+pub fn url(protocol: Protocol, address: IpAddr, file: &str) -> String {
+    let (scheme, port) = match protocol {
+        Protocol::Trickles => ("trickles", TRICKLES_PORT),
+        Protocol::Tcp => ("http", HTTP_PORT),
+    };
+    format!("{scheme}://{}/{file}", SocketAddr::new(address, port))
+}
+
+/// The two transports every experiment compares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    /// Trickles over UDP.
+    Trickles,
+    /// HTTP over kernel TCP (the baseline), same client and server programs.
+    Tcp,
+}
+
+impl Protocol {
+    /// Both, Trickles first.
+    pub const BOTH: [Protocol; 2] = [Protocol::Trickles, Protocol::Tcp];
+
+    /// "Trickles" or "TCP".
+    pub fn label(self) -> &'static str {
+        match self {
+            Protocol::Trickles => "Trickles",
+            Protocol::Tcp => "TCP",
+        }
+    }
+}
