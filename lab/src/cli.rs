@@ -13,6 +13,7 @@ use trickles_lab::binaries::{Binaries, Profile};
 use trickles_lab::byte_size::parse_byte_size;
 use trickles_lab::chain::{self, ChainOptions};
 use trickles_lab::demo::{self, DemoOptions};
+use trickles_lab::experiments::{self, command::ExperimentCommand};
 use trickles_lab::replica_pool::FrontEnd;
 use trickles_lab::Result;
 
@@ -35,6 +36,10 @@ enum Command {
     /// Benchmarks.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Experiments of the Trickles paper on network-namespace testbeds, Trickles against
+    /// kernel TCP in the same run; CSV and plots into --out. Need root.
+    #[command(subcommand)]
+    Exp(ExperimentCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -184,6 +189,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Chain(args) => run_chain(args),
         Command::Bench(BenchCommand::Transfer(args)) => run_transfer(args),
         Command::Bench(BenchCommand::Rss(args)) => run_rss(args),
+        Command::Exp(command) => experiments::command::run(&command),
     }
 }
 

@@ -8,3 +8,7 @@
 pub mod context;
 pub mod results_table;
 pub mod xy_plot;
+pub mod dumbbell;
+pub mod memory;
+pub mod socket_memory;
+pub mod command;

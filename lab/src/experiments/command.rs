@@ -1,0 +1,20 @@
+//! [`ExperimentCommand`]: the `trickles-lab exp ...` subcommands and their dispatch. Each
+//! experiment owns its flags (a clap `Args` struct in its module) and its report.
+
+use clap::Subcommand;
+
+use crate::error::Result;
+
+/// `trickles-lab exp NAME`.
+#[derive(Debug, Subcommand)]
+pub enum ExperimentCommand {
+    /// Server memory (RSS + socket memory) against 1 … 10,000 concurrent clients.
+    Memory(super::memory::MemoryArgs),
+}
+
+/// Runs one experiment; its table goes to stdout, progress to stderr.
+pub fn run(command: &ExperimentCommand) -> Result<()> {
+    match command {
+        ExperimentCommand::Memory(args) => super::memory::run(args).map(drop),
+    }
+}
