@@ -15,7 +15,7 @@ use clap::Args;
 use super::context::{start_server, url, BaseArgs, Context, Protocol};
 use super::dumbbell::{Dumbbell, DumbbellSpec};
 use super::results_table::ResultTable;
-use super::socket_memory::{sockstat_tcp_pages, socket_memory};
+use super::socket_memory::{socket_memory, sockstat_tcp_pages};
 use super::xy_plot::{Series, XyPlot};
 use crate::binaries::Profile;
 use crate::byte_size::{format_bytes, parse_byte_size};

@@ -5,10 +5,10 @@
 //! Shared pieces: [`context`] (root check, binaries, fixture, server start, URLs),
 //! [`results_table`] (table and CSV), [`xy_plot`] (figures).
 
+pub mod command;
 pub mod context;
-pub mod results_table;
-pub mod xy_plot;
 pub mod dumbbell;
 pub mod memory;
+pub mod results_table;
 pub mod socket_memory;
-pub mod command;
+pub mod xy_plot;

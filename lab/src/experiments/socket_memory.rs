@@ -119,7 +119,8 @@ mod tests {
 
     #[test]
     fn reads_the_tcp_mem_pages_of_sockstat() {
-        let text = "sockets: used 5\nTCP: inuse 3 orphan 0 tw 0 alloc 4 mem 17\nUDP: inuse 1 mem 2\n";
+        let text =
+            "sockets: used 5\nTCP: inuse 3 orphan 0 tw 0 alloc 4 mem 17\nUDP: inuse 1 mem 2\n";
         assert_eq!(parse_sockstat_tcp_mem(text), Some(17));
     }
 }
