@@ -374,6 +374,7 @@ fn start_replica(
         metrics: ports::free_tcp(replica.listen.ip())?,
         balancers: vec![vip],
         workers: Some(1),
+        mss: None,
         log: fixture
             .path()
             .join(format!("replica-{i}.{}.log", replica.starts)),

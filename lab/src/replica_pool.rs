@@ -297,6 +297,7 @@ impl ReplicaPool {
             balancers: self.vip.into_iter().collect(),
             metrics: ports::free_tcp(self.config.ip)?,
             workers: self.config.workers,
+            mss: None,
             log: replica_log(&self.config.log_dir, i, starts),
         };
         let process = ServerProcess::start(&self.binaries, spec, &format!("replica {i}"))?;

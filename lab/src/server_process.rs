@@ -37,6 +37,8 @@ pub struct ServerSpec {
     pub balancers: Vec<SocketAddr>,
     /// UDP worker threads (`--workers`); the server's default when `None`.
     pub workers: Option<usize>,
+    /// Stream bytes per data packet (`--mss`); the server's default (1200) when `None`.
+    pub mss: Option<usize>,
     /// Where the replica's stdout and stderr go.
     pub log: PathBuf,
 }
@@ -81,6 +83,9 @@ impl ServerProcess {
         }
         if let Some(workers) = spec.workers {
             command.arg("--workers").arg(workers.to_string());
+        }
+        if let Some(mss) = spec.mss {
+            command.arg("--mss").arg(mss.to_string());
         }
         if let Some(netns) = netns {
             netns.enter(&mut command)?;

@@ -10,11 +10,14 @@ use crate::error::Result;
 pub enum ExperimentCommand {
     /// Server memory (RSS + socket memory) against 1 … 10,000 concurrent clients.
     Memory(super::memory::MemoryArgs),
+    /// Aggregate throughput against concurrent clients over a 100 Mbit/s bottleneck.
+    Throughput(super::throughput::ThroughputArgs),
 }
 
 /// Runs one experiment; its table goes to stdout, progress to stderr.
 pub fn run(command: &ExperimentCommand) -> Result<()> {
     match command {
         ExperimentCommand::Memory(args) => super::memory::run(args).map(drop),
+        ExperimentCommand::Throughput(args) => super::throughput::run(args).map(drop),
     }
 }

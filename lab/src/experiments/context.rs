@@ -22,6 +22,13 @@ pub const HTTP_PORT: u16 = 8080;
 /// The metrics port, on the server namespace's own loopback.
 pub const METRICS_PORT: u16 = 9100;
 
+/// Trickles' stream bytes per packet on the testbeds: the largest round size whose RESPONSE
+/// (131 bytes of header and continuation, the file's user continuation of 9 bytes plus its path,
+/// PROTOCOL.md §4) still fits a 1,500-byte MTU over IPv6 for paths up to 30 characters. The
+/// server's default of 1,200 leaves room for tunnels on the Internet; the testbed has none, and
+/// kernel TCP there fills the MTU too (1,448 bytes a segment).
+pub const EXPERIMENT_MSS: usize = 1280;
+
 /// Flags of every experiment.
 #[derive(Clone, Debug, Args)]
 pub struct BaseArgs {
@@ -111,6 +118,7 @@ pub fn start_server(context: &Context, host: &Host, name: &str) -> Result<Server
         metrics: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), METRICS_PORT),
         balancers: Vec::new(),
         workers: None,
+        mss: Some(EXPERIMENT_MSS),
         log: context.temp_path(&format!("{name}.log")),
     };
     ServerProcess::start_in(&context.binaries, spec, name, Some(&host.handle()))

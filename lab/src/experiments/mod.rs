@@ -11,4 +11,5 @@ pub mod dumbbell;
 pub mod memory;
 pub mod results_table;
 pub mod socket_memory;
+pub mod throughput;
 pub mod xy_plot;
