@@ -149,6 +149,9 @@ pub fn run(args: &MemoryArgs) -> Result<MemoryOutcome> {
     let plot = figure(&points).write(&context.result_path("memory"))?;
     print!("{}", table.render());
     let kept = context.finish();
+    if let Some(path) = &kept {
+        eprintln!("kept {}", path.display());
+    }
     let outcome = MemoryOutcome {
         points,
         csv,

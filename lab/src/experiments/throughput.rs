@@ -182,6 +182,9 @@ pub fn run(args: &ThroughputArgs) -> Result<ThroughputOutcome> {
         ratios.len()
     );
     let kept = context.finish();
+    if let Some(path) = &kept {
+        eprintln!("kept {}", path.display());
+    }
     Ok(ThroughputOutcome {
         points,
         ratios,
