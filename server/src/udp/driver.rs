@@ -4,7 +4,8 @@
 //! [`ServerEndpoint`] (own replay filter, own RNG), all serving one application behind an `Arc`.
 //! The kernel hashes a client's 4-tuple to one socket, so a client's requests meet the same
 //! replay filter; a replay from another address fails the continuation MAC, which binds the
-//! client address. No lock is shared on the packet path.
+//! client address. No lock is shared on the packet path. With `dsr_vips`, each worker also owns
+//! a socket per VIP that its direct-return replies leave from ([`super::vip_sockets`]).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -4,8 +4,9 @@
 //! The loop reads the wall clock once per batch (the core's `now` is microseconds since the UNIX
 //! epoch, compared across replicas). Every datagram is counted; a dropped one by the core's
 //! reason name. Whatever the core queued is sent, even when it then reports a drop (a refused
-//! HELLO is answered with a `REFUSE`). Nothing here panics on input: the payload only ever
-//! reaches the core's parsers.
+//! HELLO is answered with a `REFUSE`). Replies queue by the socket they leave from: the listen
+//! socket, or a VIP socket for direct return ([`super::direct_return`]); each queue is one
+//! batched send. Nothing here panics on input: the payload only ever reaches the core's parsers.
 
 use std::net::UdpSocket;
 use std::sync::atomic::{AtomicBool, Ordering};
