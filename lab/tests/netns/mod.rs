@@ -1,7 +1,8 @@
 //! Network namespaces for the real-process tests that need a routed network (needs root):
 //! [`Namespace`] creates one and deletes it when dropped (also on panic), runs code and starts
 //! processes inside it, and links two of them with a veth pair; [`udp_sources`] counts the UDP
-//! datagrams reaching an interface by source address.
+//! datagrams reaching an interface by source address; [`dsr_network`] is the network of the
+//! direct-return test.
 //!
 //! A namespace is entered per thread (`setns(2)` on a fresh thread, or between fork and exec
 //! for a child), so the test process itself never leaves its own namespace. Names include the
@@ -10,6 +11,7 @@
 
 #![allow(dead_code)] // each test uses part of this module
 
+pub mod dsr_network;
 pub mod udp_sources;
 
 use std::fs::File;
