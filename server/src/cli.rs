@@ -54,6 +54,16 @@ pub struct RunArgs {
     /// address) is trusted from this address only (repeat for several).
     #[arg(long = "balancer", value_name = "ADDR")]
     pub balancers: Vec<SocketAddr>,
+    /// Direct server return: answer requests a trickles-balancer forwards with the
+    /// DIRECT_RETURN flag from this VIP:PORT, the address clients sent them to (one IPv4 and/or
+    /// one IPv6). The VIP must be on a local interface, as in LVS-DR: `ip addr add VIP/32 dev
+    /// lo`. Without it such requests are answered from the listen address.
+    #[arg(long = "dsr-vip", value_name = "VIP:PORT")]
+    pub dsr_vips: Vec<SocketAddr>,
+    /// Bind the --dsr-vip addresses even before they are on a local interface (IP_FREEBIND):
+    /// the server may start first; IPv4 direct replies fail until the VIP is added.
+    #[arg(long)]
+    pub dsr_vip_freebind: bool,
     /// UDP worker threads per listen address (default: the number of CPUs).
     #[arg(long, value_name = "N")]
     pub workers: Option<usize>,

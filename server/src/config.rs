@@ -10,6 +10,8 @@
 //! mss: 1200                               # payload bytes per data packet
 //! watermark_root: /srv/images             # watermarking application (see crate::watermark)
 //! balancers: ["10.0.0.1:4433"]            # trickles-balancers relaying here (udp::balancer_relay)
+//! dsr_vips: ["198.51.100.10:4433"]        # direct return from the VIP (udp::direct_return)
+//! dsr_vip_freebind: false                 # bind the VIP before it is on an interface
 //! ```
 //!
 //! Every key is optional in the file; unknown keys are errors (a typo must not be silently
@@ -25,6 +27,7 @@ use serde::Deserialize;
 
 use crate::cli::RunArgs;
 use crate::error::ServerError;
+use crate::udp::direct_return::{self, DirectReturnSettings};
 use crate::watermark::settings::WatermarkInputs;
 
 /// Smallest accepted `mss`.
@@ -56,6 +59,12 @@ pub struct ConfigFile {
     /// Balancers whose encapsulation header is trusted.
     #[serde(default)]
     pub balancers: Vec<SocketAddr>,
+    /// VIPs direct-return replies leave from.
+    #[serde(default)]
+    pub dsr_vips: Vec<SocketAddr>,
+    /// Bind the VIPs with `IP_FREEBIND`.
+    #[serde(default)]
+    pub dsr_vip_freebind: bool,
     /// Source images of the watermarking application.
     pub watermark_root: Option<PathBuf>,
     /// Font of the watermarking application.
@@ -103,6 +112,8 @@ pub struct Settings {
     pub mss: Option<usize>,
     /// Balancers whose encapsulation header is trusted (flags replace the file's list).
     pub balancers: Vec<SocketAddr>,
+    /// Where direct-return replies leave from (flags replace the file's list).
+    pub direct_return: DirectReturnSettings,
     /// The watermarking application, when configured.
     pub watermark: Option<crate::watermark::WatermarkSettings>,
 }
@@ -243,6 +254,17 @@ impl Settings {
                 }
             }
         }
+        let dsr_from_flag = !args.dsr_vips.is_empty() || args.dsr_vip_freebind;
+        let direct_return = direct_return::resolve(
+            if args.dsr_vips.is_empty() {
+                &file.dsr_vips
+            } else {
+                &args.dsr_vips
+            },
+            args.dsr_vip_freebind || file.dsr_vip_freebind,
+            &listen,
+        )
+        .map_err(|e| at.error(e.key, dsr_from_flag, e.reason))?;
         let workers = match workers {
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),
             Some(n) if (1..=MAX_WORKERS).contains(&n) => n,
@@ -285,6 +307,7 @@ impl Settings {
             workers,
             mss,
             balancers,
+            direct_return,
             watermark,
         })
     }

@@ -61,6 +61,19 @@ pub enum ServerError {
         source: std::io::Error,
     },
 
+    /// A direct-return VIP could not be bound; `hint` says what to do about the usual causes
+    /// (not on a local interface, taken by another process).
+    #[error("cannot bind the direct-return VIP {addr}: {source}{hint}")]
+    DirectReturnVip {
+        /// The VIP:PORT.
+        addr: std::net::SocketAddr,
+        /// The operating system's reason.
+        #[source]
+        source: std::io::Error,
+        /// What to do, starting with "; " (empty when there is no advice).
+        hint: String,
+    },
+
     /// The process could not set up part of its runtime (threads, signal handlers, ...).
     #[error("cannot set up {what}: {source}")]
     Runtime {

@@ -16,6 +16,11 @@
 //!     --listen 0.0.0.0:4433 --listen '[::]:4433' \
 //!     --tcp-listen 0.0.0.0:8080 --metrics 127.0.0.1:9100
 //!
+//! # a replica behind a trickles-balancer in direct-return mode: trust the balancer's header
+//! # and answer clients from the VIP (on lo: ip addr add 198.51.100.10/32 dev lo)
+//! trickles-server --root www --key-file keys.yaml --listen 0.0.0.0:4433 \
+//!     --balancer 198.51.100.10:4433 --dsr-vip 198.51.100.10:4433
+//!
 //! # the same from a YAML file; flags given as well override it
 //! trickles-server --config server.yaml
 //!

@@ -4,8 +4,8 @@
 //! A reload reads the configuration and the key file again and applies what can change while
 //! running: the keys (handed to every UDP worker) and the root directory. Everything is loaded
 //! and checked before anything is applied, so a bad reload is logged and the running
-//! configuration keeps serving. Addresses, worker count and MSS take effect on restart only (a
-//! warning says so).
+//! configuration keeps serving. Addresses (the direct-return VIPs too), worker count and MSS take
+//! effect on restart only (a warning says so).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,6 +20,7 @@ use crate::error::ServerError;
 use crate::keyfile::KeyFile;
 use crate::metrics::ServerMetrics;
 use crate::static_files::StaticFiles;
+use crate::udp::vip_sockets::host_warnings;
 use crate::udp::UdpDriver;
 use crate::watermark::router::ServedApplications;
 use crate::watermark::Watermark;
@@ -81,6 +82,7 @@ impl RunningServer {
             (Some(keys), false) => Some(UdpDriver::start(
                 &settings.listen,
                 settings.workers,
+                &settings.direct_return,
                 &server_config(&settings),
                 keys.key_ring(),
                 apps,
@@ -90,6 +92,9 @@ impl RunningServer {
         };
         if let Some(udp) = &udp {
             udp.set_balancers(settings.balancers.clone());
+            for warning in host_warnings(&settings.direct_return, &settings.balancers) {
+                tracing::warn!("{warning}");
+            }
         }
 
         let mut tasks = Vec::new();
@@ -179,6 +184,7 @@ impl RunningServer {
             ("workers", fresh.workers != old.workers),
             ("mss", fresh.mss != old.mss),
             ("watermark", fresh.watermark != old.watermark),
+            ("dsr_vips", fresh.direct_return != old.direct_return),
         ] {
             if changed {
                 tracing::warn!(

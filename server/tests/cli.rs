@@ -1,5 +1,6 @@
 //! Claims about the `trickles-server` executable: config errors reach the user with file and
-//! line, keygen writes a private file, SIGHUP reloads and SIGTERM stops the server cleanly.
+//! line, a direct-return VIP missing from the host stops the start with the command that adds
+//! it, keygen writes a private file, SIGHUP reloads and SIGTERM stops the server cleanly.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -21,6 +22,44 @@ fn bad_config_exits_with_file_and_line() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("bad.yaml:2:"), "{stderr}");
+}
+
+#[test]
+fn a_dsr_vip_not_on_any_interface_stops_the_start_with_the_fix() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let keys = dir.path().join("keys.yaml");
+    let status = binary()
+        .args(["keygen", "-o"])
+        .arg(&keys)
+        .stdout(Stdio::null())
+        .status()
+        .expect("keygen");
+    assert!(status.success());
+    std::fs::create_dir(dir.path().join("www")).expect("mkdir");
+    // 198.18.255.252 is on no interface of a test host (benchmarking range, RFC 2544).
+    let output = binary()
+        .arg("--root")
+        .arg(dir.path().join("www"))
+        .arg("--key-file")
+        .arg(&keys)
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--dsr-vip",
+            "198.18.255.252:4433",
+        ])
+        .output()
+        .expect("run");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("direct-return VIP 198.18.255.252:4433"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("ip addr add 198.18.255.252/32 dev lo"),
+        "{stderr}"
+    );
 }
 
 #[test]

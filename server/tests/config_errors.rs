@@ -172,3 +172,51 @@ fn key_file_under_the_root_is_refused() {
         other => panic!("unexpected error {other:?}"),
     }
 }
+
+#[test]
+fn two_dsr_vips_of_one_family_are_rejected_at_their_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("keys.yaml"), "[]").expect("write");
+    std::fs::create_dir(dir.path().join("www")).expect("mkdir");
+    let path = write_config(
+        &dir,
+        "listen: [\"0.0.0.0:4433\"]\nroot: www\nkey_file: keys.yaml\n\
+         dsr_vips: [\"198.18.0.100:4433\", \"198.18.0.101:4433\"]\n",
+    );
+    match load(path).expect_err("ambiguous VIPs") {
+        ServerError::ConfigInvalid { line, reason, .. } => {
+            assert_eq!(line, Some(4));
+            assert!(reason.contains("one IPv4"), "{reason}");
+        }
+        other => panic!("unexpected error {other:?}"),
+    }
+}
+
+#[test]
+fn dsr_vip_flags_replace_the_file_list() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("www")).expect("mkdir");
+    let path = write_config(
+        &dir,
+        "listen: [\"0.0.0.0:4433\"]\nroot: www\nkey_file: keys.yaml\n\
+         dsr_vips: [\"198.18.0.100:4433\"]\n",
+    );
+    let from_file = load(path.clone()).expect("valid");
+    assert_eq!(
+        from_file.direct_return.vips,
+        vec!["198.18.0.100:4433"
+            .parse::<std::net::SocketAddr>()
+            .expect("addr")]
+    );
+    assert!(!from_file.direct_return.free_bind);
+    let vip6: std::net::SocketAddr = "[2001:2::100]:4433".parse().expect("addr");
+    let settings = Settings::load(&RunArgs {
+        config: Some(path),
+        dsr_vips: vec![vip6],
+        dsr_vip_freebind: true,
+        ..RunArgs::default()
+    })
+    .expect("flags");
+    assert_eq!(settings.direct_return.vips, vec![vip6]);
+    assert!(settings.direct_return.free_bind);
+}

@@ -9,5 +9,7 @@ pub mod socket;
 pub mod workers;
 
 pub use batch::{Outgoing, Received, RecvBatch, SendBatch, SendOutcome, BATCH_LEN};
-pub use socket::{bind_group, bind_one, has_requested_buffers, POLL_INTERVAL};
+pub use socket::{
+    bind_group, bind_one, bind_with, has_requested_buffers, BindOptions, POLL_INTERVAL,
+};
 pub use workers::{receive, WorkerContext, WorkerGroup};

@@ -5,6 +5,7 @@
 //! buffers are raised to [`SOCKET_BUFFER_LEN`]; the kernel clamps that to `net.core.rmem_max`
 //! unless the process may force it (root): a smaller buffer is logged, not fatal. A read
 //! timeout ([`POLL_INTERVAL`]) lets a blocked worker notice shutdown and reloads.
+//! [`BindOptions::free_bind`] binds an address before it is on a local interface.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
@@ -35,15 +36,36 @@ pub fn bind_group(addr: SocketAddr, count: usize) -> Result<Vec<UdpSocket>, Netf
     Ok(sockets)
 }
 
+/// What [`bind_with`] sets beyond what every datapath socket gets.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BindOptions {
+    /// `IP_FREEBIND` / `IPV6_FREEBIND`: the address may be bound before it is on a local
+    /// interface (a server's VIP added later). Sending from it works once it is local (IPv4
+    /// sends fail with "network unreachable" until then).
+    pub free_bind: bool,
+}
+
 /// One `SO_REUSEPORT` socket bound to `addr`, with large buffers and a [`POLL_INTERVAL`] read
 /// timeout.
 pub fn bind_one(addr: SocketAddr) -> Result<UdpSocket, NetfnError> {
+    bind_with(addr, BindOptions::default())
+}
+
+/// [`bind_one`] with `options`.
+pub fn bind_with(addr: SocketAddr, options: BindOptions) -> Result<UdpSocket, NetfnError> {
     let bind_error = |source| NetfnError::Bind { addr, source };
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))
         .map_err(bind_error)?;
     socket.set_reuse_port(true).map_err(bind_error)?;
     if addr.is_ipv6() {
         socket.set_only_v6(true).map_err(bind_error)?;
+    }
+    if options.free_bind {
+        match addr {
+            SocketAddr::V4(_) => socket.set_freebind(true),
+            SocketAddr::V6(_) => socket.set_freebind_ipv6(true),
+        }
+        .map_err(bind_error)?;
     }
     enlarge_buffers(&socket, addr);
     socket
@@ -142,6 +164,16 @@ mod tests {
                 "IPv6 wildcard could not share the port: {e}"
             );
         }
+    }
+
+    #[test]
+    fn free_bind_takes_an_address_no_interface_has() {
+        // 198.18.255.254 is on no interface of a test host (benchmarking range, RFC 2544).
+        let absent: SocketAddr = "198.18.255.254:0".parse().expect("addr");
+        let error = bind_one(absent).expect_err("not a local address");
+        assert!(error.to_string().contains("198.18.255.254"), "{error}");
+        let socket = bind_with(absent, BindOptions { free_bind: true }).expect("free bind");
+        assert_eq!(socket.local_addr().expect("addr").ip(), absent.ip());
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //! anyone have a continuation MAC'ed for a forged client address. For a trusted one the peer is
 //! the datagram's source — the continuation binds the client's address, so every replica behind
 //! the balancer verifies it — and the replies go back encapsulated to the balancer, which
-//! forwards them to the client; or, when the balancer set DIRECT_RETURN, straight to the client.
+//! forwards them to the client; or, when the balancer set DIRECT_RETURN, straight to the client
+//! (from the VIP when one is configured: [`super::direct_return`]).
 //! A plain datagram (no header) is served as always, whoever sends it (health probes, clients
 //! that reach the replica directly).
 //!
@@ -29,8 +30,11 @@ pub const MALFORMED_ENCAP: &str = "malformed_encap";
 /// Where the replies to a datagram go.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReplyRoute {
-    /// To the core's destination (the client), as sent.
+    /// To the core's destination (the client), as sent: a datagram that came without a header.
     Direct,
+    /// To the client, as sent, at a trusted balancer's request (DIRECT_RETURN): from the VIP
+    /// when one is configured ([`super::direct_return`]).
+    DirectReturn,
     /// Encapsulated (naming the client, and the VIA relay if any) to this balancer.
     Relay {
         /// The balancer that sent the datagram.
@@ -74,7 +78,7 @@ pub fn unwrap<'a>(
             client: header.peer,
             payload: inner,
             route: match (header.direct_return(), via) {
-                (true, None) => ReplyRoute::Direct,
+                (true, None) => ReplyRoute::DirectReturn,
                 (true, Some(relay)) => ReplyRoute::Upstream(relay),
                 (false, via) => ReplyRoute::Relay {
                     balancer: from,
@@ -89,7 +93,7 @@ impl ReplyRoute {
     /// Re-address the core's replies for this route.
     pub fn apply(self, replies: &mut [Transmit]) {
         let (next_hop, via) = match self {
-            ReplyRoute::Direct => return,
+            ReplyRoute::Direct | ReplyRoute::DirectReturn => return,
             ReplyRoute::Relay { balancer, via } => (balancer, via),
             ReplyRoute::Upstream(relay) => (relay, None),
         };
@@ -149,7 +153,14 @@ mod tests {
         };
         let wire = header.encapsulate(b"\x01\x02abc");
         let ingress = unwrap(&[addr(BALANCER)], addr(BALANCER), &wire).expect("trusted");
-        assert_eq!(ingress.route, ReplyRoute::Direct);
+        assert_eq!(ingress.route, ReplyRoute::DirectReturn);
+        let mut replies = vec![Transmit {
+            destination: addr(CLIENT),
+            payload: b"reply".to_vec(),
+        }];
+        ingress.route.apply(&mut replies);
+        assert_eq!(replies[0].destination, addr(CLIENT));
+        assert_eq!(replies[0].payload, b"reply");
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! [`ServerEndpoint`] (own replay filter, own RNG), all serving one application behind an `Arc`.
 //! The kernel hashes a client's 4-tuple to one socket, so a client's requests meet the same
 //! replay filter; a replay from another address fails the continuation MAC, which binds the
-//! client address. No lock is shared on the packet path.
+//! client address. No lock is shared on the packet path. With `dsr_vips`, each worker also owns
+//! a socket per VIP that its direct-return replies leave from ([`super::vip_sockets`]).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,8 +16,10 @@ use trickles::app::{AppError, Application, Opened};
 use trickles::crypto::KeyRing;
 use trickles::server::{ServerConfig, ServerEndpoint};
 
+use super::direct_return::DirectReturnSettings;
 use super::metrics::UdpMetrics;
 use super::shared_keys::SharedKeys;
+use super::vip_sockets::VipSockets;
 use super::worker::{self, WorkerShared};
 use crate::error::ServerError;
 use trickles_netfn::udp::socket;
@@ -43,11 +46,13 @@ pub struct UdpDriver {
 }
 
 impl UdpDriver {
-    /// Bind `workers` sockets on each address of `listen` and start one thread per socket.
-    /// Fails (starting nothing) if any address cannot be bound.
+    /// Bind `workers` sockets on each address of `listen` and start one thread per socket,
+    /// each with its own sockets on the VIPs of `direct_return`. Fails (starting nothing) if
+    /// any address cannot be bound.
     pub fn start<A: Application + ?Sized + 'static>(
         listen: &[SocketAddr],
         workers: usize,
+        direct_return: &DirectReturnSettings,
         config: &ServerConfig,
         keys: KeyRing,
         app: Arc<A>,
@@ -63,7 +68,15 @@ impl UdpDriver {
                     "socket buffers smaller than wanted (raise net.core.rmem_max / wmem_max)"
                 );
             }
-            groups.push(group);
+            let vips = group
+                .iter()
+                .map(|_| VipSockets::bind(direct_return))
+                .collect::<Result<Vec<_>, _>>()?;
+            groups.push(group.into_iter().zip(vips).collect::<Vec<_>>());
+        }
+        if !direct_return.vips.is_empty() {
+            tracing::info!(vips = ?direct_return.vips, free_bind = direct_return.free_bind,
+                "direct-return replies leave from the VIP");
         }
         let shared = WorkerShared {
             shutdown: Arc::new(AtomicBool::new(false)),
@@ -74,7 +87,7 @@ impl UdpDriver {
         let mut local_addrs = Vec::with_capacity(listen.len());
         let mut threads = Vec::new();
         for (group, sockets) in groups.into_iter().enumerate() {
-            for (index, socket) in sockets.into_iter().enumerate() {
+            for (index, (socket, vips)) in sockets.into_iter().enumerate() {
                 let local = socket.local_addr().map_err(|source| ServerError::Bind {
                     addr: listen[group],
                     source,
@@ -91,7 +104,7 @@ impl UdpDriver {
                 let worker_shared = shared.clone();
                 let spawned = std::thread::Builder::new()
                     .name(format!("udp-{local}-{index}"))
-                    .spawn(move || worker::run(socket, endpoint, worker_shared));
+                    .spawn(move || worker::run(socket, vips, endpoint, worker_shared));
                 match spawned {
                     Ok(thread) => threads.push(thread),
                     Err(source) => {

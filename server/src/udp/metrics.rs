@@ -12,6 +12,28 @@ pub const TRUNCATED: &str = "truncated";
 /// Drop reason of a datagram from neither an IPv4 nor an IPv6 address.
 pub const UNKNOWN_ADDRESS_FAMILY: &str = "address_family";
 
+/// Where a reply to a DIRECT_RETURN request left from (`direct_replies_total{source}`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DirectReplySource {
+    /// The configured VIP ([`super::direct_return`]).
+    Vip,
+    /// The listen socket: no VIP of the client's family is configured.
+    OwnAddress,
+}
+
+impl DirectReplySource {
+    /// Both, in label order.
+    pub const ALL: [DirectReplySource; 2] = [DirectReplySource::Vip, DirectReplySource::OwnAddress];
+
+    /// The `source` label.
+    pub fn name(self) -> &'static str {
+        match self {
+            DirectReplySource::Vip => "vip",
+            DirectReplySource::OwnAddress => "own_address",
+        }
+    }
+}
+
 /// Every drop reason label: the core's `DropReason` names and the driver's own two. Each is
 /// pre-created with a zero value so dashboards see every series from the start.
 pub fn drop_reason_names() -> impl Iterator<Item = &'static str> {
@@ -44,6 +66,9 @@ pub struct UdpMetrics {
     pub hellos: IntCounter,
     /// `trickles_server_send_errors_total`
     pub send_errors: IntCounter,
+    /// `trickles_server_direct_replies_total{source}`: replies to DIRECT_RETURN requests by
+    /// the address they left from (`vip`, `own_address`).
+    pub direct_replies: IntCounterVec,
     /// `trickles_server_soft_state_bytes`: replay filters of all workers (constant in the
     /// number of clients: the point of Trickles).
     pub soft_state_bytes: IntGauge,
@@ -88,6 +113,13 @@ impl UdpMetrics {
                 "trickles_server_send_errors_total",
                 "UDP datagrams the kernel refused to send",
             )?,
+            direct_replies: IntCounterVec::new(
+                Opts::new(
+                    "trickles_server_direct_replies_total",
+                    "Replies to direct-return requests, by the address they left from",
+                ),
+                &["source"],
+            )?,
             soft_state_bytes: IntGauge::new(
                 "trickles_server_soft_state_bytes",
                 "Bytes of soft state (replay filters) held by the UDP workers",
@@ -95,6 +127,9 @@ impl UdpMetrics {
         };
         for reason in drop_reason_names() {
             metrics.continuations_rejected.with_label_values(&[reason]);
+        }
+        for source in DirectReplySource::ALL {
+            metrics.direct_replies.with_label_values(&[source.name()]);
         }
         Ok(metrics)
     }
@@ -109,6 +144,7 @@ impl UdpMetrics {
         registry.register(Box::new(self.continuations_rejected.clone()))?;
         registry.register(Box::new(self.hellos.clone()))?;
         registry.register(Box::new(self.send_errors.clone()))?;
+        registry.register(Box::new(self.direct_replies.clone()))?;
         registry.register(Box::new(self.soft_state_bytes.clone()))?;
         Ok(())
     }
@@ -127,6 +163,16 @@ impl UdpMetrics {
         add(&self.continuations_verified, counts.continuations_verified);
         add(&self.hellos, counts.hellos);
         add(&self.send_errors, counts.send_errors);
+        for (source, n) in DirectReplySource::ALL
+            .into_iter()
+            .zip(counts.direct_replies)
+        {
+            if n > 0 {
+                self.direct_replies
+                    .with_label_values(&[source.name()])
+                    .inc_by(n);
+            }
+        }
         for (reason, n) in counts.rejected.drain(..) {
             self.continuations_rejected
                 .with_label_values(&[reason])
@@ -153,11 +199,22 @@ pub struct BatchCounts {
     pub hellos: u64,
     /// Datagrams the kernel refused to send.
     pub send_errors: u64,
+    /// Replies to DIRECT_RETURN requests, indexed as [`DirectReplySource::ALL`].
+    pub direct_replies: [u64; 2],
     /// Dropped datagrams by reason (few distinct reasons, so a short list).
     pub rejected: Vec<(&'static str, u64)>,
 }
 
 impl BatchCounts {
+    /// Count `replies` replies to a DIRECT_RETURN request, sent from `source`.
+    pub fn direct_replies(&mut self, source: DirectReplySource, replies: usize) {
+        let index = match source {
+            DirectReplySource::Vip => 0,
+            DirectReplySource::OwnAddress => 1,
+        };
+        self.direct_replies[index] += replies as u64;
+    }
+
     /// Count one dropped datagram.
     pub fn reject(&mut self, reason: &'static str) {
         match self.rejected.iter_mut().find(|(r, _)| *r == reason) {

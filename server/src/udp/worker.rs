@@ -4,8 +4,9 @@
 //! The loop reads the wall clock once per batch (the core's `now` is microseconds since the UNIX
 //! epoch, compared across replicas). Every datagram is counted; a dropped one by the core's
 //! reason name. Whatever the core queued is sent, even when it then reports a drop (a refused
-//! HELLO is answered with a `REFUSE`). Nothing here panics on input: the payload only ever
-//! reaches the core's parsers.
+//! HELLO is answered with a `REFUSE`). Replies queue by the socket they leave from: the listen
+//! socket, or a VIP socket for direct return ([`super::direct_return`]); each queue is one
+//! batched send. Nothing here panics on input: the payload only ever reaches the core's parsers.
 
 use std::net::UdpSocket;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,9 +22,12 @@ use trickles_netfn::udp::{Outgoing, RecvBatch, SendBatch, BATCH_LEN};
 
 use trickles_netfn::{Published, Subscriber};
 
-use super::balancer_relay;
-use super::metrics::{BatchCounts, UdpMetrics, TRUNCATED, UNKNOWN_ADDRESS_FAMILY};
+use super::balancer_relay::{self, ReplyRoute};
+use super::metrics::{
+    BatchCounts, DirectReplySource, UdpMetrics, TRUNCATED, UNKNOWN_ADDRESS_FAMILY,
+};
 use super::shared_keys::SharedKeys;
+use super::vip_sockets::VipSockets;
 
 /// Receive slot per datagram: requests are far smaller, but a HELLO may be padded up to
 /// [`trickles::wire::hello::MAX_HELLO_PADDING`] to draw a first window of jumbo packets, and a
@@ -52,9 +56,12 @@ pub fn wall_clock() -> Instant {
     Instant(micros)
 }
 
-/// Serve `socket` with `endpoint` until `shared.shutdown` is set.
+/// Serve `socket` with `endpoint` until `shared.shutdown` is set; replies to DIRECT_RETURN
+/// requests leave from `vips` when one of the client's family is bound
+/// ([`super::direct_return`]).
 pub fn run<A: Application>(
     socket: UdpSocket,
+    mut vips: VipSockets,
     mut endpoint: ServerEndpoint<A>,
     shared: WorkerShared,
 ) {
@@ -120,28 +127,53 @@ pub fn run<A: Application>(
                 Header::parse(ingress.payload),
                 Ok((header, _)) if header.packet_type == PacketType::Hello
             );
-            let first_reply = out.len();
-            match endpoint.handle_datagram(now, ingress.client, ingress.payload, &mut out) {
+            // The replies queue by the socket they leave from.
+            let (queue, direct) = match ingress.route {
+                ReplyRoute::DirectReturn => match vips.queue_for(ingress.client) {
+                    Some(queue) => (queue, Some(DirectReplySource::Vip)),
+                    None => (&mut out, Some(DirectReplySource::OwnAddress)),
+                },
+                _ => (&mut out, None),
+            };
+            let first_reply = queue.len();
+            match endpoint.handle_datagram(now, ingress.client, ingress.payload, queue) {
                 Ok(_) if is_hello => counts.hellos += 1,
                 Ok(_) => counts.continuations_verified += 1,
                 Err(reason) => counts.reject(reason.name()),
             }
-            ingress.route.apply(&mut out[first_reply..]);
+            ingress.route.apply(&mut queue[first_reply..]);
+            if let Some(source) = direct {
+                counts.direct_replies(source, queue.len() - first_reply);
+            }
         }
-        if !out.is_empty() {
-            // One allocation per batch, not per packet: the transmits as one-part datagrams.
-            let datagrams: Vec<Outgoing<'_>> = out
-                .iter()
-                .map(|t| Outgoing::new(t.destination, &t.payload))
-                .collect();
-            let sent = send.send(&socket, &datagrams);
-            drop(datagrams);
-            counts.packets_sent += sent.packets;
-            counts.bytes_sent += sent.bytes;
-            counts.send_errors += sent.errors;
-            out.clear();
+        send_queued(&mut send, &socket, &mut out, &mut counts);
+        for (vip_socket, queue) in vips.queues_mut() {
+            send_queued(&mut send, vip_socket, queue, &mut counts);
         }
         shared.metrics.flush(&mut counts);
     }
     shared.metrics.soft_state_bytes.sub(soft_state);
+}
+
+/// Send and empty `queue` through `socket`, counting the outcome.
+fn send_queued(
+    send: &mut SendBatch,
+    socket: &UdpSocket,
+    queue: &mut Vec<Transmit>,
+    counts: &mut BatchCounts,
+) {
+    if queue.is_empty() {
+        return;
+    }
+    // One allocation per batch, not per packet: the transmits as one-part datagrams.
+    let datagrams: Vec<Outgoing<'_>> = queue
+        .iter()
+        .map(|t| Outgoing::new(t.destination, &t.payload))
+        .collect();
+    let sent = send.send(socket, &datagrams);
+    drop(datagrams);
+    counts.packets_sent += sent.packets;
+    counts.bytes_sent += sent.bytes;
+    counts.send_errors += sent.errors;
+    queue.clear();
 }

@@ -1,0 +1,229 @@
+//! Claims about direct server return on loopback (no privilege needed: every 127.0.0.0/8
+//! address is local): with `--dsr-vip`, every reply to a DIRECT_RETURN request leaves from the
+//! VIP's address and port, and a file crosses byte-exact; without it, the replies leave from
+//! the listen address as before. A small relay plays the balancer in `mode: direct_return`:
+//! it puts the header (peer = client, DIRECT_RETURN) in front of each client datagram and
+//! counts anything the server sends back to it (nothing, in direct return).
+
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use trickles::client::{ClientConfig, ClientConnection, ClientStatus};
+use trickles_netfn::encap::{EncapRepr, FLAG_DIRECT_RETURN};
+use trickles_server::cli::{KeygenArgs, RunArgs};
+use trickles_server::keygen::keygen;
+use trickles_server::service::RunningServer;
+use trickles_server::udp::worker::wall_clock;
+
+/// Bytes of the test file.
+const FILE_LEN: usize = 200_000;
+
+/// A served file and a key, in a temporary directory.
+struct Fixture {
+    dir: tempfile::TempDir,
+    body: Vec<u8>,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir(dir.path().join("www")).expect("mkdir");
+        let body: Vec<u8> = (0..FILE_LEN).map(|i| (i * 37 % 251) as u8).collect();
+        std::fs::write(dir.path().join("www/file.bin"), &body).expect("write");
+        keygen(&KeygenArgs {
+            output: dir.path().join("keys.yaml"),
+            epoch: None,
+            rotate: false,
+            stage: false,
+            promote: false,
+            force: false,
+        })
+        .expect("keygen");
+        Fixture { dir, body }
+    }
+
+    fn args(&self, balancer: SocketAddr, dsr_vips: Vec<SocketAddr>) -> RunArgs {
+        RunArgs {
+            listen: vec!["127.0.0.1:0".parse().expect("addr")],
+            root: Some(self.dir.path().join("www")),
+            key_file: Some(self.dir.path().join("keys.yaml")),
+            workers: Some(2),
+            balancers: vec![balancer],
+            dsr_vips,
+            ..RunArgs::default()
+        }
+    }
+}
+
+/// A UDP port free on `ip` right now.
+fn free_port(ip: &str) -> u16 {
+    UdpSocket::bind((ip, 0))
+        .and_then(|s| s.local_addr())
+        .expect("ephemeral port")
+        .port()
+}
+
+/// The balancer's part in direct return: encapsulate each client datagram with the
+/// DIRECT_RETURN flag and forward it to the server; count datagrams the server sends here.
+struct DirectReturnRelay {
+    from_server: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl DirectReturnRelay {
+    /// The relay's socket: bound before the server starts, which must trust its address.
+    fn bind() -> UdpSocket {
+        UdpSocket::bind("127.0.0.3:0").expect("relay socket")
+    }
+
+    fn start(socket: UdpSocket, server: SocketAddr) -> Self {
+        socket
+            .set_read_timeout(Some(Duration::from_millis(20)))
+            .expect("timeout");
+        let from_server = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (counter, stopping) = (from_server.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            let mut buf = vec![0u8; 65_536];
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while !stopping.load(Ordering::Relaxed) && Instant::now() < deadline {
+                let Ok((n, from)) = socket.recv_from(&mut buf) else {
+                    continue;
+                };
+                if from == server {
+                    counter.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                let header = EncapRepr {
+                    peer: from,
+                    flags: FLAG_DIRECT_RETURN,
+                };
+                let _ = socket.send_to(&header.encapsulate(&buf[..n]), server);
+            }
+        });
+        DirectReturnRelay {
+            from_server,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for DirectReturnRelay {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Fetch `/file.bin` through `relay` with the core's client; the body and the source address
+/// of every datagram that reached the client.
+fn fetch_through(relay: SocketAddr) -> (Vec<u8>, Vec<SocketAddr>) {
+    let socket = UdpSocket::bind("127.0.0.1:0").expect("client socket");
+    socket
+        .set_read_timeout(Some(Duration::from_millis(5)))
+        .expect("timeout");
+    let mut connection = ClientConnection::new(
+        wall_clock(),
+        relay,
+        b"/file.bin".to_vec(),
+        ClientConfig::default(),
+        rand::random(),
+    );
+    let give_up = Instant::now() + Duration::from_secs(20);
+    let (mut body, mut sources) = (Vec::new(), Vec::new());
+    let mut datagram = vec![0u8; 65_536];
+    let mut chunk = vec![0u8; 65_536];
+    loop {
+        while let Some(transmit) = connection.poll_transmit(wall_clock()) {
+            socket
+                .send_to(&transmit.payload, transmit.destination)
+                .expect("send");
+        }
+        loop {
+            let n = connection.read(&mut chunk);
+            if n == 0 {
+                break;
+            }
+            body.extend_from_slice(&chunk[..n]);
+        }
+        match connection.status() {
+            ClientStatus::Done => return (body, sources),
+            ClientStatus::Failed(e) => panic!("transfer failed: {e}"),
+            _ => {}
+        }
+        assert!(
+            Instant::now() < give_up,
+            "no completion; {:?}",
+            connection.stats()
+        );
+        if let Ok((n, from)) = socket.recv_from(&mut datagram) {
+            sources.push(from);
+            connection.handle_datagram(wall_clock(), from, &datagram[..n]);
+        }
+        if connection.poll_timeout().is_some_and(|t| wall_clock() >= t) {
+            connection.handle_timeout(wall_clock());
+        }
+    }
+}
+
+/// Serve through a relay (the server trusting it, with `dsr_vips`), fetch the file; the
+/// sources of the client's datagrams, the datagrams the relay got back, and the server's
+/// `direct_replies_total` by source (`vip`, `own_address`).
+async fn serve_and_fetch(
+    dsr_vips: Vec<SocketAddr>,
+) -> (Vec<SocketAddr>, u64, [u64; 2], SocketAddr) {
+    let fixture = Fixture::new();
+    let relay_socket = DirectReturnRelay::bind();
+    let relay_addr = relay_socket.local_addr().expect("addr");
+    let server = RunningServer::start(fixture.args(relay_addr, dsr_vips))
+        .await
+        .expect("start");
+    let listen = server.udp_addrs()[0];
+    let relay = DirectReturnRelay::start(relay_socket, listen);
+
+    let (body, sources) = tokio::task::spawn_blocking(move || fetch_through(relay_addr))
+        .await
+        .expect("client");
+
+    assert!(body == fixture.body, "body differs from the served file");
+    assert!(!sources.is_empty());
+    let direct = &server.metrics().udp.direct_replies;
+    let by_source = ["vip", "own_address"].map(|s| direct.with_label_values(&[s]).get());
+    let relayed = relay.from_server.load(Ordering::Relaxed);
+    server.shutdown().await;
+    (sources, relayed, by_source, listen)
+}
+
+/// The distinct addresses among `sources`.
+fn distinct(sources: &[SocketAddr]) -> Vec<SocketAddr> {
+    let mut seen: Vec<SocketAddr> = sources.to_vec();
+    seen.sort();
+    seen.dedup();
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_dsr_vip_every_direct_reply_leaves_from_the_vip() {
+    let vip = SocketAddr::from(([127, 0, 0, 2], free_port("127.0.0.2")));
+    let (sources, relayed, [from_vip, from_own], _) = serve_and_fetch(vec![vip]).await;
+    assert_eq!(distinct(&sources), vec![vip], "sources of the replies");
+    assert_eq!(relayed, 0, "direct return sends nothing to the balancer");
+    assert!(from_vip >= sources.len() as u64, "{from_vip} counted");
+    assert_eq!(from_own, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_dsr_vip_direct_replies_leave_from_the_listen_address() {
+    let (sources, relayed, [from_vip, from_own], listen) = serve_and_fetch(Vec::new()).await;
+    assert_eq!(distinct(&sources), vec![listen], "sources of the replies");
+    assert_eq!(relayed, 0);
+    assert_eq!(from_vip, 0);
+    assert!(from_own >= sources.len() as u64, "{from_own} counted");
+}
