@@ -26,6 +26,9 @@ use crate::interrupt;
 use crate::plot::PlotFiles;
 use crate::rss::resident_bytes;
 
+/// Longest wait, after the settle time, for every TCP client to be connected.
+const CONNECT_WAIT: Duration = Duration::from_secs(30);
+
 /// Flags of `trickles-lab exp memory`.
 #[derive(Clone, Debug, Args)]
 pub struct MemoryArgs {
@@ -205,9 +208,12 @@ fn measure(
 
     let started = Instant::now();
     let settle = Duration::from_secs_f64(args.settle_seconds);
-    let sample_until = settle + Duration::from_secs_f64(args.sample_seconds);
+    let sample = Duration::from_secs_f64(args.sample_seconds);
+    // TCP: sample once every client is connected (the connect storm of 10,000 clients takes a
+    // while), but no later than CONNECT_WAIT after the settle time.
+    let mut sampling_since: Option<Instant> = None;
     let mut peak: Option<MemoryPoint> = None;
-    while started.elapsed() < sample_until {
+    while sampling_since.is_none_or(|since| since.elapsed() < sample) {
         interrupt::check()?;
         if client.has_exited()? {
             return Err(LabError::Usage(format!(
@@ -219,9 +225,16 @@ fn measure(
         }
         if started.elapsed() >= settle {
             let sockets = socket_memory(testbed.server().namespace())?;
+            if sampling_since.is_none()
+                && (protocol == Protocol::Trickles
+                    || sockets.tcp_established >= u64::from(clients)
+                    || started.elapsed() >= settle + CONNECT_WAIT)
+            {
+                sampling_since = Some(Instant::now());
+            }
             let rss = resident_bytes(server.pid()).unwrap_or(0);
             let total = rss + sockets.bytes;
-            if peak.as_ref().is_none_or(|p| total > p.total_bytes) {
+            if sampling_since.is_some() && peak.as_ref().is_none_or(|p| total > p.total_bytes) {
                 peak = Some(MemoryPoint {
                     protocol,
                     clients,
