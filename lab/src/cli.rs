@@ -13,6 +13,7 @@ use trickles_lab::binaries::{Binaries, Profile};
 use trickles_lab::byte_size::parse_byte_size;
 use trickles_lab::chain::{self, ChainOptions};
 use trickles_lab::demo::{self, DemoOptions};
+use trickles_lab::mirror_process::EmulatedWan;
 use trickles_lab::replica_pool::FrontEnd;
 use trickles_lab::Result;
 
@@ -187,8 +188,12 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
-fn binaries(common: &CommonArgs, with_balancer: bool) -> Result<Binaries> {
-    let binaries = Binaries::locate(common.bin_dir.as_deref(), Profile::Release, with_balancer)?;
+fn binaries(common: &CommonArgs, with_network_functions: bool) -> Result<Binaries> {
+    let binaries = Binaries::locate(
+        common.bin_dir.as_deref(),
+        Profile::Release,
+        with_network_functions,
+    )?;
     eprintln!(
         "using {} and {}",
         binaries.server.display(),
@@ -202,7 +207,7 @@ fn run_demo(args: DemoArgs) -> Result<()> {
         FrontEndArg::Direct => (FrontEnd::Direct, 1),
         FrontEndArg::Balancer => (FrontEnd::Balancer(args.policy.into()), args.replicas),
     };
-    let binaries = binaries(&args.common, front_end != FrontEnd::Direct)?;
+    let binaries = binaries(&args.common, front_end.needs_network_functions())?;
     let opts = DemoOptions {
         size: args.size,
         seed: args.seed,
@@ -223,21 +228,23 @@ fn run_demo(args: DemoArgs) -> Result<()> {
 
 fn run_chain(args: ChainArgs) -> Result<()> {
     let binaries = binaries(&args.common, true)?;
-    let mirror = chain::mirror_binary(&binaries, Profile::Release)?;
     let opts = ChainOptions {
         ip: args.common.ip,
         clients: args.clients,
         size: args.size,
         seed: args.seed,
-        delay_ms: args.delay_ms,
-        loss: args.loss,
+        wan: EmulatedWan {
+            delay_ms: args.delay_ms,
+            loss: args.loss,
+            seed: args.seed,
+        },
         kill_every: args.kill_every,
         restart_after: args.restart_after,
         idle_timeout: Duration::from_secs(30),
         limit: args.duration_limit,
         keep_temp: args.keep_temp,
     };
-    let report = chain::run_chain(&binaries, &mirror, &opts)?;
+    let report = chain::run_chain(&binaries, &opts)?;
     print!("{report}");
     Ok(())
 }

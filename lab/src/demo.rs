@@ -117,6 +117,14 @@ pub fn run_demo(binaries: &Binaries, opts: &DemoOptions) -> Result<DemoOutcome> 
                 policy.yaml_name()
             )
         }
+        FrontEnd::MirroredBalancer(policy, wan) => {
+            format!(
+                "{} replicas behind a {} balancer behind a mirror ({})",
+                opts.replicas,
+                policy.yaml_name(),
+                wan.describe()
+            )
+        }
     };
     eprintln!("demo: {pool_name} serving {url}; starting the client");
     let download = fixture.path().join("download");

@@ -21,6 +21,22 @@ pub fn get(addr: SocketAddr, path: &str, timeout: Duration) -> Option<(u16, Stri
     Some((status, body.to_owned()))
 }
 
+/// The `/metrics` text of the endpoint at `addr`, if it answers 200 within two seconds.
+pub fn metrics_text(addr: SocketAddr) -> Option<String> {
+    match get(addr, "/metrics", Duration::from_secs(2)) {
+        Some((200, body)) => Some(body),
+        _ => None,
+    }
+}
+
+/// Whether the `/healthz` of the endpoint at `addr` answers 200 within half a second.
+pub fn healthy(addr: SocketAddr) -> bool {
+    matches!(
+        get(addr, "/healthz", Duration::from_millis(500)),
+        Some((200, _))
+    )
+}
+
 /// The value of an unlabelled Prometheus sample `name` in a `/metrics` text, if present.
 pub fn metric_value(metrics: &str, name: &str) -> Option<f64> {
     metrics.lines().find_map(|line| {

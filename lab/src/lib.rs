@@ -17,8 +17,8 @@
 //! ## Map of the crate
 //! - processes: [`binaries`] (find or build the executables), [`children`] (the kill-on-drop
 //!   guard), [`server_process`], [`client_process`] and [`client_stats`] (the client's
-//!   `--stats-json`), [`balancer_process`] (`trickles-balancer`), [`replica_pool`] (the
-//!   replicas and their front end), [`alternating_relay`] (per-packet alternation between
+//!   `--stats-json`), [`balancer_process`] (`trickles-balancer`), [`mirror_process`]
+//!   (`trickles-mirror`), [`replica_pool`] (the replicas and their front end), [`alternating_relay`] (per-packet alternation between
 //!   replicas), [`fixture`] (key, served files, logs);
 //! - scenarios: [`failover`] (kill and replace a replica under a running client), [`demo`],
 //!   [`chain`] (client → mirror → balancer → replicas under random kills),
@@ -45,6 +45,7 @@ pub mod failover;
 pub mod fixture;
 pub mod http_probe;
 pub mod interrupt;
+pub mod mirror_process;
 pub mod plot;
 pub mod ports;
 pub mod replica_pool;

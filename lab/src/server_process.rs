@@ -7,12 +7,12 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::binaries::Binaries;
 use crate::children::ChildProcess;
-use crate::error::{LabError, Result};
-use crate::{http_probe, interrupt};
+use crate::error::Result;
+use crate::http_probe;
 
 /// How long a replica may take to become healthy.
 const START_LIMIT: Duration = Duration::from_secs(20);
@@ -77,25 +77,10 @@ impl ServerProcess {
     }
 
     fn wait_healthy(&mut self) -> Result<()> {
-        let deadline = Instant::now() + START_LIMIT;
-        loop {
-            if let Some(status) = self.child.try_wait()? {
-                return Err(self.child.failure(Some(status)));
-            }
-            interrupt::check()?;
-            if let Some((200, _)) =
-                http_probe::get(self.spec.metrics, "/healthz", Duration::from_millis(500))
-            {
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                return Err(LabError::Timeout {
-                    what: format!("{} to become healthy", self.child.name()),
-                    after: START_LIMIT,
-                });
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let what = format!("{} to become healthy", self.child.name());
+        let metrics = self.spec.metrics;
+        self.child
+            .wait_until(&what, START_LIMIT, || http_probe::healthy(metrics))
     }
 
     /// The spec it was started from.
@@ -110,18 +95,12 @@ impl ServerProcess {
 
     /// The `/metrics` text, if the replica answers.
     pub fn metrics(&self) -> Option<String> {
-        match http_probe::get(self.spec.metrics, "/metrics", Duration::from_secs(2)) {
-            Some((200, body)) => Some(body),
-            _ => None,
-        }
+        http_probe::metrics_text(self.spec.metrics)
     }
 
     /// Fails with the replica's log if it has exited.
     pub fn check_running(&mut self) -> Result<()> {
-        match self.child.try_wait()? {
-            Some(status) => Err(self.child.failure(Some(status))),
-            None => Ok(()),
-        }
+        self.child.check_running()
     }
 
     /// SIGKILL: the replica dies as in a crash, with no chance to clean up.
