@@ -13,6 +13,7 @@ use trickles_lab::binaries::{Binaries, Profile};
 use trickles_lab::byte_size::parse_byte_size;
 use trickles_lab::chain::{self, ChainOptions};
 use trickles_lab::demo::{self, DemoOptions};
+use trickles_lab::demo_report;
 use trickles_lab::mirror_process::EmulatedWan;
 use trickles_lab::replica_pool::FrontEnd;
 use trickles_lab::Result;
@@ -27,8 +28,9 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Loopback demo (no root): a replica is SIGKILLed mid-transfer and replaced; the client
-    /// finishes byte-exact. Writes CSV and a throughput plot.
+    /// Loopback demo (no root): client → mirror (10 ms each way) → balancer → 3 replicas; the
+    /// replica serving the download is SIGKILLed mid-transfer and replaced; the client finishes
+    /// byte-exact. Prints the timeline and the stall, writes CSV and a throughput plot.
     Demo(DemoArgs),
     /// Loopback chain (no root): client → mirror (delay, loss) → balancer → 3 replicas, N
     /// concurrent downloads while a random replica is SIGKILLed and restarted every few seconds.
@@ -74,19 +76,25 @@ struct DemoArgs {
     /// Seconds between the kill and the start of the replacement.
     #[arg(long, default_value = "1", value_parser = parse_seconds)]
     restart_after: Duration,
-    /// UDP port of the replica, or of the first replica behind a balancer (default: an
+    /// UDP port of the replica, or of the first replica behind a front end (default: an
     /// ephemeral one).
     #[arg(long)]
     port: Option<u16>,
-    /// What the client talks to: the replica itself, or a trickles-balancer in front of a pool.
-    #[arg(long, value_enum, default_value = "direct")]
+    /// What the client talks to.
+    #[arg(long, value_enum, default_value = "mirror-balancer")]
     front_end: FrontEndArg,
-    /// The balancer's policy (with --front-end balancer).
+    /// The balancer's policy (with a balancer front end).
     #[arg(long, value_enum, default_value = "maglev")]
     policy: PolicyArg,
-    /// Replicas behind the balancer (with --front-end balancer).
-    #[arg(long, default_value_t = 3)]
+    /// Replicas behind the front end (not with --front-end direct, which has one).
+    #[arg(long, default_value_t = demo::DEFAULT_REPLICAS)]
     replicas: usize,
+    /// The mirror's one-way delay in each direction, milliseconds (with mirror-balancer).
+    #[arg(long, default_value_t = demo::DEFAULT_WAN_DELAY_MS)]
+    delay_ms: f64,
+    /// The mirror's loss probability in each direction (with mirror-balancer).
+    #[arg(long, default_value_t = demo::DEFAULT_WAN_LOSS)]
+    loss: f64,
     /// Where the CSV and plots go.
     #[arg(long, default_value = "results/demo")]
     out: PathBuf,
@@ -203,9 +211,19 @@ fn binaries(common: &CommonArgs, with_network_functions: bool) -> Result<Binarie
 }
 
 fn run_demo(args: DemoArgs) -> Result<()> {
+    let wan = EmulatedWan {
+        delay_ms: args.delay_ms,
+        loss: args.loss,
+        seed: args.seed,
+    };
     let (front_end, replicas) = match args.front_end {
         FrontEndArg::Direct => (FrontEnd::Direct, 1),
+        FrontEndArg::Relay => (FrontEnd::AlternatingRelay, args.replicas),
         FrontEndArg::Balancer => (FrontEnd::Balancer(args.policy.into()), args.replicas),
+        FrontEndArg::MirrorBalancer => (
+            FrontEnd::MirroredBalancer(args.policy.into(), wan),
+            args.replicas,
+        ),
     };
     let binaries = binaries(&args.common, front_end.needs_network_functions())?;
     let opts = DemoOptions {
@@ -222,7 +240,7 @@ fn run_demo(args: DemoArgs) -> Result<()> {
         limit: args.limit,
     };
     let outcome = demo::run_demo(&binaries, &opts)?;
-    print!("{}", demo::report(&outcome));
+    print!("{}", demo_report::report(&outcome));
     Ok(())
 }
 
@@ -285,10 +303,14 @@ fn run_rss(args: RssArgs) -> Result<()> {
 /// `--front-end`.
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
 enum FrontEndArg {
-    /// The client talks to the replica.
+    /// The client talks to one replica, which is killed and replaced.
     Direct,
+    /// The lab's relay sends each client datagram to the next of --replicas replicas in turn.
+    Relay,
     /// The client talks to a trickles-balancer VIP in front of --replicas replicas.
     Balancer,
+    /// The client sends through a trickles-mirror (--delay-ms, --loss) to that balancer.
+    MirrorBalancer,
 }
 
 /// `--policy`.

@@ -39,12 +39,16 @@ impl DeliveryTrace {
         self.samples.push((seconds, bytes));
     }
 
-    /// Records a scenario event.
+    /// Records a scenario event (kept in time order, also when recorded late).
     pub fn event(&mut self, seconds: f64, label: impl Into<String>) {
-        self.events.push(TraceEvent {
-            seconds,
-            label: label.into(),
-        });
+        let at = self.events.partition_point(|e| e.seconds <= seconds);
+        self.events.insert(
+            at,
+            TraceEvent {
+                seconds,
+                label: label.into(),
+            },
+        );
     }
 
     /// The samples, `(seconds, bytes)`.
@@ -52,7 +56,7 @@ impl DeliveryTrace {
         &self.samples
     }
 
-    /// The events, in the order they happened.
+    /// The events, in time order.
     pub fn events(&self) -> &[TraceEvent] {
         &self.events
     }
@@ -138,6 +142,16 @@ mod tests {
             points[1].megabytes_per_second, 0.0,
             "the stall shows as a zero bin"
         );
+    }
+
+    #[test]
+    fn events_recorded_late_take_their_place_in_time() {
+        let mut t = DeliveryTrace::default();
+        t.event(1.0, "killed");
+        t.event(3.0, "restarted");
+        t.event(2.0, "resumed");
+        let labels: Vec<&str> = t.events().iter().map(|e| e.label.as_str()).collect();
+        assert_eq!(labels, ["killed", "resumed", "restarted"]);
     }
 
     #[test]
