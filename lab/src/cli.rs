@@ -202,11 +202,10 @@ fn binaries(common: &CommonArgs, with_network_functions: bool) -> Result<Binarie
         Profile::Release,
         with_network_functions,
     )?;
-    eprintln!(
-        "using {} and {}",
-        binaries.server.display(),
-        binaries.client.display()
-    );
+    let mut using = vec![&binaries.server, &binaries.client];
+    using.extend(binaries.balancer.iter().chain(&binaries.mirror));
+    let using: Vec<String> = using.iter().map(|p| p.display().to_string()).collect();
+    eprintln!("using {}", using.join(", "));
     Ok(binaries)
 }
 

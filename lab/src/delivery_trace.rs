@@ -61,10 +61,22 @@ impl DeliveryTrace {
         &self.events
     }
 
-    /// Bytes delivered by `seconds` (the last sample at or before it; 0 before any).
+    /// Bytes delivered by `seconds`: 0 before the first sample, the last sample's after it,
+    /// and in between linearly interpolated between the two samples around `seconds` (when
+    /// the lab could not sample for a while, e.g. while a replacement starts, the bytes that
+    /// arrived meanwhile are spread over that time instead of piling up in one bin).
     pub fn bytes_at(&self, seconds: f64) -> u64 {
         let after = self.samples.partition_point(|&(t, _)| t <= seconds);
-        after.checked_sub(1).map_or(0, |i| self.samples[i].1)
+        let Some(before) = after.checked_sub(1).map(|i| self.samples[i]) else {
+            return 0;
+        };
+        match self.samples.get(after) {
+            Some(&(t1, b1)) if t1 > before.0 && b1 > before.1 => {
+                let share = (seconds - before.0) / (t1 - before.0);
+                before.1 + ((b1 - before.1) as f64 * share) as u64
+            }
+            _ => before.1,
+        }
     }
 
     /// Throughput in consecutive bins of `bin` seconds, from 0 to the last sample.
@@ -152,6 +164,15 @@ mod tests {
         t.event(2.0, "resumed");
         let labels: Vec<&str> = t.events().iter().map(|e| e.label.as_str()).collect();
         assert_eq!(labels, ["killed", "resumed", "restarted"]);
+    }
+
+    #[test]
+    fn bytes_between_samples_are_interpolated() {
+        let t = trace(&[(0.0, 0), (0.1, 100), (0.3, 100), (0.5, 300)]);
+        assert_eq!(t.bytes_at(0.05), 50);
+        assert_eq!(t.bytes_at(0.2), 100, "a flat stretch stays flat");
+        assert_eq!(t.bytes_at(0.4), 200);
+        assert_eq!(t.bytes_at(9.0), 300);
     }
 
     #[test]

@@ -36,7 +36,7 @@ pub fn report(outcome: &DemoOutcome) -> String {
     if let Some(replica) = run.finished_on {
         let _ = writeln!(
             text,
-            "finished on   replica {replica} (the most packets sent when the transfer ended)"
+            "finished on   replica {replica} (where the balancer sent the connection last)"
         );
     }
     let _ = writeln!(text, "retransmitted {} packets", stats.retransmissions);

@@ -89,6 +89,7 @@ pub fn fetch_through_failover(
     let start = Instant::now();
     let since = |t: Instant| t.saturating_duration_since(start).as_secs_f64();
     let mut killed: Option<(Instant, u64, usize)> = None;
+    let mut restart_begun = false;
     let mut restarted: Option<Instant> = None;
     let mut watch = BalancerWatch::new(pool.replica_count());
     loop {
@@ -118,18 +119,20 @@ pub fn fetch_through_failover(
         if let Some(balancer) = pool.balancer() {
             watch.poll(balancer, since(now), &mut trace);
         }
-        if let (Some((at, _, replica)), None) = (killed, restarted) {
-            if plan
+        if let Some((at, _, replica)) = killed {
+            let due = plan
                 .restart_after
-                .is_some_and(|after| now.duration_since(at) >= after)
-            {
-                pool.restart_replica(replica)?;
-                let healthy = Instant::now();
+                .is_some_and(|after| now.duration_since(at) >= after);
+            if due && !restart_begun {
+                // Not waited for here: the samples go on while the replacement starts.
+                pool.begin_restart(replica)?;
+                restart_begun = true;
+            } else if restart_begun && restarted.is_none() && pool.replica_healthy(replica)? {
                 trace.event(
-                    since(healthy),
+                    since(now),
                     format!("replica {replica} replaced (same key, same port)"),
                 );
-                restarted = Some(healthy);
+                restarted = Some(now);
             }
         }
         pool.check_running()?;

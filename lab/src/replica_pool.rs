@@ -279,6 +279,23 @@ impl ReplicaPool {
         self.start_replica(i)
     }
 
+    /// [`restart_replica`](Self::restart_replica) without waiting: the new process is started
+    /// and [`replica_healthy`](Self::replica_healthy) says when it is ready, so a scenario
+    /// keeps measuring meanwhile.
+    pub fn begin_restart(&mut self, i: usize) -> Result<()> {
+        self.kill_replica(i)?;
+        self.spawn_replica(i)
+    }
+
+    /// Whether replica `i` runs and answers its health check (fails with its log if it has
+    /// exited).
+    pub fn replica_healthy(&mut self, i: usize) -> Result<bool> {
+        match self.slot(i)?.process.as_mut() {
+            Some(process) => process.poll_healthy(),
+            None => Ok(false),
+        }
+    }
+
     /// The non-zero samples of every running process's `/metrics`, one block per process
     /// (for diagnostics when a scenario fails).
     pub fn metrics_summary(&self) -> String {
@@ -341,7 +358,17 @@ impl ReplicaPool {
             .ok_or_else(|| LabError::Usage(format!("no replica {i} in a pool of {count}")))
     }
 
+    /// Spawns replica `i` and waits until it is healthy.
     fn start_replica(&mut self, i: usize) -> Result<()> {
+        self.spawn_replica(i)?;
+        match self.slot(i)?.process.as_mut() {
+            Some(process) => process.wait_healthy(),
+            None => Ok(()),
+        }
+    }
+
+    /// Spawns a process for replica `i` (its slot must be empty) without waiting for it.
+    fn spawn_replica(&mut self, i: usize) -> Result<()> {
         let (listen, starts) = {
             let slot = self.slot(i)?;
             (slot.listen, slot.starts)
@@ -356,7 +383,7 @@ impl ReplicaPool {
             workers: self.config.workers,
             log: replica_log(&self.config.log_dir, i, starts),
         };
-        let process = ServerProcess::start(&self.binaries, spec, &format!("replica {i}"))?;
+        let process = ServerProcess::spawn(&self.binaries, spec, &format!("replica {i}"))?;
         let slot = self.slot(i)?;
         slot.starts += 1;
         slot.process = Some(process);

@@ -50,6 +50,15 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// Starts a replica named `name` and waits until its `/healthz` answers 200.
     pub fn start(binaries: &Binaries, spec: ServerSpec, name: &str) -> Result<Self> {
+        let mut server = ServerProcess::spawn(binaries, spec, name)?;
+        server.wait_healthy()?;
+        Ok(server)
+    }
+
+    /// Starts a replica named `name` without waiting for it (see [`poll_healthy`]).
+    ///
+    /// [`poll_healthy`]: Self::poll_healthy
+    pub fn spawn(binaries: &Binaries, spec: ServerSpec, name: &str) -> Result<Self> {
         let mut command = Command::new(&binaries.server);
         command
             .arg("--root")
@@ -71,12 +80,17 @@ impl ServerProcess {
             command.arg("--workers").arg(workers.to_string());
         }
         let child = ChildProcess::spawn(name, command, &spec.log)?;
-        let mut server = ServerProcess { child, spec };
-        server.wait_healthy()?;
-        Ok(server)
+        Ok(ServerProcess { child, spec })
     }
 
-    fn wait_healthy(&mut self) -> Result<()> {
+    /// Whether its `/healthz` answers 200 now; fails with its log if it has exited.
+    pub fn poll_healthy(&mut self) -> Result<bool> {
+        self.child.check_running()?;
+        Ok(http_probe::healthy(self.spec.metrics))
+    }
+
+    /// Waits until its `/healthz` answers 200 (fails with its log if it exits first).
+    pub fn wait_healthy(&mut self) -> Result<()> {
         let what = format!("{} to become healthy", self.child.name());
         let metrics = self.spec.metrics;
         self.child
