@@ -9,13 +9,12 @@
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::binaries::Binaries;
+use crate::binaries::{Binaries, BALANCER_BIN};
 use crate::children::ChildProcess;
-use crate::error::{LabError, Result};
-use crate::{http_probe, interrupt};
+use crate::error::Result;
+use crate::http_probe;
 
 /// How long the balancer may take to see every backend.
 const START_LIMIT: Duration = Duration::from_secs(20);
@@ -55,6 +54,9 @@ pub struct BalancerSpec {
     pub policy: BalancerPolicy,
     /// The replicas' UDP addresses (named `r0`, `r1`, ... in order).
     pub backends: Vec<SocketAddr>,
+    /// Packet mirrors trusted to send encapsulated client datagrams (`upstreams:`); replies to
+    /// those clients go back through the mirror.
+    pub upstreams: Vec<SocketAddr>,
     /// Where the generated configuration goes.
     pub config: PathBuf,
     /// Where its stdout and stderr go.
@@ -67,12 +69,17 @@ impl BalancerSpec {
         let mut text = format!(
             "listen: [\"{}\"]\nmetrics: \"{}\"\nworkers: 1\nmode: relay\npolicy: {}\n\
              watch_config: false\nhealth:\n  probe: udp\n  interval_ms: {HEALTH_INTERVAL_MS}\n  \
-             timeout_ms: {}\n  rise: 1\n  fall: 2\n  down_on_refused: true\nbackends:\n",
+             timeout_ms: {}\n  rise: 1\n  fall: 2\n  down_on_refused: true\n",
             self.vip,
             self.metrics,
             self.policy.yaml_name(),
             HEALTH_INTERVAL_MS / 2
         );
+        if !self.upstreams.is_empty() {
+            let quoted: Vec<String> = self.upstreams.iter().map(|a| format!("\"{a}\"")).collect();
+            let _ = writeln!(text, "upstreams: [{}]", quoted.join(", "));
+        }
+        text.push_str("backends:\n");
         for (i, addr) in self.backends.iter().enumerate() {
             let _ = writeln!(text, "  - name: r{i}\n    address: \"{addr}\"");
         }
@@ -91,10 +98,13 @@ impl BalancerProcess {
     /// Writes the configuration, starts the balancer and waits until every backend is in its
     /// table.
     pub fn start(binaries: &Binaries, spec: BalancerSpec) -> Result<Self> {
-        std::fs::write(&spec.config, spec.yaml()).map_err(|e| LabError::io(&spec.config, e))?;
-        let mut command = Command::new(binaries.balancer()?);
-        command.arg("--config").arg(&spec.config);
-        let child = ChildProcess::spawn("trickles-balancer", command, &spec.log)?;
+        let child = ChildProcess::spawn_configured(
+            BALANCER_BIN,
+            binaries.balancer()?,
+            &spec.config,
+            &spec.yaml(),
+            &spec.log,
+        )?;
         let mut balancer = BalancerProcess { child, spec };
         let all = balancer.spec.backends.len();
         balancer.wait_for_backends(all, START_LIMIT)?;
@@ -108,54 +118,39 @@ impl BalancerProcess {
 
     /// `(in the table, configured)` from `/healthz`, if it answers.
     pub fn backends_in_table(&self) -> Option<(usize, usize)> {
-        let (_, body) = http_probe::get(self.spec.metrics, "/healthz", Duration::from_millis(500))?;
-        parse_table_count(&body)
+        table_count(self.spec.metrics)
     }
 
     /// Waits until at least `count` backends are in the table, at most `limit`.
     pub fn wait_for_backends(&mut self, count: usize, limit: Duration) -> Result<()> {
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(status) = self.child.try_wait()? {
-                return Err(self.child.failure(Some(status)));
-            }
-            interrupt::check()?;
-            if self
-                .backends_in_table()
-                .is_some_and(|(active, _)| active >= count)
-            {
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                return Err(LabError::Timeout {
-                    what: format!("{count} backends in the balancer's table"),
-                    after: limit,
-                });
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let metrics = self.spec.metrics;
+        self.child.wait_until(
+            &format!("{count} backends in the balancer's table"),
+            limit,
+            || table_count(metrics).is_some_and(|(active, _)| active >= count),
+        )
     }
 
     /// Fails with the balancer's log if it has exited.
     pub fn check_running(&mut self) -> Result<()> {
-        match self.child.try_wait()? {
-            Some(status) => Err(self.child.failure(Some(status))),
-            None => Ok(()),
-        }
+        self.child.check_running()
     }
 
     /// The `/metrics` text, if it answers.
     pub fn metrics(&self) -> Option<String> {
-        match http_probe::get(self.spec.metrics, "/metrics", Duration::from_secs(2)) {
-            Some((200, body)) => Some(body),
-            _ => None,
-        }
+        http_probe::metrics_text(self.spec.metrics)
     }
 
     /// SIGTERM, then SIGKILL.
     pub fn stop(mut self) -> Result<()> {
         self.child.terminate(Duration::from_secs(5))
     }
+}
+
+/// `(in the table, configured)` from the `/healthz` of the balancer whose endpoint is `metrics`.
+fn table_count(metrics: SocketAddr) -> Option<(usize, usize)> {
+    let (_, body) = http_probe::get(metrics, "/healthz", Duration::from_millis(500))?;
+    parse_table_count(&body)
 }
 
 /// "ok: 2 of 3 backends in the table" → `(2, 3)`.
@@ -185,25 +180,43 @@ mod tests {
         assert_eq!(parse_table_count(""), None);
     }
 
-    #[test]
-    fn yaml_lists_every_backend_with_the_policy() {
-        let spec = BalancerSpec {
+    fn spec(policy: BalancerPolicy, backends: &[&str], upstreams: &[&str]) -> BalancerSpec {
+        let addrs = |list: &[&str]| list.iter().map(|a| a.parse().expect("addr")).collect();
+        BalancerSpec {
             vip: "127.0.0.1:4433".parse().expect("addr"),
             metrics: "127.0.0.1:9300".parse().expect("addr"),
-            policy: BalancerPolicy::RoundRobin,
-            backends: vec![
-                "127.0.0.1:5001".parse().expect("addr"),
-                "[::1]:5002".parse().expect("addr"),
-            ],
+            policy,
+            backends: addrs(backends),
+            upstreams: addrs(upstreams),
             config: PathBuf::from("b.yaml"),
             log: PathBuf::from("b.log"),
-        };
-        let yaml = spec.yaml();
+        }
+    }
+
+    #[test]
+    fn yaml_lists_every_backend_with_the_policy() {
+        let yaml = spec(
+            BalancerPolicy::RoundRobin,
+            &["127.0.0.1:5001", "[::1]:5002"],
+            &[],
+        )
+        .yaml();
+        assert!(!yaml.contains("upstreams"), "{yaml}");
         assert!(yaml.contains("policy: round_robin"), "{yaml}");
         assert!(
             yaml.contains("name: r1\n    address: \"[::1]:5002\""),
             "{yaml}"
         );
         assert!(yaml.contains("listen: [\"127.0.0.1:4433\"]"), "{yaml}");
+    }
+
+    #[test]
+    fn yaml_trusts_the_upstream_mirrors() {
+        let yaml = spec(BalancerPolicy::Maglev, &["[::1]:5001"], &["[::1]:7000"]).yaml();
+        assert!(
+            yaml.contains("upstreams: [\"[::1]:7000\"]\nbackends:\n  - name: r0"),
+            "{yaml}"
+        );
+        assert!(yaml.contains("policy: maglev"), "{yaml}");
     }
 }

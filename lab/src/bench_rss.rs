@@ -137,7 +137,8 @@ pub fn run_rss_bench(binaries: &Binaries, opts: &RssBenchOptions) -> Result<RssB
             output: None,
             stats_json: fixture.path().join(format!("rss-{clients}.stats.json")),
             idle_timeout: opts.idle_timeout,
-            parallel: clients,
+            parallel: Some(clients),
+            via: None,
             log: fixture.path().join(format!("rss-{clients}.log")),
         };
         let mut client = ClientProcess::start(binaries, spec)?;

@@ -1,6 +1,6 @@
-//! [`Binaries`]: where the `trickles-server`, `trickles-client` (and, for a balanced pool,
-//! `trickles-balancer`) executables the lab drives are, building them with cargo when the
-//! workspace is at hand.
+//! [`Binaries`]: where the `trickles-server`, `trickles-client` (and, for a balanced or
+//! mirrored pool, `trickles-balancer` and `trickles-mirror`) executables the lab drives are,
+//! building them with cargo when the workspace is at hand.
 //!
 //! The lab never links the server or the client: it runs them as separate processes, so what
 //! it measures and tests is the real programs on real sockets.
@@ -19,6 +19,8 @@ pub const SERVER_BIN: &str = "trickles-server";
 pub const CLIENT_BIN: &str = "trickles-client";
 /// The load balancer's executable name.
 pub const BALANCER_BIN: &str = "trickles-balancer";
+/// The packet mirror's executable name.
+pub const MIRROR_BIN: &str = "trickles-mirror";
 
 /// The cargo profile to build the binaries with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,10 +40,12 @@ pub struct Binaries {
     pub client: PathBuf,
     /// `trickles-balancer`, when it was asked for (or found in `--bin-dir`).
     pub balancer: Option<PathBuf>,
+    /// `trickles-mirror`, when it was asked for (or found in `--bin-dir`).
+    pub mirror: Option<PathBuf>,
 }
 
 impl Binaries {
-    /// The binaries in `dir` (fails clearly when one is missing).
+    /// The binaries in `dir` (fails clearly when the server or the client is missing).
     pub fn in_dir(dir: &Path) -> Result<Self> {
         let found = |binary: &'static str| {
             let path = dir.join(binary);
@@ -51,11 +55,11 @@ impl Binaries {
                 Err(LabError::MissingBinary { binary, path })
             }
         };
-        let balancer = dir.join(BALANCER_BIN);
         Ok(Binaries {
             server: found(SERVER_BIN)?,
             client: found(CLIENT_BIN)?,
-            balancer: balancer.is_file().then_some(balancer),
+            balancer: found(BALANCER_BIN).ok(),
+            mirror: found(MIRROR_BIN).ok(),
         })
     }
 
@@ -73,24 +77,26 @@ impl Binaries {
         Binaries::build_with(profile, false)
     }
 
-    /// [`build`](Self::build), and `trickles-balancer` too when `with_balancer`.
-    pub fn build_with(profile: Profile, with_balancer: bool) -> Result<Self> {
+    /// [`build`](Self::build), and `trickles-balancer` and `trickles-mirror` too when
+    /// `with_network_functions` (one cargo run).
+    pub fn build_with(profile: Profile, with_network_functions: bool) -> Result<Self> {
+        let wanted: &[&'static str] = if with_network_functions {
+            &[SERVER_BIN, CLIENT_BIN, BALANCER_BIN, MIRROR_BIN]
+        } else {
+            &[SERVER_BIN, CLIENT_BIN]
+        };
+        let what = format!("{} ({profile:?})", wanted.join(", "));
         let manifest = workspace_manifest().ok_or_else(|| LabError::Build {
-            what: "trickles-server and trickles-client".to_owned(),
+            what: what.clone(),
             reason: "the workspace sources are not here; pass --bin-dir".to_owned(),
         })?;
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let mut command = Command::new(cargo);
+        command.arg("build").arg("--manifest-path").arg(&manifest);
+        for package in wanted {
+            command.args(["-p", package, "--bin", package]);
+        }
         command
-            .arg("build")
-            .arg("--manifest-path")
-            .arg(&manifest)
-            .args(["-p", SERVER_BIN, "-p", CLIENT_BIN])
-            .args(if with_balancer {
-                &["-p", BALANCER_BIN][..]
-            } else {
-                &[]
-            })
             .args(["--message-format", "json-render-diagnostics"])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -98,29 +104,18 @@ impl Binaries {
         if profile == Profile::Release {
             command.arg("--release");
         }
-        let extra = if with_balancer {
-            format!(", {BALANCER_BIN}")
-        } else {
-            String::new()
-        };
-        let what = format!("{SERVER_BIN}, {CLIENT_BIN}{extra} ({profile:?})");
         let mut child = command
             .spawn()
             .map_err(|e| LabError::process(format!("running cargo to build {what}"), e))?;
-        let mut server = None;
-        let mut client = None;
-        let mut balancer = None;
+        let mut built: Vec<(String, PathBuf)> = Vec::new();
         if let Some(stdout) = child.stdout.take() {
             for line in BufReader::new(stdout).lines() {
                 let line = line.map_err(|e| LabError::process("reading cargo's output", e))?;
                 let Ok(artifact) = serde_json::from_str::<CargoArtifact>(&line) else {
                     continue;
                 };
-                match (artifact.target.name.as_str(), artifact.executable) {
-                    (SERVER_BIN, Some(path)) => server = Some(path),
-                    (CLIENT_BIN, Some(path)) => client = Some(path),
-                    (BALANCER_BIN, Some(path)) => balancer = Some(path),
-                    _ => {}
+                if let Some(path) = artifact.executable {
+                    built.push((artifact.target.name, path));
                 }
             }
         }
@@ -133,49 +128,72 @@ impl Binaries {
                 reason: format!("cargo {status}"),
             });
         }
-        match (server, client) {
-            (Some(server), Some(client)) if balancer.is_some() || !with_balancer => Ok(Binaries {
-                server,
-                client,
-                balancer,
-            }),
-            _ => Err(LabError::Build {
-                what,
-                reason: "cargo reported no executable".to_owned(),
-            }),
-        }
+        let artifact = |name: &str| {
+            built
+                .iter()
+                .find(|(target, _)| target == name)
+                .map(|(_, path)| path.clone())
+        };
+        let binaries = (|| {
+            Some(Binaries {
+                server: artifact(SERVER_BIN)?,
+                client: artifact(CLIENT_BIN)?,
+                balancer: artifact(BALANCER_BIN),
+                mirror: artifact(MIRROR_BIN),
+            })
+        })()
+        .filter(|b| !with_network_functions || (b.balancer.is_some() && b.mirror.is_some()));
+        binaries.ok_or_else(|| LabError::Build {
+            what,
+            reason: "cargo reported no executable".to_owned(),
+        })
     }
 
     /// What the CLI uses: `--bin-dir` if given; else a cargo build in the workspace when its
-    /// sources are here; else the binaries next to this executable.
-    pub fn locate(bin_dir: Option<&Path>, profile: Profile, with_balancer: bool) -> Result<Self> {
+    /// sources are here; else the binaries next to this executable. With
+    /// `with_network_functions`, the balancer and the mirror must be there too.
+    pub fn locate(
+        bin_dir: Option<&Path>,
+        profile: Profile,
+        with_network_functions: bool,
+    ) -> Result<Self> {
         let binaries = match bin_dir {
             Some(dir) => Binaries::in_dir(dir)?,
-            None if workspace_manifest().is_some() => Binaries::build_with(profile, with_balancer)?,
+            None if workspace_manifest().is_some() => {
+                Binaries::build_with(profile, with_network_functions)?
+            }
             None => Binaries::beside_current_exe()?,
         };
-        if with_balancer && binaries.balancer.is_none() {
-            let dir = binaries.server.parent().unwrap_or_else(|| Path::new("."));
-            return Err(LabError::MissingBinary {
-                binary: BALANCER_BIN,
-                path: dir.join(BALANCER_BIN),
-            });
+        if with_network_functions {
+            binaries.balancer()?;
+            binaries.mirror()?;
         }
         Ok(binaries)
     }
 
     /// The balancer's path, or a clear error when it was not built.
     pub fn balancer(&self) -> Result<&Path> {
-        self.balancer
-            .as_deref()
-            .ok_or_else(|| LabError::MissingBinary {
-                binary: BALANCER_BIN,
-                path: self
-                    .server
-                    .parent()
-                    .unwrap_or_else(|| Path::new("."))
-                    .join(BALANCER_BIN),
-            })
+        self.network_function(self.balancer.as_deref(), BALANCER_BIN)
+    }
+
+    /// The mirror's path, or a clear error when it was not built.
+    pub fn mirror(&self) -> Result<&Path> {
+        self.network_function(self.mirror.as_deref(), MIRROR_BIN)
+    }
+
+    fn network_function<'a>(
+        &self,
+        path: Option<&'a Path>,
+        binary: &'static str,
+    ) -> Result<&'a Path> {
+        path.ok_or_else(|| LabError::MissingBinary {
+            binary,
+            path: self
+                .server
+                .parent()
+                .unwrap_or_else(|| Path::new("."))
+                .join(binary),
+        })
     }
 }
 

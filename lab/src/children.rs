@@ -19,6 +19,8 @@ use crate::interrupt;
 
 /// How often waiting loops poll a child.
 const POLL: Duration = Duration::from_millis(10);
+/// How often [`ChildProcess::wait_until`] asks whether the child is ready.
+const READY_POLL: Duration = Duration::from_millis(20);
 /// How many lines of a log an error message quotes.
 const TAIL_LINES: usize = 15;
 
@@ -56,6 +58,21 @@ impl ChildProcess {
             child,
             exit: None,
         })
+    }
+
+    /// Writes `yaml` to `config` and starts `program --config CONFIG` as `name`: how the
+    /// network functions (`trickles-balancer`, `trickles-mirror`) are started.
+    pub fn spawn_configured(
+        name: &str,
+        program: &Path,
+        config: &Path,
+        yaml: &str,
+        log: &Path,
+    ) -> Result<Self> {
+        std::fs::write(config, yaml).map_err(|e| LabError::io(config, e))?;
+        let mut command = Command::new(program);
+        command.arg("--config").arg(config);
+        ChildProcess::spawn(name, command, log)
     }
 
     /// The child's role, as given to [`spawn`](Self::spawn).
@@ -99,6 +116,41 @@ impl ChildProcess {
                 });
             }
             std::thread::sleep(POLL);
+        }
+    }
+
+    /// Polls `ready` every [`READY_POLL`] until it says yes; fails with the child's log if it
+    /// exits first, on Ctrl-C, or with a timeout naming `what` after `limit`.
+    pub fn wait_until(
+        &mut self,
+        what: &str,
+        limit: Duration,
+        mut ready: impl FnMut() -> bool,
+    ) -> Result<()> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.try_wait()? {
+                return Err(self.failure(Some(status)));
+            }
+            interrupt::check()?;
+            if ready() {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(LabError::Timeout {
+                    what: what.to_owned(),
+                    after: limit,
+                });
+            }
+            std::thread::sleep(READY_POLL);
+        }
+    }
+
+    /// Fails with the child's log if it has exited.
+    pub fn check_running(&mut self) -> Result<()> {
+        match self.try_wait()? {
+            Some(status) => Err(self.failure(Some(status))),
+            None => Ok(()),
         }
     }
 
@@ -228,16 +280,32 @@ mod tests {
         assert!(!alive(pid), "the child outlived its guard");
     }
 
+    fn shell(dir: &tempfile::TempDir, script: &str) -> ChildProcess {
+        let mut command = Command::new("sh");
+        command.args(["-c", script]);
+        ChildProcess::spawn("sh", command, &dir.path().join("log")).expect("spawn")
+    }
+
     #[test]
     fn failure_names_the_exit_and_quotes_the_log() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut command = Command::new("sh");
-        command.args(["-c", "echo first; echo 'the real reason' >&2; exit 3"]);
-        let mut child = ChildProcess::spawn("sh", command, &dir.path().join("log")).expect("spawn");
+        let mut child = shell(&dir, "echo first; echo 'the real reason' >&2; exit 3");
         let status = child.wait_for(Duration::from_secs(10)).expect("exits");
         let message = child.failure(Some(status)).to_string();
         assert!(message.contains("exit status 3"), "{message}");
         assert!(message.contains("the real reason"), "{message}");
+    }
+
+    #[test]
+    fn wait_until_fails_with_the_log_when_the_child_exits_first() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut child = shell(&dir, "echo 'cannot bind' >&2; exit 4");
+        let error = child
+            .wait_until("sh to be ready", Duration::from_secs(10), || false)
+            .expect_err("the child exits");
+        let message = error.to_string();
+        assert!(message.contains("exit status 4"), "{message}");
+        assert!(message.contains("cannot bind"), "{message}");
     }
 
     #[test]

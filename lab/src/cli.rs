@@ -13,7 +13,9 @@ use trickles_lab::binaries::{Binaries, Profile};
 use trickles_lab::byte_size::parse_byte_size;
 use trickles_lab::chain::{self, ChainOptions};
 use trickles_lab::demo::{self, DemoOptions};
+use trickles_lab::demo_report;
 use trickles_lab::experiments::{self, command::ExperimentCommand};
+use trickles_lab::mirror_process::EmulatedWan;
 use trickles_lab::replica_pool::FrontEnd;
 use trickles_lab::Result;
 
@@ -27,8 +29,9 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Loopback demo (no root): a replica is SIGKILLed mid-transfer and replaced; the client
-    /// finishes byte-exact. Writes CSV and a throughput plot.
+    /// Loopback demo (no root): client → mirror (10 ms each way) → balancer → 3 replicas; the
+    /// replica serving the download is SIGKILLed mid-transfer and replaced; the client finishes
+    /// byte-exact. Prints the timeline and the stall, writes CSV and a throughput plot.
     Demo(DemoArgs),
     /// Loopback chain (no root): client → mirror (delay, loss) → balancer → 3 replicas, N
     /// concurrent downloads while a random replica is SIGKILLed and restarted every few seconds.
@@ -78,19 +81,25 @@ struct DemoArgs {
     /// Seconds between the kill and the start of the replacement.
     #[arg(long, default_value = "1", value_parser = parse_seconds)]
     restart_after: Duration,
-    /// UDP port of the replica, or of the first replica behind a balancer (default: an
+    /// UDP port of the replica, or of the first replica behind a front end (default: an
     /// ephemeral one).
     #[arg(long)]
     port: Option<u16>,
-    /// What the client talks to: the replica itself, or a trickles-balancer in front of a pool.
-    #[arg(long, value_enum, default_value = "direct")]
+    /// What the client talks to.
+    #[arg(long, value_enum, default_value = "mirror-balancer")]
     front_end: FrontEndArg,
-    /// The balancer's policy (with --front-end balancer).
+    /// The balancer's policy (with a balancer front end).
     #[arg(long, value_enum, default_value = "maglev")]
     policy: PolicyArg,
-    /// Replicas behind the balancer (with --front-end balancer).
-    #[arg(long, default_value_t = 3)]
+    /// Replicas behind the front end (not with --front-end direct, which has one).
+    #[arg(long, default_value_t = demo::DEFAULT_REPLICAS)]
     replicas: usize,
+    /// The mirror's one-way delay in each direction, milliseconds (with mirror-balancer).
+    #[arg(long, default_value_t = demo::DEFAULT_WAN_DELAY_MS)]
+    delay_ms: f64,
+    /// The mirror's loss probability in each direction (with mirror-balancer).
+    #[arg(long, default_value_t = demo::DEFAULT_WAN_LOSS)]
+    loss: f64,
     /// Where the CSV and plots go.
     #[arg(long, default_value = "results/demo")]
     out: PathBuf,
@@ -193,22 +202,35 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
-fn binaries(common: &CommonArgs, with_balancer: bool) -> Result<Binaries> {
-    let binaries = Binaries::locate(common.bin_dir.as_deref(), Profile::Release, with_balancer)?;
-    eprintln!(
-        "using {} and {}",
-        binaries.server.display(),
-        binaries.client.display()
-    );
+fn binaries(common: &CommonArgs, with_network_functions: bool) -> Result<Binaries> {
+    let binaries = Binaries::locate(
+        common.bin_dir.as_deref(),
+        Profile::Release,
+        with_network_functions,
+    )?;
+    let mut using = vec![&binaries.server, &binaries.client];
+    using.extend(binaries.balancer.iter().chain(&binaries.mirror));
+    let using: Vec<String> = using.iter().map(|p| p.display().to_string()).collect();
+    eprintln!("using {}", using.join(", "));
     Ok(binaries)
 }
 
 fn run_demo(args: DemoArgs) -> Result<()> {
+    let wan = EmulatedWan {
+        delay_ms: args.delay_ms,
+        loss: args.loss,
+        seed: args.seed,
+    };
     let (front_end, replicas) = match args.front_end {
         FrontEndArg::Direct => (FrontEnd::Direct, 1),
+        FrontEndArg::Relay => (FrontEnd::AlternatingRelay, args.replicas),
         FrontEndArg::Balancer => (FrontEnd::Balancer(args.policy.into()), args.replicas),
+        FrontEndArg::MirrorBalancer => (
+            FrontEnd::MirroredBalancer(args.policy.into(), wan),
+            args.replicas,
+        ),
     };
-    let binaries = binaries(&args.common, front_end != FrontEnd::Direct)?;
+    let binaries = binaries(&args.common, front_end.needs_network_functions())?;
     let opts = DemoOptions {
         size: args.size,
         seed: args.seed,
@@ -223,27 +245,29 @@ fn run_demo(args: DemoArgs) -> Result<()> {
         limit: args.limit,
     };
     let outcome = demo::run_demo(&binaries, &opts)?;
-    print!("{}", demo::report(&outcome));
+    print!("{}", demo_report::report(&outcome));
     Ok(())
 }
 
 fn run_chain(args: ChainArgs) -> Result<()> {
     let binaries = binaries(&args.common, true)?;
-    let mirror = chain::mirror_binary(&binaries, Profile::Release)?;
     let opts = ChainOptions {
         ip: args.common.ip,
         clients: args.clients,
         size: args.size,
         seed: args.seed,
-        delay_ms: args.delay_ms,
-        loss: args.loss,
+        wan: EmulatedWan {
+            delay_ms: args.delay_ms,
+            loss: args.loss,
+            seed: args.seed,
+        },
         kill_every: args.kill_every,
         restart_after: args.restart_after,
         idle_timeout: Duration::from_secs(30),
         limit: args.duration_limit,
         keep_temp: args.keep_temp,
     };
-    let report = chain::run_chain(&binaries, &mirror, &opts)?;
+    let report = chain::run_chain(&binaries, &opts)?;
     print!("{report}");
     Ok(())
 }
@@ -284,10 +308,14 @@ fn run_rss(args: RssArgs) -> Result<()> {
 /// `--front-end`.
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
 enum FrontEndArg {
-    /// The client talks to the replica.
+    /// The client talks to one replica, which is killed and replaced.
     Direct,
+    /// The lab's relay sends each client datagram to the next of --replicas replicas in turn.
+    Relay,
     /// The client talks to a trickles-balancer VIP in front of --replicas replicas.
     Balancer,
+    /// The client sends through a trickles-mirror (--delay-ms, --loss) to that balancer.
+    MirrorBalancer,
 }
 
 /// `--policy`.

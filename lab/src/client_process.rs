@@ -1,6 +1,7 @@
 //! [`ClientProcess`]: one running `trickles-client get`, started from a [`ClientSpec`]; its
 //! statistics come back through `--stats-json`.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
@@ -16,15 +17,18 @@ use crate::testbed::NamespaceRef;
 pub struct ClientSpec {
     /// `trickles://HOST:PORT/PATH` or `http://HOST:PORT/PATH`.
     pub url: String,
-    /// Where the body goes (`-o`); `/dev/null` for benchmarks. With `parallel > 1`, the client
+    /// Where the body goes (`-o`); `/dev/null` for benchmarks. With `parallel`, the client
     /// writes `FILE.0` .. `FILE.N-1`, and `None` discards the bodies.
     pub output: Option<PathBuf>,
     /// The `--stats-json` file.
     pub stats_json: PathBuf,
     /// `--timeout`: give up after this long without progress.
     pub idle_timeout: Duration,
-    /// `--parallel`: concurrent transfers of the URL (1: a single transfer, flag not given).
-    pub parallel: u32,
+    /// `--parallel N`: N concurrent transfers of the URL, reported as a [`ParallelReport`]
+    /// (even for N = 1); `None`: a single transfer (flag not given), a [`TransferStats`].
+    pub parallel: Option<u32>,
+    /// `--via`: send every datagram through this packet mirror (`trickles://` only).
+    pub via: Option<SocketAddr>,
     /// Where the client's stdout and stderr go.
     pub log: PathBuf,
 }
@@ -37,7 +41,8 @@ impl ClientSpec {
             output: Some(output),
             stats_json: dir.join(format!("{stem}.stats.json")),
             idle_timeout: Duration::from_secs(20),
-            parallel: 1,
+            parallel: None,
+            via: None,
             log: dir.join(format!("{stem}.log")),
         }
     }
@@ -73,9 +78,12 @@ impl ClientProcess {
             .arg("--stats-json")
             .arg(&spec.stats_json);
         // An explicit --parallel (even 1) switches the client to the per-transfer output
-        // files and the `ParallelReport` document, so it is given only for N > 1.
-        if spec.parallel > 1 {
-            command.arg("--parallel").arg(spec.parallel.to_string());
+        // files and the `ParallelReport` document.
+        if let Some(transfers) = spec.parallel {
+            command.arg("--parallel").arg(transfers.to_string());
+        }
+        if let Some(mirror) = spec.via {
+            command.arg("--via").arg(mirror.to_string());
         }
         if let Some(output) = &spec.output {
             command.arg("-o").arg(output);

@@ -39,12 +39,16 @@ impl DeliveryTrace {
         self.samples.push((seconds, bytes));
     }
 
-    /// Records a scenario event.
+    /// Records a scenario event (kept in time order, also when recorded late).
     pub fn event(&mut self, seconds: f64, label: impl Into<String>) {
-        self.events.push(TraceEvent {
-            seconds,
-            label: label.into(),
-        });
+        let at = self.events.partition_point(|e| e.seconds <= seconds);
+        self.events.insert(
+            at,
+            TraceEvent {
+                seconds,
+                label: label.into(),
+            },
+        );
     }
 
     /// The samples, `(seconds, bytes)`.
@@ -52,15 +56,27 @@ impl DeliveryTrace {
         &self.samples
     }
 
-    /// The events, in the order they happened.
+    /// The events, in time order.
     pub fn events(&self) -> &[TraceEvent] {
         &self.events
     }
 
-    /// Bytes delivered by `seconds` (the last sample at or before it; 0 before any).
+    /// Bytes delivered by `seconds`: 0 before the first sample, the last sample's after it,
+    /// and in between linearly interpolated between the two samples around `seconds` (when
+    /// the lab could not sample for a while, e.g. while a replacement starts, the bytes that
+    /// arrived meanwhile are spread over that time instead of piling up in one bin).
     pub fn bytes_at(&self, seconds: f64) -> u64 {
         let after = self.samples.partition_point(|&(t, _)| t <= seconds);
-        after.checked_sub(1).map_or(0, |i| self.samples[i].1)
+        let Some(before) = after.checked_sub(1).map(|i| self.samples[i]) else {
+            return 0;
+        };
+        match self.samples.get(after) {
+            Some(&(t1, b1)) if t1 > before.0 && b1 > before.1 => {
+                let share = (seconds - before.0) / (t1 - before.0);
+                before.1 + ((b1 - before.1) as f64 * share) as u64
+            }
+            _ => before.1,
+        }
     }
 
     /// Throughput in consecutive bins of `bin` seconds, from 0 to the last sample.
@@ -138,6 +154,25 @@ mod tests {
             points[1].megabytes_per_second, 0.0,
             "the stall shows as a zero bin"
         );
+    }
+
+    #[test]
+    fn events_recorded_late_take_their_place_in_time() {
+        let mut t = DeliveryTrace::default();
+        t.event(1.0, "killed");
+        t.event(3.0, "restarted");
+        t.event(2.0, "resumed");
+        let labels: Vec<&str> = t.events().iter().map(|e| e.label.as_str()).collect();
+        assert_eq!(labels, ["killed", "resumed", "restarted"]);
+    }
+
+    #[test]
+    fn bytes_between_samples_are_interpolated() {
+        let t = trace(&[(0.0, 0), (0.1, 100), (0.3, 100), (0.5, 300)]);
+        assert_eq!(t.bytes_at(0.05), 50);
+        assert_eq!(t.bytes_at(0.2), 100, "a flat stretch stays flat");
+        assert_eq!(t.bytes_at(0.4), 200);
+        assert_eq!(t.bytes_at(9.0), 300);
     }
 
     #[test]

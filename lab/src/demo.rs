@@ -1,21 +1,25 @@
 //! `trickles-lab demo`: the README's loopback demonstration, no root needed.
 //!
-//! A pool of one replica serves a file of seeded random bytes; a client fetches it; at about a
-//! third of the transfer the replica is SIGKILLed and, a second later, a new process with the
-//! same key takes the same port. The client (the same process throughout) finishes; the lab
-//! checks the SHA-256, prints a short report, and writes the delivery trace (CSV) and a
-//! throughput-over-time plot (PNG, SVG) into the output directory.
+//! By default ([`default_front_end`]) the whole network-functions chain runs as real
+//! processes: `trickles-client --via` → `trickles-mirror` (an emulated WAN path,
+//! [`DEFAULT_WAN_DELAY_MS`] each way, no loss) → `trickles-balancer` (Maglev) → three
+//! `trickles-server` replicas sharing one key. The client fetches a file of seeded random
+//! bytes; at about a third of the transfer the replica serving it is SIGKILLed; the balancer's
+//! health checks take it out of the table, a surviving replica resumes the connection from the
+//! client's continuations, and a second later a new process with the same key takes the
+//! killed one's port and rejoins the table. The client (the same process throughout) finishes;
+//! the lab checks the SHA-256, prints what happened when and the stall it caused, and writes
+//! the delivery trace (CSV) and a throughput-over-time plot (PNG, SVG) with the events marked.
 //!
-//! With `--front-end balancer`, the pool is several replicas behind a `trickles-balancer`
-//! process: the replica serving the transfer is the one killed, the balancer's health checks
-//! take it out of the table, the surviving replicas carry on, and the replacement rejoins.
-//! The scenario only asks the pool for its URL and to kill and replace a replica; a mirror in
-//! front is the next [`FrontEnd`].
+//! Other [`FrontEnd`]s are selectable: one replica reached directly (killed and replaced), the
+//! lab's alternating relay, or the balancer without the mirror. The scenario only asks the pool
+//! for its URL, the mirror to send through, and to kill and replace a replica.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::balancer_process::BalancerPolicy;
 use crate::binaries::Binaries;
 use crate::byte_size::format_bytes;
 use crate::client_process::ClientSpec;
@@ -23,9 +27,33 @@ use crate::delivery_trace::write_throughput_csv;
 use crate::error::{LabError, Result};
 use crate::failover::{fetch_through_failover, FailoverRun, FailurePlan, Victim};
 use crate::fixture::ServiceFixture;
+use crate::mirror_process::EmulatedWan;
 use crate::plot::{write_throughput_plot, PlotFiles, ThroughputPlot};
 use crate::replica_pool::{FrontEnd, PoolConfig, ReplicaPool};
 use crate::test_file::sha256_file;
+
+/// The mirror's default one-way delay, each direction: a 20 ms round trip, a regional WAN.
+/// Long enough that the recovery after the kill is paced by round trips as on a real path,
+/// short enough that 64 MiB still take seconds, not minutes.
+pub const DEFAULT_WAN_DELAY_MS: f64 = 10.0;
+/// The mirror's default loss: none, so that the only stall in the plot is the kill's (the
+/// `chain` command runs the lossy path).
+pub const DEFAULT_WAN_LOSS: f64 = 0.0;
+/// Replicas behind the balancer by default.
+pub const DEFAULT_REPLICAS: usize = 3;
+
+/// The default front end: a Maglev balancer behind a mirror with the default path, whose
+/// random draws use `seed`.
+pub fn default_front_end(seed: u64) -> FrontEnd {
+    FrontEnd::MirroredBalancer(
+        BalancerPolicy::Maglev,
+        EmulatedWan {
+            delay_ms: DEFAULT_WAN_DELAY_MS,
+            loss: DEFAULT_WAN_LOSS,
+            seed,
+        },
+    )
+}
 
 /// The demo's settings (CLI flags).
 #[derive(Clone, Debug)]
@@ -40,7 +68,7 @@ pub struct DemoOptions {
     pub restart_after: Duration,
     /// What the client talks to.
     pub front_end: FrontEnd,
-    /// Number of replicas (1 for a direct front end).
+    /// Number of replicas (1 for a direct front end, [`DEFAULT_REPLICAS`] by default).
     pub replicas: usize,
     /// Loopback address (127.0.0.1 or ::1).
     pub ip: IpAddr,
@@ -57,6 +85,8 @@ pub struct DemoOptions {
 /// What the demo measured and wrote.
 #[derive(Debug)]
 pub struct DemoOutcome {
+    /// What the client fetched through, e.g. "mirror (…) → maglev balancer → 3 replicas".
+    pub pool: String,
     /// The failover run.
     pub run: FailoverRun,
     /// The served file's SHA-256 (equal to the client's, or the demo failed).
@@ -80,7 +110,7 @@ pub fn run_demo(binaries: &Binaries, opts: &DemoOptions) -> Result<DemoOutcome> 
     }
     if opts.replicas == 0 || (opts.front_end == FrontEnd::Direct && opts.replicas != 1) {
         return Err(LabError::Usage(
-            "a direct front end has exactly one replica; more need --front-end balancer".to_owned(),
+            "a direct front end has exactly one replica; more need another --front-end".to_owned(),
         ));
     }
     let mut fixture = ServiceFixture::new(binaries)?;
@@ -107,20 +137,11 @@ pub fn run_demo(binaries: &Binaries, opts: &DemoOptions) -> Result<DemoOutcome> 
         },
     )?;
     let url = pool.trickles_url("file");
-    let pool_name = match opts.front_end {
-        FrontEnd::Direct => "one replica".to_owned(),
-        FrontEnd::AlternatingRelay => format!("{} replicas, alternating", opts.replicas),
-        FrontEnd::Balancer(policy) => {
-            format!(
-                "{} replicas behind a {} balancer",
-                opts.replicas,
-                policy.yaml_name()
-            )
-        }
-    };
-    eprintln!("demo: {pool_name} serving {url}; starting the client");
+    let pool_name = describe_pool(opts.front_end, opts.replicas);
+    eprintln!("demo: client → {pool_name} serving {url}; starting the client");
     let download = fixture.path().join("download");
-    let client = ClientSpec::single(url, download.clone(), fixture.path(), "client");
+    let mut client = ClientSpec::single(url, download.clone(), fixture.path(), "client");
+    client.via = pool.via();
     let plan = FailurePlan {
         victim: match opts.front_end {
             FrontEnd::Direct => Victim::Replica(0),
@@ -143,7 +164,7 @@ pub fn run_demo(binaries: &Binaries, opts: &DemoOptions) -> Result<DemoOutcome> 
     run.trace.write_csv(&csv[0])?;
     write_throughput_csv(&points, &csv[1])?;
     let title = format!(
-        "trickles demo: {} over loopback, {pool_name}, a replica killed and replaced",
+        "trickles demo: {}, client → {pool_name}",
         format_bytes(opts.size)
     );
     let plots = write_throughput_plot(
@@ -155,6 +176,7 @@ pub fn run_demo(binaries: &Binaries, opts: &DemoOptions) -> Result<DemoOutcome> 
         },
     )?;
     Ok(DemoOutcome {
+        pool: pool_name,
         run,
         sha256,
         bin_seconds,
@@ -164,73 +186,19 @@ pub fn run_demo(binaries: &Binaries, opts: &DemoOptions) -> Result<DemoOutcome> 
     })
 }
 
-/// The human report.
-pub fn report(outcome: &DemoOutcome) -> String {
-    let stats = &outcome.run.stats;
-    let mut text = String::new();
-    text.push_str(&format!(
-        "transferred   {} ({} bytes), sha256 equal to the served file ({}…)\n",
-        format_bytes(stats.bytes),
-        stats.bytes,
-        &outcome.sha256[..16.min(outcome.sha256.len())]
-    ));
-    text.push_str(&format!(
-        "time          {:.3} s, goodput {:.1} MB/s ({:.1} Mb/s)\n",
-        stats.seconds,
-        stats.goodput_mbps / 8.0,
-        stats.goodput_mbps
-    ));
-    text.push_str(&format!(
-        "failure       replica {} killed at {:.3} s (after {}), replacement healthy at {}\n",
-        outcome.run.replica,
-        outcome.run.killed_at,
-        format_bytes(outcome.run.delivered_at_kill),
-        outcome
-            .run
-            .restarted_at
-            .map_or_else(|| "(none)".to_owned(), |t| format!("{t:.3} s"))
-    ));
-    if let Some((from, to)) = outcome.run.stall_after_kill {
-        let relative = match outcome.run.restarted_at {
-            Some(up) if to >= up => {
-                format!(", {:.0} ms after the replacement was up", (to - up) * 1e3)
-            }
-            Some(up) => format!(", {:.0} ms before the replacement was up", (up - to) * 1e3),
-            None => String::new(),
-        };
-        text.push_str(&format!(
-            "recovery      no deliveries from {from:.3} s to {to:.3} s ({:.0} ms){relative}\n",
-            (to - from) * 1e3
-        ));
-    }
-    text.push_str(&format!(
-        "stall         longest gap between deliveries {:.0} ms (client's stats)\n",
-        stats.longest_stall_ms
-    ));
-    text.push_str(&format!(
-        "retransmitted {} packets\n",
-        stats.retransmissions
-    ));
-    text.push_str(&format!(
-        "plot          {}\n              {}{}\n",
-        outcome.plots.png.display(),
-        outcome.plots.svg.display(),
-        if outcome.plots.has_text {
-            ""
-        } else {
-            " (no font found: drawn without text)"
+/// "mirror (10 ms each way, no loss) → maglev balancer → 3 replicas": what the client fetches
+/// through.
+pub fn describe_pool(front_end: FrontEnd, replicas: usize) -> String {
+    let balancer =
+        |policy: BalancerPolicy| format!("{} balancer → {replicas} replicas", policy.yaml_name());
+    match front_end {
+        FrontEnd::Direct => "one replica".to_owned(),
+        FrontEnd::AlternatingRelay => format!("alternating relay → {replicas} replicas"),
+        FrontEnd::Balancer(policy) => balancer(policy),
+        FrontEnd::MirroredBalancer(policy, wan) => {
+            format!("mirror ({}) → {}", wan.describe(), balancer(policy))
         }
-    ));
-    text.push_str(&format!(
-        "data          {} (samples), {} ({:.0} ms bins)\n",
-        outcome.csv[0].display(),
-        outcome.csv[1].display(),
-        outcome.bin_seconds * 1e3
-    ));
-    if let Some(kept) = &outcome.kept {
-        text.push_str(&format!("kept          {}\n", kept.display()));
     }
-    text
 }
 
 fn check_digest(what: &str, expected: &str, got: &str) -> Result<()> {

@@ -31,7 +31,7 @@ pub enum LabError {
         reason: String,
     },
     /// A binary the lab drives is not where it was looked for.
-    #[error("{binary} not found at {path} (build it with `cargo build --release -p trickles-server -p trickles-client`, or pass --bin-dir)")]
+    #[error("{binary} not found at {path} (build it with `cargo build --release -p {binary}`, or pass --bin-dir)")]
     MissingBinary {
         /// The binary's name.
         binary: &'static str,

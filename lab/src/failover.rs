@@ -2,11 +2,16 @@
 //! `kill_at_bytes`, a replica is SIGKILLed; after `restart_after` (if any, and if the transfer
 //! is still running) a new process takes the same key and address; the *same* client process
 //! must finish. The client's delivery is sampled
-//! throughout (the size of its output file) into a [`DeliveryTrace`].
+//! throughout (the size of its output file) into a [`DeliveryTrace`], whose events are the kill,
+//! the restart, the end of the stall the kill caused and, when the pool has a balancer, what a
+//! [`BalancerWatch`] reads from it: the replica the connection is on, and the killed replica
+//! leaving and re-entering the forwarding table.
 
 use std::time::{Duration, Instant};
 
+use crate::balancer_watch::BalancerWatch;
 use crate::binaries::Binaries;
+use crate::byte_size::format_bytes;
 use crate::client_process::{ClientProcess, ClientSpec};
 use crate::client_stats::TransferStats;
 use crate::delivery_trace::DeliveryTrace;
@@ -58,6 +63,14 @@ pub struct FailoverRun {
     /// The longest pause in the client's deliveries after the kill, `(from, to)` in seconds
     /// after the client's start, as sampled from its output (`None` if nothing paused).
     pub stall_after_kill: Option<(f64, f64)>,
+    /// Seconds after the client's start when the balancer's table was read without the killed
+    /// replica (if there is a balancer).
+    pub left_table_at: Option<f64>,
+    /// Seconds after the client's start when the table was read with the killed replica again.
+    pub rejoined_table_at: Option<f64>,
+    /// The replica the balancer last sent the connection's datagrams to (if there is a
+    /// balancer and the connection was seen).
+    pub finished_on: Option<usize>,
 }
 
 /// Runs the scenario; the client writes to `client.output` (required: it is what is sampled).
@@ -76,7 +89,9 @@ pub fn fetch_through_failover(
     let start = Instant::now();
     let since = |t: Instant| t.saturating_duration_since(start).as_secs_f64();
     let mut killed: Option<(Instant, u64, usize)> = None;
+    let mut restart_begun = false;
     let mut restarted: Option<Instant> = None;
+    let mut watch = BalancerWatch::new(pool.replica_count());
     loop {
         interrupt::check()?;
         let exited = process.has_exited()?;
@@ -92,21 +107,32 @@ pub fn fetch_through_failover(
                 Victim::Busiest => pool.busiest_replica().unwrap_or(0),
             };
             pool.kill_replica(replica)?;
-            trace.event(since(now), format!("replica {replica} killed (SIGKILL)"));
+            trace.event(
+                since(now),
+                format!(
+                    "replica {replica} killed (SIGKILL) after {}",
+                    format_bytes(delivered)
+                ),
+            );
             killed = Some((now, delivered, replica));
         }
-        if let (Some((at, _, replica)), None) = (killed, restarted) {
-            if plan
+        if let Some(balancer) = pool.balancer() {
+            watch.poll(balancer, since(now), &mut trace);
+        }
+        if let Some((at, _, replica)) = killed {
+            let due = plan
                 .restart_after
-                .is_some_and(|after| now.duration_since(at) >= after)
-            {
-                pool.restart_replica(replica)?;
-                let healthy = Instant::now();
+                .is_some_and(|after| now.duration_since(at) >= after);
+            if due && !restart_begun {
+                // Not waited for here: the samples go on while the replacement starts.
+                pool.begin_restart(replica)?;
+                restart_begun = true;
+            } else if restart_begun && restarted.is_none() && pool.replica_healthy(replica)? {
                 trace.event(
-                    since(healthy),
+                    since(now),
                     format!("replica {replica} replaced (same key, same port)"),
                 );
-                restarted = Some(healthy);
+                restarted = Some(now);
             }
         }
         pool.check_running()?;
@@ -129,6 +155,9 @@ pub fn fetch_through_failover(
     };
     let restarted_at = restarted.map(since);
     let stall_after_kill = longest_pause_after(&trace, since(kill));
+    if let Some((_, resumed)) = stall_after_kill {
+        trace.event(resumed, "deliveries resumed");
+    }
     Ok(FailoverRun {
         stats,
         trace,
@@ -137,6 +166,9 @@ pub fn fetch_through_failover(
         restarted_at,
         delivered_at_kill,
         stall_after_kill,
+        left_table_at: watch.table_change(replica, false, since(kill)),
+        rejoined_table_at: watch.table_change(replica, true, since(kill)),
+        finished_on: watch.serving(),
     })
 }
 

@@ -5,7 +5,8 @@
 //! turns what they do into reports, CSV files and plots:
 //!
 //! ```text
-//! trickles-lab demo                          # loopback, no root: a replica is killed and replaced
+//! trickles-lab demo                          # loopback, no root: client → mirror → balancer →
+//!                                            # 3 replicas, the serving one killed and replaced
 //! trickles-lab chain --clients 50            # client → mirror → balancer → 3 replicas, kills
 //! trickles-lab bench transfer --size 256MiB  # Trickles vs kernel TCP goodput, same client
 //! trickles-lab bench rss --clients 10,2000   # server RSS against the number of clients
@@ -17,19 +18,22 @@
 //! ## Map of the crate
 //! - processes: [`binaries`] (find or build the executables), [`children`] (the kill-on-drop
 //!   guard), [`server_process`], [`client_process`] and [`client_stats`] (the client's
-//!   `--stats-json`), [`balancer_process`] (`trickles-balancer`), [`replica_pool`] (the
-//!   replicas and their front end), [`alternating_relay`] (per-packet alternation between
+//!   `--stats-json`), [`balancer_process`] (`trickles-balancer`), [`mirror_process`]
+//!   (`trickles-mirror`), [`replica_pool`] (the replicas and their front end), [`alternating_relay`] (per-packet alternation between
 //!   replicas), [`fixture`] (key, served files, logs);
-//! - scenarios: [`failover`] (kill and replace a replica under a running client), [`demo`],
+//! - scenarios: [`failover`] (kill and replace a replica under a running client), [`demo`]
+//!   (and its [`demo_report`]),
 //!   [`chain`] (client → mirror → balancer → replicas under random kills),
 //!   [`bench_transfer`], [`bench_rss`];
-//! - measurements and output: [`delivery_trace`], [`rss`], [`plot`], [`byte_size`];
+//! - measurements and output: [`delivery_trace`], [`balancer_watch`] (what the balancer did),
+//!   [`rss`], [`plot`], [`byte_size`];
 //! - small pieces: [`ports`], [`http_probe`], [`test_file`], [`interrupt`], [`error`].
 //!
 //! The integration tests in `tests/` use the same pieces against debug builds.
 
 pub mod alternating_relay;
 pub mod balancer_process;
+pub mod balancer_watch;
 pub mod bench_rss;
 pub mod bench_transfer;
 pub mod binaries;
@@ -40,12 +44,14 @@ pub mod client_process;
 pub mod client_stats;
 pub mod delivery_trace;
 pub mod demo;
+pub mod demo_report;
 pub mod error;
 pub mod experiments;
 pub mod failover;
 pub mod fixture;
 pub mod http_probe;
 pub mod interrupt;
+pub mod mirror_process;
 pub mod plot;
 pub mod ports;
 pub mod replica_pool;

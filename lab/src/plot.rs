@@ -1,5 +1,6 @@
 //! Throughput-over-time plots (plotters), as PNG and SVG: the delivered megabytes per second
-//! in each time bin, with the scenario's events (replica killed, restarted) as vertical lines.
+//! in each time bin, with the scenario's events (replica killed, balancer table changes,
+//! restart, ...) as vertical lines, listed with their times in a legend below the chart.
 //!
 //! Text needs a TrueType font: the first of [`FONT_CANDIDATES`] that exists is registered
 //! (DejaVu Sans ships with Debian). Without one the plots are drawn without text, and
@@ -13,6 +14,22 @@ use plotters::prelude::*;
 
 use crate::delivery_trace::{ThroughputPoint, TraceEvent};
 use crate::error::{LabError, Result};
+
+/// Size of the chart, pixels (the legend below adds [`LEGEND_LINE`] per entry).
+const CHART_SIZE: (u32, u32) = (1000, 480);
+/// Height of one legend line, pixels.
+const LEGEND_LINE: u32 = 22;
+/// Colours of the event markers, in order (distinct, so up to this many events are told apart).
+const EVENT_COLOURS: [RGBColor; 8] = [
+    RGBColor(230, 25, 25),
+    RGBColor(0, 150, 60),
+    RGBColor(200, 0, 200),
+    RGBColor(0, 170, 200),
+    RGBColor(255, 140, 0),
+    RGBColor(0, 0, 0),
+    RGBColor(120, 60, 180),
+    RGBColor(140, 90, 40),
+];
 
 /// Fonts tried, in order, for the plots' text.
 pub const FONT_CANDIDATES: &[&str] = &[
@@ -49,7 +66,12 @@ pub fn write_throughput_plot(stem: &Path, plot: &ThroughputPlot<'_>) -> Result<P
     let has_text = font_registered();
     let png = stem.with_extension("png");
     let svg = stem.with_extension("svg");
-    let size = (1000, 520);
+    let legend = if has_text {
+        LEGEND_LINE * (plot.events.len() as u32 + 1) + LEGEND_LINE / 2
+    } else {
+        0
+    };
+    let size = (CHART_SIZE.0, CHART_SIZE.1 + legend);
     draw(
         BitMapBackend::new(&png, size).into_drawing_area(),
         plot,
@@ -78,6 +100,7 @@ fn draw<DB: DrawingBackend>(
 ) -> std::result::Result<(), String> {
     let text_error = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
     root.fill(&WHITE).map_err(text_error)?;
+    let (chart_area, legend_area) = root.split_vertically(CHART_SIZE.1);
     let x_end = plot
         .points
         .last()
@@ -90,10 +113,10 @@ fn draw<DB: DrawingBackend>(
         .iter()
         .map(|p| p.megabytes_per_second)
         .fold(0.0, f64::max)
-        * 1.45
+        * 1.1
         + 1e-3;
 
-    let mut builder = ChartBuilder::on(&root);
+    let mut builder = ChartBuilder::on(&chart_area);
     builder.margin(20);
     if has_text {
         builder
@@ -114,7 +137,7 @@ fn draw<DB: DrawingBackend>(
     }
     mesh.draw().map_err(text_error)?;
 
-    let series = chart
+    chart
         .draw_series(LineSeries::new(
             plot.points
                 .iter()
@@ -122,36 +145,38 @@ fn draw<DB: DrawingBackend>(
             BLUE.stroke_width(2),
         ))
         .map_err(text_error)?;
-    if has_text {
-        series
-            .label("delivered goodput")
-            .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLUE.stroke_width(2)));
-    }
-    let colours = [RED, GREEN, MAGENTA, CYAN];
     for (i, event) in plot.events.iter().enumerate() {
-        let colour = colours[i % colours.len()];
-        let line = chart
+        let colour = EVENT_COLOURS[i % EVENT_COLOURS.len()];
+        chart
             .draw_series(std::iter::once(PathElement::new(
                 [(event.seconds, 0.0), (event.seconds, y_end)],
                 colour.stroke_width(2),
             )))
             .map_err(text_error)?;
-        if has_text {
-            line.label(format!("{:.2} s: {}", event.seconds, event.label))
-                .legend(move |(x, y)| {
-                    PathElement::new([(x, y), (x + 20, y)], colour.stroke_width(2))
-                });
-        }
     }
     if has_text {
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 15))
-            .position(SeriesLabelPosition::UpperRight)
-            .draw()
-            .map_err(text_error)?;
+        let entries = std::iter::once((BLUE, "delivered goodput".to_owned())).chain(
+            plot.events.iter().enumerate().map(|(i, event)| {
+                let colour = EVENT_COLOURS[i % EVENT_COLOURS.len()];
+                (colour, format!("{:.3} s: {}", event.seconds, event.label))
+            }),
+        );
+        for (row, (colour, label)) in entries.enumerate() {
+            let y = (LEGEND_LINE / 2 + LEGEND_LINE * row as u32) as i32;
+            legend_area
+                .draw(&PathElement::new(
+                    [(90, y), (120, y)],
+                    colour.stroke_width(3),
+                ))
+                .map_err(text_error)?;
+            legend_area
+                .draw(&Text::new(
+                    label,
+                    (130, y - 8),
+                    ("sans-serif", 15).into_font().color(&BLACK),
+                ))
+                .map_err(text_error)?;
+        }
     }
     root.present().map_err(text_error)
 }

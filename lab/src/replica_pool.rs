@@ -1,11 +1,12 @@
 //! [`ReplicaPool`]: a Trickles service on loopback: one shared key, one served directory, N
 //! `trickles-server` replicas, and the front end clients talk to.
 //!
-//! Scenarios (the demo, the tests, the benchmarks) only use the pool's verbs: the service URL,
-//! kill a replica, restart a replica. The [`FrontEnd`] decides what stands between the client
-//! and the replicas: nothing, the lab's alternating relay, or a `trickles-balancer` process on
-//! a VIP (the replicas then trust its encapsulation: `--balancer VIP`). A `trickles-mirror` in
-//! front of the VIP is the next variant; the scenarios stay as they are.
+//! Scenarios (the demo, the chain, the tests, the benchmarks) only use the pool's verbs: the
+//! service URL (and the mirror to send through, if any), kill a replica, restart a replica.
+//! The [`FrontEnd`] decides what stands between the client and the replicas: nothing, the
+//! lab's alternating relay, a `trickles-balancer` process on a VIP (the replicas then trust
+//! its encapsulation: `--balancer VIP`), or that balancer behind a `trickles-mirror` emulating
+//! a WAN path (the balancer trusts the mirror as its upstream; clients send `--via` it).
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -15,11 +16,12 @@ use crate::balancer_process::{BalancerPolicy, BalancerProcess, BalancerSpec};
 use crate::binaries::Binaries;
 use crate::error::{LabError, Result};
 use crate::http_probe;
+use crate::mirror_process::{EmulatedWan, MirrorProcess, MirrorSpec};
 use crate::ports;
 use crate::server_process::{ServerProcess, ServerSpec};
 
 /// What clients send to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum FrontEnd {
     /// Clients talk to replica 0 directly (a pool of one, or replicas on standby).
     Direct,
@@ -27,6 +29,32 @@ pub enum FrontEnd {
     AlternatingRelay,
     /// A `trickles-balancer` process with this policy, health-checking the replicas.
     Balancer(BalancerPolicy),
+    /// That balancer behind a `trickles-mirror` emulating this path: clients send through
+    /// the mirror ([`ReplicaPool::via`]) to the VIP.
+    MirroredBalancer(BalancerPolicy, EmulatedWan),
+}
+
+impl FrontEnd {
+    /// The balancer's policy, when there is a balancer.
+    pub fn balancer_policy(&self) -> Option<BalancerPolicy> {
+        match *self {
+            FrontEnd::Balancer(policy) | FrontEnd::MirroredBalancer(policy, _) => Some(policy),
+            FrontEnd::Direct | FrontEnd::AlternatingRelay => None,
+        }
+    }
+
+    /// The mirror's emulated path, when there is a mirror.
+    pub fn mirror_wan(&self) -> Option<EmulatedWan> {
+        match *self {
+            FrontEnd::MirroredBalancer(_, wan) => Some(wan),
+            _ => None,
+        }
+    }
+
+    /// Whether the balancer and the mirror binaries are needed.
+    pub fn needs_network_functions(&self) -> bool {
+        self.balancer_policy().is_some()
+    }
 }
 
 /// How to build the pool.
@@ -69,6 +97,7 @@ pub struct ReplicaPool {
     relay: Option<AlternatingRelay>,
     vip: Option<SocketAddr>,
     balancer: Option<BalancerProcess>,
+    mirror: Option<MirrorProcess>,
 }
 
 impl ReplicaPool {
@@ -96,9 +125,9 @@ impl ReplicaPool {
         } else {
             None
         };
-        let vip = match config.front_end {
-            FrontEnd::Balancer(_) => Some(ports::free_udp(config.ip)?),
-            _ => None,
+        let vip = match config.front_end.balancer_policy() {
+            Some(_) => Some(ports::free_udp(config.ip)?),
+            None => None,
         };
         let mut pool = ReplicaPool {
             binaries: binaries.clone(),
@@ -108,30 +137,55 @@ impl ReplicaPool {
             relay: None,
             vip,
             balancer: None,
+            mirror: None,
         };
         for i in 0..pool.slots.len() {
             pool.start_replica(i)?;
         }
         let backends: Vec<SocketAddr> = pool.slots.iter().map(|s| s.listen).collect();
-        match (pool.config.front_end, pool.vip) {
-            (FrontEnd::AlternatingRelay, _) => {
-                let listen = SocketAddr::new(pool.config.ip, 0);
-                pool.relay = Some(AlternatingRelay::start(listen, backends)?);
-            }
-            (FrontEnd::Balancer(policy), Some(vip)) => {
-                let spec = BalancerSpec {
-                    vip,
-                    metrics: ports::free_tcp(pool.config.ip)?,
-                    policy,
-                    backends,
-                    config: pool.config.log_dir.join("balancer.yaml"),
-                    log: pool.config.log_dir.join("balancer.log"),
-                };
-                pool.balancer = Some(BalancerProcess::start(&pool.binaries, spec)?);
-            }
-            _ => {}
+        if pool.config.front_end == FrontEnd::AlternatingRelay {
+            let listen = SocketAddr::new(pool.config.ip, 0);
+            pool.relay = Some(AlternatingRelay::start(listen, backends)?);
+        } else if let (Some(policy), Some(vip)) = (pool.config.front_end.balancer_policy(), vip) {
+            pool.start_balancer(policy, vip, backends)?;
         }
         Ok(pool)
+    }
+
+    /// The balancer on `vip` (with the mirror in front, when the front end has one).
+    fn start_balancer(
+        &mut self,
+        policy: BalancerPolicy,
+        vip: SocketAddr,
+        backends: Vec<SocketAddr>,
+    ) -> Result<()> {
+        let ip = self.config.ip;
+        let dir = self.config.log_dir.clone();
+        let mirror = match self.config.front_end.mirror_wan() {
+            Some(wan) => Some(MirrorSpec {
+                listen: ports::free_udp(ip)?,
+                metrics: ports::free_tcp(ip)?,
+                service: vip,
+                wan,
+                config: dir.join("mirror.yaml"),
+                log: dir.join("mirror.log"),
+            }),
+            None => None,
+        };
+        let spec = BalancerSpec {
+            vip,
+            metrics: ports::free_tcp(ip)?,
+            policy,
+            backends,
+            upstreams: mirror.iter().map(|m| m.listen).collect(),
+            config: dir.join("balancer.yaml"),
+            log: dir.join("balancer.log"),
+        };
+        self.balancer = Some(BalancerProcess::start(&self.binaries, spec)?);
+        if let Some(spec) = mirror {
+            self.mirror = Some(MirrorProcess::start(&self.binaries, spec)?);
+        }
+        Ok(())
     }
 
     /// The address Trickles clients send to.
@@ -152,6 +206,11 @@ impl ReplicaPool {
         )
     }
 
+    /// The packet mirror clients send through (`trickles-client --via`), when there is one.
+    pub fn via(&self) -> Option<SocketAddr> {
+        self.mirror.as_ref().map(MirrorProcess::addr)
+    }
+
     /// `http://ADDR/path` of the HTTP baseline, if the pool serves one.
     pub fn http_url(&self, path: &str) -> Option<String> {
         self.http
@@ -166,6 +225,11 @@ impl ReplicaPool {
     /// The balancer, when the front end is one.
     pub fn balancer(&self) -> Option<&BalancerProcess> {
         self.balancer.as_ref()
+    }
+
+    /// The mirror, when the front end has one.
+    pub fn mirror(&self) -> Option<&MirrorProcess> {
+        self.mirror.as_ref()
     }
 
     /// The number of replicas.
@@ -199,59 +263,66 @@ impl ReplicaPool {
         self.slots.get(i).map(|s| s.listen)
     }
 
-    /// SIGKILLs replica `i` (a crash: no clean-up, no goodbye).
-    pub fn kill_replica(&mut self, i: usize) -> Result<()> {
+    /// SIGKILLs replica `i` (a crash: no clean-up, no goodbye); whether it was running.
+    pub fn kill_replica(&mut self, i: usize) -> Result<bool> {
         let slot = self.slot(i)?;
-        if let Some(mut process) = slot.process.take() {
-            process.kill_hard()?;
+        match slot.process.take() {
+            Some(mut process) => process.kill_hard().map(|()| true),
+            None => Ok(false),
         }
-        Ok(())
     }
 
-    /// Starts a new process for replica `i`: same key, same UDP address, fresh metrics port.
+    /// Starts a new process for replica `i`: same key, same UDP address, fresh metrics port;
+    /// returns once it is healthy.
     pub fn restart_replica(&mut self, i: usize) -> Result<()> {
         self.kill_replica(i)?;
         self.start_replica(i)
     }
 
-    /// The non-zero samples of every running replica's `/metrics`, one block per replica
+    /// [`restart_replica`](Self::restart_replica) without waiting: the new process is started
+    /// and [`replica_healthy`](Self::replica_healthy) says when it is ready, so a scenario
+    /// keeps measuring meanwhile.
+    pub fn begin_restart(&mut self, i: usize) -> Result<()> {
+        self.kill_replica(i)?;
+        self.spawn_replica(i)
+    }
+
+    /// Whether replica `i` runs and answers its health check (fails with its log if it has
+    /// exited).
+    pub fn replica_healthy(&mut self, i: usize) -> Result<bool> {
+        match self.slot(i)?.process.as_mut() {
+            Some(process) => process.poll_healthy(),
+            None => Ok(false),
+        }
+    }
+
+    /// The non-zero samples of every running process's `/metrics`, one block per process
     /// (for diagnostics when a scenario fails).
     pub fn metrics_summary(&self) -> String {
         let mut text = String::new();
+        if let Some(mirror) = &self.mirror {
+            push_metrics(
+                &mut text,
+                &format!("mirror ({})", mirror.addr()),
+                mirror.metrics(),
+            );
+        }
         if let Some(balancer) = &self.balancer {
-            text.push_str(&format!("balancer ({}):\n", balancer.vip()));
-            let body = balancer.metrics().unwrap_or_default();
-            for line in body
-                .lines()
-                .filter(|l| !l.starts_with('#') && !l.ends_with(" 0"))
-            {
-                text.push_str("  ");
-                text.push_str(line);
-                text.push('\n');
-            }
+            let name = format!("balancer ({})", balancer.vip());
+            push_metrics(&mut text, &name, balancer.metrics());
         }
         for (i, slot) in self.slots.iter().enumerate() {
             let body = slot.process.as_ref().and_then(ServerProcess::metrics);
-            text.push_str(&format!("replica {i} ({}):\n", slot.listen));
-            match body {
-                Some(body) => {
-                    for line in body
-                        .lines()
-                        .filter(|l| !l.starts_with('#') && !l.ends_with(" 0"))
-                    {
-                        text.push_str("  ");
-                        text.push_str(line);
-                        text.push('\n');
-                    }
-                }
-                None => text.push_str("  (not running or no answer)\n"),
-            }
+            push_metrics(&mut text, &format!("replica {i} ({})", slot.listen), body);
         }
         text
     }
 
     /// Fails with a replica's log if any replica that should run has exited.
     pub fn check_running(&mut self) -> Result<()> {
+        if let Some(mirror) = &mut self.mirror {
+            mirror.check_running()?;
+        }
         if let Some(balancer) = &mut self.balancer {
             balancer.check_running()?;
         }
@@ -266,6 +337,9 @@ impl ReplicaPool {
     /// Stops everything cleanly (SIGTERM, then SIGKILL).
     pub fn stop(mut self) -> Result<()> {
         self.relay = None;
+        if let Some(mirror) = self.mirror.take() {
+            mirror.stop()?;
+        }
         if let Some(balancer) = self.balancer.take() {
             balancer.stop()?;
         }
@@ -284,7 +358,17 @@ impl ReplicaPool {
             .ok_or_else(|| LabError::Usage(format!("no replica {i} in a pool of {count}")))
     }
 
+    /// Spawns replica `i` and waits until it is healthy.
     fn start_replica(&mut self, i: usize) -> Result<()> {
+        self.spawn_replica(i)?;
+        match self.slot(i)?.process.as_mut() {
+            Some(process) => process.wait_healthy(),
+            None => Ok(()),
+        }
+    }
+
+    /// Spawns a process for replica `i` (its slot must be empty) without waiting for it.
+    fn spawn_replica(&mut self, i: usize) -> Result<()> {
         let (listen, starts) = {
             let slot = self.slot(i)?;
             (slot.listen, slot.starts)
@@ -300,11 +384,29 @@ impl ReplicaPool {
             mss: None,
             log: replica_log(&self.config.log_dir, i, starts),
         };
-        let process = ServerProcess::start(&self.binaries, spec, &format!("replica {i}"))?;
+        let process = ServerProcess::spawn(&self.binaries, spec, &format!("replica {i}"))?;
         let slot = self.slot(i)?;
         slot.starts += 1;
         slot.process = Some(process);
         Ok(())
+    }
+}
+
+/// Appends `name:` and the non-zero samples of `body`, indented.
+fn push_metrics(text: &mut String, name: &str, body: Option<String>) {
+    text.push_str(name);
+    text.push_str(":\n");
+    let Some(body) = body else {
+        text.push_str("  (not running or no answer)\n");
+        return;
+    };
+    for line in body
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.ends_with(" 0"))
+    {
+        text.push_str("  ");
+        text.push_str(line);
+        text.push('\n');
     }
 }
 

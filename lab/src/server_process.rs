@@ -7,13 +7,13 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::binaries::Binaries;
 use crate::children::ChildProcess;
-use crate::error::{LabError, Result};
+use crate::error::Result;
+use crate::http_probe;
 use crate::testbed::NamespaceRef;
-use crate::{http_probe, interrupt};
 
 /// How long a replica may take to become healthy.
 const START_LIMIT: Duration = Duration::from_secs(20);
@@ -64,6 +64,25 @@ impl ServerProcess {
         name: &str,
         netns: Option<&NamespaceRef>,
     ) -> Result<Self> {
+        let mut server = ServerProcess::spawn_in(binaries, spec, name, netns)?;
+        server.wait_healthy()?;
+        Ok(server)
+    }
+
+    /// Starts a replica named `name` without waiting for it (see [`poll_healthy`]).
+    ///
+    /// [`poll_healthy`]: Self::poll_healthy
+    pub fn spawn(binaries: &Binaries, spec: ServerSpec, name: &str) -> Result<Self> {
+        ServerProcess::spawn_in(binaries, spec, name, None)
+    }
+
+    /// [`ServerProcess::spawn`] inside a testbed namespace (`None`: the lab's own).
+    pub fn spawn_in(
+        binaries: &Binaries,
+        spec: ServerSpec,
+        name: &str,
+        netns: Option<&NamespaceRef>,
+    ) -> Result<Self> {
         let mut command = Command::new(&binaries.server);
         command
             .arg("--root")
@@ -91,33 +110,28 @@ impl ServerProcess {
             netns.enter(&mut command)?;
         }
         let child = ChildProcess::spawn(name, command, &spec.log)?;
-        let mut server = ServerProcess {
+        Ok(ServerProcess {
             child,
             spec,
             netns: netns.cloned(),
-        };
-        server.wait_healthy()?;
-        Ok(server)
+        })
     }
 
-    fn wait_healthy(&mut self) -> Result<()> {
-        let deadline = Instant::now() + START_LIMIT;
-        loop {
-            if let Some(status) = self.child.try_wait()? {
-                return Err(self.child.failure(Some(status)));
-            }
-            interrupt::check()?;
-            if let Some((200, _)) = self.probe("/healthz", Duration::from_millis(500)) {
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                return Err(LabError::Timeout {
-                    what: format!("{} to become healthy", self.child.name()),
-                    after: START_LIMIT,
-                });
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+    /// Whether its `/healthz` answers 200 now; fails with its log if it has exited.
+    pub fn poll_healthy(&mut self) -> Result<bool> {
+        self.child.check_running()?;
+        let metrics = self.spec.metrics;
+        Ok(in_namespace(self.netns.as_ref(), || http_probe::healthy(metrics)).unwrap_or(false))
+    }
+
+    /// Waits until its `/healthz` answers 200 (fails with its log if it exits first).
+    pub fn wait_healthy(&mut self) -> Result<()> {
+        let what = format!("{} to become healthy", self.child.name());
+        let metrics = self.spec.metrics;
+        let netns = self.netns.clone();
+        self.child.wait_until(&what, START_LIMIT, || {
+            in_namespace(netns.as_ref(), || http_probe::healthy(metrics)).unwrap_or(false)
+        })
     }
 
     /// The spec it was started from.
@@ -132,30 +146,13 @@ impl ServerProcess {
 
     /// The `/metrics` text, if the replica answers.
     pub fn metrics(&self) -> Option<String> {
-        match self.probe("/metrics", Duration::from_secs(2)) {
-            Some((200, body)) => Some(body),
-            _ => None,
-        }
-    }
-
-    /// `GET path` on the metrics address, from the replica's namespace.
-    fn probe(&self, path: &str, timeout: Duration) -> Option<(u16, String)> {
         let metrics = self.spec.metrics;
-        match &self.netns {
-            Some(netns) => netns
-                .run_inside(|| http_probe::get(metrics, path, timeout))
-                .ok()
-                .flatten(),
-            None => http_probe::get(metrics, path, timeout),
-        }
+        in_namespace(self.netns.as_ref(), || http_probe::metrics_text(metrics)).flatten()
     }
 
     /// Fails with the replica's log if it has exited.
     pub fn check_running(&mut self) -> Result<()> {
-        match self.child.try_wait()? {
-            Some(status) => Err(self.child.failure(Some(status))),
-            None => Ok(()),
-        }
+        self.child.check_running()
     }
 
     /// SIGKILL: the replica dies as in a crash, with no chance to clean up.
@@ -179,5 +176,17 @@ pub fn keygen(binaries: &Binaries, path: &Path, log: &Path) -> Result<()> {
         Ok(())
     } else {
         Err(child.failure(Some(status)))
+    }
+}
+
+/// Runs `probe` in `netns` (on a thread that joined it), or right here for `None`; `None` if
+/// the namespace cannot be entered.
+fn in_namespace<T: Send>(
+    netns: Option<&NamespaceRef>,
+    probe: impl FnOnce() -> T + Send,
+) -> Option<T> {
+    match netns {
+        Some(netns) => netns.run_inside(probe).ok(),
+        None => Some(probe()),
     }
 }

@@ -18,7 +18,7 @@ const SIZE: u64 = 12 << 20;
 
 #[test]
 fn balanced_pool_loses_the_serving_replica_and_transfer_finishes_byte_exact() {
-    let binaries = support::binaries_with_balancer();
+    let binaries = support::binaries_with_network_functions();
     let (fixture, digests) = support::fixture_with(&[("file", SIZE, 13)]);
     let mut pool = support::pool_with(
         binaries,

@@ -9,20 +9,22 @@ mod support;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use trickles_lab::binaries::Profile;
-use trickles_lab::chain::{mirror_binary, run_chain, ChainOptions};
+use trickles_lab::chain::{run_chain, ChainOptions};
+use trickles_lab::mirror_process::EmulatedWan;
 
 #[test]
 fn ten_downloads_through_mirror_and_balancer_are_byte_exact_under_replica_kills() {
-    let binaries = support::binaries_with_balancer();
-    let mirror = mirror_binary(binaries, Profile::Debug).expect("trickles-mirror");
+    let binaries = support::binaries_with_network_functions();
     let options = ChainOptions {
         ip: Ipv4Addr::LOCALHOST.into(),
         clients: 10,
         size: 1 << 20,
         seed: 7,
-        delay_ms: 10.0,
-        loss: 0.01,
+        wan: EmulatedWan {
+            delay_ms: 10.0,
+            loss: 0.01,
+            seed: 7,
+        },
         kill_every: Duration::from_secs(1),
         restart_after: Duration::from_millis(500),
         idle_timeout: Duration::from_secs(20),
@@ -30,7 +32,7 @@ fn ten_downloads_through_mirror_and_balancer_are_byte_exact_under_replica_kills(
         keep_temp: false,
     };
 
-    let report = run_chain(binaries, &mirror, &options).expect("chain run");
+    let report = run_chain(binaries, &options).expect("chain run");
     eprint!("{report}");
 
     assert_eq!(report.ok, 10, "every transfer byte-exact: {report}");

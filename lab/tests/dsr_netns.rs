@@ -88,7 +88,7 @@ fn direct_replies(network: &DsrNetwork, source: &str) -> Vec<f64> {
 #[test]
 fn replicas_answer_from_the_vip_and_the_data_bypasses_the_balancer() {
     netns::require_root("replicas_answer_from_the_vip_and_the_data_bypasses_the_balancer");
-    let mut network = DsrNetwork::build(support::binaries_with_balancer(), "vip", 2);
+    let mut network = DsrNetwork::build(support::binaries_with_network_functions(), "vip", 2);
     network.start_replicas(true);
     let mut seen_at_client = 0;
     for family in [Family::V4, Family::V6] {
@@ -126,7 +126,7 @@ fn replicas_answer_from_the_vip_and_the_data_bypasses_the_balancer() {
 #[test]
 fn without_dsr_vip_replies_come_from_the_replicas_own_addresses() {
     netns::require_root("without_dsr_vip_replies_come_from_the_replicas_own_addresses");
-    let mut network = DsrNetwork::build(support::binaries_with_balancer(), "own", 2);
+    let mut network = DsrNetwork::build(support::binaries_with_network_functions(), "own", 2);
     network.start_replicas(false);
     network.start_balancer(Family::V4);
     let tally = network.download(Family::V4);

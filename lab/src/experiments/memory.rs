@@ -196,11 +196,11 @@ fn measure(
     let server_address = testbed.server().address(context.family);
     let spec = ClientSpec {
         url: url(protocol, server_address, "big.bin"),
-        // A single transfer without -o would write the body to the log.
-        output: (clients == 1).then(|| PathBuf::from("/dev/null")),
+        output: None,
         stats_json: context.temp_path(&format!("{stem}.stats.json")),
         idle_timeout: Duration::from_secs(120),
-        parallel: clients,
+        parallel: Some(clients),
+        via: None,
         log: context.temp_path(&format!("{stem}-client.log")),
     };
     let mut client =

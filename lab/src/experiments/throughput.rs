@@ -126,10 +126,11 @@ pub fn run(args: &ThroughputArgs) -> Result<ThroughputOutcome> {
             let stem = format!("throughput-{}-{clients}", protocol.label().to_lowercase());
             let spec = ClientSpec {
                 url: url(protocol, testbed.server().address(context.family), name),
-                output: (*clients == 1).then(|| PathBuf::from("/dev/null")),
+                output: None,
                 stats_json: context.temp_path(&format!("{stem}.stats.json")),
                 idle_timeout: Duration::from_secs(30),
-                parallel: *clients,
+                parallel: Some(*clients),
+                via: None,
                 log: context.temp_path(&format!("{stem}.log")),
             };
             let client = ClientProcess::start_in(
@@ -137,14 +138,8 @@ pub fn run(args: &ThroughputArgs) -> Result<ThroughputOutcome> {
                 spec,
                 Some(&testbed.clients().handle()),
             )?;
-            let (transfers, seconds) = if *clients == 1 {
-                let stats = client.finish(limit)?;
-                let seconds = stats.seconds;
-                (vec![stats], seconds)
-            } else {
-                let report = client.finish_parallel(limit)?;
-                (report.transfers, report.totals.seconds)
-            };
+            let report = client.finish_parallel(limit)?;
+            let (transfers, seconds) = (report.transfers, report.totals.seconds);
             check_bodies(&stem, &transfers, *len, sha)?;
             let bytes: u64 = transfers.iter().map(|t| t.bytes).sum();
             let point = ThroughputPoint {

@@ -21,9 +21,9 @@ pub fn binaries() -> &'static Binaries {
     })
 }
 
-/// The debug binaries with `trickles-balancer` as well (a separate build, so the tests that
-/// do not need the balancer do not depend on it).
-pub fn binaries_with_balancer() -> &'static Binaries {
+/// The debug binaries with `trickles-balancer` and `trickles-mirror` as well (a separate
+/// build, so the tests that do not need the network functions do not depend on them).
+pub fn binaries_with_network_functions() -> &'static Binaries {
     static BINARIES: OnceLock<Binaries> = OnceLock::new();
     BINARIES.get_or_init(|| match Binaries::build_with(Profile::Debug, true) {
         Ok(binaries) => binaries,
