@@ -291,17 +291,11 @@ fn figure(points: &[MemoryPoint]) -> XyPlot {
         x_label: "concurrent clients".to_owned(),
         y_label: "server RSS + socket memory (MiB)".to_owned(),
         log_x: true,
-        series: Protocol::BOTH
-            .iter()
-            .map(|&protocol| Series {
-                name: protocol.label().to_owned(),
-                points: points
-                    .iter()
-                    .filter(|p| p.protocol == protocol)
-                    .map(|p| (f64::from(p.clients), mib(p.total_bytes)))
-                    .collect(),
-            })
-            .collect(),
+        series: Series::per_protocol(
+            points,
+            |p| p.protocol,
+            |p| (f64::from(p.clients), mib(p.total_bytes)),
+        ),
     }
 }
 

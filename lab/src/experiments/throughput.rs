@@ -249,16 +249,10 @@ fn figure(points: &[ThroughputPoint], rate_mbit: u64) -> XyPlot {
         x_label: "concurrent clients".to_owned(),
         y_label: "aggregate goodput (Mbit/s)".to_owned(),
         log_x: true,
-        series: Protocol::BOTH
-            .iter()
-            .map(|&protocol| Series {
-                name: protocol.label().to_owned(),
-                points: points
-                    .iter()
-                    .filter(|p| p.protocol == protocol)
-                    .map(|p| (f64::from(p.clients), p.mbit_per_second))
-                    .collect(),
-            })
-            .collect(),
+        series: Series::per_protocol(
+            points,
+            |p| p.protocol,
+            |p| (f64::from(p.clients), p.mbit_per_second),
+        ),
     }
 }

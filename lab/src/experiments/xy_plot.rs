@@ -37,6 +37,27 @@ pub struct XyPlot {
     pub series: Vec<Series>,
 }
 
+impl Series {
+    /// One series per protocol (Trickles, then TCP) from `points`, each point placed by `xy`.
+    pub fn per_protocol<T>(
+        points: &[T],
+        protocol_of: impl Fn(&T) -> super::context::Protocol,
+        xy: impl Fn(&T) -> (f64, f64),
+    ) -> Vec<Series> {
+        super::context::Protocol::BOTH
+            .iter()
+            .map(|&protocol| Series {
+                name: protocol.label().to_owned(),
+                points: points
+                    .iter()
+                    .filter(|p| protocol_of(p) == protocol)
+                    .map(&xy)
+                    .collect(),
+            })
+            .collect()
+    }
+}
+
 const COLOURS: [RGBColor; 6] = [
     RGBColor(31, 119, 180),
     RGBColor(214, 39, 40),
