@@ -66,3 +66,73 @@ fn without_root_the_experiment_refuses_and_says_why() {
     assert!(stderr.contains("needs root"), "stderr: {stderr}");
     assert!(stderr.contains("CAP_NET_ADMIN"), "stderr: {stderr}");
 }
+
+/// Ctrl-C in the middle of a run: the lab exits with 130, its namespaces are gone and so is
+/// every process that ran in them.
+#[test]
+fn an_interrupted_experiment_leaves_no_namespace_or_process_behind() {
+    let bin_dir = support::binaries()
+        .server
+        .parent()
+        .expect("binary directory")
+        .to_path_buf();
+    let out = tempfile::tempdir().expect("tempdir");
+    let mut lab = Command::new(env!("CARGO_BIN_EXE_trickles-lab"))
+        .args(["exp", "memory", "--clients", "50", "--rate-mbit", "10"])
+        .args(["--file-size", "8MiB", "--settle-seconds", "60"])
+        .arg("--bin-dir")
+        .arg(&bin_dir)
+        .arg("--out")
+        .arg(out.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start trickles-lab");
+    let prefix = format!("trl{}-", lab.id());
+    let ours = || -> Vec<String> {
+        let listing = Command::new("ip")
+            .args(["netns", "list"])
+            .output()
+            .expect("ip");
+        String::from_utf8_lossy(&listing.stdout)
+            .lines()
+            .filter_map(|line| line.split_whitespace().next())
+            .filter(|name| name.starts_with(&prefix))
+            .map(str::to_owned)
+            .collect()
+    };
+    // Wait for the testbed and for processes in it (the server and the clients).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut pids: Vec<u32> = Vec::new();
+    while pids.len() < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no testbed with processes appeared"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        pids = ours()
+            .iter()
+            .flat_map(|name| {
+                let out = Command::new("ip")
+                    .args(["netns", "pids", name])
+                    .output()
+                    .expect("ip");
+                String::from_utf8_lossy(&out.stdout)
+                    .split_whitespace()
+                    .filter_map(|p| p.parse().ok())
+                    .collect::<Vec<u32>>()
+            })
+            .collect();
+    }
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(lab.id() as i32, libc::SIGINT) };
+    let status = lab.wait().expect("wait for trickles-lab");
+    assert_eq!(status.code(), Some(130), "exit status {status}");
+    assert!(ours().is_empty(), "namespaces left: {:?}", ours());
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    for pid in pids {
+        let alive = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|stat| !stat.contains(") Z "));
+        assert!(!alive, "process {pid} survived the interrupt");
+    }
+}

@@ -152,3 +152,23 @@ fn a_loopback_address_on_a_host_is_reachable_through_the_router() {
     let peer = accepted.join().expect("accept thread").expect("accept");
     assert_eq!(peer.ip(), testbed.host("client").address(Family::V4));
 }
+
+#[test]
+fn namespaces_of_a_lab_that_died_are_removed_by_the_next_testbed() {
+    root();
+    let mut dead = std::process::Command::new("true")
+        .spawn()
+        .expect("spawn true");
+    let dead_pid = dead.id();
+    dead.wait().expect("reap true");
+    let name = format!("trl{dead_pid}-0-leftover");
+    let added = std::process::Command::new("ip")
+        .args(["netns", "add", &name])
+        .status()
+        .expect("ip netns add");
+    assert!(added.success());
+    assert!(namespaces().contains(&name));
+    let removed = trickles_lab::testbed::namespace::remove_stale();
+    assert!(removed >= 1, "removed {removed}");
+    assert!(!namespaces().contains(&name), "{name} survived");
+}
