@@ -2,6 +2,10 @@
 //! a [`BalancerSpec`] (the lab writes its YAML configuration) and ready, with every backend in
 //! its table, before [`BalancerProcess::start`] returns.
 //!
+//! [`BalancerProcess::start_in`] runs it in a testbed namespace; the lab's `/healthz` and
+//! `/metrics` requests then go from inside that namespace too (its metrics address is usually
+//! the namespace's own loopback).
+//!
 //! Health checks are fast (every 100 ms, out after two misses, back after one success, out at
 //! once on "port unreachable"), so a killed replica leaves the table within a fraction of a
 //! second and its replacement rejoins as soon as it answers.
@@ -15,6 +19,7 @@ use std::time::{Duration, Instant};
 use crate::binaries::Binaries;
 use crate::children::ChildProcess;
 use crate::error::{LabError, Result};
+use crate::testbed::NamespaceRef;
 use crate::{http_probe, interrupt};
 
 /// How long the balancer may take to see every backend.
@@ -85,17 +90,34 @@ impl BalancerSpec {
 pub struct BalancerProcess {
     child: ChildProcess,
     spec: BalancerSpec,
+    netns: Option<NamespaceRef>,
 }
 
 impl BalancerProcess {
     /// Writes the configuration, starts the balancer and waits until every backend is in its
     /// table.
     pub fn start(binaries: &Binaries, spec: BalancerSpec) -> Result<Self> {
+        Self::start_in(binaries, spec, None)
+    }
+
+    /// [`BalancerProcess::start`] inside a testbed namespace (`None`: the lab's own).
+    pub fn start_in(
+        binaries: &Binaries,
+        spec: BalancerSpec,
+        netns: Option<&NamespaceRef>,
+    ) -> Result<Self> {
         std::fs::write(&spec.config, spec.yaml()).map_err(|e| LabError::io(&spec.config, e))?;
         let mut command = Command::new(binaries.balancer()?);
         command.arg("--config").arg(&spec.config);
+        if let Some(netns) = netns {
+            netns.enter(&mut command)?;
+        }
         let child = ChildProcess::spawn("trickles-balancer", command, &spec.log)?;
-        let mut balancer = BalancerProcess { child, spec };
+        let mut balancer = BalancerProcess {
+            child,
+            spec,
+            netns: netns.cloned(),
+        };
         let all = balancer.spec.backends.len();
         balancer.wait_for_backends(all, START_LIMIT)?;
         Ok(balancer)
@@ -108,7 +130,7 @@ impl BalancerProcess {
 
     /// `(in the table, configured)` from `/healthz`, if it answers.
     pub fn backends_in_table(&self) -> Option<(usize, usize)> {
-        let (_, body) = http_probe::get(self.spec.metrics, "/healthz", Duration::from_millis(500))?;
+        let (_, body) = self.probe("/healthz", Duration::from_millis(500))?;
         parse_table_count(&body)
     }
 
@@ -146,9 +168,21 @@ impl BalancerProcess {
 
     /// The `/metrics` text, if it answers.
     pub fn metrics(&self) -> Option<String> {
-        match http_probe::get(self.spec.metrics, "/metrics", Duration::from_secs(2)) {
+        match self.probe("/metrics", Duration::from_secs(2)) {
             Some((200, body)) => Some(body),
             _ => None,
+        }
+    }
+
+    /// `GET path` on the metrics address, from the balancer's namespace.
+    fn probe(&self, path: &str, timeout: Duration) -> Option<(u16, String)> {
+        let metrics = self.spec.metrics;
+        match &self.netns {
+            Some(netns) => netns
+                .run_inside(|| http_probe::get(metrics, path, timeout))
+                .ok()
+                .flatten(),
+            None => http_probe::get(metrics, path, timeout),
         }
     }
 

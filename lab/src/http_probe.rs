@@ -1,5 +1,6 @@
 //! A minimal HTTP/1.1 GET over a blocking TCP socket, to read a server's `/healthz` and
-//! `/metrics` without pulling an HTTP client into the lab.
+//! `/metrics` without pulling an HTTP client into the lab; and reading samples out of the
+//! Prometheus text a `/metrics` answers with.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -29,9 +30,53 @@ pub fn metric_value(metrics: &str, name: &str) -> Option<f64> {
     })
 }
 
+/// The value of the sample `name{..}` in a `/metrics` text whose labels include every
+/// `(label, value)` of `labels` (other labels may be present), if there is one.
+pub fn labelled_metric_value(metrics: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    metrics.lines().find_map(|line| {
+        let rest = line.strip_prefix(name)?.strip_prefix('{')?;
+        let (label_text, value) = rest.split_once('}')?;
+        let present: Vec<(&str, &str)> = label_text
+            .split(',')
+            .filter_map(|pair| {
+                let (key, quoted) = pair.split_once('=')?;
+                Some((key.trim(), quoted.trim().trim_matches('"')))
+            })
+            .collect();
+        labels
+            .iter()
+            .all(|wanted| present.contains(wanted))
+            .then(|| value.trim().parse().ok())
+            .flatten()
+    })
+}
+
 #[cfg(test)]
 mod tests {
-    use super::metric_value;
+    use super::{labelled_metric_value, metric_value};
+
+    #[test]
+    fn labelled_metric_value_matches_every_given_label() {
+        let text = "# TYPE p counter\n\
+                    p{backend=\"r0\",direction=\"to_backend\"} 7\n\
+                    p{backend=\"r1\",direction=\"to_backend\"} 9\n\
+                    p{backend=\"r1\",direction=\"to_client\"} 11\n\
+                    p_other{backend=\"r1\"} 5\n";
+        let get = |labels: &[(&str, &str)]| labelled_metric_value(text, "p", labels);
+        assert_eq!(
+            get(&[("backend", "r1"), ("direction", "to_client")]),
+            Some(11.0)
+        );
+        assert_eq!(
+            get(&[("direction", "to_backend"), ("backend", "r1")]),
+            Some(9.0)
+        );
+        assert_eq!(get(&[("backend", "r2")]), None);
+        assert_eq!(
+            labelled_metric_value(text, "p_other", &[("backend", "r1")]),
+            Some(5.0)
+        );
+    }
 
     #[test]
     fn metric_value_reads_the_named_sample_only() {
