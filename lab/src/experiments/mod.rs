@@ -3,8 +3,19 @@
 //! and an SVG into the results directory and printing a short table. They need root.
 //!
 //! Shared pieces: [`context`] (root check, binaries, fixture, server start, URLs),
-//! [`results_table`] (table and CSV), [`xy_plot`] (figures).
+//! [`results_table`] (table and CSV), [`xy_plot`] (figures), [`tcp_congestion`] (kernel TCP's
+//! algorithm in every namespace), [`timed_transfer`] and [`delivery_sampler`] (a transfer
+//! sampled over time while the experiment acts on a clock), [`recovery`] (stall and recovery
+//! times read off such a trace).
+//!
+//! Experiments: [`failover`] (server killed and restarted, Trickles against TCP with range
+//! resume).
 
 pub mod context;
+pub mod delivery_sampler;
+pub mod failover;
+pub mod recovery;
 pub mod results_table;
+pub mod tcp_congestion;
+pub mod timed_transfer;
 pub mod xy_plot;
