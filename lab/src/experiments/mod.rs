@@ -6,14 +6,17 @@
 //! [`results_table`] (table and CSV), [`xy_plot`] (figures), [`tcp_congestion`] (kernel TCP's
 //! algorithm in every namespace), [`timed_transfer`] and [`delivery_sampler`] (a transfer
 //! sampled over time while the experiment acts on a clock), [`recovery`] (stall and recovery
-//! times read off such a trace).
+//! times read off such a trace), [`backend_counters`] (which replica a balancer sent a
+//! connection to).
 //!
 //! Experiments: [`failover`] (server killed and restarted, Trickles against TCP with range
-//! resume).
+//! resume), [`pool`] (a replica of a balanced pool killed mid-transfer).
 
+pub mod backend_counters;
 pub mod context;
 pub mod delivery_sampler;
 pub mod failover;
+pub mod pool;
 pub mod recovery;
 pub mod results_table;
 pub mod tcp_congestion;
