@@ -19,8 +19,10 @@
 //!   `None` when that never happens before the transfer ends;
 //! - **longest stall**: the longest gap ending after the kill and beginning before
 //!   `kill + horizon`;
-//! - **delay**: when the last byte arrived minus when it would have at the pre-kill goodput
-//!   from the kill on: what the failure cost the transfer in all.
+//! - **time lost**: `lost_window` minus the time the bytes delivered in `[kill, kill +
+//!   lost_window]` take at the pre-kill goodput: what the failure cost the transfer, stalls and
+//!   slow recovery together (over a fixed window, so an error in the pre-kill goodput costs
+//!   only that window times the error).
 
 use crate::delivery_trace::DeliveryTrace;
 
@@ -37,16 +39,20 @@ pub struct RecoveryRule {
     pub fraction: f64,
     /// Only gaps beginning before `kill + horizon` are the failure's.
     pub horizon: f64,
+    /// The window after the kill over which the time lost is counted, seconds.
+    pub lost_window: f64,
 }
 
 /// Outages from 30 ms (three samples); 80 % of the pre-kill goodput in every half-second
-/// window starting within one second; stalls beginning within 5 s of the kill.
+/// window starting within one second; stalls beginning within 5 s of the kill; time lost
+/// counted over the 2 s after the kill.
 pub const RECOVERY_RULE: RecoveryRule = RecoveryRule {
     min_stall: 0.03,
     window: 0.5,
     sustain: 1.0,
     fraction: 0.8,
     horizon: 5.0,
+    lost_window: 2.0,
 };
 
 /// What the trace says about the failure at `kill`.
@@ -66,8 +72,9 @@ pub struct Recovery {
     pub recovered_after: Option<f64>,
     /// The longest gap after the kill.
     pub longest_stall: Option<(f64, f64)>,
-    /// Seconds the transfer ended later than it would have at the pre-kill goodput.
-    pub delay: Option<f64>,
+    /// Seconds of transfer at the pre-kill goodput lost in the window after the kill (`None`
+    /// when the transfer ended within the window).
+    pub time_lost: Option<f64>,
 }
 
 impl Recovery {
@@ -88,13 +95,15 @@ pub fn legend(rule: RecoveryRule) -> String {
         "times from the kill: outage = first delivery gap >= {:.0} ms after it (drained = \
          bytes before that gap); resumed = first byte after the outage; recovered = from then \
          on, goodput in every {} s window over the next {} s >= {:.0} % of the pre-kill \
-         goodput; delay = how much later the last byte came than at the pre-kill goodput; \
-         longest_stall = longest gap after the kill (client_longest_stall: the client's own, \
-         whole transfer)\n",
+         goodput; time_lost = {} s minus the time the bytes of the {} s after the kill take \
+         at the pre-kill goodput; longest_stall = longest gap after the kill \
+         (client_longest_stall: the client's own, whole transfer)\n",
         rule.min_stall * 1e3,
         rule.window,
         rule.sustain,
-        rule.fraction * 100.0
+        rule.fraction * 100.0,
+        rule.lost_window,
+        rule.lost_window
     )
 }
 
@@ -152,7 +161,7 @@ pub fn analyse(trace: &DeliveryTrace, kill: f64, rule: RecoveryRule) -> Recovery
         resumed_after: resume - kill,
         recovered_after,
         longest_stall,
-        delay: delay(trace, kill, pre_kill_bytes_per_s),
+        time_lost: time_lost(trace, kill, pre_kill_bytes_per_s, rule.lost_window),
     }
 }
 
@@ -176,13 +185,13 @@ fn gaps_after(trace: &DeliveryTrace, after: f64, before: f64) -> Vec<(f64, f64)>
     gaps
 }
 
-/// When the last byte arrived minus when it would have at `rate` from the kill on.
-fn delay(trace: &DeliveryTrace, kill: f64, rate: f64) -> Option<f64> {
-    let samples = trace.samples();
-    let total = samples.last()?.1;
-    let finished = samples.iter().find(|&&(_, bytes)| bytes == total)?.0;
-    (rate > 0.0)
-        .then(|| finished - (kill + total.saturating_sub(trace.bytes_at(kill)) as f64 / rate))
+/// `window` minus the time the bytes delivered in `[kill, kill + window]` take at `rate`.
+fn time_lost(trace: &DeliveryTrace, kill: f64, rate: f64, window: f64) -> Option<f64> {
+    let end = trace.samples().last()?.0;
+    let delivered = trace
+        .bytes_at(kill + window)
+        .saturating_sub(trace.bytes_at(kill));
+    (rate > 0.0 && kill + window <= end).then(|| window - delivered as f64 / rate)
 }
 
 #[cfg(test)]
@@ -224,9 +233,9 @@ mod tests {
         // rate (5·x + 10·(0.5 − x) ≥ 4): from t = 10.5.
         let recovered = r.recovered_after.expect("recovered");
         assert!((recovered - 0.5).abs() < 0.02, "{r:?}");
-        // 0.3 s without data and 0.4 s at half rate: 0.5 s later than at 10 MB/s.
-        let delay = r.delay.expect("delay");
-        assert!((delay - 0.5).abs() < 0.03, "{r:?}");
+        // 0.3 s without data and 0.4 s at half rate: 0.5 s of transfer lost.
+        let lost = r.time_lost.expect("time lost");
+        assert!((lost - 0.5).abs() < 0.03, "{r:?}");
     }
 
     #[test]
