@@ -11,6 +11,10 @@
 //! its table. Written: `pool.csv` (goodput per 100 ms bin), `pool-samples.csv` (raw delivery
 //! samples and events), `pool-summary.csv` (the table), `pool.png` / `.svg`.
 //!
+//! How fast the balancer drops the dead replica depends on the replica host's ICMP rate limit
+//! (`--unlimited-icmp` turns it off): its health probe gets "port unreachable" only while the
+//! host still has ICMP budget left, and the client datagrams relayed to the dead port spend it.
+//!
 //! Only relay mode: direct server return needs the replicas to answer from the VIP
 //! (`trickles-server --dsr-vip`), which this branch's server does not have. When it does, a
 //! `--mode relay|direct-return` flag goes here ([`ForwardingMode`]): the VIP on every replica's
@@ -95,6 +99,12 @@ pub struct PoolArgs {
     /// Do not restart the killed replica.
     #[arg(long)]
     pub no_restart: bool,
+    /// Turn off the replica hosts' ICMP rate limit (`net.ipv4.icmp_ratelimit=0`): the dead
+    /// replica's "port unreachable" then answers every health probe, and the balancer drops it
+    /// at the next probe. By default the kernel's limit applies, and the unreachables its port
+    /// returns to the relayed client datagrams use up the budget, so the probes time out.
+    #[arg(long)]
+    pub unlimited_icmp: bool,
     /// Kernel TCP congestion control, set in every namespace (only the lab's own metrics
     /// requests use TCP here; kept for a testbed like the other experiments').
     #[arg(long, default_value = "reno")]
@@ -119,6 +129,7 @@ impl PoolArgs {
             kill_at: 2.0,
             restart_after: 1.0,
             no_restart: false,
+            unlimited_icmp: false,
             tcp_cc: "reno".to_owned(),
             seed: 2005,
             transfer_limit: 60.0,
@@ -214,6 +225,13 @@ pub fn run(args: &PoolArgs) -> Result<PoolOutcome> {
     tcp_congestion::use_everywhere(&testbed, &args.tcp_cc)?;
     testbed.shape_toward("client", (args.rate_mbit * 1e6) as u64, args.queue)?;
 
+    if args.unlimited_icmp {
+        for role in &replica_roles {
+            let namespace = testbed.host(role).namespace();
+            namespace.sysctl("net.ipv4.icmp_ratelimit", "0")?;
+            namespace.sysctl("net.ipv6.icmp.ratelimit", "0")?;
+        }
+    }
     let vip = SocketAddr::new(
         testbed.host("balancer").address(context.family),
         TRICKLES_PORT,
@@ -473,6 +491,7 @@ fn replica(index: Option<usize>) -> String {
 fn summary_table(outcome: &PoolOutcome, args: &PoolArgs) -> ResultTable {
     let mut table = ResultTable::new(&[
         "mode",
+        "icmp_ratelimit",
         "replicas",
         "bytes",
         "bytes_lost",
@@ -493,6 +512,7 @@ fn summary_table(outcome: &PoolOutcome, args: &PoolArgs) -> ResultTable {
     let stats = &outcome.transfer.stats;
     table.push(vec![
         outcome.mode.label().to_owned(),
+        if args.unlimited_icmp { "off" } else { "kernel" }.to_owned(),
         args.replicas.to_string(),
         stats.bytes.to_string(),
         outcome.bytes_lost.to_string(),
