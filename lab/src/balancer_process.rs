@@ -15,6 +15,8 @@ use crate::binaries::{Binaries, BALANCER_BIN};
 use crate::children::ChildProcess;
 use crate::error::Result;
 use crate::http_probe;
+use crate::testbed::namespace::run_in;
+use crate::testbed::NamespaceRef;
 
 /// How long the balancer may take to see every backend.
 const START_LIMIT: Duration = Duration::from_secs(20);
@@ -92,20 +94,36 @@ impl BalancerSpec {
 pub struct BalancerProcess {
     child: ChildProcess,
     spec: BalancerSpec,
+    netns: Option<NamespaceRef>,
 }
 
 impl BalancerProcess {
     /// Writes the configuration, starts the balancer and waits until every backend is in its
     /// table.
     pub fn start(binaries: &Binaries, spec: BalancerSpec) -> Result<Self> {
-        let child = ChildProcess::spawn_configured(
+        BalancerProcess::start_in(binaries, spec, None)
+    }
+
+    /// [`BalancerProcess::start`] inside a testbed namespace (`None`: the lab's own); its
+    /// health and metrics requests are made from inside that namespace too.
+    pub fn start_in(
+        binaries: &Binaries,
+        spec: BalancerSpec,
+        netns: Option<&NamespaceRef>,
+    ) -> Result<Self> {
+        let child = ChildProcess::spawn_configured_in(
             BALANCER_BIN,
             binaries.balancer()?,
             &spec.config,
             &spec.yaml(),
             &spec.log,
+            netns,
         )?;
-        let mut balancer = BalancerProcess { child, spec };
+        let mut balancer = BalancerProcess {
+            child,
+            spec,
+            netns: netns.cloned(),
+        };
         let all = balancer.spec.backends.len();
         balancer.wait_for_backends(all, START_LIMIT)?;
         Ok(balancer)
@@ -118,16 +136,17 @@ impl BalancerProcess {
 
     /// `(in the table, configured)` from `/healthz`, if it answers.
     pub fn backends_in_table(&self) -> Option<(usize, usize)> {
-        table_count(self.spec.metrics)
+        table_count(self.spec.metrics, self.netns.as_ref())
     }
 
     /// Waits until at least `count` backends are in the table, at most `limit`.
     pub fn wait_for_backends(&mut self, count: usize, limit: Duration) -> Result<()> {
         let metrics = self.spec.metrics;
+        let netns = self.netns.clone();
         self.child.wait_until(
             &format!("{count} backends in the balancer's table"),
             limit,
-            || table_count(metrics).is_some_and(|(active, _)| active >= count),
+            || table_count(metrics, netns.as_ref()).is_some_and(|(active, _)| active >= count),
         )
     }
 
@@ -138,7 +157,8 @@ impl BalancerProcess {
 
     /// The `/metrics` text, if it answers.
     pub fn metrics(&self) -> Option<String> {
-        http_probe::metrics_text(self.spec.metrics)
+        let metrics = self.spec.metrics;
+        run_in(self.netns.as_ref(), || http_probe::metrics_text(metrics)).flatten()
     }
 
     /// SIGTERM, then SIGKILL.
@@ -148,8 +168,10 @@ impl BalancerProcess {
 }
 
 /// `(in the table, configured)` from the `/healthz` of the balancer whose endpoint is `metrics`.
-fn table_count(metrics: SocketAddr) -> Option<(usize, usize)> {
-    let (_, body) = http_probe::get(metrics, "/healthz", Duration::from_millis(500))?;
+fn table_count(metrics: SocketAddr, netns: Option<&NamespaceRef>) -> Option<(usize, usize)> {
+    let (_, body) = run_in(netns, || {
+        http_probe::get(metrics, "/healthz", Duration::from_millis(500))
+    })??;
     parse_table_count(&body)
 }
 

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::{LabError, Result};
 use crate::interrupt;
+use crate::testbed::NamespaceRef;
 
 /// How often waiting loops poll a child.
 const POLL: Duration = Duration::from_millis(10);
@@ -69,9 +70,25 @@ impl ChildProcess {
         yaml: &str,
         log: &Path,
     ) -> Result<Self> {
+        ChildProcess::spawn_configured_in(name, program, config, yaml, log, None)
+    }
+
+    /// [`spawn_configured`](Self::spawn_configured) inside a testbed namespace (`None`: the
+    /// lab's own).
+    pub fn spawn_configured_in(
+        name: &str,
+        program: &Path,
+        config: &Path,
+        yaml: &str,
+        log: &Path,
+        netns: Option<&NamespaceRef>,
+    ) -> Result<Self> {
         std::fs::write(config, yaml).map_err(|e| LabError::io(config, e))?;
         let mut command = Command::new(program);
         command.arg("--config").arg(config);
+        if let Some(netns) = netns {
+            netns.enter(&mut command)?;
+        }
         ChildProcess::spawn(name, command, log)
     }
 

@@ -67,6 +67,17 @@ impl ClientProcess {
         spec: ClientSpec,
         netns: Option<&NamespaceRef>,
     ) -> Result<Self> {
+        Self::start_with_flags(binaries, spec, &[], netns)
+    }
+
+    /// [`ClientProcess::start_in`] with more `get` flags after the spec's, e.g.
+    /// `["--http-range-resume"]`.
+    pub fn start_with_flags(
+        binaries: &Binaries,
+        spec: ClientSpec,
+        flags: &[&str],
+        netns: Option<&NamespaceRef>,
+    ) -> Result<Self> {
         let _ = std::fs::remove_file(&spec.stats_json);
         let mut command = Command::new(&binaries.client);
         command
@@ -88,6 +99,7 @@ impl ClientProcess {
         if let Some(output) = &spec.output {
             command.arg("-o").arg(output);
         }
+        command.args(flags);
         if let Some(netns) = netns {
             netns.enter(&mut command)?;
         }

@@ -1,5 +1,6 @@
 //! A minimal HTTP/1.1 GET over a blocking TCP socket, to read a server's `/healthz` and
-//! `/metrics` without pulling an HTTP client into the lab.
+//! `/metrics` without pulling an HTTP client into the lab; and reading samples out of the
+//! Prometheus text a `/metrics` answers with.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};

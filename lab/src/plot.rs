@@ -1,6 +1,7 @@
 //! Throughput-over-time plots (plotters), as PNG and SVG: the delivered megabytes per second
-//! in each time bin, with the scenario's events (replica killed, balancer table changes,
-//! restart, ...) as vertical lines, listed with their times in a legend below the chart.
+//! in each time bin, one line per transfer ([`write_throughput_series_plot`] compares several,
+//! e.g. Trickles and TCP), with the scenario's events (replica killed, balancer table changes,
+//! restart, ...) as vertical lines, lines and events listed in a legend below the chart.
 //!
 //! Text needs a TrueType font: the first of [`FONT_CANDIDATES`] that exists is registered
 //! (DejaVu Sans ships with Debian). Without one the plots are drawn without text, and
@@ -50,6 +51,18 @@ pub struct ThroughputPlot<'a> {
     pub events: &'a [TraceEvent],
 }
 
+/// One named line of a throughput plot.
+#[derive(Clone, Copy, Debug)]
+pub struct ThroughputSeries<'a> {
+    /// Legend text, e.g. "Trickles".
+    pub name: &'a str,
+    /// Throughput per bin.
+    pub points: &'a [ThroughputPoint],
+}
+
+/// Colours of the lines, in order (the events use others).
+const SERIES_COLOURS: [RGBColor; 3] = [BLUE, RGBColor(255, 127, 14), RGBColor(148, 103, 189)];
+
 /// The files written.
 #[derive(Clone, Debug)]
 pub struct PlotFiles {
@@ -63,18 +76,37 @@ pub struct PlotFiles {
 
 /// Writes `STEM.png` and `STEM.svg`.
 pub fn write_throughput_plot(stem: &Path, plot: &ThroughputPlot<'_>) -> Result<PlotFiles> {
+    let series = [ThroughputSeries {
+        name: "delivered goodput",
+        points: plot.points,
+    }];
+    write_throughput_series_plot(stem, plot.title, &series, plot.events)
+}
+
+/// Writes `STEM.png` and `STEM.svg` with one line per series, on one time axis.
+pub fn write_throughput_series_plot(
+    stem: &Path,
+    title: &str,
+    series: &[ThroughputSeries<'_>],
+    events: &[TraceEvent],
+) -> Result<PlotFiles> {
+    let figure = Figure {
+        title,
+        series,
+        events,
+    };
     let has_text = font_registered();
     let png = stem.with_extension("png");
     let svg = stem.with_extension("svg");
     let legend = if has_text {
-        LEGEND_LINE * (plot.events.len() as u32 + 1) + LEGEND_LINE / 2
+        LEGEND_LINE * (events.len() + series.len()) as u32 + LEGEND_LINE / 2
     } else {
         0
     };
     let size = (CHART_SIZE.0, CHART_SIZE.1 + legend);
     draw(
         BitMapBackend::new(&png, size).into_drawing_area(),
-        plot,
+        &figure,
         has_text,
     )
     .map_err(|reason| LabError::Plot {
@@ -83,7 +115,7 @@ pub fn write_throughput_plot(stem: &Path, plot: &ThroughputPlot<'_>) -> Result<P
     })?;
     draw(
         SVGBackend::new(&svg, size).into_drawing_area(),
-        plot,
+        &figure,
         has_text,
     )
     .map_err(|reason| LabError::Plot {
@@ -93,24 +125,29 @@ pub fn write_throughput_plot(stem: &Path, plot: &ThroughputPlot<'_>) -> Result<P
     Ok(PlotFiles { png, svg, has_text })
 }
 
+/// What [`draw`] draws.
+struct Figure<'a> {
+    title: &'a str,
+    series: &'a [ThroughputSeries<'a>],
+    events: &'a [TraceEvent],
+}
+
 fn draw<DB: DrawingBackend>(
     root: DrawingArea<DB, Shift>,
-    plot: &ThroughputPlot<'_>,
+    plot: &Figure<'_>,
     has_text: bool,
 ) -> std::result::Result<(), String> {
     let text_error = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
     root.fill(&WHITE).map_err(text_error)?;
     let (chart_area, legend_area) = root.split_vertically(CHART_SIZE.1);
-    let x_end = plot
-        .points
-        .last()
-        .map_or(1.0, |p| p.seconds)
+    let all_points = || plot.series.iter().flat_map(|s| s.points.iter());
+    let x_end = all_points()
+        .map(|p| p.seconds)
+        .fold(1.0, f64::max)
         .max(plot.events.iter().map(|e| e.seconds).fold(0.0, f64::max))
         * 1.02
         + 0.05;
-    let y_end = plot
-        .points
-        .iter()
+    let y_end = all_points()
         .map(|p| p.megabytes_per_second)
         .fold(0.0, f64::max)
         * 1.1
@@ -137,14 +174,18 @@ fn draw<DB: DrawingBackend>(
     }
     mesh.draw().map_err(text_error)?;
 
-    chart
-        .draw_series(LineSeries::new(
-            plot.points
-                .iter()
-                .map(|p| (p.seconds, p.megabytes_per_second)),
-            BLUE.stroke_width(2),
-        ))
-        .map_err(text_error)?;
+    for (i, series) in plot.series.iter().enumerate() {
+        let colour = SERIES_COLOURS[i % SERIES_COLOURS.len()];
+        chart
+            .draw_series(LineSeries::new(
+                series
+                    .points
+                    .iter()
+                    .map(|p| (p.seconds, p.megabytes_per_second)),
+                colour.stroke_width(2),
+            ))
+            .map_err(text_error)?;
+    }
     for (i, event) in plot.events.iter().enumerate() {
         let colour = EVENT_COLOURS[i % EVENT_COLOURS.len()];
         chart
@@ -155,12 +196,16 @@ fn draw<DB: DrawingBackend>(
             .map_err(text_error)?;
     }
     if has_text {
-        let entries = std::iter::once((BLUE, "delivered goodput".to_owned())).chain(
-            plot.events.iter().enumerate().map(|(i, event)| {
-                let colour = EVENT_COLOURS[i % EVENT_COLOURS.len()];
-                (colour, format!("{:.3} s: {}", event.seconds, event.label))
-            }),
-        );
+        let lines = plot.series.iter().enumerate().map(|(i, series)| {
+            (
+                SERIES_COLOURS[i % SERIES_COLOURS.len()],
+                series.name.to_owned(),
+            )
+        });
+        let entries = lines.chain(plot.events.iter().enumerate().map(|(i, event)| {
+            let colour = EVENT_COLOURS[i % EVENT_COLOURS.len()];
+            (colour, format!("{:.3} s: {}", event.seconds, event.label))
+        }));
         for (row, (colour, label)) in entries.enumerate() {
             let y = (LEGEND_LINE / 2 + LEGEND_LINE * row as u32) as i32;
             legend_area
@@ -226,5 +271,38 @@ mod tests {
         assert_eq!(&png[1..4], b"PNG");
         let svg = std::fs::read_to_string(&files.svg).expect("svg");
         assert!(svg.starts_with("<svg"), "{}", &svg[..40.min(svg.len())]);
+    }
+
+    #[test]
+    fn every_series_gets_a_line_and_a_legend_entry() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let line = |rate: f64| -> Vec<ThroughputPoint> {
+            (0..10)
+                .map(|k| ThroughputPoint {
+                    seconds: k as f64 * 0.1 + 0.05,
+                    megabytes_per_second: rate,
+                })
+                .collect()
+        };
+        let (fast, slow) = (line(40.0), line(10.0));
+        let series = [
+            ThroughputSeries {
+                name: "Trickles",
+                points: &fast,
+            },
+            ThroughputSeries {
+                name: "TCP",
+                points: &slow,
+            },
+        ];
+        let files = write_throughput_series_plot(&dir.path().join("both"), "two", &series, &[])
+            .expect("plot");
+        let svg = std::fs::read_to_string(&files.svg).expect("svg");
+        for colour in ["#0000FF", "#FF7F0E"] {
+            assert!(svg.contains(colour), "a line in {colour}");
+        }
+        if files.has_text {
+            assert!(svg.contains("Trickles") && svg.contains("TCP"), "legend");
+        }
     }
 }

@@ -13,6 +13,7 @@ use crate::binaries::Binaries;
 use crate::children::ChildProcess;
 use crate::error::Result;
 use crate::http_probe;
+use crate::testbed::namespace::run_in;
 use crate::testbed::NamespaceRef;
 
 /// How long a replica may take to become healthy.
@@ -121,7 +122,7 @@ impl ServerProcess {
     pub fn poll_healthy(&mut self) -> Result<bool> {
         self.child.check_running()?;
         let metrics = self.spec.metrics;
-        Ok(in_namespace(self.netns.as_ref(), || http_probe::healthy(metrics)).unwrap_or(false))
+        Ok(run_in(self.netns.as_ref(), || http_probe::healthy(metrics)).unwrap_or(false))
     }
 
     /// Waits until its `/healthz` answers 200 (fails with its log if it exits first).
@@ -130,7 +131,7 @@ impl ServerProcess {
         let metrics = self.spec.metrics;
         let netns = self.netns.clone();
         self.child.wait_until(&what, START_LIMIT, || {
-            in_namespace(netns.as_ref(), || http_probe::healthy(metrics)).unwrap_or(false)
+            run_in(netns.as_ref(), || http_probe::healthy(metrics)).unwrap_or(false)
         })
     }
 
@@ -147,7 +148,7 @@ impl ServerProcess {
     /// The `/metrics` text, if the replica answers.
     pub fn metrics(&self) -> Option<String> {
         let metrics = self.spec.metrics;
-        in_namespace(self.netns.as_ref(), || http_probe::metrics_text(metrics)).flatten()
+        run_in(self.netns.as_ref(), || http_probe::metrics_text(metrics)).flatten()
     }
 
     /// Fails with the replica's log if it has exited.
@@ -176,17 +177,5 @@ pub fn keygen(binaries: &Binaries, path: &Path, log: &Path) -> Result<()> {
         Ok(())
     } else {
         Err(child.failure(Some(status)))
-    }
-}
-
-/// Runs `probe` in `netns` (on a thread that joined it), or right here for `None`; `None` if
-/// the namespace cannot be entered.
-fn in_namespace<T: Send>(
-    netns: Option<&NamespaceRef>,
-    probe: impl FnOnce() -> T + Send,
-) -> Option<T> {
-    match netns {
-        Some(netns) => netns.run_inside(probe).ok(),
-        None => Some(probe()),
     }
 }

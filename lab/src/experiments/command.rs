@@ -12,6 +12,12 @@ pub enum ExperimentCommand {
     Memory(super::memory::MemoryArgs),
     /// Aggregate throughput against concurrent clients over a 100 Mbit/s bottleneck.
     Throughput(super::throughput::ThroughputArgs),
+    /// The server SIGKILLed at t = 10 s and restarted: Trickles (unmodified client) against TCP
+    /// (client resuming with HTTP range requests), recovery times.
+    Failover(super::failover::FailoverArgs),
+    /// A replica of a balanced pool (Maglev, 3 replicas) killed mid-transfer: stall and bytes
+    /// lost.
+    Pool(super::pool::PoolArgs),
 }
 
 /// Runs one experiment; its table goes to stdout, progress to stderr.
@@ -19,5 +25,7 @@ pub fn run(command: &ExperimentCommand) -> Result<()> {
     match command {
         ExperimentCommand::Memory(args) => super::memory::run(args).map(drop),
         ExperimentCommand::Throughput(args) => super::throughput::run(args).map(drop),
+        ExperimentCommand::Failover(args) => super::failover::run(args).map(drop),
+        ExperimentCommand::Pool(args) => super::pool::run(args).map(drop),
     }
 }

@@ -3,13 +3,28 @@
 //! and an SVG into the results directory and printing a short table. They need root.
 //!
 //! Shared pieces: [`context`] (root check, binaries, fixture, server start, URLs),
-//! [`results_table`] (table and CSV), [`xy_plot`] (figures).
+//! [`results_table`] (table and CSV), [`xy_plot`] (figures), [`tcp_congestion`] (kernel TCP's
+//! algorithm in every namespace), [`timed_transfer`] and [`delivery_sampler`] (a transfer
+//! sampled over time while the experiment acts on a clock), [`recovery`] (stall and recovery
+//! times read off such a trace), [`backend_counters`] (which replica a balancer sent a
+//! connection to).
+//!
+//! Experiments: [`memory`] (server memory against clients), [`throughput`] (aggregate
+//! goodput against clients), [`failover`] (server killed and restarted, Trickles against TCP with range
+//! resume), [`pool`] (a replica of a balanced pool killed mid-transfer).
 
+pub mod backend_counters;
 pub mod command;
 pub mod context;
+pub mod delivery_sampler;
 pub mod dumbbell;
+pub mod failover;
 pub mod memory;
+pub mod pool;
+pub mod recovery;
 pub mod results_table;
 pub mod socket_memory;
+pub mod tcp_congestion;
 pub mod throughput;
+pub mod timed_transfer;
 pub mod xy_plot;

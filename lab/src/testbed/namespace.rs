@@ -136,6 +136,15 @@ impl NamespaceRef {
     }
 }
 
+/// Runs `work` in `netns` (on a thread that joined it), or right here for `None`; `None` if
+/// the namespace cannot be entered. For the lab's probes of processes it started somewhere.
+pub fn run_in<T: Send>(netns: Option<&NamespaceRef>, work: impl FnOnce() -> T + Send) -> Option<T> {
+    match netns {
+        Some(netns) => netns.run_inside(work).ok(),
+        None => Some(work()),
+    }
+}
+
 impl Drop for Namespace {
     fn drop(&mut self) {
         delete(&self.name);

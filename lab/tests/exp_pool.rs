@@ -1,0 +1,54 @@
+//! `trickles-lab exp pool` at the reduced size, with the debug binaries (needs root, as every
+//! experiment; CI runs as root): three replicas behind `trickles-balancer` on their own hosts,
+//! the one serving the transfer is SIGKILLed, another takes over, the killed one is restarted,
+//! and the same client finishes with exactly the served bytes.
+
+mod support;
+
+use trickles_lab::experiments::context::BaseArgs;
+use trickles_lab::experiments::pool::{self, PoolArgs};
+use trickles_lab::testbed::require_root;
+
+#[test]
+fn the_serving_replica_dies_and_the_transfer_finishes_byte_exact() {
+    if let Err(error) = require_root("the pool experiment test") {
+        panic!("{error}");
+    }
+    let binaries = support::binaries_with_network_functions();
+    let out = tempfile::tempdir().expect("results dir");
+    let mut base = BaseArgs::for_tests(out.path().to_path_buf());
+    base.bin_dir = binaries.server.parent().map(|dir| dir.to_path_buf());
+    let args = PoolArgs::reduced(base);
+
+    let outcome = pool::run(&args).unwrap_or_else(|e| panic!("exp pool: {e}"));
+
+    assert!(outcome.byte_exact, "{:?}", outcome.transfer.stats);
+    assert_eq!(outcome.bytes_lost, 0);
+    assert_eq!(outcome.transfer.stats.bytes, args.size);
+    assert!(outcome.killed_at >= args.kill_at);
+    let took_over = outcome
+        .took_over
+        .expect("a surviving replica served after the kill");
+    assert_ne!(
+        took_over, outcome.killed_replica,
+        "the dead replica cannot have served"
+    );
+    assert!(
+        outcome.out_of_table_after.is_some(),
+        "the balancer took the dead replica out of its table"
+    );
+    assert!(outcome.restarted_at.is_some(), "the replica was restarted");
+    assert!(
+        outcome.recovery.outage.is_some() && outcome.recovery.recovered_after.is_some(),
+        "{:?}",
+        outcome.recovery
+    );
+    let csv = std::fs::read_to_string(&outcome.csv).expect("pool.csv");
+    assert!(csv.lines().count() > 10, "a goodput row per 100 ms");
+    for file in [&outcome.plot.png, &outcome.plot.svg] {
+        assert!(
+            std::fs::metadata(file).is_ok_and(|m| m.len() > 0),
+            "{file:?}"
+        );
+    }
+}
