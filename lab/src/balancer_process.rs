@@ -59,6 +59,9 @@ pub struct BalancerSpec {
     /// Packet mirrors trusted to send encapsulated client datagrams (`upstreams:`); replies to
     /// those clients go back through the mirror.
     pub upstreams: Vec<SocketAddr>,
+    /// `mode: direct_return`: replicas answer clients directly (from the VIP, with
+    /// `trickles-server --dsr-vip`); else `mode: relay`.
+    pub direct_return: bool,
     /// Where the generated configuration goes.
     pub config: PathBuf,
     /// Where its stdout and stderr go.
@@ -69,11 +72,16 @@ impl BalancerSpec {
     /// The YAML configuration for this spec.
     pub fn yaml(&self) -> String {
         let mut text = format!(
-            "listen: [\"{}\"]\nmetrics: \"{}\"\nworkers: 1\nmode: relay\npolicy: {}\n\
+            "listen: [\"{}\"]\nmetrics: \"{}\"\nworkers: 1\nmode: {}\npolicy: {}\n\
              watch_config: false\nhealth:\n  probe: udp\n  interval_ms: {HEALTH_INTERVAL_MS}\n  \
              timeout_ms: {}\n  rise: 1\n  fall: 2\n  down_on_refused: true\n",
             self.vip,
             self.metrics,
+            if self.direct_return {
+                "direct_return"
+            } else {
+                "relay"
+            },
             self.policy.yaml_name(),
             HEALTH_INTERVAL_MS / 2
         );
@@ -210,6 +218,7 @@ mod tests {
             policy,
             backends: addrs(backends),
             upstreams: addrs(upstreams),
+            direct_return: false,
             config: PathBuf::from("b.yaml"),
             log: PathBuf::from("b.log"),
         }

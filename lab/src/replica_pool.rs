@@ -178,6 +178,7 @@ impl ReplicaPool {
             policy,
             backends,
             upstreams: mirror.iter().map(|m| m.listen).collect(),
+            direct_return: false,
             config: dir.join("balancer.yaml"),
             log: dir.join("balancer.log"),
         };
@@ -382,6 +383,7 @@ impl ReplicaPool {
             metrics: ports::free_tcp(self.config.ip)?,
             workers: self.config.workers,
             mss: None,
+            dsr_vips: Vec::new(),
             log: replica_log(&self.config.log_dir, i, starts),
         };
         let process = ServerProcess::spawn(&self.binaries, spec, &format!("replica {i}"))?;

@@ -38,6 +38,8 @@ pub struct ServerSpec {
     pub balancers: Vec<SocketAddr>,
     /// UDP worker threads (`--workers`); the server's default when `None`.
     pub workers: Option<usize>,
+    /// VIPs to answer direct-return requests from (`--dsr-vip`; the VIP must be local).
+    pub dsr_vips: Vec<SocketAddr>,
     /// Stream bytes per data packet (`--mss`); the server's default (1200) when `None`.
     pub mss: Option<usize>,
     /// Where the replica's stdout and stderr go.
@@ -103,6 +105,9 @@ impl ServerProcess {
         }
         if let Some(workers) = spec.workers {
             command.arg("--workers").arg(workers.to_string());
+        }
+        for vip in &spec.dsr_vips {
+            command.arg("--dsr-vip").arg(vip.to_string());
         }
         if let Some(mss) = spec.mss {
             command.arg("--mss").arg(mss.to_string());

@@ -39,6 +39,13 @@ fn the_serving_replica_dies_and_the_transfer_finishes_byte_exact() {
     );
     assert!(outcome.restarted_at.is_some(), "the replica was restarted");
     assert!(
+        outcome
+            .relayed_reply_bytes
+            .is_some_and(|bytes| bytes >= args.size),
+        "relay mode carries every reply through the balancer: {:?}",
+        outcome.relayed_reply_bytes
+    );
+    assert!(
         outcome.recovery.outage.is_some() && outcome.recovery.recovered_after.is_some(),
         "{:?}",
         outcome.recovery
@@ -51,4 +58,32 @@ fn the_serving_replica_dies_and_the_transfer_finishes_byte_exact() {
             "{file:?}"
         );
     }
+}
+
+/// Direct server return: the replicas hold the VIP on `lo` and answer from it; the data never
+/// crosses the balancer, the kill and takeover work as in relay mode.
+#[test]
+fn in_direct_return_mode_the_data_bypasses_the_balancer_through_a_kill() {
+    if let Err(error) = require_root("the pool experiment test") {
+        panic!("{error}");
+    }
+    let binaries = support::binaries_with_network_functions();
+    let out = tempfile::tempdir().expect("results dir");
+    let mut base = BaseArgs::for_tests(out.path().to_path_buf());
+    base.bin_dir = binaries.server.parent().map(|dir| dir.to_path_buf());
+    let mut args = PoolArgs::reduced(base);
+    args.mode = pool::ForwardingMode::DirectReturn;
+
+    let outcome = pool::run(&args).unwrap_or_else(|e| panic!("exp pool --mode direct-return: {e}"));
+
+    assert!(outcome.byte_exact, "{:?}", outcome.transfer.stats);
+    assert_eq!(outcome.bytes_lost, 0);
+    assert!(outcome
+        .took_over
+        .is_some_and(|r| r != outcome.killed_replica));
+    assert_eq!(
+        outcome.relayed_reply_bytes,
+        Some(0),
+        "direct-return replies must not cross the balancer"
+    );
 }

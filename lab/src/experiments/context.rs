@@ -119,6 +119,7 @@ pub fn start_server(context: &Context, host: &Host, name: &str) -> Result<Server
         balancers: Vec::new(),
         workers: None,
         mss: Some(EXPERIMENT_MSS),
+        dsr_vips: Vec::new(),
         log: context.temp_path(&format!("{name}.log")),
     };
     ServerProcess::start_in(&context.binaries, spec, name, Some(&host.handle()))

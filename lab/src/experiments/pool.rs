@@ -15,13 +15,16 @@
 //! (`--unlimited-icmp` turns it off): its health probe gets "port unreachable" only while the
 //! host still has ICMP budget left, and the client datagrams relayed to the dead port spend it.
 //!
-//! Only relay mode: direct server return needs the replicas to answer from the VIP
-//! (`trickles-server --dsr-vip`), which this branch's server does not have. When it does, a
-//! `--mode relay|direct-return` flag goes here ([`ForwardingMode`]): the VIP on every replica's
-//! loopback, `--dsr-vip VIP` on the replicas and `mode: direct_return` for the balancer.
+//! `--mode relay` (default): the balancer's host address is the VIP and replies come back
+//! through it. `--mode direct-return`: the VIP is a separate address ([`DSR_VIP_V4`],
+//! [`DSR_VIP_V6`]) on the balancer's loopback, routed to it by the router, and on every replica's
+//! loopback too (with `arp_ignore`/`arp_announce`, and `accept_local`, since the balancer
+//! forwards from the VIP the replica also holds); replicas run `--dsr-vip VIP` and answer the
+//! client straight from the VIP, so the data never crosses the balancer
+//! (docs/NETWORK-FUNCTIONS.md §3.1).
 
 use std::io::Read;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -42,7 +45,7 @@ use crate::error::{LabError, Result};
 use crate::plot::{write_throughput_series_plot, PlotFiles, ThroughputSeries};
 use crate::server_process::{ServerProcess, ServerSpec};
 use crate::test_file::sha256_file;
-use crate::testbed::{Host, StarTestbed};
+use crate::testbed::{Family, Host, StarTestbed};
 
 /// The served file's name.
 const FILE: &str = "pool.bin";
@@ -57,11 +60,18 @@ const TABLE_POLL: Duration = Duration::from_millis(25);
 /// The client's `--timeout`.
 const CLIENT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// How replies reach the client. Relay only, for now (see the module documentation).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The direct-return VIP (IPv4): in 198.18.0.0/15, outside the testbed's link subnets.
+pub const DSR_VIP_V4: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 100);
+/// The direct-return VIP (IPv6): in 2001:2::/48, outside the testbed's link subnets.
+pub const DSR_VIP_V6: Ipv6Addr = Ipv6Addr::new(0x2001, 2, 0, 0xff, 0, 0, 0, 0x100);
+
+/// How replies reach the client (see the module documentation).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum ForwardingMode {
     /// Replica → balancer → client: the replica encapsulates its reply back to the VIP.
     Relay,
+    /// Replica → client, from the VIP (direct server return).
+    DirectReturn,
 }
 
 impl ForwardingMode {
@@ -69,6 +79,7 @@ impl ForwardingMode {
     pub fn label(self) -> &'static str {
         match self {
             ForwardingMode::Relay => "relay",
+            ForwardingMode::DirectReturn => "direct-return",
         }
     }
 }
@@ -78,6 +89,9 @@ impl ForwardingMode {
 pub struct PoolArgs {
     #[command(flatten)]
     pub base: BaseArgs,
+    /// How replies reach the client.
+    #[arg(long, value_enum, default_value = "relay")]
+    pub mode: ForwardingMode,
     /// Replicas behind the balancer, each on its own host.
     #[arg(long, default_value_t = 3)]
     pub replicas: usize,
@@ -122,6 +136,7 @@ impl PoolArgs {
     pub fn reduced(base: BaseArgs) -> Self {
         PoolArgs {
             base,
+            mode: ForwardingMode::Relay,
             replicas: 3,
             rate_mbit: 20.0,
             queue: 128 << 10,
@@ -170,6 +185,9 @@ impl PoolArgs {
 pub struct PoolOutcome {
     /// How replies reached the client.
     pub mode: ForwardingMode,
+    /// Reply bytes the balancer relayed to the client (`to_client`, all backends): the whole
+    /// download in relay mode, none in direct-return mode. `None` if the metrics were not read.
+    pub relayed_reply_bytes: Option<u64>,
     /// The client's statistics and the delivery trace (with the events).
     pub transfer: TimedTransfer,
     /// Whether the output and the client's digest are the served file's.
@@ -215,7 +233,7 @@ struct KillRecord {
 /// Runs the experiment, prints the table, writes the files.
 pub fn run(args: &PoolArgs) -> Result<PoolOutcome> {
     args.validate()?;
-    let mode = ForwardingMode::Relay;
+    let mode = args.mode;
     let context = Context::new("pool", &args.base, Profile::Release, true)?;
     let expected_sha256 = context.fixture.add_file(FILE, args.size, args.seed)?;
     let replica_roles: Vec<String> = (0..args.replicas).map(|i| format!("r{i}")).collect();
@@ -232,14 +250,17 @@ pub fn run(args: &PoolArgs) -> Result<PoolOutcome> {
             namespace.sysctl("net.ipv6.icmp.ratelimit", "0")?;
         }
     }
-    let vip = SocketAddr::new(
-        testbed.host("balancer").address(context.family),
-        TRICKLES_PORT,
-    );
     let replica_hosts: Vec<&Host> = replica_roles.iter().map(|r| testbed.host(r)).collect();
+    let vip = match mode {
+        ForwardingMode::Relay => SocketAddr::new(
+            testbed.host("balancer").address(context.family),
+            TRICKLES_PORT,
+        ),
+        ForwardingMode::DirectReturn => place_dsr_vip(&testbed, &replica_hosts, context.family)?,
+    };
     let mut replicas: Vec<Option<ServerProcess>> = Vec::with_capacity(args.replicas);
     for (i, host) in replica_hosts.iter().enumerate() {
-        replicas.push(Some(start_replica(&context, host, vip, i, 0)?));
+        replicas.push(Some(start_replica(&context, host, vip, mode, i, 0)?));
     }
     let balancer_spec = BalancerSpec {
         vip,
@@ -250,6 +271,7 @@ pub fn run(args: &PoolArgs) -> Result<PoolOutcome> {
             .map(|host| SocketAddr::new(host.address(context.family), TRICKLES_PORT))
             .collect(),
         upstreams: Vec::new(),
+        direct_return: mode == ForwardingMode::DirectReturn,
         config: context.temp_path("balancer.yaml"),
         log: context.temp_path("balancer.log"),
     };
@@ -324,6 +346,7 @@ pub fn run(args: &PoolArgs) -> Result<PoolOutcome> {
                         &context,
                         replica_hosts[victim],
                         vip,
+                        mode,
                         victim,
                         1,
                     )?);
@@ -340,6 +363,7 @@ pub fn run(args: &PoolArgs) -> Result<PoolOutcome> {
         },
     )?;
     let at_end = BackendCounters::read(&balancer, args.replicas);
+    let relayed_reply_bytes = balancer.metrics().map(|text| relayed_reply_bytes(&text));
     let (Some(killed_at), Some(victim)) = (record.killed_at, record.victim) else {
         return Err(LabError::Usage(format!(
             "the transfer ended ({} bytes in {:.1} s) before the kill at {} s: raise --size or \
@@ -384,6 +408,7 @@ pub fn run(args: &PoolArgs) -> Result<PoolOutcome> {
         restarted_at: record.restarted_at,
         after_restart,
         recovery,
+        relayed_reply_bytes,
         table: ResultTable::new(&[]),
         csv: context.result_path("pool.csv"),
         plot: PlotFiles {
@@ -427,6 +452,7 @@ fn start_replica(
     context: &Context,
     host: &Host,
     vip: SocketAddr,
+    mode: ForwardingMode,
     index: usize,
     start: usize,
 ) -> Result<ServerProcess> {
@@ -440,6 +466,10 @@ fn start_replica(
         workers: Some(1),
         // The server's default: the balancer's relay leg adds a 12-byte header.
         mss: None,
+        dsr_vips: match mode {
+            ForwardingMode::Relay => Vec::new(),
+            ForwardingMode::DirectReturn => vec![vip],
+        },
         log: context.temp_path(&format!("r{index}.{start}.log")),
     };
     ServerProcess::start_in(
@@ -448,6 +478,52 @@ fn start_replica(
         &format!("replica r{index}"),
         Some(&host.handle()),
     )
+}
+
+/// Sum of `trickles_balancer_bytes_total{..,direction="to_client"}` over the backends.
+fn relayed_reply_bytes(metrics: &str) -> u64 {
+    metrics
+        .lines()
+        .filter(|line| {
+            line.starts_with("trickles_balancer_bytes_total{")
+                && line.contains("direction=\"to_client\"")
+        })
+        .filter_map(|line| line.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+/// Direct return: the VIP on the balancer's loopback, routed to it by the router, and on every
+/// replica's loopback, with the sysctls a replica holding the VIP needs; returns VIP:port.
+fn place_dsr_vip(testbed: &StarTestbed, replicas: &[&Host], family: Family) -> Result<SocketAddr> {
+    let vip = match family {
+        Family::V4 => IpAddr::V4(DSR_VIP_V4),
+        Family::V6 => IpAddr::V6(DSR_VIP_V6),
+    };
+    let balancer = testbed.host("balancer");
+    balancer.add_loopback_address(vip)?;
+    let prefix = match family {
+        Family::V4 => format!("{vip}/32"),
+        Family::V6 => format!("{vip}/128"),
+    };
+    testbed.router().ip(&[
+        "route",
+        "add",
+        &prefix,
+        "via",
+        &balancer.address(family).to_string(),
+    ])?;
+    for replica in replicas {
+        let namespace = replica.namespace();
+        // The VIP is on lo: answer no ARP for it and never announce it as a source.
+        namespace.sysctl("net.ipv4.conf.all.arp_ignore", "1")?;
+        namespace.sysctl("net.ipv4.conf.all.arp_announce", "2")?;
+        // The balancer forwards from the VIP the replica holds too: without accept_local the
+        // kernel drops those IPv4 datagrams as martians.
+        namespace.sysctl("net.ipv4.conf.all.accept_local", "1")?;
+        namespace.sysctl("net.ipv4.conf.eth0.accept_local", "1")?;
+        replica.add_loopback_address(vip)?;
+    }
+    Ok(SocketAddr::new(vip, TRICKLES_PORT))
 }
 
 /// Bytes of `served` that `download` lacks or has different (compared position by position).
@@ -511,6 +587,7 @@ fn summary_table(outcome: &PoolOutcome, args: &PoolArgs) -> ResultTable {
         "longest_stall_ms",
         "client_longest_stall_ms",
         "restarted_after_ms",
+        "balancer_reply_bytes",
     ]);
     let stats = &outcome.transfer.stats;
     table.push(vec![
@@ -532,6 +609,9 @@ fn summary_table(outcome: &PoolOutcome, args: &PoolArgs) -> ResultTable {
         format!("{:.0}", outcome.recovery.longest_stall_seconds() * 1e3),
         format!("{:.0}", stats.longest_stall_ms),
         millis(outcome.restarted_at.map(|t| t - outcome.killed_at)),
+        outcome
+            .relayed_reply_bytes
+            .map_or_else(|| "?".to_owned(), |bytes| bytes.to_string()),
     ]);
     table
 }
