@@ -1,6 +1,6 @@
-//! `trickles-lab exp pool`: a replica pool behind `trickles-balancer` (Maglev, relay mode), each
-//! replica on its own host, the balancer on its own host (its address is the VIP), the client on
-//! a third, the client's link shaped. Mid-transfer, the replica serving the transfer (the
+//! `trickles-lab exp pool`: a replica pool behind `trickles-balancer` (Maglev, relay or direct
+//! return), each replica on its own host, the balancer on its own host (in relay mode its address
+//! is the VIP), the client on a third, the client's link shaped. Mid-transfer, the replica serving the transfer (the
 //! backend whose `to_backend` datagram counter grew, [`BackendCounters`]) is SIGKILLed; unless
 //! `--no-restart`, a new process (same key, address and port) takes its place `--restart-after`
 //! seconds later. The same unmodified client must finish byte-exact.
