@@ -15,6 +15,7 @@ use crate::wire::{
 };
 
 use super::config::{ClientConfig, ClientError, ClientStats, ClientStatus};
+use super::flight::{Flight, Forecast};
 use super::reassembly::Reassembly;
 use super::receipts::Receipts;
 use super::rtt::RttEstimator;
@@ -70,6 +71,7 @@ pub struct ClientConnection {
     /// The last few epochs (`tcp_base`) requests were sent for, newest last: packets released
     /// by them may still be in flight, and their requests will prove from those epochs.
     recent_epochs: VecDeque<u64>,
+    flight: Flight,
     outbox: VecDeque<Vec<u8>>,
     rtt: RttEstimator,
     backoff: u32,
@@ -108,6 +110,7 @@ impl ClientConnection {
             ack_next: 0,
             restart: None,
             recent_epochs: VecDeque::new(),
+            flight: Flight::default(),
             outbox: VecDeque::new(),
             rtt,
             backoff: 0,
@@ -298,6 +301,9 @@ impl ClientConnection {
             self.stats.duplicate_packets += 1;
         }
         let frontier = self.receipts.all().first_missing_from(inc.data_base);
+        let threshold = u64::from(self.config.reorder_threshold.max(1));
+        let lost_below = self.receipts.all().nth_highest(threshold).unwrap_or(0);
+        self.flight.arrived(c.seq, duplicate, lost_below, frontier);
         // The timer restarts when the first missing packet advances (TCP restarts its RTO when
         // new data is cumulatively acknowledged), so a hole that outlives an RTO is recovered by
         // a restart even while packets beyond it keep arriving.
@@ -405,8 +411,14 @@ impl ClientConnection {
                         return;
                     }
                     let tcp_base = h.params.tcp_base;
+                    let kind = RequestKind::Normal;
+                    self.receipts.proof(kind, tcp_base, seq, &mut self.proof);
+                    let forecast = Forecast::of(&h.sealed, kind, &self.proof).unwrap_or_default();
+                    if !self.flight.admits(&forecast) {
+                        return;
+                    }
                     let sealed = std::mem::take(&mut self.held.get_mut(&seq).expect("held").sealed);
-                    self.send_request(RequestKind::Normal, 0, &sealed, tcp_base, seq);
+                    self.send_request(kind, 0, &sealed, tcp_base, seq);
                 }
                 self.held.remove(&seq);
                 self.ack_next += 1;
@@ -418,6 +430,9 @@ impl ClientConnection {
             let Some((&next, _)) = self.held.range(self.ack_next..).next() else {
                 return;
             };
+            let data_base = self.incarnation.map_or(0, |inc| inc.data_base);
+            let frontier = self.receipts.all().first_missing_from(data_base);
+            self.flight.declared_lost(self.ack_next..next, frontier);
             self.ack_next = next;
             self.stats.loss_events += 1;
         }
@@ -438,7 +453,7 @@ impl ClientConnection {
     }
 
     /// Send a request of `kind` for the continuation `sealed` (TCPBase `tcp_base`, seq `seq`)
-    /// with the proof of what we hold.
+    /// with the proof of what we hold, and count what it releases as in flight.
     fn send_request(
         &mut self,
         kind: RequestKind,
@@ -450,6 +465,9 @@ impl ClientConnection {
         self.receipts.proof(kind, tcp_base, seq, &mut self.proof);
         if self.proof.is_empty() {
             return;
+        }
+        if let Some(forecast) = Forecast::of(sealed, kind, &self.proof) {
+            self.flight.sent(&forecast);
         }
         let echo = echo_clock_nonzero(self.last_now);
         let datagram = RequestRepr::emit(self.conn_id, kind, attempt, echo, sealed, &self.proof);
@@ -512,6 +530,7 @@ impl ClientConnection {
             return;
         };
         let restart_at = self.receipts.all().first_missing_from(r.tcp_base);
+        self.flight.clear();
         self.send_request(
             RequestKind::SlowStart,
             r.attempts,
@@ -536,6 +555,7 @@ impl ClientConnection {
         self.receipts.clear();
         self.recent_epochs.clear();
         self.held.clear();
+        self.flight.clear();
         self.restart = None;
         self.status = ClientStatus::Connecting;
         self.hello_attempts = 0;

@@ -78,6 +78,20 @@ impl Scoreboard {
         }
     }
 
+    /// The `count`-th highest seq received (`count >= 1`), if that many were received: a
+    /// packet missing below it has at least `count` received packets above it.
+    pub fn nth_highest(&self, count: u64) -> Option<u64> {
+        let mut remaining = count.max(1);
+        for b in self.blocks.iter().rev() {
+            let len = b.right - b.left + 1;
+            if len >= remaining {
+                return Some(b.right - (remaining - 1));
+            }
+            remaining -= len;
+        }
+        None
+    }
+
     /// Forget the blocks before the one holding (or last before) `seq`, except the block just
     /// before that one (a proof for an epoch starting at `seq` may show it, see
     /// [`Scoreboard::proof`]).
@@ -171,6 +185,21 @@ mod tests {
         assert_eq!(p.iter().map(|b| b.left).collect::<Vec<_>>(), vec![7, 12]);
         s.proof(6, 9, &mut p);
         assert_eq!(p.iter().map(|b| b.left).collect::<Vec<_>>(), vec![1, 7]);
+    }
+
+    #[test]
+    fn nth_highest_counts_down_through_the_blocks() {
+        let mut s = Scoreboard::new();
+        assert_eq!(s.nth_highest(1), None);
+        for seq in [1, 2, 3, 7, 9, 10] {
+            s.insert(seq, 0);
+        }
+        assert_eq!(s.nth_highest(1), Some(10));
+        assert_eq!(s.nth_highest(2), Some(9));
+        assert_eq!(s.nth_highest(3), Some(7));
+        assert_eq!(s.nth_highest(4), Some(3));
+        assert_eq!(s.nth_highest(6), Some(1));
+        assert_eq!(s.nth_highest(7), None);
     }
 
     #[test]
