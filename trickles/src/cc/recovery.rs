@@ -74,6 +74,26 @@ pub fn recovery_plan(p: &WindowParams, first_loss: u64) -> RecoveryPlan {
 }
 
 impl RecoveryPlan {
+    /// The plan a post-loss epoch was started by, rebuilt from that epoch's parameters
+    /// (`bootstrap`, as carried by its bootstrap continuations) and the plan's `first_loss`:
+    /// `last_regular = tcp_base - 1`, `new_cwnd = start_cwnd`. Inverse of
+    /// [`recovery_plan`] on its `bootstrap` field.
+    pub fn from_bootstrap(bootstrap: &WindowParams, first_loss: u64) -> RecoveryPlan {
+        let last_regular = bootstrap.tcp_base.saturating_sub(1);
+        let new_cwnd = bootstrap.start_cwnd;
+        let bootstrap_start = last_regular.saturating_sub(u64::from(new_cwnd));
+        RecoveryPlan {
+            first_loss,
+            last_regular,
+            new_cwnd,
+            bootstrap: *bootstrap,
+            bootstrap_start,
+            bootstrap_end: bootstrap_start
+                .saturating_add(u64::from(new_cwnd))
+                .saturating_sub(1),
+        }
+    }
+
     /// The acks that release a post-loss packet, half-open: `bootstrap_start ..
     /// bootstrap_start + new_cwnd` (empty when `new_cwnd == 0`).
     pub fn bootstrap_acks(&self) -> Range<u64> {
@@ -204,6 +224,17 @@ mod tests {
                 prop_assert_eq!(plan.bootstrap_seq_for_ack(a), Some(expected));
             }
             prop_assert_eq!(plan.bootstrap.tcp_base, plan.last_regular + 1);
+        }
+
+        #[test]
+        fn a_plan_is_rebuilt_from_its_bootstrap_parameters(
+            tcp_base in 0u64..1 << 62, start_cwnd in 1u32..10_000, ssthresh: u32,
+            offset in 0u64..1 << 30,
+        ) {
+            let p = params(tcp_base, start_cwnd, ssthresh);
+            let plan = recovery_plan(&p, tcp_base + offset);
+            prop_assume!(plan.new_cwnd > 0);
+            prop_assert_eq!(RecoveryPlan::from_bootstrap(&plan.bootstrap, plan.first_loss), plan);
         }
 
         #[test]

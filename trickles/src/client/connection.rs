@@ -15,9 +15,14 @@ use crate::wire::{
 };
 
 use super::config::{ClientConfig, ClientError, ClientStats, ClientStatus};
+use super::flight::{Flight, Forecast};
 use super::reassembly::Reassembly;
+use super::receipts::Receipts;
 use super::rtt::RttEstimator;
-use super::scoreboard::Scoreboard;
+
+/// Epochs remembered by [`ClientConnection::note_epoch`]: an epoch changes at most once a
+/// round trip, and packets of older ones are long out of the network.
+const RECENT_EPOCHS: usize = 4;
 
 /// The stream mapping and nonce stream of the current incarnation (one HELLO's answer).
 #[derive(Clone, Copy, Debug)]
@@ -59,11 +64,14 @@ pub struct ClientConnection {
     retired_tokens: Vec<u64>,
     resume_offset: u64,
     hello_attempts: u32,
-    scoreboard: Scoreboard,
+    receipts: Receipts,
     held: BTreeMap<u64, HeldContinuation>,
     ack_next: u64,
-    out_of_order: u32,
     restart: Option<RestartContinuation>,
+    /// The last few epochs (`tcp_base`) requests were sent for, newest last: packets released
+    /// by them may still be in flight, and their requests will prove from those epochs.
+    recent_epochs: VecDeque<u64>,
+    flight: Flight,
     outbox: VecDeque<Vec<u8>>,
     rtt: RttEstimator,
     backoff: u32,
@@ -97,11 +105,12 @@ impl ClientConnection {
             retired_tokens: Vec::new(),
             resume_offset: 0,
             hello_attempts: 0,
-            scoreboard: Scoreboard::new(),
+            receipts: Receipts::default(),
             held: BTreeMap::new(),
             ack_next: 0,
-            out_of_order: 0,
             restart: None,
+            recent_epochs: VecDeque::new(),
+            flight: Flight::default(),
             outbox: VecDeque::new(),
             rtt,
             backoff: 0,
@@ -282,14 +291,23 @@ impl ClientConnection {
         if !self.store_data(&c, r.data) {
             return;
         }
-        let frontier_before = self.scoreboard.first_missing_from(inc.data_base);
-        if !self.scoreboard.insert(c.seq, r.nonce) {
+        let frontier_before = self.receipts.all().first_missing_from(inc.data_base);
+        // Normal requests prove only packets that came as they were first expected: not a
+        // retransmission, nor a first transmission arriving after its hole was declared lost
+        // (every request past `ack_next` showed it missing; see `Receipts`).
+        let provable = r.flags & FLAG_RETRANSMISSION == 0 && c.seq >= self.ack_next;
+        let duplicate = !self.receipts.insert(c.seq, r.nonce, provable);
+        if duplicate {
             self.stats.duplicate_packets += 1;
         }
+        let frontier = self.receipts.all().first_missing_from(inc.data_base);
+        let threshold = u64::from(self.config.reorder_threshold.max(1));
+        let lost_below = self.receipts.all().nth_highest(threshold).unwrap_or(0);
+        self.flight.arrived(c.seq, duplicate, lost_below, frontier);
         // The timer restarts when the first missing packet advances (TCP restarts its RTO when
         // new data is cumulatively acknowledged), so a hole that outlives an RTO is recovered by
         // a restart even while packets beyond it keep arriving.
-        if self.scoreboard.first_missing_from(inc.data_base) != frontier_before {
+        if frontier != frontier_before {
             self.backoff = 0;
             self.timeouts_without_progress = 0;
             self.arm(now);
@@ -309,12 +327,8 @@ impl ClientConnection {
                     requestable: c.state != ContState::Recovery,
                 },
             );
-            if c.seq > self.ack_next {
-                self.out_of_order += 1;
-            }
         }
-        let first_missing = self.scoreboard.first_missing_from(inc.data_base);
-        if c.tcp_base <= first_missing
+        if c.tcp_base <= frontier
             && self
                 .restart
                 .as_ref()
@@ -348,7 +362,6 @@ impl ClientConnection {
         self.total_len = Some(c.total_len);
         self.status = ClientStatus::Transferring;
         self.ack_next = c.data_base;
-        self.out_of_order = 0;
         self.hello_attempts = 0;
         inc
     }
@@ -392,36 +405,55 @@ impl ClientConnection {
     fn send_held_requests(&mut self) {
         loop {
             if let Some(h) = self.held.get(&self.ack_next) {
-                if h.requestable && self.beyond_window(self.ack_next, &h.params) {
-                    return;
-                }
-            }
-            if let Some(h) = self.held.remove(&self.ack_next) {
+                let seq = self.ack_next;
                 if h.requestable {
-                    self.send_request(
-                        RequestKind::Normal,
-                        0,
-                        &h.sealed,
-                        h.params.tcp_base,
-                        self.ack_next,
-                    );
+                    if self.beyond_window(seq, &h.params) {
+                        return;
+                    }
+                    let tcp_base = h.params.tcp_base;
+                    let kind = RequestKind::Normal;
+                    self.receipts.proof(kind, tcp_base, seq, &mut self.proof);
+                    let forecast = Forecast::of(&h.sealed, kind, &self.proof).unwrap_or_default();
+                    if !self.flight.admits(&forecast) {
+                        return;
+                    }
+                    let sealed = std::mem::take(&mut self.held.get_mut(&seq).expect("held").sealed);
+                    self.send_request(kind, 0, &sealed, tcp_base, seq);
                 }
+                self.held.remove(&seq);
                 self.ack_next += 1;
-                self.out_of_order = 0;
                 continue;
             }
-            if self.out_of_order >= self.config.reorder_threshold {
-                if let Some((&next, _)) = self.held.range(self.ack_next..).next() {
-                    self.ack_next = next;
-                    self.out_of_order = 0;
-                    self.stats.loss_events += 1;
-                    continue;
-                }
+            if !self.hole_is_lost() {
+                return;
             }
-            return;
+            let Some((&next, _)) = self.held.range(self.ack_next..).next() else {
+                return;
+            };
+            let data_base = self.incarnation.map_or(0, |inc| inc.data_base);
+            let frontier = self.receipts.all().first_missing_from(data_base);
+            self.flight.declared_lost(self.ack_next..next, frontier);
+            self.ack_next = next;
+            self.stats.loss_events += 1;
         }
     }
 
+    /// Whether the hole at `ack_next` is lost: `reorder_threshold` packets above it have
+    /// arrived (RFC 6675's `IsLost`, TCP's duplicate-ack threshold counted in SACKed packets).
+    /// Every packet received at or above `ack_next` is held, so they are counted there. After
+    /// a burst of losses the packets above the next hole are already here and none may come
+    /// later to be counted (the server waits for these very requests), so counting only
+    /// arrivals since the previous hole would leave the window's requests held until a timeout.
+    fn hole_is_lost(&self) -> bool {
+        let threshold = self.config.reorder_threshold.max(1) as usize;
+        self.held
+            .range(self.ack_next..)
+            .nth(threshold - 1)
+            .is_some()
+    }
+
+    /// Send a request of `kind` for the continuation `sealed` (TCPBase `tcp_base`, seq `seq`)
+    /// with the proof of what we hold, and count what it releases as in flight.
     fn send_request(
         &mut self,
         kind: RequestKind,
@@ -430,14 +462,37 @@ impl ClientConnection {
         tcp_base: u64,
         seq: u64,
     ) {
-        self.scoreboard.proof(tcp_base, seq, &mut self.proof);
+        self.receipts.proof(kind, tcp_base, seq, &mut self.proof);
         if self.proof.is_empty() {
             return;
+        }
+        if let Some(forecast) = Forecast::of(sealed, kind, &self.proof) {
+            self.flight.sent(&forecast);
         }
         let echo = echo_clock_nonzero(self.last_now);
         let datagram = RequestRepr::emit(self.conn_id, kind, attempt, echo, sealed, &self.proof);
         self.outbox.push_back(datagram);
         self.stats.requests_sent += 1;
+        if kind == RequestKind::Normal {
+            self.note_epoch(tcp_base);
+        }
+    }
+
+    /// Remember that a request of the epoch starting at `tcp_base` was sent, and let the
+    /// receipts forget what no request of the recent epochs, nor of a held continuation, needs.
+    fn note_epoch(&mut self, tcp_base: u64) {
+        if self.recent_epochs.back() == Some(&tcp_base) {
+            return;
+        }
+        self.recent_epochs.retain(|&e| e != tcp_base);
+        self.recent_epochs.push_back(tcp_base);
+        if self.recent_epochs.len() > RECENT_EPOCHS {
+            self.recent_epochs.pop_front();
+        }
+        let held = self.held.values().map(|h| h.params.tcp_base);
+        if let Some(oldest) = self.recent_epochs.iter().copied().chain(held).min() {
+            self.receipts.forget_epochs_before(oldest);
+        }
     }
 
     fn on_transfer_timeout(&mut self, now: Instant) {
@@ -474,7 +529,8 @@ impl ClientConnection {
         let Some(mut r) = self.restart.take() else {
             return;
         };
-        let restart_at = self.scoreboard.first_missing_from(r.tcp_base);
+        let restart_at = self.receipts.all().first_missing_from(r.tcp_base);
+        self.flight.clear();
         self.send_request(
             RequestKind::SlowStart,
             r.attempts,
@@ -486,7 +542,6 @@ impl ClientConnection {
         self.restart = Some(r);
         self.held.clear();
         self.ack_next = restart_at;
-        self.out_of_order = 0;
         self.arm(now);
     }
 
@@ -497,10 +552,11 @@ impl ClientConnection {
         }
         self.stats.resumes += 1;
         self.resume_offset = self.reassembly.contiguous_end();
-        self.scoreboard.clear();
+        self.receipts.clear();
+        self.recent_epochs.clear();
         self.held.clear();
+        self.flight.clear();
         self.restart = None;
-        self.out_of_order = 0;
         self.status = ClientStatus::Connecting;
         self.hello_attempts = 0;
         self.send_hello(now);

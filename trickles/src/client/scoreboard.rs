@@ -78,28 +78,57 @@ impl Scoreboard {
         }
     }
 
+    /// The `count`-th highest seq received (`count >= 1`), if that many were received: a
+    /// packet missing below it has at least `count` received packets above it.
+    pub fn nth_highest(&self, count: u64) -> Option<u64> {
+        let mut remaining = count.max(1);
+        for b in self.blocks.iter().rev() {
+            let len = b.right - b.left + 1;
+            if len >= remaining {
+                return Some(b.right - (remaining - 1));
+            }
+            remaining -= len;
+        }
+        None
+    }
+
+    /// Forget the blocks before the one holding (or last before) `seq`, except the block just
+    /// before that one (a proof for an epoch starting at `seq` may show it, see
+    /// [`Scoreboard::proof`]).
+    pub fn forget_before(&mut self, seq: u64) {
+        if let Some(i) = self.index_at_or_before(seq) {
+            self.blocks.drain(..i.saturating_sub(1));
+        }
+    }
+
     /// Highest seq received, if any.
     pub fn highest(&self) -> Option<u64> {
         self.blocks.last().map(|b| b.right)
     }
 
     /// The proof for a request whose continuation has TCPBase `tcp_base` and seq `seq`: the
-    /// block holding (or last before, or else the first after) `tcp_base`, then the following
-    /// blocks that start at or before `seq`, at most `MAX_SACK_BLOCKS`.
+    /// block holding (or last before, or else the first after) `tcp_base` (and the block
+    /// before it when `tcp_base` starts a block), then the blocks
+    /// after it that start at or before `seq`, at most `MAX_SACK_BLOCKS` in all. When there
+    /// are more, the blocks nearest `seq` are kept: the server reads the first block (where
+    /// the epoch's first loss is) and the block starting at `seq` with the one before it (the
+    /// hole this request retransmits), never the blocks in between.
     pub fn proof(&self, tcp_base: u64, seq: u64, out: &mut Vec<SackBlock>) {
         out.clear();
-        let start = self.index_at_or_before(tcp_base).unwrap_or(0);
+        let mut start = self.index_at_or_before(tcp_base).unwrap_or(0);
+        if start > 0 && self.blocks[start].left == tcp_base {
+            // The packet before the epoch is missing: show the hole (the server resends the
+            // lost end of a window before a recovery's first packet).
+            start -= 1;
+        }
         let Some(first) = self.blocks.get(start) else {
             return;
         };
         out.push(*first);
-        out.extend(
-            self.blocks[start + 1..]
-                .iter()
-                .take_while(|b| b.left <= seq)
-                .take(MAX_SACK_BLOCKS - 1)
-                .copied(),
-        );
+        let following = &self.blocks[start + 1..];
+        let end = following.partition_point(|b| b.left <= seq);
+        let from = end.saturating_sub(MAX_SACK_BLOCKS - 1);
+        out.extend_from_slice(&following[from..end]);
     }
 
     fn index_at_or_before(&self, seq: u64) -> Option<usize> {
@@ -156,5 +185,48 @@ mod tests {
         assert_eq!(p.iter().map(|b| b.left).collect::<Vec<_>>(), vec![7, 12]);
         s.proof(6, 9, &mut p);
         assert_eq!(p.iter().map(|b| b.left).collect::<Vec<_>>(), vec![1, 7]);
+    }
+
+    #[test]
+    fn nth_highest_counts_down_through_the_blocks() {
+        let mut s = Scoreboard::new();
+        assert_eq!(s.nth_highest(1), None);
+        for seq in [1, 2, 3, 7, 9, 10] {
+            s.insert(seq, 0);
+        }
+        assert_eq!(s.nth_highest(1), Some(10));
+        assert_eq!(s.nth_highest(2), Some(9));
+        assert_eq!(s.nth_highest(3), Some(7));
+        assert_eq!(s.nth_highest(4), Some(3));
+        assert_eq!(s.nth_highest(6), Some(1));
+        assert_eq!(s.nth_highest(7), None);
+    }
+
+    #[test]
+    fn a_proof_shows_the_hole_right_before_an_epoch() {
+        let mut s = Scoreboard::new();
+        for seq in (1..=8).chain(11..=14) {
+            s.insert(seq, 0);
+        }
+        let mut p = Vec::new();
+        s.proof(11, 13, &mut p);
+        assert_eq!(p.iter().map(|b| b.left).collect::<Vec<_>>(), vec![1, 11]);
+        s.proof(12, 13, &mut p);
+        assert_eq!(p.iter().map(|b| b.left).collect::<Vec<_>>(), vec![11]);
+    }
+
+    #[test]
+    fn a_long_proof_keeps_the_first_block_and_the_blocks_nearest_seq() {
+        // Every other packet lost after 10: blocks [1..10], [12], [14], ...
+        let mut s = Scoreboard::new();
+        for seq in (1..=10).chain((12..=200).step_by(2)) {
+            s.insert(seq, 0);
+        }
+        let mut p = Vec::new();
+        s.proof(1, 150, &mut p);
+        assert_eq!(p.len(), MAX_SACK_BLOCKS);
+        assert_eq!(p[0].left, 1);
+        assert_eq!(p[MAX_SACK_BLOCKS - 1].left, 150);
+        assert_eq!(p[MAX_SACK_BLOCKS - 2].left, 148);
     }
 }

@@ -79,6 +79,15 @@ impl Proof {
         };
         (lo < seq).then_some((lo, seq - 1))
     }
+
+    /// If a block starts at `seq` and another block precedes it in the proof, the hole between
+    /// them: `[previous block's right + 1, seq - 1]`.
+    pub fn hole_right_below(&self, seq: u64) -> Option<(u64, u64)> {
+        let i = self.blocks.iter().position(|b| b.left == seq)?;
+        let previous = self.blocks.get(i.checked_sub(1)?)?;
+        let lo = previous.right.saturating_add(1);
+        (lo < seq).then_some((lo, seq - 1))
+    }
 }
 
 #[cfg(test)]
@@ -106,7 +115,11 @@ mod tests {
         assert_eq!(p.hole_before(125, 123), Some((123, 124)));
         assert_eq!(p.hole_before(102, 1), None);
         assert_eq!(p.hole_before(1, 1), None);
+        assert_eq!(p.hole_right_below(125), Some((121, 124)));
+        assert_eq!(p.hole_right_below(1), None);
+        assert_eq!(p.hole_right_below(102), None);
         let late_start = Proof::from_blocks(vec![b(3, 9)]);
+        assert_eq!(late_start.hole_right_below(3), None);
         assert_eq!(late_start.hole_before(3, 1), Some((1, 2)));
         assert_eq!(late_start.first_missing_from(1), 1);
     }

@@ -64,6 +64,9 @@ pub fn decide(
             ContState::Normal | ContState::Bootstrap => {
                 let p = params_of(c);
                 if proof.covers(p.tcp_base, c.seq) {
+                    if c.state == ContState::Bootstrap && c.seq == p.tcp_base {
+                        old_window_tail(c, proof, out);
+                    }
                     normal(c, out)?;
                 } else {
                     recovery(c, proof, out)?;
@@ -130,6 +133,46 @@ fn recovery(c: &Continuation<'_>, proof: &Proof, out: &mut Vec<Emission>) -> Res
         out.push(bootstrap(seq));
     }
     Ok(())
+}
+
+/// The request for the first packet after a recovery (state bootstrap, `seq == tcp_base`)
+/// also answers for the end of the window before it: no request of that window comes after
+/// a hole at its very end, so nothing else retransmits it, and the post-loss packets its acks
+/// would have released were never sent. If the proof shows such a hole right below `tcp_base`
+/// (within the recovery, at most `MAX_GAP` packets), this request resends it and releases
+/// those packets, as the first request after the hole would have (§3.7 of the reference; the
+/// plan is rebuilt from the epoch's parameters). They come before the request's own packet,
+/// which is the first of the next window, so they arrive in order.
+fn old_window_tail(c: &Continuation<'_>, proof: &Proof, out: &mut Vec<Emission>) {
+    let p = params_of(c);
+    let plan = cc::RecoveryPlan::from_bootstrap(&p, c.first_loss);
+    let Some((lo, hi)) = proof.hole_right_below(c.seq) else {
+        return;
+    };
+    let lo = lo.max(plan.first_loss);
+    if lo > hi || hi - lo + 1 > cc::MAX_GAP {
+        return;
+    }
+    for lost in lo..=hi {
+        out.push(Emission {
+            seq: lost,
+            state: ContState::Recovery,
+            params: p,
+            first_loss: c.first_loss,
+            first_bootstrap_seq: p.tcp_base,
+            retransmission: true,
+        });
+        if let Some(seq) = plan.bootstrap_seq_for_ack(lost) {
+            out.push(Emission {
+                seq,
+                state: ContState::Bootstrap,
+                params: p,
+                first_loss: c.first_loss,
+                first_bootstrap_seq: p.tcp_base,
+                retransmission: false,
+            });
+        }
+    }
 }
 
 fn slow_start(c: &Continuation<'_>, proof: &Proof, out: &mut Vec<Emission>) {
@@ -234,6 +277,31 @@ mod tests {
             seqs(&c, RequestKind::Normal, &proof(&[(1, 109)])),
             Vec::<u64>::new()
         );
+    }
+
+    #[test]
+    fn the_first_request_after_a_recovery_resends_a_lost_end_of_the_old_window() {
+        // The example's plan (packet 100 lost, window 10 → 5, new epoch 110 with bootstrap acks
+        // 104..=108) and the old window's last two packets, 108 and 109, lost as well: the
+        // request of 110 resends them and releases 114, 108's post-loss packet, before its own.
+        let mut c = cont(110, 110, 5, 5);
+        c.state = ContState::Bootstrap;
+        c.first_loss = 100;
+        let p = proof(&[(1, 99), (101, 107), (110, 110)]);
+        let mut out = Vec::new();
+        decide(&c, RequestKind::Normal, &p, &mut out).unwrap();
+        let got: Vec<(u64, bool)> = out.iter().map(|e| (e.seq, e.retransmission)).collect();
+        assert_eq!(
+            got,
+            vec![(108, true), (114, false), (109, true), (115, false)]
+        );
+        // Nothing lost at the end: only the normal step.
+        let p = proof(&[(1, 99), (101, 110)]);
+        assert_eq!(seqs(&c, RequestKind::Normal, &p), vec![115]);
+        // A normal-state continuation at its epoch's base is not a recovery's first packet.
+        c.state = ContState::Normal;
+        let p = proof(&[(1, 99), (101, 107), (110, 110)]);
+        assert_eq!(seqs(&c, RequestKind::Normal, &p), vec![115]);
     }
 
     #[test]

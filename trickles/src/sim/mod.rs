@@ -21,8 +21,11 @@
 //! - [`scenario`]: one client fetching one object from a replica pool, checked byte for byte,
 //!   with [`Scenario::from_seed`] drawing conditions from a seed ([`scenario_seeded`]) and
 //!   [`ScenarioOutcome`] reporting the result;
-//! - [`describe`]: one-line descriptions of datagrams for recorded traces.
+//! - [`describe`]: one-line descriptions of datagrams for recorded traces;
+//! - [`bottleneck`]: one download through a drop-tail bottleneck, with its utilisation of the
+//!   link against the per-packet overhead bound, timeouts and stalls.
 
+pub mod bottleneck;
 pub mod client_node;
 pub mod describe;
 pub mod event_queue;
@@ -40,6 +43,7 @@ pub mod trace;
 #[cfg(test)]
 mod tests;
 
+pub use bottleneck::{Bottleneck, BottleneckReport};
 pub use client_node::{ClientNode, Progress};
 pub use event_queue::EventQueue;
 pub use link::{Link, LinkConfig, LinkDropCause, LinkOutcome, LinkStats};
