@@ -117,6 +117,12 @@ impl ClientProcess {
         Ok(self.child.try_wait()?.is_some())
     }
 
+    /// Fails, quoting the client's log, if it has exited at all: for a flow that must still be
+    /// running (a measurement window), even a successful exit is too early.
+    pub fn check_running(&mut self) -> Result<()> {
+        self.child.check_running()
+    }
+
     /// Waits at most `limit` for a successful exit and reads the single-transfer statistics.
     pub fn finish(mut self, limit: Duration) -> Result<TransferStats> {
         self.wait_success(limit)?;

@@ -19,8 +19,9 @@
 //! - processes: [`binaries`] (find or build the executables), [`children`] (the kill-on-drop
 //!   guard), [`server_process`], [`client_process`] and [`client_stats`] (the client's
 //!   `--stats-json`), [`balancer_process`] (`trickles-balancer`), [`mirror_process`]
-//!   (`trickles-mirror`), [`replica_pool`] (the replicas and their front end), [`alternating_relay`] (per-packet alternation between
-//!   replicas), [`fixture`] (key, served files, logs);
+//!   (`trickles-mirror`), [`tunnel_process`] and [`tunnel_binary`] (`trickles-mirror-tunnel`),
+//!   [`replica_pool`] (the replicas and their front end), [`alternating_relay`] (per-packet
+//!   alternation between replicas), [`fixture`] (key, served files, logs);
 //! - scenarios: [`failover`] (kill and replace a replica under a running client), [`demo`]
 //!   (and its [`demo_report`]),
 //!   [`chain`] (client → mirror → balancer → replicas under random kills),
@@ -59,5 +60,7 @@ pub mod rss;
 pub mod server_process;
 pub mod test_file;
 pub mod testbed;
+pub mod tunnel_binary;
+pub mod tunnel_process;
 
 pub use error::{LabError, Result};

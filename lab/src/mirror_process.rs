@@ -6,15 +6,21 @@
 //! Clients anywhere on the loopback network send through it (`trickles-client --via MIRROR`);
 //! the mirror delivers each datagram to the service as `header(peer = client) ‖ datagram`, and
 //! the service's replies back to the client (docs/NETWORK-FUNCTIONS.md §3.8, §4.6).
+//!
+//! A testbed starts its mirror from a configuration of its own ([`ConfiguredMirror`]: its
+//! peers, its path) inside a namespace ([`MirrorProcess::start_configured_in`]); the health and
+//! metrics requests are then made from inside that namespace.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::process::Command;
 use std::time::Duration;
 
 use crate::binaries::{Binaries, MIRROR_BIN};
 use crate::children::ChildProcess;
-use crate::error::Result;
+use crate::error::{LabError, Result};
 use crate::http_probe;
+use crate::testbed::NamespaceRef;
 
 /// How long the mirror may take to become ready.
 const START_LIMIT: Duration = Duration::from_secs(20);
@@ -84,38 +90,89 @@ impl MirrorSpec {
     }
 }
 
+/// A mirror configuration written by its caller (a testbed's peers and path).
+#[derive(Clone, Debug)]
+pub struct ConfiguredMirror {
+    /// The YAML text; its `listen` and `metrics` must be the two addresses below.
+    pub yaml: String,
+    /// The UDP address it listens on.
+    pub listen: SocketAddr,
+    /// Its `/metrics` and `/healthz`.
+    pub metrics: SocketAddr,
+    /// Where the configuration goes.
+    pub config: PathBuf,
+    /// Where its stdout and stderr go.
+    pub log: PathBuf,
+}
+
 /// A running mirror; killed when dropped.
 #[derive(Debug)]
 pub struct MirrorProcess {
     child: ChildProcess,
-    spec: MirrorSpec,
+    listen: SocketAddr,
+    metrics: SocketAddr,
+    netns: Option<NamespaceRef>,
 }
 
 impl MirrorProcess {
     /// Writes the configuration, starts the mirror and waits until its `/healthz` answers.
     pub fn start(binaries: &Binaries, spec: MirrorSpec) -> Result<Self> {
-        let mut child = ChildProcess::spawn_configured(
+        let child = ChildProcess::spawn_configured(
             MIRROR_BIN,
             binaries.mirror()?,
             &spec.config,
             &spec.yaml(),
             &spec.log,
         )?;
-        let metrics = spec.metrics;
-        child.wait_until("trickles-mirror to become ready", START_LIMIT, || {
-            http_probe::healthy(metrics)
-        })?;
-        Ok(MirrorProcess { child, spec })
+        MirrorProcess {
+            child,
+            listen: spec.listen,
+            metrics: spec.metrics,
+            netns: None,
+        }
+        .ready()
+    }
+
+    /// Writes `mirror.yaml`, starts the mirror inside `netns` and waits until its `/healthz`
+    /// answers there.
+    pub fn start_configured_in(
+        binaries: &Binaries,
+        mirror: &ConfiguredMirror,
+        netns: &NamespaceRef,
+    ) -> Result<Self> {
+        std::fs::write(&mirror.config, &mirror.yaml)
+            .map_err(|e| LabError::io(&mirror.config, e))?;
+        let mut command = Command::new(binaries.mirror()?);
+        command.arg("--config").arg(&mirror.config);
+        netns.enter(&mut command)?;
+        let child = ChildProcess::spawn(MIRROR_BIN, command, &mirror.log)?;
+        MirrorProcess {
+            child,
+            listen: mirror.listen,
+            metrics: mirror.metrics,
+            netns: Some(netns.clone()),
+        }
+        .ready()
+    }
+
+    fn ready(mut self) -> Result<Self> {
+        let (metrics, netns) = (self.metrics, self.netns.clone());
+        self.child
+            .wait_until("trickles-mirror to become ready", START_LIMIT, || {
+                probe(netns.as_ref(), || http_probe::healthy(metrics)).unwrap_or(false)
+            })?;
+        Ok(self)
     }
 
     /// The address clients send through.
     pub fn addr(&self) -> SocketAddr {
-        self.spec.listen
+        self.listen
     }
 
     /// The `/metrics` text, if it answers.
     pub fn metrics(&self) -> Option<String> {
-        http_probe::metrics_text(self.spec.metrics)
+        let metrics = self.metrics;
+        probe(self.netns.as_ref(), || http_probe::metrics_text(metrics)).flatten()
     }
 
     /// Fails with the mirror's log if it has exited.
@@ -126,6 +183,15 @@ impl MirrorProcess {
     /// SIGTERM, then SIGKILL.
     pub fn stop(mut self) -> Result<()> {
         self.child.terminate(STOP_GRACE)
+    }
+}
+
+/// Runs `request` in `netns` (on a thread that joined it), or right here for `None`; `None` if
+/// the namespace cannot be entered.
+fn probe<T: Send>(netns: Option<&NamespaceRef>, request: impl FnOnce() -> T + Send) -> Option<T> {
+    match netns {
+        Some(netns) => netns.run_inside(request).ok(),
+        None => Some(request()),
     }
 }
 
