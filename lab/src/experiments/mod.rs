@@ -7,19 +7,27 @@
 //! algorithm in every namespace), [`timed_transfer`] and [`delivery_sampler`] (a transfer
 //! sampled over time while the experiment acts on a clock), [`recovery`] (stall and recovery
 //! times read off such a trace), [`backend_counters`] (which replica a balancer sent a
-//! connection to).
+//! connection to); for the wide-area experiments the mirrored testbed ([`mirrored_testbed`]:
+//! every packet through `trickles-mirror`, TCP through tunnel endpoints), its health counters
+//! ([`path_counters`]), per-flow bytes over a window ([`flow_meter`]), [`jain_index`] and
+//! [`checked_wait`].
 //!
 //! Experiments: [`memory`] (server memory against clients), [`throughput`] (aggregate
 //! goodput against clients), [`failover`] (server killed and restarted, Trickles against TCP with range
 //! resume), [`pool`] (a replica of a balanced pool killed mid-transfer).
 
 pub mod backend_counters;
+pub mod checked_wait;
 pub mod command;
 pub mod context;
 pub mod delivery_sampler;
 pub mod dumbbell;
 pub mod failover;
+pub mod flow_meter;
+pub mod jain_index;
 pub mod memory;
+pub mod mirrored_testbed;
+pub mod path_counters;
 pub mod pool;
 pub mod recovery;
 pub mod results_table;
