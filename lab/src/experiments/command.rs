@@ -18,6 +18,9 @@ pub enum ExperimentCommand {
     /// A replica of a balanced pool (Maglev, 3 replicas) killed mid-transfer: stall and bytes
     /// lost.
     Pool(super::pool::PoolArgs),
+    /// One foreground flow (Trickles or TCP) against 0 … 16 background TCP flows through the
+    /// mirror: its throughput against the fair share, and Jain's fairness index.
+    Friendliness(super::friendliness::FriendlinessArgs),
 }
 
 /// Runs one experiment; its table goes to stdout, progress to stderr.
@@ -27,5 +30,6 @@ pub fn run(command: &ExperimentCommand) -> Result<()> {
         ExperimentCommand::Throughput(args) => super::throughput::run(args).map(drop),
         ExperimentCommand::Failover(args) => super::failover::run(args).map(drop),
         ExperimentCommand::Pool(args) => super::pool::run(args).map(drop),
+        ExperimentCommand::Friendliness(args) => super::friendliness::run(args).map(drop),
     }
 }

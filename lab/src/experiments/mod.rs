@@ -14,7 +14,8 @@
 //!
 //! Experiments: [`memory`] (server memory against clients), [`throughput`] (aggregate
 //! goodput against clients), [`failover`] (server killed and restarted, Trickles against TCP with range
-//! resume), [`pool`] (a replica of a balanced pool killed mid-transfer).
+//! resume), [`pool`] (a replica of a balanced pool killed mid-transfer), [`friendliness`] (one
+//! flow against background TCP flows through the mirror).
 
 pub mod backend_counters;
 pub mod checked_wait;
@@ -24,6 +25,7 @@ pub mod delivery_sampler;
 pub mod dumbbell;
 pub mod failover;
 pub mod flow_meter;
+pub mod friendliness;
 pub mod jain_index;
 pub mod memory;
 pub mod mirrored_testbed;

@@ -1,0 +1,416 @@
+//! `trickles-lab exp friendliness`: is Trickles TCP-friendly? One foreground flow (Trickles, or
+//! TCP for the baseline) shares a bottleneck (100 Mbit/s, 20 ms round trip, a queue of one
+//! bandwidth-delay product) with 0, 1, 2, 4, 8, 16 background TCP flows; per point, the
+//! foreground's throughput against its fair share (rate / (n + 1)) and Jain's fairness index
+//! over all n + 1 flows. The paper's claim: Trickles gets within 10 % of what TCP gets.
+//!
+//! Every flow crosses the same mirror ([`MirroredTestbed`]): Trickles with `--via`, TCP
+//! through the tunnel endpoints. For each point and foreground protocol: the background
+//! client (`--parallel n`, HTTP) starts; after `--background-warmup` the foreground starts;
+//! after `--foreground-warmup` (its slow start) the window of `--window` seconds opens, and
+//! every flow's bytes over exactly that window come from the sizes of the output files
+//! ([`FlowMeter`]). Then every client is killed and the next run starts.
+//!
+//! Default size: 12 runs of 2 + 2 + 10 s plus start-up, about 3.5 minutes. Ten seconds is five
+//! Reno sawtooth cycles of a flow alone on this path (a window of ~180 packets halves and
+//! regrows by one per 20 ms round trip: ~1.8 s per cycle), so shares average over several
+//! cycles; two seconds of warm-up are some ten round trips past any slow start.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+use super::checked_wait::wait_checking;
+use super::context::{BaseArgs, Context, Protocol};
+use super::flow_meter::{rates_mbps, FlowMeter};
+use super::jain_index::jain_index;
+use super::mirrored_testbed::{EmulatedPath, MirroredSetup, MirroredTestbed};
+use super::path_counters::PathCounters;
+use super::results_table::ResultTable;
+use super::xy_plot::{Series, XyPlot};
+use crate::binaries::Profile;
+use crate::client_process::ClientSpec;
+use crate::error::{LabError, Result};
+use crate::plot::PlotFiles;
+
+/// The served file every flow downloads.
+const FILE: &str = "bulk";
+/// Seconds of transfer the served file must last beyond the planned run, at full rate.
+const FILE_MARGIN_SECS: f64 = 5.0;
+
+/// Flags of `trickles-lab exp friendliness`.
+#[derive(Clone, Debug, Args)]
+pub struct FriendlinessArgs {
+    /// Shared flags.
+    #[command(flatten)]
+    pub base: BaseArgs,
+    /// Numbers of background TCP flows, one point each.
+    #[arg(long, value_delimiter = ',', default_value = "0,1,2,4,8,16")]
+    pub background: Vec<u32>,
+    /// The bottleneck's rate, Mbit/s.
+    #[arg(long, default_value_t = 100.0)]
+    pub rate_mbit: f64,
+    /// The round trip the mirror emulates (half of it each way), milliseconds.
+    #[arg(long, default_value_t = 20.0)]
+    pub rtt_ms: f64,
+    /// The bottleneck's queue, in bandwidth-delay products.
+    #[arg(long, default_value_t = 1.0)]
+    pub queue_bdp: f64,
+    /// Seconds the background flows run alone before the foreground starts.
+    #[arg(long, default_value_t = 2.0)]
+    pub background_warmup: f64,
+    /// Seconds from the foreground's start to the measurement window (its slow start).
+    #[arg(long, default_value_t = 2.0)]
+    pub foreground_warmup: f64,
+    /// The measurement window, seconds.
+    #[arg(long, default_value_t = 10.0)]
+    pub window: f64,
+    /// Kernel TCP congestion control in the testbed (Trickles' window follows Reno).
+    #[arg(long, default_value = "reno")]
+    pub tcp_cc: String,
+    /// Seed of the served file and of the mirror's draws.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Binaries' profile (release from the command line; the tests use debug builds).
+    #[arg(skip = Profile::Release)]
+    pub profile: Profile,
+}
+
+impl FriendlinessArgs {
+    /// The reduced size the CI test runs: 0 and 2 background flows at 20 Mbit/s, one-second
+    /// warm-ups, a three-second window (about 25 s in all).
+    pub fn reduced(out: PathBuf) -> Self {
+        FriendlinessArgs {
+            base: BaseArgs::for_tests(out),
+            background: vec![0, 2],
+            rate_mbit: 20.0,
+            rtt_ms: 20.0,
+            queue_bdp: 1.0,
+            background_warmup: 1.0,
+            foreground_warmup: 1.0,
+            window: 3.0,
+            tcp_cc: "reno".to_owned(),
+            seed: 1,
+            profile: Profile::Debug,
+        }
+    }
+}
+
+/// One foreground protocol at one number of background flows.
+#[derive(Clone, Debug)]
+pub struct FriendlinessRun {
+    /// The foreground's protocol.
+    pub protocol: Protocol,
+    /// Background TCP flows.
+    pub background: u32,
+    /// The foreground's throughput over the window, Mbit/s.
+    pub foreground_mbps: f64,
+    /// Each background flow's throughput over the same window, Mbit/s.
+    pub background_mbps: Vec<f64>,
+    /// Jain's index over all n + 1 flows.
+    pub jain: f64,
+    /// What the path and the machinery dropped during the run.
+    pub counters: PathCounters,
+}
+
+impl FriendlinessRun {
+    /// The sum over all flows, Mbit/s.
+    pub fn total_mbps(&self) -> f64 {
+        self.foreground_mbps + self.background_mbps.iter().sum::<f64>()
+    }
+}
+
+/// What the experiment measured.
+#[derive(Clone, Debug)]
+pub struct FriendlinessOutcome {
+    /// Every run, in the order they ran (per point: Trickles, then TCP).
+    pub runs: Vec<FriendlinessRun>,
+    /// The bottleneck's rate, Mbit/s.
+    pub rate_mbit: f64,
+    /// The round trip measured through the mirror before the runs.
+    pub measured_rtt: Duration,
+    /// The table printed and written as CSV.
+    pub table: ResultTable,
+    /// Throughput figure.
+    pub throughput_plot: PlotFiles,
+    /// Fairness-index figure.
+    pub jain_plot: PlotFiles,
+    /// The CSV file.
+    pub csv: PathBuf,
+    /// The fixture directory, when `--keep-temp` kept it.
+    pub kept: Option<PathBuf>,
+}
+
+impl FriendlinessOutcome {
+    /// The run of `protocol` with `background` flows.
+    pub fn run(&self, protocol: Protocol, background: u32) -> Option<&FriendlinessRun> {
+        self.runs
+            .iter()
+            .find(|r| r.protocol == protocol && r.background == background)
+    }
+
+    /// The machinery's and the path's drops over every run.
+    pub fn counters(&self) -> PathCounters {
+        let mut total = PathCounters::default();
+        for run in &self.runs {
+            total.add(&run.counters);
+        }
+        total
+    }
+}
+
+/// Runs the experiment: prints the table, writes the CSV and the figures.
+pub fn run(args: &FriendlinessArgs) -> Result<FriendlinessOutcome> {
+    let profile = args.profile;
+    validate(args)?;
+    let context = Context::new("friendliness", &args.base, profile, true)?;
+    let rate_bits = (args.rate_mbit * 1e6) as u64;
+    let planned = args.background_warmup + args.foreground_warmup + args.window;
+    let file_len = (args.rate_mbit * 1e6 / 8.0 * (planned + FILE_MARGIN_SECS)) as u64;
+    context.fixture.add_file(FILE, file_len, args.seed)?;
+    let setup = MirroredSetup {
+        tcp_cc: args.tcp_cc.clone(),
+        path: EmulatedPath {
+            one_way_delay_ms: args.rtt_ms / 2.0,
+            loss: 0.0,
+        },
+        rate_bits,
+        queue_bytes: (args.rate_mbit * 1e6 / 8.0 * args.rtt_ms / 1e3 * args.queue_bdp) as u64,
+        seed: args.seed,
+        bin_dir: args.base.bin_dir.clone(),
+    };
+    let mut testbed = MirroredTestbed::build(&context, &setup, profile)?;
+    let measured_rtt = testbed.probe_rtt()?;
+    println!(
+        "friendliness: {} Mbit/s bottleneck, {} ms round trip through the mirror (measured {:.1} \
+         ms), queue {} bytes, TCP {}",
+        args.rate_mbit,
+        args.rtt_ms,
+        measured_rtt.as_secs_f64() * 1e3,
+        setup.queue_bytes,
+        args.tcp_cc
+    );
+    let mut runs = Vec::new();
+    for &background in &args.background {
+        for protocol in Protocol::BOTH {
+            let run = measure(&context, &mut testbed, args, protocol, background)?;
+            println!(
+                "  {:>8} + {background:>2} TCP: foreground {:6.2} Mbit/s, all flows {:6.2} \
+                 Mbit/s, Jain {:.3}",
+                protocol.label(),
+                run.foreground_mbps,
+                run.total_mbps(),
+                run.jain
+            );
+            runs.push(run);
+        }
+    }
+    drop(testbed);
+    let table = table(&runs, args.rate_mbit);
+    print!("{}", table.render());
+    let csv = context.result_path("friendliness.csv");
+    table.write_csv(&csv)?;
+    let (throughput_plot, jain_plot) = plots(&context, &runs, args)?;
+    let mut outcome = FriendlinessOutcome {
+        runs,
+        rate_mbit: args.rate_mbit,
+        measured_rtt,
+        table,
+        throughput_plot,
+        jain_plot,
+        csv,
+        kept: None,
+    };
+    println!("path: {}", outcome.counters());
+    outcome.kept = context.finish();
+    Ok(outcome)
+}
+
+fn validate(args: &FriendlinessArgs) -> Result<()> {
+    let positive = [
+        ("--rate-mbit", args.rate_mbit),
+        ("--rtt-ms", args.rtt_ms),
+        ("--queue-bdp", args.queue_bdp),
+        ("--window", args.window),
+    ];
+    for (flag, value) in positive {
+        if !(value.is_finite() && value > 0.0) {
+            return Err(LabError::Usage(format!(
+                "{flag} must be positive, not {value}"
+            )));
+        }
+    }
+    for (flag, value) in [
+        ("--background-warmup", args.background_warmup),
+        ("--foreground-warmup", args.foreground_warmup),
+    ] {
+        if !(value.is_finite() && value >= 0.0) {
+            return Err(LabError::Usage(format!(
+                "{flag} must be at least 0, not {value}"
+            )));
+        }
+    }
+    if args.background.is_empty() {
+        return Err(LabError::Usage(
+            "--background needs at least one count".into(),
+        ));
+    }
+    if args.background.iter().any(|&n| n > 256) {
+        return Err(LabError::Usage("--background: at most 256 flows".into()));
+    }
+    Ok(())
+}
+
+/// One run: background flows, then the foreground, then the window.
+fn measure(
+    context: &Context,
+    testbed: &mut MirroredTestbed,
+    args: &FriendlinessArgs,
+    protocol: Protocol,
+    background: u32,
+) -> Result<FriendlinessRun> {
+    let stem = format!("{}-{background}", protocol.label().to_lowercase());
+    let dir = context.fixture.path();
+    let before = testbed.counters()?;
+    let mut meter = FlowMeter::new();
+    let foreground_spec = ClientSpec::single(
+        testbed.url(protocol, FILE),
+        dir.join(format!("fg-{stem}")),
+        dir,
+        &format!("fg-{stem}"),
+    );
+    meter.add_client(&foreground_spec);
+    let mut clients = Vec::new();
+    if background > 0 {
+        let mut spec = ClientSpec::single(
+            testbed.url(Protocol::Tcp, FILE),
+            dir.join(format!("bg-{stem}")),
+            dir,
+            &format!("bg-{stem}"),
+        );
+        spec.parallel = Some(background);
+        meter.add_client(&spec);
+        clients.push(testbed.start_client(context, Protocol::Tcp, spec)?);
+        let mut check = || check_all(testbed, &mut clients);
+        wait_checking(secs(args.background_warmup), &mut check)?;
+    }
+    clients.push(testbed.start_client(context, protocol, foreground_spec)?);
+    wait_checking(secs(args.foreground_warmup), || {
+        check_all(testbed, &mut clients)
+    })?;
+    let opened = meter.sample();
+    wait_checking(secs(args.window), || check_all(testbed, &mut clients))?;
+    let closed = meter.sample();
+    drop(clients);
+    meter.remove_files();
+    let counters = testbed.counters()?.since(&before);
+    let rates = rates_mbps(&opened, &closed);
+    let (foreground, background_rates) = rates.split_first().expect("the foreground flow");
+    let jain = jain_index(&rates).ok_or_else(|| {
+        LabError::Usage(format!(
+            "{} with {background} background flows: no flow delivered anything in the window \
+         ({counters})",
+            protocol.label()
+        ))
+    })?;
+    Ok(FriendlinessRun {
+        protocol,
+        background,
+        foreground_mbps: *foreground,
+        background_mbps: background_rates.to_vec(),
+        jain,
+        counters,
+    })
+}
+
+fn check_all(
+    testbed: &mut MirroredTestbed,
+    clients: &mut [crate::client_process::ClientProcess],
+) -> Result<()> {
+    testbed.check_running()?;
+    clients.iter_mut().try_for_each(|c| c.check_running())
+}
+
+fn secs(seconds: f64) -> Duration {
+    Duration::from_secs_f64(seconds)
+}
+
+/// One row per number of background flows.
+fn table(runs: &[FriendlinessRun], rate_mbit: f64) -> ResultTable {
+    let mut table = ResultTable::new(&[
+        "background",
+        "fair_share_mbps",
+        "trickles_mbps",
+        "tcp_mbps",
+        "trickles_over_tcp",
+        "jain_trickles",
+        "jain_tcp",
+        "total_trickles_mbps",
+        "total_tcp_mbps",
+        "machinery_losses",
+    ]);
+    let mut counts: Vec<u32> = runs.iter().map(|r| r.background).collect();
+    counts.dedup();
+    for n in counts {
+        let find = |p: Protocol| runs.iter().find(|r| r.protocol == p && r.background == n);
+        let (Some(t), Some(c)) = (find(Protocol::Trickles), find(Protocol::Tcp)) else {
+            continue;
+        };
+        table.push(vec![
+            n.to_string(),
+            format!("{:.2}", rate_mbit / f64::from(n + 1)),
+            format!("{:.2}", t.foreground_mbps),
+            format!("{:.2}", c.foreground_mbps),
+            format!("{:.3}", t.foreground_mbps / c.foreground_mbps),
+            format!("{:.3}", t.jain),
+            format!("{:.3}", c.jain),
+            format!("{:.2}", t.total_mbps()),
+            format!("{:.2}", c.total_mbps()),
+            (t.counters.machinery_losses() + c.counters.machinery_losses()).to_string(),
+        ]);
+    }
+    table
+}
+
+fn plots(
+    context: &Context,
+    runs: &[FriendlinessRun],
+    args: &FriendlinessArgs,
+) -> Result<(PlotFiles, PlotFiles)> {
+    let fair = Series {
+        name: "fair share".to_owned(),
+        points: args
+            .background
+            .iter()
+            .map(|&n| (f64::from(n), args.rate_mbit / f64::from(n + 1)))
+            .collect(),
+    };
+    let throughput = XyPlot {
+        title: format!(
+            "Foreground flow against n background TCP flows ({} Mbit/s, {} ms RTT)",
+            args.rate_mbit, args.rtt_ms
+        ),
+        x_label: "background TCP flows".to_owned(),
+        y_label: "foreground throughput (Mbit/s)".to_owned(),
+        log_x: false,
+        series: Series::per_protocol(
+            runs,
+            |r| r.protocol,
+            |r| (f64::from(r.background), r.foreground_mbps),
+        )
+        .into_iter()
+        .chain([fair])
+        .collect(),
+    }
+    .write(&context.result_path("friendliness"))?;
+    let jain = XyPlot {
+        title: "Jain's fairness index over all n + 1 flows".to_owned(),
+        x_label: "background TCP flows".to_owned(),
+        y_label: "Jain's index".to_owned(),
+        log_x: false,
+        series: Series::per_protocol(runs, |r| r.protocol, |r| (f64::from(r.background), r.jain)),
+    }
+    .write(&context.result_path("friendliness-jain"))?;
+    Ok((throughput, jain))
+}
