@@ -21,6 +21,9 @@ pub enum ExperimentCommand {
     /// One foreground flow (Trickles or TCP) against 0 … 16 background TCP flows through the
     /// mirror: its throughput against the fair share, and Jain's fairness index.
     Friendliness(super::friendliness::FriendlinessArgs),
+    /// Transfer throughput by round-trip time, 25 … 225 ms emulated by the packet mirror (the
+    /// paper's PlanetLab figure).
+    Wan(super::wan::WanArgs),
 }
 
 /// Runs one experiment; its table goes to stdout, progress to stderr.
@@ -31,5 +34,6 @@ pub fn run(command: &ExperimentCommand) -> Result<()> {
         ExperimentCommand::Failover(args) => super::failover::run(args).map(drop),
         ExperimentCommand::Pool(args) => super::pool::run(args).map(drop),
         ExperimentCommand::Friendliness(args) => super::friendliness::run(args).map(drop),
+        ExperimentCommand::Wan(args) => super::wan::run(args).map(drop),
     }
 }

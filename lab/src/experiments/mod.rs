@@ -15,7 +15,8 @@
 //! Experiments: [`memory`] (server memory against clients), [`throughput`] (aggregate
 //! goodput against clients), [`failover`] (server killed and restarted, Trickles against TCP with range
 //! resume), [`pool`] (a replica of a balanced pool killed mid-transfer), [`friendliness`] (one
-//! flow against background TCP flows through the mirror).
+//! flow against background TCP flows through the mirror), [`wan`] (throughput by emulated
+//! round-trip time).
 
 pub mod backend_counters;
 pub mod checked_wait;
@@ -37,4 +38,5 @@ pub mod socket_memory;
 pub mod tcp_congestion;
 pub mod throughput;
 pub mod timed_transfer;
+pub mod wan;
 pub mod xy_plot;
