@@ -348,7 +348,8 @@ fn table(runs: &[FriendlinessRun], rate_mbit: f64) -> ResultTable {
         "jain_tcp",
         "total_trickles_mbps",
         "total_tcp_mbps",
-        "machinery_losses",
+        "machinery_losses_trickles",
+        "machinery_losses_tcp",
     ]);
     let mut counts: Vec<u32> = runs.iter().map(|r| r.background).collect();
     counts.dedup();
@@ -367,7 +368,8 @@ fn table(runs: &[FriendlinessRun], rate_mbit: f64) -> ResultTable {
             format!("{:.3}", c.jain),
             format!("{:.2}", t.total_mbps()),
             format!("{:.2}", c.total_mbps()),
-            (t.counters.machinery_losses() + c.counters.machinery_losses()).to_string(),
+            t.counters.machinery_losses().to_string(),
+            c.counters.machinery_losses().to_string(),
         ]);
     }
     table
