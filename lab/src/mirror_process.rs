@@ -13,13 +13,13 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
 use crate::binaries::{Binaries, MIRROR_BIN};
 use crate::children::ChildProcess;
-use crate::error::{LabError, Result};
+use crate::error::Result;
 use crate::http_probe;
+use crate::testbed::namespace::run_in;
 use crate::testbed::NamespaceRef;
 
 /// How long the mirror may take to become ready.
@@ -140,12 +140,14 @@ impl MirrorProcess {
         mirror: &ConfiguredMirror,
         netns: &NamespaceRef,
     ) -> Result<Self> {
-        std::fs::write(&mirror.config, &mirror.yaml)
-            .map_err(|e| LabError::io(&mirror.config, e))?;
-        let mut command = Command::new(binaries.mirror()?);
-        command.arg("--config").arg(&mirror.config);
-        netns.enter(&mut command)?;
-        let child = ChildProcess::spawn(MIRROR_BIN, command, &mirror.log)?;
+        let child = ChildProcess::spawn_configured_in(
+            MIRROR_BIN,
+            binaries.mirror()?,
+            &mirror.config,
+            &mirror.yaml,
+            &mirror.log,
+            Some(netns),
+        )?;
         MirrorProcess {
             child,
             listen: mirror.listen,
@@ -159,7 +161,7 @@ impl MirrorProcess {
         let (metrics, netns) = (self.metrics, self.netns.clone());
         self.child
             .wait_until("trickles-mirror to become ready", START_LIMIT, || {
-                probe(netns.as_ref(), || http_probe::healthy(metrics)).unwrap_or(false)
+                run_in(netns.as_ref(), || http_probe::healthy(metrics)).unwrap_or(false)
             })?;
         Ok(self)
     }
@@ -172,7 +174,7 @@ impl MirrorProcess {
     /// The `/metrics` text, if it answers.
     pub fn metrics(&self) -> Option<String> {
         let metrics = self.metrics;
-        probe(self.netns.as_ref(), || http_probe::metrics_text(metrics)).flatten()
+        run_in(self.netns.as_ref(), || http_probe::metrics_text(metrics)).flatten()
     }
 
     /// Fails with the mirror's log if it has exited.
@@ -183,15 +185,6 @@ impl MirrorProcess {
     /// SIGTERM, then SIGKILL.
     pub fn stop(mut self) -> Result<()> {
         self.child.terminate(STOP_GRACE)
-    }
-}
-
-/// Runs `request` in `netns` (on a thread that joined it), or right here for `None`; `None` if
-/// the namespace cannot be entered.
-fn probe<T: Send>(netns: Option<&NamespaceRef>, request: impl FnOnce() -> T + Send) -> Option<T> {
-    match netns {
-        Some(netns) => netns.run_inside(request).ok(),
-        None => Some(request()),
     }
 }
 

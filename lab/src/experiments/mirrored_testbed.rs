@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 
 use super::context::{Context, Protocol, EXPERIMENT_MSS, HTTP_PORT, METRICS_PORT, TRICKLES_PORT};
 use super::path_counters::{metric_sum, qdisc_drops, udp_receive_overflows, PathCounters};
+use super::tcp_congestion;
 use crate::binaries::{Binaries, Profile};
 use crate::client_process::{ClientProcess, ClientSpec};
 use crate::error::{LabError, Result};
@@ -71,7 +72,7 @@ pub struct EmulatedPath {
 /// How the testbed is set up.
 #[derive(Clone, Debug)]
 pub struct MirroredSetup {
-    /// `net.ipv4.tcp_congestion_control` in the client and server namespaces.
+    /// `net.ipv4.tcp_congestion_control` in every namespace of the testbed.
     pub tcp_cc: String,
     /// The first emulated path.
     pub path: EmulatedPath,
@@ -107,8 +108,9 @@ impl MirroredTestbed {
         let family = context.family;
         let tunnel = tunnel_binary(&context.binaries, setup.bin_dir.as_deref(), profile)?;
         let testbed = StarTestbed::build(&[CLIENTS, SERVER, MIRROR])?;
+        tcp_congestion::use_everywhere(&testbed, &setup.tcp_cc)?;
         for role in [CLIENTS, SERVER] {
-            configure_tcp(testbed.host(role), &setup.tcp_cc)?;
+            enlarge_tcp_buffers(testbed.host(role))?;
         }
         let mirror_addr = SocketAddr::new(testbed.host(MIRROR).address(family), MIRROR_PORT);
         let mut tunnels = Vec::with_capacity(2);
@@ -312,12 +314,11 @@ impl MirroredTestbed {
     }
 }
 
-/// The TCP settings of a host: the congestion control under test, and socket buffers large
-/// enough that neither end's window limits a 100 Mbit/s flow over 250 ms (3 MB in flight,
-/// as much again queued), so only congestion control does (Trickles' client offers 16 MiB).
-fn configure_tcp(host: &Host, congestion_control: &str) -> Result<()> {
+/// TCP socket buffers large enough that neither end's window limits a 100 Mbit/s flow over
+/// 250 ms (3 MB in flight, as much again queued), so only congestion control does (Trickles'
+/// client offers 16 MiB).
+fn enlarge_tcp_buffers(host: &Host) -> Result<()> {
     let namespace = host.namespace();
-    namespace.sysctl("net.ipv4.tcp_congestion_control", congestion_control)?;
     namespace.sysctl("net.ipv4.tcp_rmem", "4096 131072 16777216")?;
     namespace.sysctl("net.ipv4.tcp_wmem", "4096 16384 16777216")
 }
