@@ -9,12 +9,16 @@
 //! client (`--parallel n`, HTTP) starts; after `--background-warmup` the foreground starts;
 //! after `--foreground-warmup` (its slow start) the window of `--window` seconds opens, and
 //! every flow's bytes over exactly that window come from the sizes of the output files
-//! ([`FlowMeter`]). Then every client is killed and the next run starts.
+//! ([`FlowMeter`]). Then every client is killed and the next run starts. Each point runs
+//! `--repeats` times per protocol, protocols alternating; the tables and figures show the
+//! medians, the CSV the ranges too.
 //!
-//! Default size: 12 runs of 2 + 2 + 10 s plus start-up, about 3.5 minutes. Ten seconds is five
+//! Default size: 24 runs of 2 + 2 + 8 s plus start-up, about 5 minutes. Eight seconds is four
 //! Reno sawtooth cycles of a flow alone on this path (a window of ~180 packets halves and
 //! regrows by one per 20 ms round trip: ~1.8 s per cycle), so shares average over several
-//! cycles; two seconds of warm-up are some ten round trips past any slow start.
+//! cycles; two seconds of warm-up are some ten round trips past any slow start. One window per
+//! point is not enough: which flow a run's congestion events hit varies, and single 10 s
+//! windows were seen to move a point by ±20 %.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -27,6 +31,7 @@ use super::flow_meter::{rates_mbps, FlowMeter};
 use super::jain_index::jain_index;
 use super::mirrored_testbed::{EmulatedPath, MirroredSetup, MirroredTestbed};
 use super::path_counters::PathCounters;
+use super::repeat_summary::{median, range_text};
 use super::results_table::ResultTable;
 use super::xy_plot::{Series, XyPlot};
 use crate::binaries::Profile;
@@ -64,8 +69,11 @@ pub struct FriendlinessArgs {
     #[arg(long, default_value_t = 2.0)]
     pub foreground_warmup: f64,
     /// The measurement window, seconds.
-    #[arg(long, default_value_t = 10.0)]
+    #[arg(long, default_value_t = 8.0)]
     pub window: f64,
+    /// Runs per point and protocol (the median is reported).
+    #[arg(long, default_value_t = 2)]
+    pub repeats: u32,
     /// Kernel TCP congestion control in the testbed (Trickles' window follows Reno).
     #[arg(long, default_value = "reno")]
     pub tcp_cc: String,
@@ -79,7 +87,7 @@ pub struct FriendlinessArgs {
 
 impl FriendlinessArgs {
     /// The reduced size the CI test runs: 0 and 2 background flows at 20 Mbit/s, one-second
-    /// warm-ups, a three-second window (about 25 s in all).
+    /// warm-ups, a three-second window, one run each (about 25 s in all).
     pub fn reduced(out: PathBuf) -> Self {
         FriendlinessArgs {
             base: BaseArgs::for_tests(out),
@@ -90,6 +98,7 @@ impl FriendlinessArgs {
             background_warmup: 1.0,
             foreground_warmup: 1.0,
             window: 3.0,
+            repeats: 1,
             tcp_cc: "reno".to_owned(),
             seed: 1,
             profile: Profile::Debug,
@@ -104,6 +113,8 @@ pub struct FriendlinessRun {
     pub protocol: Protocol,
     /// Background TCP flows.
     pub background: u32,
+    /// Which repeat of the point (from 0).
+    pub repeat: u32,
     /// The foreground's throughput over the window, Mbit/s.
     pub foreground_mbps: f64,
     /// Each background flow's throughput over the same window, Mbit/s.
@@ -124,7 +135,7 @@ impl FriendlinessRun {
 /// What the experiment measured.
 #[derive(Clone, Debug)]
 pub struct FriendlinessOutcome {
-    /// Every run, in the order they ran (per point: Trickles, then TCP).
+    /// Every run, in the order they ran (per point and repeat: Trickles, then TCP).
     pub runs: Vec<FriendlinessRun>,
     /// The bottleneck's rate, Mbit/s.
     pub rate_mbit: f64,
@@ -143,11 +154,14 @@ pub struct FriendlinessOutcome {
 }
 
 impl FriendlinessOutcome {
-    /// The run of `protocol` with `background` flows.
-    pub fn run(&self, protocol: Protocol, background: u32) -> Option<&FriendlinessRun> {
-        self.runs
-            .iter()
-            .find(|r| r.protocol == protocol && r.background == background)
+    /// The runs of `protocol` with `background` flows (one per repeat).
+    pub fn runs_of(&self, protocol: Protocol, background: u32) -> Vec<&FriendlinessRun> {
+        runs_of(&self.runs, protocol, background)
+    }
+
+    /// The median foreground throughput of `protocol` with `background` flows, Mbit/s.
+    pub fn foreground_mbps(&self, protocol: Protocol, background: u32) -> f64 {
+        median_of(&self.runs, protocol, background, |r| r.foreground_mbps)
     }
 
     /// The machinery's and the path's drops over every run.
@@ -193,17 +207,20 @@ pub fn run(args: &FriendlinessArgs) -> Result<FriendlinessOutcome> {
     );
     let mut runs = Vec::new();
     for &background in &args.background {
-        for protocol in Protocol::BOTH {
-            let run = measure(&context, &mut testbed, args, protocol, background)?;
-            println!(
-                "  {:>8} + {background:>2} TCP: foreground {:6.2} Mbit/s, all flows {:6.2} \
-                 Mbit/s, Jain {:.3}",
-                protocol.label(),
-                run.foreground_mbps,
-                run.total_mbps(),
-                run.jain
-            );
-            runs.push(run);
+        for repeat in 0..args.repeats {
+            for protocol in Protocol::BOTH {
+                let run = measure(&context, &mut testbed, args, protocol, background, repeat)?;
+                println!(
+                    "  {:>8} + {background:>2} TCP (run {}): foreground {:6.2} Mbit/s, all \
+                     flows {:6.2} Mbit/s, Jain {:.3}",
+                    protocol.label(),
+                    repeat + 1,
+                    run.foreground_mbps,
+                    run.total_mbps(),
+                    run.jain
+                );
+                runs.push(run);
+            }
         }
     }
     drop(testbed);
@@ -233,6 +250,7 @@ fn validate(args: &FriendlinessArgs) -> Result<()> {
         ("--rtt-ms", args.rtt_ms),
         ("--queue-bdp", args.queue_bdp),
         ("--window", args.window),
+        ("--repeats", f64::from(args.repeats)),
     ];
     for (flag, value) in positive {
         if !(value.is_finite() && value > 0.0) {
@@ -269,8 +287,9 @@ fn measure(
     args: &FriendlinessArgs,
     protocol: Protocol,
     background: u32,
+    repeat: u32,
 ) -> Result<FriendlinessRun> {
-    let stem = format!("{}-{background}", protocol.label().to_lowercase());
+    let stem = format!("{}-{background}-{repeat}", protocol.label().to_lowercase());
     let dir = context.fixture.path();
     let before = testbed.counters()?;
     let mut meter = FlowMeter::new();
@@ -317,6 +336,7 @@ fn measure(
     Ok(FriendlinessRun {
         protocol,
         background,
+        repeat,
         foreground_mbps: *foreground,
         background_mbps: background_rates.to_vec(),
         jain,
@@ -336,7 +356,26 @@ fn secs(seconds: f64) -> Duration {
     Duration::from_secs_f64(seconds)
 }
 
-/// One row per number of background flows.
+fn runs_of(runs: &[FriendlinessRun], protocol: Protocol, background: u32) -> Vec<&FriendlinessRun> {
+    runs.iter()
+        .filter(|r| r.protocol == protocol && r.background == background)
+        .collect()
+}
+
+fn median_of(
+    runs: &[FriendlinessRun],
+    protocol: Protocol,
+    background: u32,
+    value: impl Fn(&FriendlinessRun) -> f64,
+) -> f64 {
+    let values: Vec<f64> = runs_of(runs, protocol, background)
+        .into_iter()
+        .map(value)
+        .collect();
+    median(&values)
+}
+
+/// One row per number of background flows: medians over the repeats, and the ranges.
 fn table(runs: &[FriendlinessRun], rate_mbit: f64) -> ResultTable {
     let mut table = ResultTable::new(&[
         "background",
@@ -346,6 +385,8 @@ fn table(runs: &[FriendlinessRun], rate_mbit: f64) -> ResultTable {
         "trickles_over_tcp",
         "jain_trickles",
         "jain_tcp",
+        "trickles_range",
+        "tcp_range",
         "total_trickles_mbps",
         "total_tcp_mbps",
         "machinery_losses_trickles",
@@ -354,22 +395,39 @@ fn table(runs: &[FriendlinessRun], rate_mbit: f64) -> ResultTable {
     let mut counts: Vec<u32> = runs.iter().map(|r| r.background).collect();
     counts.dedup();
     for n in counts {
-        let find = |p: Protocol| runs.iter().find(|r| r.protocol == p && r.background == n);
-        let (Some(t), Some(c)) = (find(Protocol::Trickles), find(Protocol::Tcp)) else {
-            continue;
+        let med = |p: Protocol, value: fn(&FriendlinessRun) -> f64| median_of(runs, p, n, value);
+        let foreground = |r: &FriendlinessRun| r.foreground_mbps;
+        let spread = |p: Protocol| {
+            let values: Vec<f64> = runs_of(runs, p, n).into_iter().map(foreground).collect();
+            range_text(&values)
         };
+        let losses = |p: Protocol| -> u64 {
+            runs_of(runs, p, n)
+                .iter()
+                .map(|r| r.counters.machinery_losses())
+                .sum()
+        };
+        let (t, c) = (
+            med(Protocol::Trickles, foreground),
+            med(Protocol::Tcp, foreground),
+        );
         table.push(vec![
             n.to_string(),
             format!("{:.2}", rate_mbit / f64::from(n + 1)),
-            format!("{:.2}", t.foreground_mbps),
-            format!("{:.2}", c.foreground_mbps),
-            format!("{:.3}", t.foreground_mbps / c.foreground_mbps),
-            format!("{:.3}", t.jain),
-            format!("{:.3}", c.jain),
-            format!("{:.2}", t.total_mbps()),
-            format!("{:.2}", c.total_mbps()),
-            t.counters.machinery_losses().to_string(),
-            c.counters.machinery_losses().to_string(),
+            format!("{t:.2}"),
+            format!("{c:.2}"),
+            format!("{:.3}", t / c),
+            format!("{:.3}", med(Protocol::Trickles, |r| r.jain)),
+            format!("{:.3}", med(Protocol::Tcp, |r| r.jain)),
+            spread(Protocol::Trickles),
+            spread(Protocol::Tcp),
+            format!(
+                "{:.2}",
+                med(Protocol::Trickles, FriendlinessRun::total_mbps)
+            ),
+            format!("{:.2}", med(Protocol::Tcp, FriendlinessRun::total_mbps)),
+            losses(Protocol::Trickles).to_string(),
+            losses(Protocol::Tcp).to_string(),
         ]);
     }
     table
@@ -396,14 +454,10 @@ fn plots(
         x_label: "background TCP flows".to_owned(),
         y_label: "foreground throughput (Mbit/s)".to_owned(),
         log_x: false,
-        series: Series::per_protocol(
-            runs,
-            |r| r.protocol,
-            |r| (f64::from(r.background), r.foreground_mbps),
-        )
-        .into_iter()
-        .chain([fair])
-        .collect(),
+        series: median_series(runs, args, |r| r.foreground_mbps)
+            .into_iter()
+            .chain([fair])
+            .collect(),
     }
     .write(&context.result_path("friendliness"))?;
     let jain = XyPlot {
@@ -411,8 +465,27 @@ fn plots(
         x_label: "background TCP flows".to_owned(),
         y_label: "Jain's index".to_owned(),
         log_x: false,
-        series: Series::per_protocol(runs, |r| r.protocol, |r| (f64::from(r.background), r.jain)),
+        series: median_series(runs, args, |r| r.jain),
     }
     .write(&context.result_path("friendliness-jain"))?;
     Ok((throughput, jain))
+}
+
+/// One line per protocol through the medians of `value` at each number of background flows.
+fn median_series(
+    runs: &[FriendlinessRun],
+    args: &FriendlinessArgs,
+    value: fn(&FriendlinessRun) -> f64,
+) -> Vec<Series> {
+    Protocol::BOTH
+        .iter()
+        .map(|&protocol| Series {
+            name: protocol.label().to_owned(),
+            points: args
+                .background
+                .iter()
+                .map(|&n| (f64::from(n), median_of(runs, protocol, n, value)))
+                .collect(),
+        })
+        .collect()
 }

@@ -9,8 +9,8 @@
 //! times read off such a trace), [`backend_counters`] (which replica a balancer sent a
 //! connection to); for the wide-area experiments the mirrored testbed ([`mirrored_testbed`]:
 //! every packet through `trickles-mirror`, TCP through tunnel endpoints), its health counters
-//! ([`path_counters`]), per-flow bytes over a window ([`flow_meter`]), [`jain_index`] and
-//! [`checked_wait`].
+//! ([`path_counters`]), per-flow bytes over a window ([`flow_meter`]), [`jain_index`],
+//! [`repeat_summary`] and [`checked_wait`].
 //!
 //! Experiments: [`memory`] (server memory against clients), [`throughput`] (aggregate
 //! goodput against clients), [`failover`] (server killed and restarted, Trickles against TCP with range
@@ -33,6 +33,7 @@ pub mod mirrored_testbed;
 pub mod path_counters;
 pub mod pool;
 pub mod recovery;
+pub mod repeat_summary;
 pub mod results_table;
 pub mod socket_memory;
 pub mod tcp_congestion;

@@ -22,6 +22,7 @@ use clap::Args;
 use super::context::{BaseArgs, Context, Protocol};
 use super::mirrored_testbed::{EmulatedPath, MirroredSetup, MirroredTestbed};
 use super::path_counters::PathCounters;
+use super::repeat_summary::{median, range_text};
 use super::results_table::ResultTable;
 use super::xy_plot::{Series, XyPlot};
 use crate::binaries::Profile;
@@ -284,22 +285,6 @@ fn measure_bucket(
     Ok(bucket)
 }
 
-fn median(values: &[f64]) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    match sorted.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => sorted[n / 2],
-        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
-    }
-}
-
-fn range(values: &[f64]) -> String {
-    let min = values.iter().copied().fold(f64::INFINITY, f64::min);
-    let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    format!("{min:.2}-{max:.2}")
-}
-
 fn table(buckets: &[WanBucket]) -> ResultTable {
     let mut table = ResultTable::new(&[
         "rtt_ms",
@@ -324,8 +309,8 @@ fn table(buckets: &[WanBucket]) -> ResultTable {
             format!("{t:.2}"),
             format!("{c:.2}"),
             format!("{:.3}", t / c),
-            range(&b.trickles_mbps),
-            range(&b.tcp_mbps),
+            range_text(&b.trickles_mbps),
+            range_text(&b.tcp_mbps),
             b.counters.emulated_loss.to_string(),
             b.counters.bottleneck_drops.to_string(),
             b.counters.machinery_losses().to_string(),
@@ -355,18 +340,5 @@ fn plot(buckets: &[WanBucket], args: &WanArgs) -> XyPlot {
                     .collect(),
             })
             .collect(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn median_of_odd_and_even_counts() {
-        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
-        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
-        assert!(median(&[]).is_nan());
-        assert_eq!(range(&[2.0, 1.5, 3.25]), "1.50-3.25");
     }
 }
