@@ -88,26 +88,14 @@ impl FailoverArgs {
     }
 
     fn validate(&self) -> Result<()> {
-        let positive = |value: f64| value.is_finite() && value > 0.0;
-        if !positive(self.rate_mbit) || !positive(self.kill_at) || !positive(self.transfer_limit) {
-            return Err(LabError::Usage(
-                "--rate-mbit, --kill-at and --transfer-limit must be positive".to_owned(),
-            ));
-        }
-        if !(self.restart_delay.is_finite() && self.restart_delay >= 0.0) {
-            return Err(LabError::Usage(
-                "--restart-delay must be 0 or more seconds".to_owned(),
-            ));
-        }
-        let full_rate_seconds = self.size as f64 * 8.0 / (self.rate_mbit * 1e6);
-        if full_rate_seconds <= self.kill_at {
-            return Err(LabError::Usage(format!(
-                "at {} Mbit/s the {} bytes take {full_rate_seconds:.1} s, not past the kill at \
-                 {} s: raise --size or lower --rate-mbit",
-                self.rate_mbit, self.size, self.kill_at
-            )));
-        }
-        Ok(())
+        super::timed_transfer::check_kill_schedule(
+            self.rate_mbit,
+            self.size,
+            self.kill_at,
+            self.transfer_limit,
+            "--restart-delay",
+            self.restart_delay,
+        )
     }
 }
 

@@ -152,31 +152,19 @@ impl PoolArgs {
     }
 
     fn validate(&self) -> Result<()> {
-        let positive = |value: f64| value.is_finite() && value > 0.0;
         if !(2..=20).contains(&self.replicas) {
             return Err(LabError::Usage(
                 "--replicas must be 2 to 20: one must survive the kill".to_owned(),
             ));
         }
-        if !positive(self.rate_mbit) || !positive(self.kill_at) || !positive(self.transfer_limit) {
-            return Err(LabError::Usage(
-                "--rate-mbit, --kill-at and --transfer-limit must be positive".to_owned(),
-            ));
-        }
-        if !(self.restart_after.is_finite() && self.restart_after >= 0.0) {
-            return Err(LabError::Usage(
-                "--restart-after must be 0 or more seconds".to_owned(),
-            ));
-        }
-        let full_rate_seconds = self.size as f64 * 8.0 / (self.rate_mbit * 1e6);
-        if full_rate_seconds <= self.kill_at {
-            return Err(LabError::Usage(format!(
-                "at {} Mbit/s the {} bytes take {full_rate_seconds:.1} s, not past the kill at \
-                 {} s: raise --size or lower --rate-mbit",
-                self.rate_mbit, self.size, self.kill_at
-            )));
-        }
-        Ok(())
+        super::timed_transfer::check_kill_schedule(
+            self.rate_mbit,
+            self.size,
+            self.kill_at,
+            self.transfer_limit,
+            "--restart-after",
+            self.restart_after,
+        )
     }
 }
 

@@ -92,3 +92,35 @@ pub fn run_timed_transfer(
     }
     Ok(TimedTransfer { stats, trace })
 }
+
+/// The flags of a kill-during-a-transfer experiment (failover, pool): the rate, the kill time
+/// and the limit positive, the restart delay (`restart_flag`, seconds) 0 or more, and the
+/// transfer long enough at the bottleneck's rate to be running at the kill.
+pub fn check_kill_schedule(
+    rate_mbit: f64,
+    size: u64,
+    kill_at: f64,
+    transfer_limit: f64,
+    restart_flag: &str,
+    restart_seconds: f64,
+) -> Result<()> {
+    let positive = |value: f64| value.is_finite() && value > 0.0;
+    if !positive(rate_mbit) || !positive(kill_at) || !positive(transfer_limit) {
+        return Err(LabError::Usage(
+            "--rate-mbit, --kill-at and --transfer-limit must be positive".to_owned(),
+        ));
+    }
+    if !(restart_seconds.is_finite() && restart_seconds >= 0.0) {
+        return Err(LabError::Usage(format!(
+            "{restart_flag} must be 0 or more seconds"
+        )));
+    }
+    let full_rate_seconds = size as f64 * 8.0 / (rate_mbit * 1e6);
+    if full_rate_seconds <= kill_at {
+        return Err(LabError::Usage(format!(
+            "at {rate_mbit} Mbit/s the {size} bytes take {full_rate_seconds:.1} s, not past the \
+             kill at {kill_at} s: raise --size or lower --rate-mbit"
+        )));
+    }
+    Ok(())
+}
