@@ -34,14 +34,12 @@ impl SendBatch {
     /// kernel accepted (at least one), or the error of the first one (`WouldBlock` when the
     /// send buffer is full). An empty `transmits` sends nothing and returns 0.
     pub fn send_once(&mut self, socket: &UdpSocket, transmits: &[Transmit]) -> io::Result<usize> {
-        let outgoing: Vec<Outgoing<'_>> = transmits
-            .iter()
-            .take(trickles_netfn::udp::BATCH_LEN)
-            .map(|t| Outgoing::new(t.destination, &t.payload))
-            .collect();
-        match self.inner.send_once(socket, &outgoing)? {
+        let sent = self.inner.send_once_each(socket, transmits, |t| {
+            Outgoing::new(t.destination, &t.payload)
+        })?;
+        match sent {
             // sendmmsg with a non-empty vector sends at least one datagram or fails.
-            0 if !outgoing.is_empty() => Err(io::ErrorKind::WriteZero.into()),
+            0 if !transmits.is_empty() => Err(io::ErrorKind::WriteZero.into()),
             n => Ok(n),
         }
     }

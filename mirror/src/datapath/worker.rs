@@ -106,12 +106,11 @@ pub fn run(context: WorkerContext, shared: &WorkerShared) {
         mirror.release_due(now(), &mut released);
         let mut send_errors = 0;
         if !released.is_empty() {
-            let outgoing: Vec<Outgoing<'_>> = released
-                .iter()
-                .map(|r| Outgoing::new(r.destination, &r.datagram))
-                .collect();
-            send_errors = send.send(&context.socket, &outgoing).errors;
-            drop(outgoing);
+            send_errors = send
+                .send_each(&context.socket, &released, |r| {
+                    Outgoing::new(r.destination, &r.datagram)
+                })
+                .errors;
             for sent in released.drain(..) {
                 mirror.recycle(sent.datagram);
             }

@@ -133,8 +133,7 @@ fn run(
                 codec.outbound(&packet[..n], now_secs, &mut datagram);
                 wrapped.push(datagram);
             }
-            let out: Vec<Outgoing<'_>> = wrapped.iter().map(|d| Outgoing::new(mirror, d)).collect();
-            let sent = send.send(socket, &out);
+            let sent = send.send_each(socket, &wrapped, |d| Outgoing::new(mirror, d));
             counters
                 .to_mirror
                 .fetch_add(sent.packets, Ordering::Relaxed);

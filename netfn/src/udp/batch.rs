@@ -256,21 +256,35 @@ impl SendBatch {
     /// Send every datagram, [`BATCH_LEN`] per system call. A datagram the kernel refuses is
     /// counted in [`SendOutcome::errors`] and skipped; sending goes on with the next one.
     pub fn send(&mut self, socket: &UdpSocket, datagrams: &[Outgoing<'_>]) -> SendOutcome {
+        self.send_each(socket, datagrams, |d| *d)
+    }
+
+    /// [`send`](Self::send) for any queue of the caller's own datagram type, viewed as an
+    /// [`Outgoing`] by `view`: nothing is collected or copied on the way to the kernel.
+    pub fn send_each<T>(
+        &mut self,
+        socket: &UdpSocket,
+        items: &[T],
+        view: impl for<'a> Fn(&'a T) -> Outgoing<'a>,
+    ) -> SendOutcome {
         let mut outcome = SendOutcome::default();
-        let mut rest = datagrams;
+        let mut rest = items;
         while !rest.is_empty() {
             let chunk = &rest[..rest.len().min(BATCH_LEN)];
-            match self.send_once(socket, chunk) {
+            match self.send_once_each(socket, chunk, &view) {
                 Ok(sent) => {
                     outcome.packets += sent as u64;
-                    outcome.bytes += chunk[..sent].iter().map(|d| d.len() as u64).sum::<u64>();
+                    outcome.bytes += chunk[..sent]
+                        .iter()
+                        .map(|d| view(d).len() as u64)
+                        .sum::<u64>();
                     rest = &rest[sent..];
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     // The first datagram of the chunk was refused (no route, too big, full
                     // buffer on a non-blocking socket, ...).
-                    tracing::trace!(destination = %chunk[0].destination, error = %e, "send failed");
+                    tracing::trace!(destination = %view(&chunk[0]).destination, error = %e, "send failed");
                     outcome.errors += 1;
                     rest = &rest[1..];
                 }
@@ -288,14 +302,26 @@ impl SendBatch {
         socket: &UdpSocket,
         datagrams: &[Outgoing<'_>],
     ) -> io::Result<usize> {
-        let chunk = &datagrams[..datagrams.len().min(BATCH_LEN)];
+        self.send_once_each(socket, datagrams, |d| *d)
+    }
+
+    /// [`send_once`](Self::send_once) for any datagram type, viewed by `view` (see
+    /// [`send_each`](Self::send_each)).
+    pub fn send_once_each<T>(
+        &mut self,
+        socket: &UdpSocket,
+        items: &[T],
+        view: impl for<'a> Fn(&'a T) -> Outgoing<'a>,
+    ) -> io::Result<usize> {
+        let chunk = &items[..items.len().min(BATCH_LEN)];
         if chunk.is_empty() {
             return Ok(0);
         }
         self.addresses.clear();
         self.addresses
-            .extend(chunk.iter().map(|d| SockAddr::from(d.destination)));
-        for (i, datagram) in chunk.iter().enumerate() {
+            .extend(chunk.iter().map(|d| SockAddr::from(view(d).destination)));
+        for (i, item) in chunk.iter().enumerate() {
+            let datagram = view(item);
             // sendmmsg only reads through these pointers.
             self.iovecs[i] = [
                 libc::iovec {

@@ -166,12 +166,7 @@ fn send_queued(
         return;
     }
     // One allocation per batch, not per packet: the transmits as one-part datagrams.
-    let datagrams: Vec<Outgoing<'_>> = queue
-        .iter()
-        .map(|t| Outgoing::new(t.destination, &t.payload))
-        .collect();
-    let sent = send.send(socket, &datagrams);
-    drop(datagrams);
+    let sent = send.send_each(socket, queue, |t| Outgoing::new(t.destination, &t.payload));
     counts.packets_sent += sent.packets;
     counts.bytes_sent += sent.bytes;
     counts.send_errors += sent.errors;
