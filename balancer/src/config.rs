@@ -35,7 +35,7 @@ use std::num::NonZeroU32;
 use std::path::Path;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use trickles_netfn::{ConfigError, ConfigSource};
 
 use crate::core::constants::{DEFAULT_TABLE_SIZE, MAX_TABLE_SIZE};
@@ -50,7 +50,8 @@ pub const MIN_INTERVAL_MS: u64 = 10;
 pub const WATCH_INTERVAL: Duration = Duration::from_millis(500);
 
 /// A Maglev table size: prime, at most [`MAX_TABLE_SIZE`] (checked while parsing).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
 pub struct TableSize(pub u32);
 
 impl<'de> Deserialize<'de> for TableSize {
@@ -75,7 +76,8 @@ impl TryFrom<u32> for TableSize {
 }
 
 /// A backend name usable as a metric label (checked while parsing).
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
 pub struct BackendName(pub String);
 
 impl<'de> Deserialize<'de> for BackendName {
@@ -137,7 +139,7 @@ impl TryFrom<String> for BackendName {
 }
 
 /// How health is probed.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ProbeKind {
     /// A small Trickles HELLO to the backend's UDP address; any answer with its connection id.
@@ -147,21 +149,28 @@ pub enum ProbeKind {
     Http,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+/// The `health:` section as written.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-struct HealthFile {
+pub struct HealthFile {
+    /// How to probe.
     #[serde(default)]
-    probe: ProbeKind,
+    pub probe: ProbeKind,
+    /// Time between two probes of a backend, in milliseconds.
     #[serde(default = "default_interval_ms")]
-    interval_ms: u64,
+    pub interval_ms: u64,
+    /// How long a probe waits for its answer, in milliseconds (< `interval_ms`).
     #[serde(default = "default_timeout_ms")]
-    timeout_ms: u64,
+    pub timeout_ms: u64,
+    /// Successes to come back.
     #[serde(default = "default_two")]
-    rise: NonZeroU32,
+    pub rise: NonZeroU32,
+    /// Failures (timeouts) to leave.
     #[serde(default = "default_two")]
-    fall: NonZeroU32,
+    pub fall: NonZeroU32,
+    /// "Port unreachable" takes a backend out at once.
     #[serde(default = "default_true")]
-    down_on_refused: bool,
+    pub down_on_refused: bool,
 }
 
 impl Default for HealthFile {
@@ -193,55 +202,84 @@ fn default_weight() -> NonZeroU32 {
     NonZeroU32::MIN
 }
 
-#[derive(Clone, Debug, Deserialize)]
+/// One entry of `backends:` as written.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-struct BackendFile {
-    name: BackendName,
-    address: SocketAddr,
+pub struct BackendFile {
+    /// Identity: Maglev permutation and metric label.
+    pub name: BackendName,
+    /// The replica's Trickles UDP address (also its reply source).
+    pub address: SocketAddr,
+    /// Share of new traffic (≥ 1).
     #[serde(default = "default_weight")]
-    weight: NonZeroU32,
-    health_address: Option<SocketAddr>,
+    pub weight: NonZeroU32,
+    /// Its metrics endpoint (HTTP probe only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health_address: Option<SocketAddr>,
+    /// Drained: no new packets, replies still relayed.
     #[serde(default)]
-    drain: bool,
+    pub drain: bool,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+/// `mode:` as written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
-enum ModeFile {
+pub enum ModeFile {
+    /// See [`ForwardingMode::Relay`].
     #[default]
     Relay,
+    /// See [`ForwardingMode::DirectReturn`].
     DirectReturn,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+/// `policy:` as written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
-enum PolicyFile {
+pub enum PolicyFile {
+    /// See [`Policy::Maglev`].
     #[default]
     Maglev,
+    /// See [`Policy::RoundRobin`].
     RoundRobin,
+    /// See [`Policy::LeastLoaded`].
     LeastLoaded,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+/// The balancer's YAML file as written; [`BalancerConfig::from_source`] validates it. The lab
+/// writes configuration files by serializing this type.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-struct ConfigFile {
+pub struct BalancerConfigFile {
+    /// Client-facing addresses (VIPs).
     #[serde(default)]
-    listen: Vec<SocketAddr>,
-    metrics: Option<SocketAddr>,
-    workers: Option<usize>,
+    pub listen: Vec<SocketAddr>,
+    /// Metrics endpoint.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<SocketAddr>,
+    /// Datapath threads per listen address (absent: 1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workers: Option<usize>,
+    /// Reply path.
     #[serde(default)]
-    mode: ModeFile,
+    pub mode: ModeFile,
+    /// Backend selection.
     #[serde(default)]
-    policy: PolicyFile,
-    table_size: Option<TableSize>,
+    pub policy: PolicyFile,
+    /// Maglev table size (absent: 65537).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub table_size: Option<TableSize>,
+    /// Reload when the file changes.
     #[serde(default)]
-    watch_config: bool,
+    pub watch_config: bool,
+    /// Packet mirrors in front, trusted to send encapsulated datagrams.
     #[serde(default)]
-    upstreams: Vec<SocketAddr>,
+    pub upstreams: Vec<SocketAddr>,
+    /// Health checks.
     #[serde(default)]
-    health: HealthFile,
+    pub health: HealthFile,
+    /// The pool, in order.
     #[serde(default)]
-    backends: Vec<BackendFile>,
+    pub backends: Vec<BackendFile>,
 }
 
 /// Health checking settings.
@@ -305,7 +343,7 @@ impl BalancerConfig {
 
     /// Validate the text of a configuration file.
     pub fn from_source(source: &ConfigSource) -> Result<Self, ConfigError> {
-        let file: ConfigFile = source.parse()?;
+        let file: BalancerConfigFile = source.parse()?;
         if file.listen.is_empty() {
             return Err(source.error_at(
                 "listen",
@@ -562,6 +600,118 @@ backends:
         assert!(message.starts_with("b.yaml:9:"), "{message}");
         assert!(error("listen: [\"127.0.0.1:1\"]\n").starts_with("b.yaml: no backends"));
         assert!(error("backends: []\n").starts_with("b.yaml: no listen address"));
+    }
+
+    fn addr(text: &str) -> SocketAddr {
+        text.parse().expect("a socket address")
+    }
+
+    fn nonzero(n: u32) -> NonZeroU32 {
+        NonZeroU32::new(n).expect("not zero")
+    }
+
+    #[test]
+    fn a_written_file_loads_back_with_the_same_settings() {
+        let file = BalancerConfigFile {
+            listen: vec![addr("198.18.0.1:4433"), addr("[2001:2::1]:4433")],
+            metrics: Some(addr("198.18.0.1:9300")),
+            workers: Some(2),
+            mode: ModeFile::DirectReturn,
+            policy: PolicyFile::LeastLoaded,
+            table_size: Some(TableSize::try_from(251).expect("prime")),
+            watch_config: true,
+            upstreams: vec![addr("198.18.0.9:7000")],
+            health: HealthFile {
+                probe: ProbeKind::Http,
+                interval_ms: 300,
+                timeout_ms: 120,
+                rise: nonzero(3),
+                fall: nonzero(4),
+                down_on_refused: false,
+            },
+            backends: vec![
+                BackendFile {
+                    name: BackendName::try_from("r1".to_owned()).expect("valid"),
+                    address: addr("198.18.0.2:5001"),
+                    weight: nonzero(5),
+                    health_address: Some(addr("198.18.0.2:9101")),
+                    drain: true,
+                },
+                BackendFile {
+                    name: BackendName::try_from("r-2.v6".to_owned()).expect("valid"),
+                    address: addr("[2001:2::2]:5001"),
+                    weight: nonzero(1),
+                    health_address: Some(addr("[2001:2::2]:9101")),
+                    drain: false,
+                },
+            ],
+        };
+        let text = serde_yaml::to_string(&file).expect("serializes");
+        let config = load(&text).expect("the written file is valid");
+        assert_eq!(
+            config,
+            BalancerConfig {
+                listen: file.listen.clone(),
+                metrics: file.metrics,
+                workers: 2,
+                mode: ForwardingMode::DirectReturn,
+                policy: Policy::LeastLoaded,
+                table_size: 251,
+                watch_config: true,
+                upstreams: file.upstreams.clone(),
+                health: HealthConfig {
+                    probe: ProbeKind::Http,
+                    interval: Duration::from_millis(300),
+                    timeout: Duration::from_millis(120),
+                    thresholds: HealthThresholds {
+                        rise: 3,
+                        fall: 4,
+                        down_on_refused: false,
+                    },
+                },
+                backends: vec![
+                    BackendConfig {
+                        name: "r1".into(),
+                        address: addr("198.18.0.2:5001"),
+                        weight: 5,
+                        health_address: Some(addr("198.18.0.2:9101")),
+                        drain: true,
+                    },
+                    BackendConfig {
+                        name: "r-2.v6".into(),
+                        address: addr("[2001:2::2]:5001"),
+                        weight: 1,
+                        health_address: Some(addr("[2001:2::2]:9101")),
+                        drain: false,
+                    },
+                ],
+            }
+        );
+        let reread: BalancerConfigFile = serde_yaml::from_str(&text).expect("parses");
+        assert_eq!(reread, file);
+    }
+
+    #[test]
+    fn a_default_file_with_a_pool_writes_only_what_is_set() {
+        let file = BalancerConfigFile {
+            listen: vec![addr("198.18.0.1:4433")],
+            backends: vec![BackendFile {
+                name: BackendName::try_from("r1".to_owned()).expect("valid"),
+                address: addr("198.18.0.2:5001"),
+                weight: nonzero(1),
+                health_address: None,
+                drain: false,
+            }],
+            ..BalancerConfigFile::default()
+        };
+        let text = serde_yaml::to_string(&file).expect("serializes");
+        for unset in ["metrics", "workers", "table_size", "health_address"] {
+            assert!(!text.contains(unset), "{unset} written:\n{text}");
+        }
+        let config = load(&text).expect("valid");
+        assert_eq!(config.workers, 1);
+        assert_eq!(config.table_size, DEFAULT_TABLE_SIZE);
+        assert_eq!(config.health.thresholds, HealthThresholds::default());
     }
 
     #[test]

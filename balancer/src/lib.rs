@@ -26,7 +26,8 @@
 //! trickles-balancer --config balancer.yaml --check   # validate and exit
 //! ```
 //!
-//! The file format is in [`config`]; the metrics (`trickles_balancer_*`) in [`metrics`]. The
+//! The file format is in [`config`] ([`BalancerConfigFile`] as written, [`BalancerConfig`]
+//! validated); the metrics (`trickles_balancer_*`) in [`metrics`]. The
 //! replicas must accept the balancer's encapsulation: `trickles-server --balancer VIP` (or
 //! `balancers:` in its YAML).
 //!
@@ -62,4 +63,8 @@ pub mod pool;
 pub mod probe;
 pub mod service;
 
+pub use config::{
+    BackendFile, BackendName, BalancerConfig, BalancerConfigFile, HealthFile, ModeFile, PolicyFile,
+    ProbeKind, TableSize,
+};
 pub use error::BalancerError;

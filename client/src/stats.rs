@@ -95,3 +95,35 @@ impl ParallelReport {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_written_report_parses_back_into_the_same_report() {
+        let transfer = |bytes: u64, stall: f64| TransferStats {
+            url: "trickles://198.18.0.1:4433/f.bin".into(),
+            protocol: "trickles".into(),
+            bytes,
+            seconds: 0.5,
+            goodput_mbps: goodput_mbps(bytes, 0.5),
+            retransmissions: 2,
+            longest_stall_ms: stall,
+            first_byte_ms: 1.25,
+            reconnects: 0,
+            sha256: "ab".repeat(32),
+        };
+        let report = ParallelReport::new(
+            "trickles://198.18.0.1:4433/f.bin".into(),
+            "trickles".into(),
+            vec![transfer(1_000, 3.5), transfer(2_000, 7.0)],
+            0.75,
+        );
+        let json = serde_json::to_string(&report).expect("serializes");
+        let parsed: ParallelReport = serde_json::from_str(&json).expect("parses");
+        assert_eq!(parsed, report);
+        assert_eq!(parsed.totals.bytes, 3_000);
+        assert_eq!(parsed.totals.longest_stall_ms, 7.0);
+    }
+}

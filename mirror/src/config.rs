@@ -37,7 +37,7 @@
 use std::net::SocketAddr;
 use std::path::Path;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use trickles::sim::{GilbertElliott, LinkConfig};
 use trickles::time::Duration;
 use trickles_netfn::config::{ConfigError, ConfigSource};
@@ -53,8 +53,8 @@ pub const MAX_WORKERS: usize = 256;
 pub const MAX_TABLE_SLOTS: usize = 1 << 24;
 
 /// A probability in `[0, 1]`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Deserialize)]
-#[serde(try_from = "f64")]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(try_from = "f64", into = "f64")]
 pub struct Probability(pub f64);
 
 impl TryFrom<f64> for Probability {
@@ -68,9 +68,15 @@ impl TryFrom<f64> for Probability {
     }
 }
 
+impl From<Probability> for f64 {
+    fn from(p: Probability) -> f64 {
+        p.0
+    }
+}
+
 /// A non-negative, finite number of milliseconds (fractions allowed, kept to the microsecond).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Deserialize)]
-#[serde(try_from = "f64")]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(try_from = "f64", into = "f64")]
 pub struct Millis(pub Duration);
 
 impl TryFrom<f64> for Millis {
@@ -84,9 +90,15 @@ impl TryFrom<f64> for Millis {
     }
 }
 
+impl From<Millis> for f64 {
+    fn from(ms: Millis) -> f64 {
+        ms.0.micros() as f64 / 1_000.0
+    }
+}
+
 /// An address pattern written as text.
-#[derive(Clone, Copy, Debug, PartialEq, Deserialize)]
-#[serde(try_from = "String")]
+#[derive(Clone, Copy, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct PatternText(pub AddressPattern);
 
 impl TryFrom<String> for PatternText {
@@ -96,9 +108,15 @@ impl TryFrom<String> for PatternText {
     }
 }
 
+impl From<PatternText> for String {
+    fn from(pattern: PatternText) -> String {
+        pattern.0.to_string()
+    }
+}
+
 /// A key secret written in hex.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(try_from = "String")]
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct SecretText(String);
 
 impl TryFrom<String> for SecretText {
@@ -110,8 +128,14 @@ impl TryFrom<String> for SecretText {
     }
 }
 
+impl From<SecretText> for String {
+    fn from(secret: SecretText) -> String {
+        secret.0
+    }
+}
+
 /// One key as written.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeyFile {
     /// Key id carried in the tag option.
@@ -121,7 +145,7 @@ pub struct KeyFile {
 }
 
 /// A side as written.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SideFile {
     /// See [`Side::Client`].
@@ -131,7 +155,7 @@ pub enum SideFile {
 }
 
 /// A reach as written.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReachFile {
     /// See [`Reach::Peers`].
@@ -142,7 +166,7 @@ pub enum ReachFile {
 }
 
 /// One peer as written.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PeerFile {
     /// Name (metrics label).
@@ -161,7 +185,7 @@ pub struct PeerFile {
 }
 
 /// Bursty loss as written: long-run loss rate and mean burst length in packets.
-#[derive(Clone, Copy, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct BurstFile {
     /// Long-run fraction of packets lost.
@@ -169,11 +193,12 @@ pub struct BurstFile {
     /// Mean length of a loss burst, in packets (at least 1).
     pub mean_burst: f64,
     /// Let the chain also step once per this many ms of silence (see `trickles::sim::loss`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub idle_step_ms: Option<Millis>,
 }
 
 /// One direction of the emulated path as written. Every field is optional (a perfect link).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct LinkFile {
     /// One-way delay.
@@ -186,6 +211,7 @@ pub struct LinkFile {
     #[serde(default)]
     pub loss: Probability,
     /// Bursty loss.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub burst_loss: Option<BurstFile>,
     /// Probability of a duplicate (capped by the source's byte budget).
     #[serde(default)]
@@ -197,10 +223,13 @@ pub struct LinkFile {
     #[serde(default)]
     pub reorder_delay_ms: Millis,
     /// Bottleneck rate in Mbit/s (absent: no rate limit).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub rate_mbit: Option<f64>,
     /// Bottleneck buffer in packets.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub bottleneck_packets: Option<usize>,
     /// Bottleneck buffer in bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub bottleneck_bytes: Option<usize>,
 }
 
@@ -255,19 +284,22 @@ impl LinkFile {
 }
 
 /// The emulated path as written.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct WanFile {
     /// Both directions, where not given separately.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub both: Option<LinkFile>,
     /// From client-side peers.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub to_server: Option<LinkFile>,
     /// From server-side peers.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub to_client: Option<LinkFile>,
 }
 
 /// Delay-queue bounds as written.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DelayQueueFile {
     /// Most datagrams held.
@@ -287,7 +319,7 @@ impl Default for DelayQueueFile {
 }
 
 /// Per-source limits as written (rates of 0 mean unlimited).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SourceLimitsFile {
     /// Datagrams per second per source IP.
@@ -322,19 +354,23 @@ impl Default for SourceLimitsFile {
 }
 
 /// The file as written.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct MirrorConfigFile {
     /// UDP listen addresses.
     #[serde(default)]
     pub listen: Vec<SocketAddr>,
     /// Datapath threads per address.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub workers: Option<usize>,
     /// Metrics endpoint.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub metrics: Option<SocketAddr>,
     /// Seed of the emulation's random draws.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
     /// Accepted tag clock skew.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_clock_skew_secs: Option<u64>,
     /// The peers.
     #[serde(default)]
@@ -351,7 +387,7 @@ pub struct MirrorConfigFile {
 }
 
 /// The validated configuration.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct MirrorSettings {
     /// UDP listen addresses (at least one).
     pub listen: Vec<SocketAddr>,
@@ -505,4 +541,217 @@ fn guard_limits(
         credit_cap: limits.credit_cap_bytes,
         slots: limits.table_slots,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(text: &str) -> SocketAddr {
+        text.parse().expect("a socket address")
+    }
+
+    fn pattern(text: &str) -> PatternText {
+        PatternText::try_from(text.to_owned()).expect("a pattern")
+    }
+
+    fn p(value: f64) -> Probability {
+        Probability::try_from(value).expect("a probability")
+    }
+
+    fn ms(value: f64) -> Millis {
+        Millis::try_from(value).expect("a duration")
+    }
+
+    const SECRET: &str = "000102030405060708090a0b0c0d0e0f";
+
+    fn written() -> MirrorConfigFile {
+        MirrorConfigFile {
+            listen: vec![addr("198.18.0.1:7000"), addr("[2001:2::1]:7000")],
+            workers: Some(2),
+            metrics: Some(addr("198.18.0.1:9300")),
+            seed: Some(42),
+            max_clock_skew_secs: Some(10),
+            peers: vec![
+                PeerFile {
+                    name: "clients".into(),
+                    addresses: vec![pattern("198.18.0.0/24"), pattern("2001:2::/64")],
+                    keys: Vec::new(),
+                    side: SideFile::Client,
+                    reach: ReachFile::Peers,
+                },
+                PeerFile {
+                    name: "vip".into(),
+                    addresses: vec![pattern("198.18.1.1:4433"), pattern("[2001:2:0:1::1]:4433")],
+                    keys: Vec::new(),
+                    side: SideFile::Server,
+                    reach: ReachFile::Any,
+                },
+                PeerFile {
+                    name: "laptop".into(),
+                    addresses: Vec::new(),
+                    keys: vec![KeyFile {
+                        id: 7,
+                        secret: SecretText::try_from(SECRET.to_owned()).expect("a secret"),
+                    }],
+                    side: SideFile::Client,
+                    reach: ReachFile::Peers,
+                },
+            ],
+            wan: WanFile {
+                both: Some(LinkFile {
+                    delay_ms: ms(40.0),
+                    loss: p(0.01),
+                    ..LinkFile::default()
+                }),
+                to_server: None,
+                to_client: Some(LinkFile {
+                    delay_ms: ms(20.5),
+                    jitter_ms: ms(2.0),
+                    loss: p(0.0),
+                    burst_loss: Some(BurstFile {
+                        loss: p(0.02),
+                        mean_burst: 3.0,
+                        idle_step_ms: Some(ms(5.0)),
+                    }),
+                    duplicate: p(0.001),
+                    reorder: p(0.01),
+                    reorder_delay_ms: ms(5.0),
+                    rate_mbit: Some(100.0),
+                    bottleneck_packets: Some(500),
+                    bottleneck_bytes: Some(750_000),
+                }),
+            },
+            delay_queue: DelayQueueFile {
+                packets: 100,
+                bytes: 100_000,
+            },
+            source_limits: SourceLimitsFile {
+                packets_per_sec: 0,
+                packet_burst: 0,
+                bytes_per_sec: 1_000_000,
+                byte_burst: 50_000,
+                credit_cap_bytes: 65_536,
+                table_slots: 1_024,
+            },
+        }
+    }
+
+    #[test]
+    fn a_written_file_loads_back_with_the_same_settings() {
+        let text = serde_yaml::to_string(&written()).expect("serializes");
+        let settings = MirrorSettings::from_source(&ConfigSource::from_text("m.yaml", &text))
+            .expect("the written file is valid");
+        let peer = |name: &str, addresses: &[&str], side, reach, keys| Peer {
+            name: name.into(),
+            addresses: addresses
+                .iter()
+                .map(|a| a.parse().expect("a pattern"))
+                .collect(),
+            keys,
+            side,
+            reach,
+        };
+        let peers = PeerTable::new(vec![
+            peer(
+                "clients",
+                &["198.18.0.0/24", "2001:2::/64"],
+                Side::Client,
+                Reach::Peers,
+                Vec::new(),
+            ),
+            peer(
+                "vip",
+                &["198.18.1.1:4433", "[2001:2:0:1::1]:4433"],
+                Side::Server,
+                Reach::Any,
+                Vec::new(),
+            ),
+            peer(
+                "laptop",
+                &[],
+                Side::Client,
+                Reach::Peers,
+                vec![AuthKey::from_hex(7, SECRET).expect("a key")],
+            ),
+        ])
+        .expect("valid peers");
+        let expected = MirrorSettings {
+            listen: vec![addr("198.18.0.1:7000"), addr("[2001:2::1]:7000")],
+            workers: 2,
+            metrics: Some(addr("198.18.0.1:9300")),
+            seed: Some(42),
+            rules: MirrorRules {
+                peers,
+                wan: WanProfile {
+                    to_server: LinkConfig {
+                        delay: Duration::from_millis(40),
+                        loss: 0.01,
+                        ..LinkConfig::default()
+                    },
+                    to_client: LinkConfig {
+                        delay: Duration(20_500),
+                        jitter: Duration::from_millis(2),
+                        rate_bps: Some(100_000_000),
+                        queue_limit_packets: Some(500),
+                        queue_limit_bytes: Some(750_000),
+                        loss: 0.0,
+                        burst_loss: Some(
+                            GilbertElliott::with_mean_loss(0.02, 3.0)
+                                .stepping_when_idle(Duration::from_millis(5)),
+                        ),
+                        reorder: 0.01,
+                        reorder_delay: Duration::from_millis(5),
+                        duplicate: 0.001,
+                        drop_packets: Vec::new(),
+                    },
+                },
+                delay_queue: QueueLimits {
+                    packets: 100,
+                    bytes: 100_000,
+                },
+                guard: GuardLimits {
+                    packets: None,
+                    bytes: Some(BucketRate {
+                        per_second: 1_000_000,
+                        burst: 50_000,
+                    }),
+                    credit_cap: 65_536,
+                    slots: 1_024,
+                },
+                max_clock_skew_secs: 10,
+            },
+        };
+        assert_eq!(settings, expected);
+        let reread: MirrorConfigFile = serde_yaml::from_str(&text).expect("parses");
+        assert_eq!(reread, written());
+    }
+
+    #[test]
+    fn a_default_file_writes_no_optional_key() {
+        let file = MirrorConfigFile {
+            listen: vec![addr("198.18.0.1:7000")],
+            peers: vec![PeerFile {
+                name: "anyone".into(),
+                addresses: vec![pattern("0.0.0.0/0")],
+                keys: Vec::new(),
+                side: SideFile::Client,
+                reach: ReachFile::Peers,
+            }],
+            ..MirrorConfigFile::default()
+        };
+        let text = serde_yaml::to_string(&file).expect("serializes");
+        for unset in ["workers", "metrics", "seed", "max_clock_skew_secs", "both"] {
+            assert!(!text.contains(unset), "{unset} written:\n{text}");
+        }
+        let settings =
+            MirrorSettings::from_source(&ConfigSource::from_text("m.yaml", &text)).expect("valid");
+        assert_eq!(settings.workers, 1);
+        assert_eq!(settings.rules.wan, WanProfile::default());
+        assert_eq!(settings.rules.guard, GuardLimits::default());
+        assert_eq!(
+            settings.rules.max_clock_skew_secs,
+            DEFAULT_MAX_CLOCK_SKEW_SECS
+        );
+    }
 }

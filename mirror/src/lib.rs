@@ -12,7 +12,8 @@
 //!   and bursty loss, duplication, reordering and rate, and the release queue;
 //! - [`auth`]: configured peers, recognised by address and/or a shared-key tag;
 //! - [`guard`]: per-source rate limits and the never-more-out-than-in byte budget;
-//! - [`config`]: the YAML file, validated into [`MirrorRules`] and datapath settings;
+//! - [`config`]: the YAML file ([`MirrorConfigFile`], which the lab also writes), validated
+//!   into [`MirrorSettings`]: the [`MirrorRules`] and the datapath settings;
 //! - [`rules`], [`reject`], [`counters`]: the rules in force, the names of refusals and
 //!   emulated drops, the counts;
 //! - [`datapath`], [`metrics`]: the UDP worker threads and the Prometheus metrics;
@@ -36,6 +37,7 @@ pub mod shim;
 pub mod tunnel;
 pub mod wan;
 
+pub use config::{MirrorConfigFile, MirrorSettings};
 pub use counters::MirrorCounters;
 pub use mirror::{Fate, Mirror, Released};
 pub use reject::{EmulatedDrop, Reject};

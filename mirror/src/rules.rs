@@ -9,7 +9,7 @@ use crate::wan::{QueueLimits, WanProfile};
 pub const DEFAULT_MAX_CLOCK_SKEW_SECS: u64 = 30;
 
 /// The rules a [`crate::mirror::Mirror`] applies.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct MirrorRules {
     /// Who may use the mirror, and to reach whom.
     pub peers: PeerTable,

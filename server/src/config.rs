@@ -23,7 +23,7 @@ use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::cli::RunArgs;
 use crate::error::ServerError;
@@ -37,24 +37,31 @@ pub const MAX_MSS: usize = 8_800;
 /// Largest accepted `workers`.
 pub const MAX_WORKERS: usize = 1_024;
 
-/// The configuration file as written (every key optional).
-#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+/// The configuration file as written (every key optional); [`Settings::load`] merges it with
+/// the flags and validates it. The lab writes configuration files by serializing this type.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
-pub struct ConfigFile {
+pub struct ServerConfigFile {
     /// UDP listen addresses.
     #[serde(default)]
     pub listen: Vec<SocketAddr>,
     /// Root directory of the static files.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub root: Option<PathBuf>,
     /// Key file.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub key_file: Option<PathBuf>,
     /// Metrics endpoint address.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub metrics: Option<SocketAddr>,
     /// HTTP/TCP baseline address.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tcp_listen: Option<SocketAddr>,
     /// UDP worker threads per listen address.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub workers: Option<usize>,
     /// Payload bytes per data packet.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub mss: Option<usize>,
     /// Balancers whose encapsulation header is trusted.
     #[serde(default)]
@@ -66,18 +73,21 @@ pub struct ConfigFile {
     #[serde(default)]
     pub dsr_vip_freebind: bool,
     /// Source images of the watermarking application.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub watermark_root: Option<PathBuf>,
     /// Font of the watermarking application.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub watermark_font: Option<PathBuf>,
     /// Render cache budget of the watermarking application, in MiB.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub watermark_cache_mb: Option<u64>,
 }
 
-impl ConfigFile {
+impl ServerConfigFile {
     /// Parse the text of a configuration file; `path` names it in errors.
     pub fn parse(path: &Path, text: &str) -> Result<Self, ServerError> {
         // An empty file (or only comments) is a null document: all defaults.
-        let parsed: Option<ConfigFile> = serde_yaml::from_str(text).map_err(|e| {
+        let parsed: Option<ServerConfigFile> = serde_yaml::from_str(text).map_err(|e| {
             let (line, column) = e
                 .location()
                 .map(|l| (l.line(), l.column()))
@@ -145,10 +155,10 @@ impl Settings {
     /// Read `--config` (if given), apply the flags over it and validate the result.
     pub fn load(args: &RunArgs) -> Result<Self, ServerError> {
         match &args.config {
-            None => Self::resolve(args, None, ConfigFile::default()),
+            None => Self::resolve(args, None, ServerConfigFile::default()),
             Some(path) => {
                 let text = std::fs::read_to_string(path).map_err(|e| ServerError::io(path, e))?;
-                let file = ConfigFile::parse(path, &text)?;
+                let file = ServerConfigFile::parse(path, &text)?;
                 Self::resolve(args, Some((path, &text)), file)
             }
         }
@@ -158,7 +168,7 @@ impl Settings {
     fn resolve(
         args: &RunArgs,
         origin: Option<(&Path, &str)>,
-        file: ConfigFile,
+        file: ServerConfigFile,
     ) -> Result<Self, ServerError> {
         let at = Origin { file: origin };
         // Relative paths in the file are relative to the file's directory.
@@ -334,6 +344,88 @@ fn strip_location(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn addr(text: &str) -> SocketAddr {
+        text.parse().expect("a socket address")
+    }
+
+    /// Loads `file` the way `--config` does, after writing it into `dir`.
+    fn written_and_loaded(dir: &Path, file: &ServerConfigFile) -> Settings {
+        let path = dir.join("server.yaml");
+        let text = serde_yaml::to_string(file).expect("serializes");
+        std::fs::write(&path, text).expect("write the file");
+        let args = RunArgs {
+            config: Some(path),
+            ..RunArgs::default()
+        };
+        Settings::load(&args).expect("the written file is valid")
+    }
+
+    #[test]
+    fn a_written_file_loads_back_with_the_same_settings() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        for sub in ["www", "images"] {
+            std::fs::create_dir(dir.path().join(sub)).expect("mkdir");
+        }
+        std::fs::write(dir.path().join("font.ttf"), b"not read here").expect("write");
+        let file = ServerConfigFile {
+            listen: vec![addr("198.18.0.1:4433"), addr("[2001:2::1]:4433")],
+            root: Some("www".into()),
+            key_file: Some(dir.path().join("keys.yaml")),
+            metrics: Some(addr("198.18.0.1:9100")),
+            tcp_listen: Some(addr("[2001:2::1]:8080")),
+            workers: Some(3),
+            mss: Some(1_200),
+            balancers: vec![addr("198.18.0.9:4433")],
+            dsr_vips: vec![addr("198.18.0.10:4433"), addr("[2001:2::10]:4433")],
+            dsr_vip_freebind: true,
+            watermark_root: Some("images".into()),
+            watermark_font: Some("font.ttf".into()),
+            watermark_cache_mb: Some(64),
+        };
+        let settings = written_and_loaded(dir.path(), &file);
+        assert_eq!(
+            settings,
+            Settings {
+                listen: file.listen.clone(),
+                root: dir.path().join("www"),
+                key_file: Some(dir.path().join("keys.yaml")),
+                metrics: file.metrics,
+                tcp_listen: file.tcp_listen,
+                workers: 3,
+                mss: Some(1_200),
+                balancers: file.balancers.clone(),
+                direct_return: DirectReturnSettings {
+                    vips: file.dsr_vips.clone(),
+                    free_bind: true,
+                },
+                watermark: Some(crate::watermark::WatermarkSettings {
+                    root: dir.path().join("images"),
+                    font: dir.path().join("font.ttf"),
+                    cache_mb: 64,
+                }),
+            }
+        );
+    }
+
+    #[test]
+    fn a_written_file_leaves_out_what_is_unset() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        std::fs::create_dir(dir.path().join("www")).expect("mkdir");
+        let file = ServerConfigFile {
+            root: Some("www".into()),
+            tcp_listen: Some(addr("198.18.0.1:8080")),
+            ..ServerConfigFile::default()
+        };
+        let text = serde_yaml::to_string(&file).expect("serializes");
+        for unset in ["key_file", "metrics", "workers", "mss", "watermark_root"] {
+            assert!(!text.contains(unset), "{unset} written:\n{text}");
+        }
+        let settings = written_and_loaded(dir.path(), &file);
+        assert_eq!(settings.listen, Vec::<SocketAddr>::new());
+        assert_eq!(settings.tcp_listen, file.tcp_listen);
+        assert_eq!(settings.watermark, None);
+    }
 
     #[test]
     fn key_line_is_found_only_at_top_level() {

@@ -35,7 +35,8 @@
 //! (`trickles_server_*`), `GET /healthz` answers `200 ok`. Logging goes to standard error and is
 //! filtered with `RUST_LOG` (default `info`). `SIGINT` or `SIGTERM` stop the server.
 //!
-//! The configuration file format is described in [`config`], the key file in [`keyfile`].
+//! The configuration file format is described in [`config`] ([`ServerConfigFile`] as written,
+//! [`ServerSettings`] validated), the key file in [`keyfile`].
 //!
 //! ## Map of the crate
 //! - [`cli`], [`config`]: command line and YAML settings; [`keyfile`], [`keygen`]: keys;
@@ -62,4 +63,5 @@ pub mod static_files;
 pub mod udp;
 pub mod watermark;
 
+pub use config::{ServerConfigFile, Settings as ServerSettings};
 pub use error::ServerError;

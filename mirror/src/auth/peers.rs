@@ -87,7 +87,7 @@ pub enum PeerTableError {
 }
 
 /// The peers of one configuration, with the key ids indexed.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct PeerTable {
     peers: Vec<Peer>,
     /// Peer and key position for every key id in use.
