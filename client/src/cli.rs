@@ -57,8 +57,8 @@ struct GetArgs {
     via: Option<std::net::SocketAddr>,
     /// With --via: tag datagrams with this key the mirror knows, ID:HEX (16-byte secret).
     #[arg(long, value_name = "ID:HEX", requires = "via",
-          value_parser = trickles_client::via_mirror::parse_key)]
-    via_key: Option<trickles_mirror::auth::AuthKey>,
+          value_parser = trickles_netfn::AuthKey::from_flag)]
+    via_key: Option<trickles_netfn::AuthKey>,
 }
 
 /// Runs the CLI; returns the process exit code.
@@ -88,7 +88,7 @@ fn get(args: GetArgs) -> Result<(), ClientError> {
     }
     let sinks = open_sinks(args.output.as_deref(), parallel)?;
     let via = args.via.map(|mirror| {
-        let route = trickles_mirror::MirrorRoute::new(mirror);
+        let route = trickles_netfn::MirrorRoute::new(mirror);
         match args.via_key.clone() {
             Some(key) => route.with_key(key),
             None => route,

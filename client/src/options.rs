@@ -28,7 +28,7 @@ pub struct FetchOptions {
     /// Where to report progress, if anywhere.
     pub progress: Option<Arc<dyn ProgressReporter>>,
     /// Trickles only: send every datagram through this packet mirror (CLI `--via`).
-    pub via: Option<trickles_mirror::MirrorRoute>,
+    pub via: Option<trickles_netfn::MirrorRoute>,
 }
 
 impl Default for FetchOptions {

@@ -13,20 +13,7 @@ use std::net::SocketAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use trickles::Transmit;
-use trickles_mirror::auth::AuthKey;
-use trickles_mirror::MirrorRoute;
-
-/// Parse `--via-key ID:HEX` (the key id and the 16-byte secret the mirror knows).
-pub fn parse_key(text: &str) -> Result<AuthKey, String> {
-    let (id, secret) = text
-        .split_once(':')
-        .ok_or_else(|| "expected ID:HEX (e.g. 1:000102...0f)".to_owned())?;
-    let id: u8 = id
-        .trim()
-        .parse()
-        .map_err(|_| format!("key id `{id}` is not 0 to 255"))?;
-    AuthKey::from_hex(id, secret).map_err(|e| e.to_string())
-}
+use trickles_netfn::MirrorRoute;
 
 /// Where the client's socket sends: straight to the server, or through a mirror.
 #[derive(Clone, Debug, Default)]
@@ -134,16 +121,5 @@ mod tests {
         );
         assert_eq!(path.received(server, &delivery), None);
         assert_eq!(path.received(mirror, b"\x01\x03plain"), None);
-    }
-
-    #[test]
-    fn key_flag_is_id_colon_hex() {
-        assert_eq!(
-            parse_key("3:000102030405060708090a0b0c0d0e0f").map(|k| k.id),
-            Ok(3)
-        );
-        assert!(parse_key("000102030405060708090a0b0c0d0e0f").is_err());
-        assert!(parse_key("300:000102030405060708090a0b0c0d0e0f").is_err());
-        assert!(parse_key("3:0001").is_err());
     }
 }

@@ -18,7 +18,6 @@
 //!   emulated drops, the counts;
 //! - [`datapath`], [`metrics`]: the UDP worker threads and the Prometheus metrics;
 //! - [`cli`], [`service`]: the command line and the process (reloads, signals);
-//! - [`shim`]: the end-host codec (wrap for the mirror, unwrap what it delivers);
 //! - [`tunnel`]: the TUN endpoint that carries ordinary IP traffic (the TCP baseline) through
 //!   the mirror.
 
@@ -33,7 +32,6 @@ pub mod mirror;
 pub mod reject;
 pub mod rules;
 pub mod service;
-pub mod shim;
 pub mod tunnel;
 pub mod wan;
 
@@ -42,4 +40,6 @@ pub use counters::MirrorCounters;
 pub use mirror::{Fate, Mirror, Released};
 pub use reject::{EmulatedDrop, Reject};
 pub use rules::MirrorRules;
-pub use shim::{MirrorRoute, ShimError};
+/// The end-host codec (wrap for the mirror, unwrap what it delivers) is netfn's, so that end
+/// hosts need not link the mirror.
+pub use trickles_netfn::mirror_shim::{MirrorRoute, ShimError};

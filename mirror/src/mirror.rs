@@ -25,9 +25,11 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use trickles::sim::LinkOutcome;
 use trickles::time::Instant;
+use trickles_netfn::canonical;
 use trickles_netfn::encap::{EncapPacket, EncapRepr};
+use trickles_netfn::mirror_auth::AuthOption;
 
-use crate::auth::{canonical, AuthOption, Request};
+use crate::auth::Request;
 use crate::counters::MirrorCounters;
 use crate::guard::SourceGuard;
 use crate::reject::{EmulatedDrop, Reject};

@@ -1,11 +1,16 @@
 //! # trickles-netfn: what the trickles network functions share
 //!
 //! The balancer (`trickles-balancer`) and the mirror (`trickles-mirror`) are stateless packet
-//! functions with a userspace UDP datapath. Everything they both need lives here, once:
+//! functions with a userspace UDP datapath. Everything they both need lives here, once, with
+//! what end hosts (the server and the client) share with them: the encapsulation header, the
+//! mirror's end-host codec and batched UDP I/O.
 //!
 //! | module | what | main items |
 //! | --- | --- | --- |
 //! | [`encap`] | the encapsulation header (peer address + flags) that relays put in front of a datagram; spec in `docs/NETWORK-FUNCTIONS.md` §2 | [`EncapRepr`] (`parse`, `emit`, `to_bytes`, `encapsulate`; `parse_with_via` / `emit_via` for the VIA option), [`EncapPacket`] (checked view, `options()`), [`is_encapsulated`], [`encap::find_via`], [`encap::field`] offsets |
+//! | [`mirror_shim`] | the end-host side of a packet mirror: wrap a datagram for the mirror, unwrap what it delivers (used by the client's `--via` and the tunnel endpoint) | [`MirrorRoute`] (`wrap`, `wrap_into`, `unwrap`, `overhead`), [`ShimError`] |
+//! | [`mirror_auth`] | the shared key and the tag option a host signs mirror-bound datagrams with | [`AuthKey`] (`from_hex`, `tag`, `verify`), [`AuthOption`] (`find`, `sign`, `to_bytes`), [`mirror_auth::padding`] |
+//! | [`canonical_addr`] | addresses as relays compare them (IPv4-mapped IPv6 is IPv4) | [`canonical`], [`canonical_addr::canonical_ip`] |
 //! | [`udp`] | batched socket I/O and worker threads | [`RecvBatch`] (`recvmmsg`), [`SendBatch`] + [`Outgoing`] (`sendmmsg`, two-part datagrams: header + body without a copy), [`bind_group`] (`SO_REUSEPORT`), [`WorkerGroup`], [`receive`] |
 //! | [`config`] | YAML files with `file:line: reason` errors, publish to the datapath, reload | [`ConfigSource`] (`read`, `parse::<T>`, `error_at("backends[2].weight", ..)`), [`ConfigError`], [`Published`] / [`Subscriber`], [`run_reloads`] (SIGHUP, file watch, [`ReloadTrigger`]) |
 //! | [`metrics_endpoint`] | `GET /metrics` (Prometheus) and `GET /healthz` | [`MetricsEndpoint::start`], [`Health`], [`HealthFn`], [`render`] |
@@ -59,13 +64,17 @@
 //! }
 //! ```
 
+pub mod canonical_addr;
 pub mod config;
 pub mod encap;
 pub mod error;
 pub mod http_get;
 pub mod metrics_endpoint;
+pub mod mirror_auth;
+pub mod mirror_shim;
 pub mod udp;
 
+pub use canonical_addr::canonical;
 pub use config::{
     run_reloads, ConfigError, ConfigSource, Published, ReloadOptions, ReloadTrigger, Subscriber,
 };
@@ -73,4 +82,6 @@ pub use encap::{is_encapsulated, EncapError, EncapPacket, EncapRepr};
 pub use error::NetfnError;
 pub use http_get::{http_get, HttpResponse};
 pub use metrics_endpoint::{render, Health, HealthFn, MetricsEndpoint};
+pub use mirror_auth::{AuthKey, AuthOption};
+pub use mirror_shim::{MirrorRoute, ShimError};
 pub use udp::{bind_group, receive, Outgoing, RecvBatch, SendBatch, WorkerGroup};

@@ -12,6 +12,8 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
 
+use trickles_netfn::canonical_addr::{canonical, canonical_ip};
+
 /// An exact socket address or an IP prefix (any port).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum AddressPattern {
@@ -32,19 +34,6 @@ pub enum AddressPattern {
 pub struct AddressPatternError {
     text: String,
     reason: &'static str,
-}
-
-/// The address as the mirror compares it: IPv4-mapped IPv6 becomes IPv4.
-pub fn canonical_ip(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        IpAddr::V4(_) => ip,
-    }
-}
-
-/// `addr` with its IP made canonical ([`canonical_ip`]).
-pub fn canonical(addr: SocketAddr) -> SocketAddr {
-    SocketAddr::new(canonical_ip(addr.ip()), addr.port())
 }
 
 fn bits(ip: IpAddr) -> u128 {

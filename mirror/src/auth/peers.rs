@@ -16,9 +16,9 @@
 
 use std::net::SocketAddr;
 
+use trickles_netfn::mirror_auth::{AuthKey, AuthOption};
+
 use super::address_pattern::AddressPattern;
-use super::auth_option::AuthOption;
-use super::key::AuthKey;
 use crate::reject::Reject;
 use crate::wan::Direction;
 

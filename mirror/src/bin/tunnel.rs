@@ -14,9 +14,8 @@ use std::process::ExitCode;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-use trickles_mirror::auth::AuthKey;
 use trickles_mirror::tunnel::{TunDevice, TunnelCodec, TunnelEndpoint};
-use trickles_mirror::MirrorRoute;
+use trickles_netfn::{AuthKey, MirrorRoute};
 
 /// Carry IP packets between a TUN device and a remote tunnel endpoint through a mirror.
 #[derive(Debug, Parser)]
@@ -35,8 +34,8 @@ struct Args {
     #[arg(long, default_value = "tmir%d")]
     tun: String,
     /// A key the mirror knows, as `ID:HEX` (tags every datagram).
-    #[arg(long)]
-    key: Option<String>,
+    #[arg(long, value_name = "ID:HEX", value_parser = AuthKey::from_flag)]
+    key: Option<AuthKey>,
     /// Configure the device: this host's tunnel address (point-to-point, IPv4).
     #[arg(long, requires = "peer_address")]
     address: Option<Ipv4Addr>,
@@ -48,16 +47,10 @@ struct Args {
     mtu: u16,
 }
 
-fn key(text: &str) -> Result<AuthKey, String> {
-    let (id, secret) = text.split_once(':').ok_or("--key is ID:HEX")?;
-    let id: u8 = id.parse().map_err(|_| "--key id is 0 to 255")?;
-    AuthKey::from_hex(id, secret).map_err(|e| e.to_string())
-}
-
 fn run(args: Args) -> Result<(), String> {
     let mut route = MirrorRoute::new(args.via);
-    if let Some(text) = &args.key {
-        route = route.with_key(key(text)?);
+    if let Some(key) = args.key {
+        route = route.with_key(key);
     }
     let codec = TunnelCodec::new(route, args.remote);
     let device = TunDevice::create(&args.tun).map_err(|e| format!("TUN device: {e}"))?;

@@ -20,9 +20,9 @@ use std::net::IpAddr;
 
 use siphasher::sip::SipHasher13;
 use trickles::time::Instant;
+use trickles_netfn::canonical_addr::canonical_ip;
 
 use super::token_bucket::{BucketRate, TokenBucket};
-use crate::auth::address_pattern::canonical_ip;
 
 /// The guard's settings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -4,8 +4,7 @@
 
 use std::net::SocketAddr;
 
-use crate::auth::canonical;
-use crate::shim::MirrorRoute;
+use trickles_netfn::{canonical, MirrorRoute};
 
 /// The smallest IP header: anything shorter read from the mirror is not written to the device.
 pub const MIN_IP_PACKET: usize = 20;

@@ -1,6 +1,6 @@
 //! The authentication option the mirror reads from the encapsulation header.
 //!
-//! The shared encapsulation header (`trickles_netfn::encap`) has room for options after the
+//! The shared encapsulation header ([`crate::encap`]) has room for options after the
 //! peer address: TLVs of one type byte, one length byte (of the value) and the value, all
 //! counted in the header length. The mirror defines two:
 //!

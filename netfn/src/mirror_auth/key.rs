@@ -55,6 +55,19 @@ impl AuthKey {
         Ok(AuthKey { id, secret })
     }
 
+    /// A key written as `ID:HEX`, the key id and the 16-byte secret the mirror knows (the form
+    /// of the client's `--via-key` and the tunnel endpoint's `--key`).
+    pub fn from_flag(text: &str) -> Result<Self, String> {
+        let (id, secret) = text
+            .split_once(':')
+            .ok_or_else(|| "expected ID:HEX (e.g. 1:000102...0f)".to_owned())?;
+        let id: u8 = id
+            .trim()
+            .parse()
+            .map_err(|_| format!("key id `{id}` is not 0 to 255"))?;
+        AuthKey::from_hex(id, secret).map_err(|e| e.to_string())
+    }
+
     /// The tag over (key id, timestamp, destination, carried datagram).
     pub fn tag(&self, timestamp: u32, destination: SocketAddr, inner: &[u8]) -> u64 {
         let mut hasher = SipHasher24::new_with_key(&self.secret);
@@ -110,6 +123,17 @@ mod tests {
         assert!(!k.verify(tag, 1_000, server(), b"payloae"));
         let other_id = AuthKey::from_hex(8, "000102030405060708090a0b0c0d0e0f").expect("key");
         assert!(!other_id.verify(tag, 1_000, server(), b"payload"));
+    }
+
+    #[test]
+    fn key_flag_is_id_colon_hex() {
+        assert_eq!(
+            AuthKey::from_flag("3:000102030405060708090a0b0c0d0e0f").map(|k| k.id),
+            Ok(3)
+        );
+        assert!(AuthKey::from_flag("000102030405060708090a0b0c0d0e0f").is_err());
+        assert!(AuthKey::from_flag("300:000102030405060708090a0b0c0d0e0f").is_err());
+        assert!(AuthKey::from_flag("3:0001").is_err());
     }
 
     #[test]

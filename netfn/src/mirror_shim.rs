@@ -1,6 +1,7 @@
 //! The end-host side of the mirror: how a host sends through a mirror and reads what comes
-//! back. This is the codec the client's `--via MIRROR` option and a server accepting mirrored
-//! datagrams use; it has no socket of its own.
+//! back. This is the codec the client's `--via MIRROR` option, the mirror's tunnel endpoint and
+//! a server accepting mirrored datagrams use; it has no socket of its own, and it lives here
+//! rather than in `trickles-mirror` so that end hosts need not link the mirror.
 //!
 //! Sending: a host that wants `inner` to reach `destination` through the mirror sends the
 //! mirror [`MirrorRoute::wrap`]`(destination, inner)`: an encapsulation header naming the
@@ -20,10 +21,9 @@
 
 use std::net::SocketAddr;
 
-use trickles_netfn::encap::{field, EncapError, EncapRepr};
-
-use crate::auth::auth_option::padding;
-use crate::auth::{canonical, AuthKey, AuthOption};
+use crate::canonical_addr::canonical;
+use crate::encap::{field, EncapError, EncapRepr};
+use crate::mirror_auth::{padding, AuthKey, AuthOption, AUTH_OPTION_LEN};
 
 /// Why a datagram is not a valid delivery from the mirror.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -74,7 +74,7 @@ impl MirrorRoute {
     fn options_len(&self, destination: SocketAddr) -> usize {
         let header = EncapRepr::new(canonical(destination)).header_len();
         let auth = if self.key.is_some() {
-            crate::auth::auth_option::AUTH_OPTION_LEN
+            AUTH_OPTION_LEN
         } else {
             0
         };
@@ -136,7 +136,7 @@ impl MirrorRoute {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use trickles_netfn::encap::EncapPacket;
+    use crate::encap::EncapPacket;
 
     fn addr(text: &str) -> SocketAddr {
         text.parse().expect("addr")
