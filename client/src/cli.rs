@@ -51,6 +51,11 @@ struct GetArgs {
     /// HTTP only: after a connection error, reconnect and resume with a Range request.
     #[arg(long)]
     http_range_resume: bool,
+    /// HTTP only, with --http-range-resume: treat SECS seconds without a body byte as a broken
+    /// connection and resume on a new one (what a download manager does when a server's host
+    /// crashed and nothing, not even a reset, reaches a client that is only receiving).
+    #[arg(long, value_name = "SECS", requires = "http_range_resume", value_parser = parse_seconds)]
+    http_stall_resume: Option<Duration>,
     /// Trickles only: send every datagram through the packet mirror at ADDR (trickles-mirror)
     /// and receive the answers through it.
     #[arg(long, value_name = "ADDR")]
@@ -97,6 +102,7 @@ fn get(args: GetArgs) -> Result<(), ClientError> {
     let mut opts = FetchOptions {
         idle_timeout: args.timeout,
         http_range_resume: args.http_range_resume,
+        http_stall_resume: args.http_stall_resume,
         via,
         ..FetchOptions::default()
     };

@@ -151,8 +151,18 @@ async fn fetch_once(
     }
 
     let mut body = response.into_body();
+    let stall = opts.http_stall_resume.filter(|_| opts.http_range_resume);
     loop {
-        let frame = match tokio::time::timeout_at(deadline(&*recorder), body.frame()).await {
+        let give_up = deadline(&*recorder);
+        let resume = stall.map(|s| tokio::time::Instant::from_std(recorder.last_progress() + s));
+        let wait = resume.map_or(give_up, |resume| resume.min(give_up));
+        let frame = match tokio::time::timeout_at(wait, body.frame()).await {
+            Err(_) if resume.is_some_and(|resume| resume < give_up) => {
+                return Err(AttemptError::Broken(format!(
+                    "no body byte for {:.1} s",
+                    stall.unwrap_or_default().as_secs_f64()
+                )));
+            }
             Err(_) => return Err(fatal_timeout(recorder.delivered())),
             Ok(None) => break,
             Ok(Some(Err(error))) => return Err(AttemptError::Broken(error.to_string())),

@@ -15,6 +15,10 @@ pub struct FetchOptions {
     pub idle_timeout: Duration,
     /// HTTP only: on a connection error, reconnect and continue with `Range: bytes=N-`.
     pub http_range_resume: bool,
+    /// HTTP only, with `http_range_resume`: a body that stalls this long counts as a broken
+    /// connection and is resumed on a new one (a server whose host crashed sends nothing, not
+    /// even a reset, to a client that is only receiving). CLI `--http-stall-resume`.
+    pub http_stall_resume: Option<Duration>,
     /// HTTP only: at most this many reconnections per transfer.
     pub max_resume_attempts: u32,
     /// HTTP only: wait before the first reconnection; doubles up to `max_resume_delay`.
@@ -36,6 +40,7 @@ impl Default for FetchOptions {
         FetchOptions {
             idle_timeout: Duration::from_secs(30),
             http_range_resume: false,
+            http_stall_resume: None,
             max_resume_attempts: 40,
             resume_delay: Duration::from_millis(50),
             max_resume_delay: Duration::from_millis(500),
@@ -52,6 +57,7 @@ impl std::fmt::Debug for FetchOptions {
         f.debug_struct("FetchOptions")
             .field("idle_timeout", &self.idle_timeout)
             .field("http_range_resume", &self.http_range_resume)
+            .field("http_stall_resume", &self.http_stall_resume)
             .field("max_resume_attempts", &self.max_resume_attempts)
             .field("resume_delay", &self.resume_delay)
             .field("max_resume_delay", &self.max_resume_delay)

@@ -19,13 +19,15 @@ use std::time::{Duration, Instant};
 
 use crate::binaries::Binaries;
 use crate::byte_size::format_bytes;
-use crate::client_process::{ClientProcess, ClientSpec};
-use crate::client_stats::ParallelReport;
 use crate::error::{LabError, Result};
 use crate::fixture::ServiceFixture;
 use crate::interrupt;
-use crate::replica_pool::{FrontEnd, PoolConfig, ReplicaPool};
+use crate::pool::{FrontEnd, Pool, PoolSpec};
 use crate::rss::resident_bytes;
+use crate::schedule::{Action, Stage, Target};
+use crate::service::client::ParallelReport;
+use crate::service::client::{ClientProcess, ClientSpec};
+use crate::topology::Topology;
 
 /// How often the server's RSS is sampled.
 const SAMPLE_EVERY: Duration = Duration::from_millis(5);
@@ -104,28 +106,24 @@ pub fn run_rss_bench(binaries: &Binaries, opts: &RssBenchOptions) -> Result<RssB
         ));
     }
     let fixture = ServiceFixture::new(binaries)?;
-    let mut pool = ReplicaPool::start(
+    let topology = Topology::loopback(opts.ip)?;
+    let mut pool = Pool::start(
         binaries,
-        PoolConfig {
-            ip: opts.ip,
-            replicas: 1,
-            first_port: None,
-            root: fixture.root().to_path_buf(),
-            key_file: fixture.key_file().to_path_buf(),
+        &topology,
+        &fixture,
+        PoolSpec {
             http_baseline: false,
-            workers: None,
-            log_dir: fixture.path().to_path_buf(),
-            front_end: FrontEnd::Direct,
+            ..PoolSpec::new(1, FrontEnd::Direct)
         },
     )?;
     let mut steps = Vec::new();
     for (step, &clients) in opts.clients.iter().enumerate() {
         if opts.fresh_server && step > 0 {
-            pool.restart_replica(0)?;
+            pool.apply(&Action::Restart(Target::Replica(0)))?;
         }
         let server_pid = pool
             .replica(0)
-            .map(|r| r.pid())
+            .and_then(|r| r.pid())
             .ok_or_else(|| LabError::Usage("the pool has no replica 0".to_owned()))?;
         let file_size = opts.workload.file_size(clients);
         let name = format!("file-{clients}");
@@ -138,10 +136,10 @@ pub fn run_rss_bench(binaries: &Binaries, opts: &RssBenchOptions) -> Result<RssB
             stats_json: fixture.path().join(format!("rss-{clients}.stats.json")),
             idle_timeout: opts.idle_timeout,
             parallel: Some(clients),
-            via: None,
             log: fixture.path().join(format!("rss-{clients}.log")),
+            ..ClientSpec::default()
         };
-        let mut client = ClientProcess::start(binaries, spec)?;
+        let mut client = ClientProcess::start(binaries, &topology.host("client"), spec)?;
         let start = Instant::now();
         let (mut rss_peak, mut samples) = (rss_before, 0usize);
         while !client.has_exited()? {

@@ -14,11 +14,12 @@ use std::time::Duration;
 
 use crate::binaries::Binaries;
 use crate::byte_size::format_bytes;
-use crate::client_process::{ClientProcess, ClientSpec};
-use crate::client_stats::TransferStats;
 use crate::error::{LabError, Result};
 use crate::fixture::ServiceFixture;
-use crate::replica_pool::{FrontEnd, PoolConfig, ReplicaPool};
+use crate::pool::{FrontEnd, Pool, PoolSpec};
+use crate::service::client::TransferStats;
+use crate::service::client::{ClientProcess, ClientSpec};
+use crate::topology::{Host, Topology};
 
 /// Settings (CLI flags).
 #[derive(Clone, Debug)]
@@ -76,20 +77,16 @@ pub fn run_transfer_bench(
         return Err(LabError::Usage("--runs must be at least 1".to_owned()));
     }
     let fixture = ServiceFixture::new(binaries)?;
+    let topology = Topology::loopback(opts.ip)?;
     eprintln!("bench transfer: writing a {} file", format_bytes(opts.size));
     let sha256 = fixture.add_file("file", opts.size, 1)?;
-    let pool = ReplicaPool::start(
+    let pool = Pool::start(
         binaries,
-        PoolConfig {
-            ip: opts.ip,
-            replicas: 1,
-            first_port: None,
-            root: fixture.root().to_path_buf(),
-            key_file: fixture.key_file().to_path_buf(),
+        &topology,
+        &fixture,
+        PoolSpec {
             http_baseline: true,
-            workers: None,
-            log_dir: fixture.path().to_path_buf(),
-            front_end: FrontEnd::Direct,
+            ..PoolSpec::new(1, FrontEnd::Direct)
         },
     )?;
     let trickles_url = pool.trickles_url("file");
@@ -106,7 +103,14 @@ pub fn run_transfer_bench(
         };
         for (url, is_trickles) in order {
             let stem = format!("{}-{run}", if is_trickles { "trickles" } else { "tcp" });
-            let stats = fetch_once(binaries, fixture.path(), url, &stem, opts.transfer_limit)?;
+            let stats = fetch_once(
+                binaries,
+                &topology.host("client"),
+                fixture.path(),
+                url,
+                &stem,
+                opts.transfer_limit,
+            )?;
             if stats.sha256 != sha256 || stats.bytes != opts.size {
                 return Err(LabError::Mismatch {
                     what: format!("{url} (run {run}, {} bytes)", stats.bytes),
@@ -138,13 +142,14 @@ pub fn run_transfer_bench(
 
 fn fetch_once(
     binaries: &Binaries,
+    host: &Host,
     dir: &Path,
     url: &str,
     stem: &str,
     limit: Duration,
 ) -> Result<TransferStats> {
     let spec = ClientSpec::single(url.to_owned(), PathBuf::from("/dev/null"), dir, stem);
-    ClientProcess::start(binaries, spec)?.finish(limit)
+    ClientProcess::start(binaries, host, spec)?.finish(limit)
 }
 
 /// The human report.

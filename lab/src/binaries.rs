@@ -1,6 +1,6 @@
-//! [`Binaries`]: where the `trickles-server`, `trickles-client` (and, for a balanced or
-//! mirrored pool, `trickles-balancer` and `trickles-mirror`) executables the lab drives are,
-//! building them with cargo when the workspace is at hand.
+//! [`Binaries`]: where the executables the lab drives are (`trickles-server`,
+//! `trickles-client`, `trickles-balancer`, `trickles-mirror`, `trickles-mirror-tunnel`),
+//! building them with cargo (one run, cheap when up to date) when the workspace is at hand.
 //!
 //! The lab never links the server or the client: it runs them as separate processes, so what
 //! it measures and tests is the real programs on real sockets.
@@ -21,6 +21,16 @@ pub const CLIENT_BIN: &str = "trickles-client";
 pub const BALANCER_BIN: &str = "trickles-balancer";
 /// The packet mirror's executable name.
 pub const MIRROR_BIN: &str = "trickles-mirror";
+/// The tunnel endpoint's executable name (TCP through the packet mirror).
+pub const TUNNEL_BIN: &str = "trickles-mirror-tunnel";
+/// Every executable the lab drives, and the package each comes from.
+const PROGRAMS: [(&str, &str); 5] = [
+    (SERVER_BIN, "trickles-server"),
+    (CLIENT_BIN, "trickles-client"),
+    (BALANCER_BIN, "trickles-balancer"),
+    (MIRROR_BIN, "trickles-mirror"),
+    (TUNNEL_BIN, "trickles-mirror"),
+];
 
 /// The cargo profile to build the binaries with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,6 +52,8 @@ pub struct Binaries {
     pub balancer: Option<PathBuf>,
     /// `trickles-mirror`, when it was asked for (or found in `--bin-dir`).
     pub mirror: Option<PathBuf>,
+    /// `trickles-mirror-tunnel`, when it was asked for (or found in `--bin-dir`).
+    pub tunnel: Option<PathBuf>,
 }
 
 impl Binaries {
@@ -60,6 +72,7 @@ impl Binaries {
             client: found(CLIENT_BIN)?,
             balancer: found(BALANCER_BIN).ok(),
             mirror: found(MIRROR_BIN).ok(),
+            tunnel: found(TUNNEL_BIN).ok(),
         })
     }
 
@@ -70,22 +83,11 @@ impl Binaries {
         Binaries::in_dir(dir)
     }
 
-    /// Builds the server and the client with `cargo build -p trickles-server -p
-    /// trickles-client` in the workspace this crate was compiled from, and returns the
-    /// artifacts cargo reports. Cargo's progress goes to our stderr. Cheap when up to date.
+    /// Builds every program the lab drives with one `cargo build` in the workspace this crate
+    /// was compiled from, and returns the artifacts cargo reports. Cargo's progress goes to our
+    /// stderr. Cheap when up to date.
     pub fn build(profile: Profile) -> Result<Self> {
-        Binaries::build_with(profile, false)
-    }
-
-    /// [`build`](Self::build), and `trickles-balancer` and `trickles-mirror` too when
-    /// `with_network_functions` (one cargo run).
-    pub fn build_with(profile: Profile, with_network_functions: bool) -> Result<Self> {
-        let wanted: &[&'static str] = if with_network_functions {
-            &[SERVER_BIN, CLIENT_BIN, BALANCER_BIN, MIRROR_BIN]
-        } else {
-            &[SERVER_BIN, CLIENT_BIN]
-        };
-        let what = format!("{} ({profile:?})", wanted.join(", "));
+        let what = format!("the trickles programs ({profile:?})");
         let manifest = workspace_manifest().ok_or_else(|| LabError::Build {
             what: what.clone(),
             reason: "the workspace sources are not here; pass --bin-dir".to_owned(),
@@ -93,8 +95,8 @@ impl Binaries {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let mut command = Command::new(cargo);
         command.arg("build").arg("--manifest-path").arg(&manifest);
-        for package in wanted {
-            command.args(["-p", package, "--bin", package]);
+        for (binary, package) in PROGRAMS {
+            command.args(["-p", package, "--bin", binary]);
         }
         command
             .args(["--message-format", "json-render-diagnostics"])
@@ -140,9 +142,9 @@ impl Binaries {
                 client: artifact(CLIENT_BIN)?,
                 balancer: artifact(BALANCER_BIN),
                 mirror: artifact(MIRROR_BIN),
+                tunnel: artifact(TUNNEL_BIN),
             })
-        })()
-        .filter(|b| !with_network_functions || (b.balancer.is_some() && b.mirror.is_some()));
+        })();
         binaries.ok_or_else(|| LabError::Build {
             what,
             reason: "cargo reported no executable".to_owned(),
@@ -150,25 +152,13 @@ impl Binaries {
     }
 
     /// What the CLI uses: `--bin-dir` if given; else a cargo build in the workspace when its
-    /// sources are here; else the binaries next to this executable. With
-    /// `with_network_functions`, the balancer and the mirror must be there too.
-    pub fn locate(
-        bin_dir: Option<&Path>,
-        profile: Profile,
-        with_network_functions: bool,
-    ) -> Result<Self> {
-        let binaries = match bin_dir {
-            Some(dir) => Binaries::in_dir(dir)?,
-            None if workspace_manifest().is_some() => {
-                Binaries::build_with(profile, with_network_functions)?
-            }
-            None => Binaries::beside_current_exe()?,
-        };
-        if with_network_functions {
-            binaries.balancer()?;
-            binaries.mirror()?;
+    /// sources are here; else the binaries next to this executable.
+    pub fn locate(bin_dir: Option<&Path>, profile: Profile) -> Result<Self> {
+        match bin_dir {
+            Some(dir) => Binaries::in_dir(dir),
+            None if workspace_manifest().is_some() => Binaries::build(profile),
+            None => Binaries::beside_current_exe(),
         }
-        Ok(binaries)
     }
 
     /// The balancer's path, or a clear error when it was not built.
@@ -179,6 +169,11 @@ impl Binaries {
     /// The mirror's path, or a clear error when it was not built.
     pub fn mirror(&self) -> Result<&Path> {
         self.network_function(self.mirror.as_deref(), MIRROR_BIN)
+    }
+
+    /// The tunnel endpoint's path, or a clear error when it was not built.
+    pub fn tunnel(&self) -> Result<&Path> {
+        self.network_function(self.tunnel.as_deref(), TUNNEL_BIN)
     }
 
     fn network_function<'a>(

@@ -18,20 +18,19 @@ use std::time::{Duration, Instant};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::balancer_process::BalancerPolicy;
 use crate::binaries::Binaries;
-use crate::client_process::{ClientProcess, ClientSpec};
-use crate::client_stats::ParallelReport;
 use crate::error::{LabError, Result};
 use crate::fixture::ServiceFixture;
-use crate::interrupt;
-use crate::mirror_process::EmulatedWan;
-use crate::replica_pool::{FrontEnd, PoolConfig, ReplicaPool};
+use crate::measure::transfer::drive;
+use crate::pool::{FrontEnd, Pool, PoolSpec};
+use crate::schedule::{Action, FailureSchedule, Target, Trigger};
+use crate::service::balancer::PolicyFile;
+use crate::service::client::{ClientProcess, ClientSpec, ParallelReport};
+use crate::service::mirror::EmulatedWan;
+use crate::topology::Topology;
 
 /// Replicas behind the balancer.
 pub const REPLICAS: usize = 3;
-/// How often the run loop looks at the client and the kill schedule.
-const TICK: Duration = Duration::from_millis(10);
 /// The served file's name.
 const FILE_NAME: &str = "file";
 
@@ -114,22 +113,22 @@ pub fn run_chain(binaries: &Binaries, options: &ChainOptions) -> Result<ChainRep
     let mut fixture = ServiceFixture::new(binaries)?;
     let digest = fixture.add_file(FILE_NAME, options.size, options.seed)?;
     let dir = fixture.path().to_path_buf();
-    let mut pool = ReplicaPool::start(
+    let topology = Topology::loopback(options.ip)?;
+    let mut pool = Pool::start(
         binaries,
-        PoolConfig {
-            ip: options.ip,
-            replicas: REPLICAS,
-            first_port: None,
-            root: fixture.root().to_path_buf(),
-            key_file: fixture.key_file().to_path_buf(),
-            http_baseline: false,
+        &topology,
+        &fixture,
+        PoolSpec {
             workers: Some(1),
-            log_dir: dir.clone(),
-            front_end: FrontEnd::MirroredBalancer(BalancerPolicy::Maglev, options.wan),
+            ..PoolSpec::new(
+                REPLICAS,
+                FrontEnd::MirroredBalancer(PolicyFile::Maglev, options.wan),
+            )
         },
     )?;
     let mut client = ClientProcess::start(
         binaries,
+        &topology.host("client"),
         ClientSpec {
             url: pool.trickles_url(FILE_NAME),
             output: None,
@@ -138,42 +137,28 @@ pub fn run_chain(binaries: &Binaries, options: &ChainOptions) -> Result<ChainRep
             parallel: Some(options.clients),
             via: pool.via(),
             log: dir.join("client.log"),
+            ..ClientSpec::default()
         },
     )?;
-
-    let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
-    let started = Instant::now();
-    let mut next_kill = started + options.kill_every;
-    let mut pending_restart: Option<(usize, Instant)> = None;
-    let mut kills = 0;
-    while !client.has_exited()? {
-        interrupt::check()?;
-        let now = Instant::now();
-        if now.duration_since(started) >= options.limit {
-            return Err(LabError::Timeout {
-                what: "the chain's downloads".to_owned(),
-                after: options.limit,
-            });
-        }
-        if let Some((i, due)) = pending_restart {
-            if now >= due {
-                pool.restart_replica(i)?;
-                pending_restart = None;
-            }
-        }
-        if pending_restart.is_none() && now >= next_kill {
-            let i = rng.gen_range(0..REPLICAS);
-            if pool.kill_replica(i)? {
-                kills += 1;
-            }
-            pending_restart = Some((i, Instant::now() + options.restart_after));
-            next_kill += options.kill_every;
-        }
-        pool.check_running()?;
-        std::thread::sleep(TICK);
-    }
+    let schedule = random_kills(options);
+    let start = Instant::now();
+    let fired = drive(
+        &mut client,
+        start,
+        options.limit,
+        || 0,
+        &schedule,
+        &mut pool,
+    )?
+    .fired;
+    let kills = schedule
+        .steps
+        .iter()
+        .zip(&fired)
+        .filter(|(step, at)| matches!(step.action, Action::Kill(_)) && at.is_some())
+        .count();
     // The client has exited: reading its report does not wait.
-    let report = client.finish_parallel(TICK)?;
+    let report = client.finish_parallel(Duration::from_millis(10))?;
     pool.stop()?;
     let kept_dir = options.keep_temp.then(|| fixture.keep());
     Ok(summarize(
@@ -183,6 +168,25 @@ pub fn run_chain(binaries: &Binaries, options: &ChainOptions) -> Result<ChainRep
         kills,
         kept_dir,
     ))
+}
+
+/// A random replica killed every `kill_every` and restarted `restart_after` later, over the
+/// whole `limit` (seeded, so a run repeats).
+fn random_kills(options: &ChainOptions) -> FailureSchedule {
+    let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
+    let every = options.kill_every.as_secs_f64();
+    let kills = (options.limit.as_secs_f64() / every) as usize;
+    let mut schedule = FailureSchedule::default();
+    for k in 1..=kills {
+        let victim = Target::Replica(rng.gen_range(0..REPLICAS));
+        schedule = schedule
+            .then(Trigger::At(k as f64 * every), Action::Kill(victim.clone()))
+            .then(
+                Trigger::After(options.restart_after.as_secs_f64()),
+                Action::Restart(victim),
+            );
+    }
+    schedule
 }
 
 /// Counts byte-exact transfers against `expected` transfers of a file with digest `digest`.

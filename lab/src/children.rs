@@ -16,7 +16,6 @@ use std::time::{Duration, Instant};
 
 use crate::error::{LabError, Result};
 use crate::interrupt;
-use crate::testbed::NamespaceRef;
 
 /// How often waiting loops poll a child.
 const POLL: Duration = Duration::from_millis(10);
@@ -59,37 +58,6 @@ impl ChildProcess {
             child,
             exit: None,
         })
-    }
-
-    /// Writes `yaml` to `config` and starts `program --config CONFIG` as `name`: how the
-    /// network functions (`trickles-balancer`, `trickles-mirror`) are started.
-    pub fn spawn_configured(
-        name: &str,
-        program: &Path,
-        config: &Path,
-        yaml: &str,
-        log: &Path,
-    ) -> Result<Self> {
-        ChildProcess::spawn_configured_in(name, program, config, yaml, log, None)
-    }
-
-    /// [`spawn_configured`](Self::spawn_configured) inside a testbed namespace (`None`: the
-    /// lab's own).
-    pub fn spawn_configured_in(
-        name: &str,
-        program: &Path,
-        config: &Path,
-        yaml: &str,
-        log: &Path,
-        netns: Option<&NamespaceRef>,
-    ) -> Result<Self> {
-        std::fs::write(config, yaml).map_err(|e| LabError::io(config, e))?;
-        let mut command = Command::new(program);
-        command.arg("--config").arg(config);
-        if let Some(netns) = netns {
-            netns.enter(&mut command)?;
-        }
-        ChildProcess::spawn(name, command, log)
     }
 
     /// The child's role, as given to [`spawn`](Self::spawn).
@@ -188,8 +156,8 @@ impl ChildProcess {
         Ok(())
     }
 
-    /// Sends SIGTERM, waits up to `grace` for a clean exit, then SIGKILLs.
-    pub fn terminate(&mut self, grace: Duration) -> Result<()> {
+    /// Sends `signal` (SIGSTOP, SIGCONT, SIGHUP, ...) unless the child has exited.
+    pub fn signal(&mut self, signal: libc::c_int) -> Result<()> {
         if self.try_wait()?.is_some() {
             return Ok(());
         }
@@ -200,7 +168,23 @@ impl ChildProcess {
             )
         })?;
         // SAFETY: plain kill(2) on a child we have not reaped yet, so the pid is still ours.
-        unsafe { libc::kill(pid, libc::SIGTERM) };
+        if unsafe { libc::kill(pid, signal) } != 0 {
+            return Err(LabError::process(
+                format!("signalling {}", self.name),
+                std::io::Error::last_os_error(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Sends SIGTERM, waits up to `grace` for a clean exit, then SIGKILLs.
+    pub fn terminate(&mut self, grace: Duration) -> Result<()> {
+        if self.try_wait()?.is_some() {
+            return Ok(());
+        }
+        // A paused child would not act on SIGTERM.
+        self.signal(libc::SIGCONT)?;
+        self.signal(libc::SIGTERM)?;
         let deadline = Instant::now() + grace;
         while Instant::now() < deadline {
             if self.try_wait()?.is_some() {

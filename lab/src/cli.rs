@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use trickles_lab::balancer_process::BalancerPolicy;
 use trickles_lab::bench_rss::{self, RssBenchOptions, RssWorkload};
 use trickles_lab::bench_transfer::{self, TransferBenchOptions};
 use trickles_lab::binaries::{Binaries, Profile};
@@ -15,8 +14,9 @@ use trickles_lab::chain::{self, ChainOptions};
 use trickles_lab::demo::{self, DemoOptions};
 use trickles_lab::demo_report;
 use trickles_lab::experiments::{self, command::ExperimentCommand};
-use trickles_lab::mirror_process::EmulatedWan;
-use trickles_lab::replica_pool::FrontEnd;
+use trickles_lab::pool::FrontEnd;
+use trickles_lab::service::balancer::{ModeFile, PolicyFile};
+use trickles_lab::service::mirror::EmulatedWan;
 use trickles_lab::Result;
 
 /// The trickles lab: runs trickles-server and trickles-client as real processes on loopback.
@@ -202,12 +202,8 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
-fn binaries(common: &CommonArgs, with_network_functions: bool) -> Result<Binaries> {
-    let binaries = Binaries::locate(
-        common.bin_dir.as_deref(),
-        Profile::Release,
-        with_network_functions,
-    )?;
+fn binaries(common: &CommonArgs) -> Result<Binaries> {
+    let binaries = Binaries::locate(common.bin_dir.as_deref(), Profile::Release)?;
     let mut using = vec![&binaries.server, &binaries.client];
     using.extend(binaries.balancer.iter().chain(&binaries.mirror));
     let using: Vec<String> = using.iter().map(|p| p.display().to_string()).collect();
@@ -224,13 +220,16 @@ fn run_demo(args: DemoArgs) -> Result<()> {
     let (front_end, replicas) = match args.front_end {
         FrontEndArg::Direct => (FrontEnd::Direct, 1),
         FrontEndArg::Relay => (FrontEnd::AlternatingRelay, args.replicas),
-        FrontEndArg::Balancer => (FrontEnd::Balancer(args.policy.into()), args.replicas),
+        FrontEndArg::Balancer => (
+            FrontEnd::Balancer(args.policy.into(), ModeFile::Relay),
+            args.replicas,
+        ),
         FrontEndArg::MirrorBalancer => (
             FrontEnd::MirroredBalancer(args.policy.into(), wan),
             args.replicas,
         ),
     };
-    let binaries = binaries(&args.common, front_end.needs_network_functions())?;
+    let binaries = binaries(&args.common)?;
     let opts = DemoOptions {
         size: args.size,
         seed: args.seed,
@@ -250,7 +249,7 @@ fn run_demo(args: DemoArgs) -> Result<()> {
 }
 
 fn run_chain(args: ChainArgs) -> Result<()> {
-    let binaries = binaries(&args.common, true)?;
+    let binaries = binaries(&args.common)?;
     let opts = ChainOptions {
         ip: args.common.ip,
         clients: args.clients,
@@ -273,7 +272,7 @@ fn run_chain(args: ChainArgs) -> Result<()> {
 }
 
 fn run_transfer(args: TransferArgs) -> Result<()> {
-    let binaries = binaries(&args.common, false)?;
+    let binaries = binaries(&args.common)?;
     let opts = TransferBenchOptions {
         size: args.size,
         runs: args.runs,
@@ -287,7 +286,7 @@ fn run_transfer(args: TransferArgs) -> Result<()> {
 }
 
 fn run_rss(args: RssArgs) -> Result<()> {
-    let binaries = binaries(&args.common, false)?;
+    let binaries = binaries(&args.common)?;
     let opts = RssBenchOptions {
         clients: args.clients,
         workload: match args.total {
@@ -329,12 +328,12 @@ enum PolicyArg {
     LeastLoaded,
 }
 
-impl From<PolicyArg> for BalancerPolicy {
+impl From<PolicyArg> for PolicyFile {
     fn from(policy: PolicyArg) -> Self {
         match policy {
-            PolicyArg::Maglev => BalancerPolicy::Maglev,
-            PolicyArg::RoundRobin => BalancerPolicy::RoundRobin,
-            PolicyArg::LeastLoaded => BalancerPolicy::LeastLoaded,
+            PolicyArg::Maglev => PolicyFile::Maglev,
+            PolicyArg::RoundRobin => PolicyFile::RoundRobin,
+            PolicyArg::LeastLoaded => PolicyFile::LeastLoaded,
         }
     }
 }

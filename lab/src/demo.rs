@@ -19,18 +19,19 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::balancer_process::BalancerPolicy;
 use crate::binaries::Binaries;
 use crate::byte_size::format_bytes;
-use crate::client_process::ClientSpec;
-use crate::delivery_trace::write_throughput_csv;
 use crate::error::{LabError, Result};
-use crate::failover::{fetch_through_failover, FailoverRun, FailurePlan, Victim};
 use crate::fixture::ServiceFixture;
-use crate::mirror_process::EmulatedWan;
+use crate::measure::delivery::write_throughput_csv;
 use crate::plot::{write_throughput_plot, PlotFiles, ThroughputPlot};
-use crate::replica_pool::{FrontEnd, PoolConfig, ReplicaPool};
-use crate::test_file::sha256_file;
+use crate::pool::failover::{fetch_through_failover, FailoverRun};
+use crate::pool::{FrontEnd, Pool, PoolSpec};
+use crate::schedule::{Action, FailureSchedule, Target, Trigger};
+use crate::service::balancer::PolicyFile;
+use crate::service::client::ClientSpec;
+use crate::service::mirror::EmulatedWan;
+use crate::topology::Topology;
 
 /// The mirror's default one-way delay, each direction: a 20 ms round trip, a regional WAN.
 /// Long enough that the recovery after the kill is paced by round trips as on a real path,
@@ -46,7 +47,7 @@ pub const DEFAULT_REPLICAS: usize = 3;
 /// random draws use `seed`.
 pub fn default_front_end(seed: u64) -> FrontEnd {
     FrontEnd::MirroredBalancer(
-        BalancerPolicy::Maglev,
+        PolicyFile::Maglev,
         EmulatedWan {
             delay_ms: DEFAULT_WAN_DELAY_MS,
             loss: DEFAULT_WAN_LOSS,
@@ -122,46 +123,54 @@ pub fn run_demo(binaries: &Binaries, opts: &DemoOptions) -> Result<DemoOutcome> 
         fixture.path().display()
     );
     let sha256 = fixture.add_file("file", opts.size, opts.seed)?;
-    let mut pool = ReplicaPool::start(
+    let topology = Topology::loopback(opts.ip)?;
+    let mut pool = Pool::start(
         binaries,
-        PoolConfig {
-            ip: opts.ip,
-            replicas: opts.replicas,
+        &topology,
+        &fixture,
+        PoolSpec {
             first_port: opts.port,
-            root: fixture.root().to_path_buf(),
-            key_file: fixture.key_file().to_path_buf(),
-            http_baseline: false,
-            workers: None,
-            log_dir: fixture.path().to_path_buf(),
-            front_end: opts.front_end,
+            ..PoolSpec::new(opts.replicas, opts.front_end)
         },
     )?;
     let url = pool.trickles_url("file");
-    let pool_name = describe_pool(opts.front_end, opts.replicas);
+    let pool_name = opts.front_end.describe(opts.replicas);
     eprintln!("demo: client → {pool_name} serving {url}; starting the client");
     let download = fixture.path().join("download");
-    let mut client = ClientSpec::single(url, download.clone(), fixture.path(), "client");
+    let mut client = ClientSpec::single(url, download, fixture.path(), "client");
     client.via = pool.via();
-    let plan = FailurePlan {
-        victim: match opts.front_end {
-            FrontEnd::Direct => Victim::Replica(0),
-            _ => Victim::Busiest,
-        },
-        kill_at_bytes: (opts.size as f64 * opts.kill_at) as u64,
-        restart_after: Some(opts.restart_after),
-        limit: opts.limit,
+    let victim = match opts.front_end {
+        FrontEnd::Direct => Target::Replica(0),
+        _ => Target::Serving,
     };
-    let run = fetch_through_failover(binaries, &mut pool, client, &plan)?;
+    let schedule = FailureSchedule::at(
+        Trigger::Delivered((opts.size as f64 * opts.kill_at) as u64),
+        Action::Kill(victim.clone()),
+    )
+    .then(
+        Trigger::After(opts.restart_after.as_secs_f64()),
+        Action::Restart(victim),
+    );
+    let client_host = topology.host("client");
+    let run = fetch_through_failover(
+        binaries,
+        &mut pool,
+        &client_host,
+        client,
+        &schedule,
+        opts.limit,
+        &sha256,
+    )?;
     pool.stop()?;
-
-    check_digest("the client's stats", &sha256, &run.stats.sha256)?;
-    check_digest("the downloaded file", &sha256, &sha256_file(&download)?)?;
+    check_digest("the client's stats", &sha256, &run.transfer.stats.sha256)?;
+    check_digest("the downloaded file", &sha256, &run.output_sha256)?;
 
     let out_dir = crate::fixture::output_dir(&opts.out_dir)?;
-    let bin_seconds = bin_width(run.stats.seconds);
-    let points = run.trace.throughput(bin_seconds);
+    let trace = &run.transfer.trace;
+    let bin_seconds = bin_width(run.transfer.stats.seconds);
+    let points = trace.throughput(bin_seconds);
     let csv = [out_dir.join("delivery.csv"), out_dir.join("throughput.csv")];
-    run.trace.write_csv(&csv[0])?;
+    trace.write_csv(&csv[0])?;
     write_throughput_csv(&points, &csv[1])?;
     let title = format!(
         "trickles demo: {}, client → {pool_name}",
@@ -172,7 +181,7 @@ pub fn run_demo(binaries: &Binaries, opts: &DemoOptions) -> Result<DemoOutcome> 
         &ThroughputPlot {
             title: &title,
             points: &points,
-            events: run.trace.events(),
+            events: trace.events(),
         },
     )?;
     Ok(DemoOutcome {
@@ -184,21 +193,6 @@ pub fn run_demo(binaries: &Binaries, opts: &DemoOptions) -> Result<DemoOutcome> 
         csv,
         kept,
     })
-}
-
-/// "mirror (10 ms each way, no loss) → maglev balancer → 3 replicas": what the client fetches
-/// through.
-pub fn describe_pool(front_end: FrontEnd, replicas: usize) -> String {
-    let balancer =
-        |policy: BalancerPolicy| format!("{} balancer → {replicas} replicas", policy.yaml_name());
-    match front_end {
-        FrontEnd::Direct => "one replica".to_owned(),
-        FrontEnd::AlternatingRelay => format!("alternating relay → {replicas} replicas"),
-        FrontEnd::Balancer(policy) => balancer(policy),
-        FrontEnd::MirroredBalancer(policy, wan) => {
-            format!("mirror ({}) → {}", wan.describe(), balancer(policy))
-        }
-    }
 }
 
 fn check_digest(what: &str, expected: &str, got: &str) -> Result<()> {

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use crate::byte_size::format_bytes;
 use crate::demo::DemoOutcome;
-use crate::failover::FailoverRun;
+use crate::pool::failover::FailoverRun;
 
 /// Column of the values.
 const INDENT: &str = "              ";
@@ -14,7 +14,7 @@ const INDENT: &str = "              ";
 /// The human report of a demo run.
 pub fn report(outcome: &DemoOutcome) -> String {
     let run = &outcome.run;
-    let stats = &run.stats;
+    let stats = &run.transfer.stats;
     let mut text = String::new();
     let _ = writeln!(text, "through       client → {}", outcome.pool);
     let _ = writeln!(
@@ -67,11 +67,11 @@ pub fn report(outcome: &DemoOutcome) -> String {
 /// One line per event of the trace, seconds since the client started, then the last byte.
 fn timeline(text: &mut String, run: &FailoverRun) {
     let mut head = "timeline      ";
-    for event in run.trace.events() {
+    for event in run.transfer.trace.events() {
         let _ = writeln!(text, "{head}{:7.3} s  {}", event.seconds, event.label);
         head = INDENT;
     }
-    if let Some(&(last, bytes)) = run.trace.samples().last() {
+    if let Some(&(last, bytes)) = run.transfer.trace.samples().last() {
         let _ = writeln!(
             text,
             "{head}{last:7.3} s  transfer complete ({})",
@@ -82,13 +82,13 @@ fn timeline(text: &mut String, run: &FailoverRun) {
 
 /// The pause the kill caused, placed against the balancer's reaction or the replacement.
 fn stall(text: &mut String, run: &FailoverRun) {
-    if let Some((from, to)) = run.stall_after_kill {
+    if let Some((from, to)) = run.recovery.longest_stall {
         let ms = |seconds: f64| seconds * 1e3;
-        let cause = match (run.left_table_at, run.restarted_at) {
+        let cause = match (run.left_table_at, run.repaired_at) {
             (Some(out), _) if out <= to => format!(
                 ": the balancer took the killed replica out {:.0} ms after the kill, deliveries \
                  resumed {:.0} ms after that",
-                ms(out - run.killed_at),
+                ms(out - run.failed_at),
                 ms(to - out)
             ),
             (_, Some(up)) if to >= up => {
@@ -103,7 +103,7 @@ fn stall(text: &mut String, run: &FailoverRun) {
             ms(to - from)
         );
     }
-    let head = if run.stall_after_kill.is_some() {
+    let head = if run.recovery.longest_stall.is_some() {
         INDENT
     } else {
         "stall         "
@@ -111,6 +111,6 @@ fn stall(text: &mut String, run: &FailoverRun) {
     let _ = writeln!(
         text,
         "{head}longest gap between deliveries {:.0} ms (the client's stats)",
-        run.stats.longest_stall_ms
+        run.transfer.stats.longest_stall_ms
     );
 }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use crate::binaries::Binaries;
 use crate::error::{LabError, Result};
-use crate::server_process::keygen;
+use crate::service::server::keygen;
 use crate::test_file;
 
 /// A temporary service directory; removed when dropped unless [`keep`](Self::keep) was called.

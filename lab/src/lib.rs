@@ -32,35 +32,27 @@
 //!
 //! The integration tests in `tests/` use the same pieces against debug builds.
 
-pub mod alternating_relay;
-pub mod balancer_process;
-pub mod balancer_watch;
 pub mod bench_rss;
 pub mod bench_transfer;
 pub mod binaries;
 pub mod byte_size;
 pub mod chain;
 pub mod children;
-pub mod client_process;
-pub mod client_stats;
-pub mod delivery_trace;
 pub mod demo;
 pub mod demo_report;
 pub mod error;
 pub mod experiments;
-pub mod failover;
 pub mod fixture;
 pub mod http_probe;
 pub mod interrupt;
-pub mod mirror_process;
+pub mod measure;
 pub mod plot;
+pub mod pool;
 pub mod ports;
-pub mod replica_pool;
 pub mod rss;
-pub mod server_process;
+pub mod schedule;
+pub mod service;
 pub mod test_file;
-pub mod testbed;
-pub mod tunnel_binary;
-pub mod tunnel_process;
+pub mod topology;
 
 pub use error::{LabError, Result};

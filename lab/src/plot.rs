@@ -13,8 +13,8 @@ use std::sync::OnceLock;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use crate::delivery_trace::{ThroughputPoint, TraceEvent};
 use crate::error::{LabError, Result};
+use crate::measure::delivery::{ThroughputPoint, TraceEvent};
 
 /// Size of the chart, pixels (the legend below adds [`LEGEND_LINE`] per entry).
 const CHART_SIZE: (u32, u32) = (1000, 480);

@@ -1,10 +1,10 @@
 //! [`Context`]: what every experiment starts from: root checked, binaries found (release by
 //! default), a service fixture (key, served files, logs), the results directory, and the address
-//! family; plus [`BaseArgs`], the flags every `trickles-lab exp` command shares, and
-//! [`start_server`], one `trickles-server` in a testbed host serving Trickles and the HTTP
-//! baseline from the same files.
+//! family; plus [`BaseArgs`], the flags every `trickles-lab exp` command shares, and [`url`] /
+//! [`Protocol`], the two transports every experiment compares. It ends in
+//! [`Context::publish`](super::report).
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use clap::Args;
@@ -12,15 +12,10 @@ use clap::Args;
 use crate::binaries::{Binaries, Profile};
 use crate::error::Result;
 use crate::fixture::{output_dir, ServiceFixture};
-use crate::server_process::{ServerProcess, ServerSpec};
-use crate::testbed::{require_root, Family, Host};
-
-/// Trickles' UDP port on every testbed server.
-pub const TRICKLES_PORT: u16 = 4433;
-/// The HTTP baseline's TCP port on every testbed server.
-pub const HTTP_PORT: u16 = 8080;
-/// The metrics port, on the server namespace's own loopback.
-pub const METRICS_PORT: u16 = 9100;
+use crate::service::server::{ServerSpec, CONTROL_PORT};
+pub use crate::service::server::{HTTP_PORT, TRICKLES_PORT};
+use crate::service::Service;
+use crate::topology::{require_root, Family, Host, Topology};
 
 /// Trickles' stream bytes per packet on the testbeds: the largest round size whose RESPONSE
 /// (131 bytes of header and continuation, the file's user continuation of 9 bytes plus its path,
@@ -75,10 +70,10 @@ pub struct Context {
 
 impl Context {
     /// Checks for root (naming `trickles-lab exp NAME`), then finds or builds the binaries
-    /// (`profile`, with the balancer when `with_balancer`) and prepares the fixture.
-    pub fn new(name: &str, base: &BaseArgs, profile: Profile, with_balancer: bool) -> Result<Self> {
+    /// (`profile`) and prepares the fixture.
+    pub fn new(name: &str, base: &BaseArgs, profile: Profile) -> Result<Self> {
         require_root(&format!("trickles-lab exp {name}"))?;
-        let binaries = Binaries::locate(base.bin_dir.as_deref(), profile, with_balancer)?;
+        let binaries = Binaries::locate(base.bin_dir.as_deref(), profile)?;
         let fixture = ServiceFixture::new(&binaries)?;
         let out_dir = output_dir(&base.out)?;
         Ok(Context {
@@ -100,29 +95,28 @@ impl Context {
         self.fixture.path().join(name)
     }
 
+    /// A namespace topology of one host per role, for this run's address family.
+    pub fn topology(&self, name: &str, roles: &[&str]) -> Result<Topology> {
+        Topology::star(&format!("trickles-lab exp {name}"), roles, self.family)
+    }
+
     /// Keeps the fixture when `--keep-temp` asked for it; its path.
     pub fn finish(mut self) -> Option<PathBuf> {
         self.keep_temp.then(|| self.fixture.keep())
     }
 }
 
-/// Starts `trickles-server` in `host`: Trickles on `[address]:4433`, HTTP on
-/// `[address]:8080`, metrics on the namespace's loopback.
-pub fn start_server(context: &Context, host: &Host, name: &str) -> Result<ServerProcess> {
-    let address = host.address(context.family);
-    let spec = ServerSpec {
-        root: context.fixture.root().to_path_buf(),
-        key_file: context.fixture.key_file().to_path_buf(),
-        listen: vec![SocketAddr::new(address, TRICKLES_PORT)],
-        tcp_listen: Some(SocketAddr::new(address, HTTP_PORT)),
-        metrics: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), METRICS_PORT),
-        balancers: Vec::new(),
-        workers: None,
-        mss: Some(EXPERIMENT_MSS),
-        dsr_vips: Vec::new(),
-        log: context.temp_path(&format!("{name}.log")),
-    };
-    ServerProcess::start_in(&context.binaries, spec, name, Some(&host.handle()))
+/// Starts `trickles-server` in `host`: Trickles on `[address]:4433`, HTTP on `[address]:8080`
+/// (free ports on loopback), control endpoint on the host's own loopback, [`EXPERIMENT_MSS`].
+pub fn start_server(context: &Context, host: &Host, name: &str) -> Result<Service<ServerSpec>> {
+    let mut spec = ServerSpec::new(
+        &context.fixture,
+        host.udp(TRICKLES_PORT)?,
+        host.control(CONTROL_PORT)?,
+    );
+    spec.config.tcp_listen = Some(host.tcp(HTTP_PORT)?);
+    spec.config.mss = Some(EXPERIMENT_MSS);
+    Service::start(&context.binaries, host, spec, name, context.fixture.path())
 }
 
 /// `trickles://[address]:4433/file` or `http://[address]:8080/file`.

@@ -4,7 +4,7 @@
 //! and room for thousands of connections (listen backlog, descriptor limit).
 
 use crate::error::{LabError, Result};
-use crate::testbed::{Host, StarTestbed};
+use crate::topology::{Family, Host, NamespaceHost, Topology};
 
 /// Role of the clients' host.
 pub const CLIENTS: &str = "clients";
@@ -14,7 +14,7 @@ pub const SERVER: &str = "server";
 /// The two-host testbed.
 #[derive(Debug)]
 pub struct Dumbbell {
-    testbed: StarTestbed,
+    topology: Topology,
 }
 
 /// How to build it.
@@ -29,10 +29,12 @@ pub struct DumbbellSpec {
 }
 
 impl Dumbbell {
-    /// Builds the namespaces, links, bottleneck and sysctls.
-    pub fn build(spec: &DumbbellSpec) -> Result<Self> {
+    /// Builds the namespaces, links, bottleneck and sysctls (`what` names the run for the
+    /// root check).
+    pub fn build(what: &str, spec: &DumbbellSpec, family: Family) -> Result<Self> {
         raise_descriptor_limit()?;
-        let testbed = StarTestbed::build(&[CLIENTS, SERVER])?;
+        let topology = Topology::star(what, &[CLIENTS, SERVER], family)?;
+        let testbed = topology.testbed()?;
         for host in testbed.hosts() {
             let ns = host.namespace();
             ns.sysctl("net.ipv4.tcp_congestion_control", &spec.tcp_cc)
@@ -45,17 +47,17 @@ impl Dumbbell {
             ns.sysctl("net.ipv4.ip_local_port_range", "10000 65000")?;
         }
         testbed.shape_toward(CLIENTS, spec.rate_bits, spec.queue_bytes)?;
-        Ok(Dumbbell { testbed })
+        Ok(Dumbbell { topology })
     }
 
-    /// The clients' host.
-    pub fn clients(&self) -> &Host {
-        self.testbed.host(CLIENTS)
+    /// The host playing `role` ([`CLIENTS`] or [`SERVER`]), to start services in.
+    pub fn host(&self, role: &str) -> Host {
+        self.topology.host(role)
     }
 
-    /// The server's host.
-    pub fn server(&self) -> &Host {
-        self.testbed.host(SERVER)
+    /// The server's namespace host (for what is read inside it: socket memory).
+    pub fn server(&self) -> Result<&NamespaceHost> {
+        Ok(self.topology.testbed()?.host(SERVER))
     }
 }
 

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use crate::client_process::ClientSpec;
+use crate::service::client::ClientSpec;
 
 /// The files of a set of flows.
 #[derive(Clone, Debug, Default)]

@@ -32,12 +32,13 @@ use super::jain_index::jain_index;
 use super::mirrored_testbed::{EmulatedPath, MirroredSetup, MirroredTestbed};
 use super::path_counters::PathCounters;
 use super::repeat_summary::{median, range_text};
+use super::report::Report;
 use super::results_table::ResultTable;
 use super::xy_plot::{Series, XyPlot};
 use crate::binaries::Profile;
-use crate::client_process::ClientSpec;
 use crate::error::{LabError, Result};
 use crate::plot::PlotFiles;
+use crate::service::client::ClientSpec;
 
 /// The served file every flow downloads.
 const FILE: &str = "bulk";
@@ -141,16 +142,8 @@ pub struct FriendlinessOutcome {
     pub rate_mbit: f64,
     /// The round trip measured through the mirror before the runs.
     pub measured_rtt: Duration,
-    /// The table printed and written as CSV.
-    pub table: ResultTable,
-    /// Throughput figure.
-    pub throughput_plot: PlotFiles,
-    /// Fairness-index figure.
-    pub jain_plot: PlotFiles,
-    /// The CSV file.
-    pub csv: PathBuf,
-    /// The fixture directory, when `--keep-temp` kept it.
-    pub kept: Option<PathBuf>,
+    /// The table and files (`friendliness.png`, `friendliness-jain.png`, ...).
+    pub report: Report,
 }
 
 impl FriendlinessOutcome {
@@ -178,7 +171,7 @@ impl FriendlinessOutcome {
 pub fn run(args: &FriendlinessArgs) -> Result<FriendlinessOutcome> {
     let profile = args.profile;
     validate(args)?;
-    let context = Context::new("friendliness", &args.base, profile, true)?;
+    let context = Context::new("friendliness", &args.base, profile)?;
     let rate_bits = (args.rate_mbit * 1e6) as u64;
     let planned = args.background_warmup + args.foreground_warmup + args.window;
     let file_len = (args.rate_mbit * 1e6 / 8.0 * (planned + FILE_MARGIN_SECS)) as u64;
@@ -192,9 +185,8 @@ pub fn run(args: &FriendlinessArgs) -> Result<FriendlinessOutcome> {
         rate_bits,
         queue_bytes: (args.rate_mbit * 1e6 / 8.0 * args.rtt_ms / 1e3 * args.queue_bdp) as u64,
         seed: args.seed,
-        bin_dir: args.base.bin_dir.clone(),
     };
-    let mut testbed = MirroredTestbed::build(&context, &setup, profile)?;
+    let mut testbed = MirroredTestbed::build(&context, &setup)?;
     let measured_rtt = testbed.probe_rtt()?;
     println!(
         "friendliness: {} Mbit/s bottleneck, {} ms round trip through the mirror (measured {:.1} \
@@ -224,24 +216,23 @@ pub fn run(args: &FriendlinessArgs) -> Result<FriendlinessOutcome> {
         }
     }
     drop(testbed);
+    let (throughput, jain) = plots(&context, &runs, args)?;
+    let files = vec![throughput.png, throughput.svg, jain.png, jain.svg];
+    let mut total = PathCounters::default();
+    runs.iter().for_each(|run| total.add(&run.counters));
     let table = table(&runs, args.rate_mbit);
-    print!("{}", table.render());
-    let csv = context.result_path("friendliness.csv");
-    table.write_csv(&csv)?;
-    let (throughput_plot, jain_plot) = plots(&context, &runs, args)?;
-    let mut outcome = FriendlinessOutcome {
+    let report = context.publish(
+        table,
+        "friendliness.csv",
+        &format!("path: {total}\n"),
+        files,
+    )?;
+    Ok(FriendlinessOutcome {
         runs,
         rate_mbit: args.rate_mbit,
         measured_rtt,
-        table,
-        throughput_plot,
-        jain_plot,
-        csv,
-        kept: None,
-    };
-    println!("path: {}", outcome.counters());
-    outcome.kept = context.finish();
-    Ok(outcome)
+        report,
+    })
 }
 
 fn validate(args: &FriendlinessArgs) -> Result<()> {
@@ -346,7 +337,7 @@ fn measure(
 
 fn check_all(
     testbed: &mut MirroredTestbed,
-    clients: &mut [crate::client_process::ClientProcess],
+    clients: &mut [crate::service::client::ClientProcess],
 ) -> Result<()> {
     testbed.check_running()?;
     clients.iter_mut().try_for_each(|c| c.check_running())

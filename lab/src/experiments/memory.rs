@@ -13,18 +13,18 @@ use std::time::{Duration, Instant};
 use clap::Args;
 
 use super::context::{start_server, url, BaseArgs, Context, Protocol};
-use super::dumbbell::{Dumbbell, DumbbellSpec};
+use super::dumbbell::{Dumbbell, DumbbellSpec, CLIENTS, SERVER};
+use super::report::Report;
 use super::results_table::ResultTable;
 use super::socket_memory::{socket_memory, sockstat_tcp_pages};
 use super::xy_plot::{Series, XyPlot};
 use crate::binaries::Profile;
 use crate::byte_size::{format_bytes, parse_byte_size};
-use crate::client_process::{ClientProcess, ClientSpec};
 use crate::error::{LabError, Result};
 use crate::http_probe::metric_value;
 use crate::interrupt;
-use crate::plot::PlotFiles;
 use crate::rss::resident_bytes;
+use crate::service::client::{ClientProcess, ClientSpec};
 
 /// Longest wait, after the settle time, for every TCP client to be connected.
 const CONNECT_WAIT: Duration = Duration::from_secs(30);
@@ -99,19 +99,21 @@ pub struct MemoryPoint {
 pub struct MemoryOutcome {
     /// Every point, Trickles first, then TCP, each in client order.
     pub points: Vec<MemoryPoint>,
-    /// `memory.csv`.
-    pub csv: PathBuf,
-    /// The figure.
-    pub plot: PlotFiles,
-    /// The fixture directory, if kept.
-    pub kept: Option<PathBuf>,
+    /// The table and files.
+    pub report: Report,
 }
 
 impl MemoryOutcome {
     /// Largest over smallest total of `protocol` across the client counts.
     pub fn growth(&self, protocol: Protocol) -> f64 {
-        let totals: Vec<f64> = self
-            .points
+        growth(&self.points, protocol)
+    }
+}
+
+/// Largest over smallest total of `protocol` across the client counts.
+fn growth(points: &[MemoryPoint], protocol: Protocol) -> f64 {
+    {
+        let totals: Vec<f64> = points
             .iter()
             .filter(|p| p.protocol == protocol)
             .map(|p| p.total_bytes as f64)
@@ -124,13 +126,17 @@ impl MemoryOutcome {
 /// Runs the experiment.
 pub fn run(args: &MemoryArgs) -> Result<MemoryOutcome> {
     validate(args)?;
-    let context = Context::new("memory", &args.base, args.profile, false)?;
+    let context = Context::new("memory", &args.base, args.profile)?;
     context.fixture.add_file("big.bin", args.file_size, 1)?;
-    let testbed = Dumbbell::build(&DumbbellSpec {
-        rate_bits: args.rate_mbit * 1_000_000,
-        queue_bytes: 256 * 1024,
-        tcp_cc: args.tcp_cc.clone(),
-    })?;
+    let testbed = Dumbbell::build(
+        "trickles-lab exp memory",
+        &DumbbellSpec {
+            rate_bits: args.rate_mbit * 1_000_000,
+            queue_bytes: 256 * 1024,
+            tcp_cc: args.tcp_cc.clone(),
+        },
+        context.family,
+    )?;
     let mut points = Vec::new();
     for protocol in Protocol::BOTH {
         for &clients in &args.clients {
@@ -146,27 +152,20 @@ pub fn run(args: &MemoryArgs) -> Result<MemoryOutcome> {
     }
     drop(testbed);
 
-    let table = table(&points);
-    let csv = context.result_path("memory").with_extension("csv");
-    table.write_csv(&csv)?;
     let plot = figure(&points).write(&context.result_path("memory"))?;
-    print!("{}", table.render());
-    let kept = context.finish();
-    if let Some(path) = &kept {
-        eprintln!("kept {}", path.display());
-    }
-    let outcome = MemoryOutcome {
-        points,
-        csv,
-        plot,
-        kept,
-    };
-    println!(
-        "server memory, largest over smallest client count: Trickles {:.2}x, TCP {:.2}x",
-        outcome.growth(Protocol::Trickles),
-        outcome.growth(Protocol::Tcp)
+    let growth = |protocol| growth(&points, protocol);
+    let note = format!(
+        "server memory, largest over smallest client count: Trickles {:.2}x, TCP {:.2}x\n",
+        growth(Protocol::Trickles),
+        growth(Protocol::Tcp)
     );
-    Ok(outcome)
+    let report = context.publish(
+        table(&points),
+        "memory.csv",
+        &note,
+        vec![plot.png, plot.svg],
+    )?;
+    Ok(MemoryOutcome { points, report })
 }
 
 fn validate(args: &MemoryArgs) -> Result<()> {
@@ -192,19 +191,18 @@ fn measure(
     clients: u32,
 ) -> Result<MemoryPoint> {
     let stem = format!("memory-{}-{clients}", protocol.label().to_lowercase());
-    let server = start_server(context, testbed.server(), &format!("{stem}-server"))?;
-    let server_address = testbed.server().address(context.family);
+    let server = start_server(context, &testbed.host(SERVER), &format!("{stem}-server"))?;
+    let server_address = testbed.host(SERVER).address();
     let spec = ClientSpec {
         url: url(protocol, server_address, "big.bin"),
         output: None,
         stats_json: context.temp_path(&format!("{stem}.stats.json")),
         idle_timeout: Duration::from_secs(120),
         parallel: Some(clients),
-        via: None,
         log: context.temp_path(&format!("{stem}-client.log")),
+        ..ClientSpec::default()
     };
-    let mut client =
-        ClientProcess::start_in(&context.binaries, spec, Some(&testbed.clients().handle()))?;
+    let mut client = ClientProcess::start(&context.binaries, &testbed.host(CLIENTS), spec)?;
 
     let started = Instant::now();
     let settle = Duration::from_secs_f64(args.settle_seconds);
@@ -224,7 +222,7 @@ fn measure(
             )));
         }
         if started.elapsed() >= settle {
-            let sockets = socket_memory(testbed.server().namespace())?;
+            let sockets = socket_memory(testbed.server()?.namespace())?;
             if sampling_since.is_none()
                 && (protocol == Protocol::Trickles
                     || sockets.tcp_established >= u64::from(clients)
@@ -232,7 +230,7 @@ fn measure(
             {
                 sampling_since = Some(Instant::now());
             }
-            let rss = resident_bytes(server.pid()).unwrap_or(0);
+            let rss = server.pid().and_then(resident_bytes).unwrap_or(0);
             let total = rss + sockets.bytes;
             if sampling_since.is_some() && peak.as_ref().is_none_or(|p| total > p.total_bytes) {
                 peak = Some(MemoryPoint {
@@ -243,7 +241,7 @@ fn measure(
                     socket_bytes: sockets.bytes,
                     tcp_established: sockets.tcp_established,
                     trickles_hellos: 0,
-                    sockstat_tcp_pages: sockstat_tcp_pages(testbed.server().namespace())?,
+                    sockstat_tcp_pages: sockstat_tcp_pages(testbed.server()?.namespace())?,
                 });
             }
         }

@@ -24,17 +24,17 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use super::context::{Context, Protocol, EXPERIMENT_MSS, HTTP_PORT, METRICS_PORT, TRICKLES_PORT};
+use super::context::{Context, Protocol, EXPERIMENT_MSS, HTTP_PORT, TRICKLES_PORT};
 use super::path_counters::{metric_sum, qdisc_drops, udp_receive_overflows, PathCounters};
 use super::tcp_congestion;
-use crate::binaries::{Binaries, Profile};
-use crate::client_process::{ClientProcess, ClientSpec};
+use crate::binaries::Binaries;
 use crate::error::{LabError, Result};
-use crate::mirror_process::{ConfiguredMirror, MirrorProcess};
-use crate::server_process::{ServerProcess, ServerSpec};
-use crate::testbed::{Family, Host, StarTestbed};
-use crate::tunnel_binary::tunnel_binary;
-use crate::tunnel_process::{TunnelProcess, TunnelSpec, TUNNEL_OVERHEAD};
+use crate::service::client::{ClientProcess, ClientSpec};
+use crate::service::mirror::{self, EmulatedWan, MirrorSpec, MIRROR_PORT};
+use crate::service::server::{self, ServerSpec};
+use crate::service::tunnel::{TunnelSpec, TUNNEL_OVERHEAD};
+use crate::service::Service;
+use crate::topology::{Family, NamespaceHost, Topology};
 
 /// The clients' host.
 pub const CLIENTS: &str = "clients";
@@ -42,12 +42,8 @@ pub const CLIENTS: &str = "clients";
 pub const SERVER: &str = "server";
 /// The mirror's host.
 pub const MIRROR: &str = "mirror";
-/// The mirror's UDP port.
-pub const MIRROR_PORT: u16 = 7000;
 /// Every tunnel endpoint's UDP port (on its host's address).
 pub const TUNNEL_PORT: u16 = 7100;
-/// The mirror's metrics port, on its namespace's loopback.
-pub const MIRROR_METRICS_PORT: u16 = 9301;
 /// The TUN device's name in both hosts.
 pub const TUNNEL_DEVICE: &str = "tmir0";
 /// The veth links' MTU.
@@ -82,17 +78,15 @@ pub struct MirroredSetup {
     pub queue_bytes: u64,
     /// Seed of the mirror's draws (loss).
     pub seed: u64,
-    /// `--bin-dir`, where the tunnel endpoint is looked up instead of built.
-    pub bin_dir: Option<PathBuf>,
 }
 
 /// The running testbed; dropping it stops everything and deletes the namespaces.
 pub struct MirroredTestbed {
     // Processes before the namespaces they run in (fields drop in order).
-    mirror: Option<MirrorProcess>,
-    server: ServerProcess,
-    tunnels: Vec<TunnelProcess>,
-    testbed: StarTestbed,
+    mirror: Option<Service<MirrorSpec>>,
+    server: Service<ServerSpec>,
+    tunnels: Vec<Service<TunnelSpec>>,
+    topology: Topology,
     binaries: Binaries,
     config_dir: PathBuf,
     family: Family,
@@ -102,59 +96,57 @@ pub struct MirroredTestbed {
 
 impl MirroredTestbed {
     /// Builds the namespaces, then starts the mirror, the tunnel endpoints and the server, and
-    /// shapes the bottleneck. The context's binaries must include the mirror; the tunnel
-    /// endpoint is found (or built, `profile`) beside them.
-    pub fn build(context: &Context, setup: &MirroredSetup, profile: Profile) -> Result<Self> {
+    /// shapes the bottleneck.
+    pub fn build(context: &Context, setup: &MirroredSetup) -> Result<Self> {
         let family = context.family;
-        let tunnel = tunnel_binary(&context.binaries, setup.bin_dir.as_deref(), profile)?;
-        let testbed = StarTestbed::build(&[CLIENTS, SERVER, MIRROR])?;
-        tcp_congestion::use_everywhere(&testbed, &setup.tcp_cc)?;
+        let topology = context.topology("friendliness/wan", &[CLIENTS, SERVER, MIRROR])?;
+        let testbed = topology.testbed()?;
+        tcp_congestion::use_everywhere(testbed, &setup.tcp_cc)?;
         for role in [CLIENTS, SERVER] {
             enlarge_tcp_buffers(testbed.host(role))?;
         }
         let mirror_addr = SocketAddr::new(testbed.host(MIRROR).address(family), MIRROR_PORT);
+        let dir = context.fixture.path();
         let mut tunnels = Vec::with_capacity(2);
         for (role, other) in [(CLIENTS, SERVER), (SERVER, CLIENTS)] {
-            let host = testbed.host(role);
+            let host = topology.host(role);
             let spec = TunnelSpec {
-                binary: tunnel.clone(),
                 via: mirror_addr,
-                listen: SocketAddr::new(host.address(family), TUNNEL_PORT),
-                remote: SocketAddr::new(testbed.host(other).address(family), TUNNEL_PORT),
+                listen: SocketAddr::new(host.address(), TUNNEL_PORT),
+                remote: SocketAddr::new(topology.host(other).address(), TUNNEL_PORT),
                 device: TUNNEL_DEVICE.to_owned(),
+                netns: testbed.host(role).namespace().name().to_owned(),
                 address: tunnel_address(role, family),
                 peer_address: tunnel_address(other, family),
                 mtu: LINK_MTU - TUNNEL_OVERHEAD,
-                log: context.temp_path(&format!("tunnel-{role}.log")),
             };
-            tunnels.push(TunnelProcess::start_in(spec, &host.handle())?);
+            let tunnel = Service::start(
+                &context.binaries,
+                &host,
+                spec,
+                &format!("tunnel-{role}"),
+                dir,
+            )?;
+            tunnel.configure()?;
+            tunnels.push(tunnel);
         }
-        let server_host = testbed.host(SERVER);
-        let spec = ServerSpec {
-            root: context.fixture.root().to_path_buf(),
-            key_file: context.fixture.key_file().to_path_buf(),
-            listen: vec![SocketAddr::new(server_host.address(family), TRICKLES_PORT)],
-            tcp_listen: Some(SocketAddr::new(tunnel_address(SERVER, family), HTTP_PORT)),
-            metrics: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), METRICS_PORT),
-            balancers: vec![mirror_addr],
-            workers: None,
-            dsr_vips: Vec::new(),
-            mss: Some(MIRRORED_MSS),
-            log: context.temp_path("server.log"),
-        };
-        let server = ServerProcess::start_in(
-            &context.binaries,
-            spec,
-            "trickles-server",
-            Some(&server_host.handle()),
-        )?;
+        let server_host = topology.host(SERVER);
+        let mut spec = ServerSpec::new(
+            &context.fixture,
+            SocketAddr::new(server_host.address(), TRICKLES_PORT),
+            server_host.control(server::CONTROL_PORT)?,
+        );
+        spec.config.tcp_listen = Some(SocketAddr::new(tunnel_address(SERVER, family), HTTP_PORT));
+        spec.config.balancers = vec![mirror_addr];
+        spec.config.mss = Some(MIRRORED_MSS);
+        let server = Service::start(&context.binaries, &server_host, spec, "server", dir)?;
         let mut mirrored = MirroredTestbed {
             mirror: None,
             server,
             tunnels,
-            testbed,
+            topology,
             binaries: context.binaries.clone(),
-            config_dir: context.fixture.path().to_path_buf(),
+            config_dir: dir.to_path_buf(),
             family,
             seed: setup.seed,
             starts: 0,
@@ -169,19 +161,16 @@ impl MirroredTestbed {
         if let Some(mirror) = self.mirror.take() {
             mirror.stop()?;
         }
-        let host = self.testbed.host(MIRROR);
-        let mirror = ConfiguredMirror {
-            yaml: self.mirror_yaml(path),
-            listen: self.mirror_addr(),
-            metrics: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), MIRROR_METRICS_PORT),
-            config: self.config_dir.join(format!("mirror.{}.yaml", self.starts)),
-            log: self.config_dir.join(format!("mirror.{}.log", self.starts)),
-        };
+        let host = self.topology.host(MIRROR);
+        let spec = self.mirror_spec(path)?;
+        let name = format!("mirror-{}", self.starts);
         self.starts += 1;
-        self.mirror = Some(MirrorProcess::start_configured_in(
+        self.mirror = Some(Service::start(
             &self.binaries,
-            &mirror,
-            &host.handle(),
+            &host,
+            spec,
+            &name,
+            &self.config_dir,
         )?);
         Ok(())
     }
@@ -189,34 +178,35 @@ impl MirroredTestbed {
     /// Shapes what the router forwards toward the clients: `rate_bits` per second, a queue of
     /// `queue_bytes`.
     pub fn set_bottleneck(&self, rate_bits: u64, queue_bytes: u64) -> Result<()> {
-        self.testbed.shape_toward(CLIENTS, rate_bits, queue_bytes)
+        self.topology.shape_toward(CLIENTS, rate_bits, queue_bytes)
     }
 
-    /// The mirror's configuration for `path`: the two hosts as its only peers (by address,
-    /// any port: the Trickles client and server and the tunnel endpoints), the delay queue
-    /// large enough for a 250 ms path at 1 Gbit/s.
-    pub fn mirror_yaml(&self, path: EmulatedPath) -> String {
-        let mirror = SocketAddr::new(self.testbed.host(MIRROR).address(self.family), MIRROR_PORT);
-        format!(
-            "listen: [\"{mirror}\"]\nmetrics: \"127.0.0.1:{MIRROR_METRICS_PORT}\"\nworkers: 1\n\
-             seed: {seed}\npeers:\n  \
-             - {{name: clients, addresses: [\"{clients}\"], side: client}}\n  \
-             - {{name: server, addresses: [\"{server}\"], side: server}}\n\
-             wan:\n  both: {{delay_ms: {delay}, loss: {loss}}}\n\
-             delay_queue: {{packets: 262144, bytes: 268435456}}\n",
-            seed = self.seed.wrapping_add(self.starts as u64),
-            clients = self.testbed.host(CLIENTS).address(self.family),
-            server = self.testbed.host(SERVER).address(self.family),
-            delay = path.one_way_delay_ms,
-            loss = path.loss,
-        )
+    /// The mirror's configuration for `path`: the two hosts as its only peers (by address, any
+    /// port: the Trickles client and server and the tunnel endpoints), the delay queue large
+    /// enough for a 250 ms path at 1 Gbit/s.
+    pub fn mirror_spec(&self, path: EmulatedPath) -> Result<MirrorSpec> {
+        let address = |role| self.topology.host(role).address().to_string();
+        let control = self.topology.host(MIRROR).control(mirror::CONTROL_PORT)?;
+        let wan = EmulatedWan {
+            delay_ms: path.one_way_delay_ms,
+            loss: path.loss,
+            seed: self.seed.wrapping_add(self.starts as u64),
+        };
+        let spec = MirrorSpec::new(
+            self.mirror_addr(),
+            control,
+            &address(CLIENTS),
+            &address(SERVER),
+            wan,
+        )?;
+        Ok(spec.with_delay_queue(262_144, 268_435_456))
     }
 
     /// The URL of `file` for `protocol`: the server's Trickles address (reached through the
     /// mirror with `--via`), or its tunnel address for HTTP over TCP.
     pub fn url(&self, protocol: Protocol, file: &str) -> String {
         let address = match protocol {
-            Protocol::Trickles => self.testbed.host(SERVER).address(self.family),
+            Protocol::Trickles => self.topology.host(SERVER).address(),
             Protocol::Tcp => tunnel_address(SERVER, self.family),
         };
         super::context::url(protocol, address, file)
@@ -233,13 +223,12 @@ impl MirroredTestbed {
         if protocol == Protocol::Trickles {
             spec.via = Some(self.mirror_addr());
         }
-        let netns = self.testbed.host(CLIENTS).handle();
-        ClientProcess::start_in(&context.binaries, spec, Some(&netns))
+        ClientProcess::start(&context.binaries, &self.topology.host(CLIENTS), spec)
     }
 
     /// The mirror's UDP address.
     pub fn mirror_addr(&self) -> SocketAddr {
-        SocketAddr::new(self.testbed.host(MIRROR).address(self.family), MIRROR_PORT)
+        SocketAddr::new(self.topology.host(MIRROR).address(), MIRROR_PORT)
     }
 
     /// Fails, quoting its log, if the mirror, a tunnel endpoint or the server has exited.
@@ -260,17 +249,17 @@ impl MirroredTestbed {
         let target = SocketAddr::new(tunnel_address(SERVER, self.family), HTTP_PORT);
         let limit = Duration::from_secs(5);
         let mut samples = self
-            .testbed
+            .topology
             .host(CLIENTS)
-            .handle()
-            .run_inside(|| {
+            .probe(|| {
                 (0..RTT_PROBES)
                     .map(|_| {
                         let started = Instant::now();
                         TcpStream::connect_timeout(&target, limit).map(|_| started.elapsed())
                     })
                     .collect::<std::io::Result<Vec<Duration>>>()
-            })?
+            })
+            .ok_or_else(|| LabError::Usage("the clients' namespace is gone".to_owned()))?
             .map_err(|e| {
                 LabError::process(format!("connecting to {target} through the mirror"), e)
             })?;
@@ -284,9 +273,10 @@ impl MirroredTestbed {
         let metrics = self
             .mirror
             .as_ref()
-            .and_then(MirrorProcess::metrics)
+            .and_then(Service::metrics)
             .unwrap_or_default();
         let drops = "trickles_mirror_emulated_drops_total";
+        let testbed = self.topology.testbed()?;
         let mut counters = PathCounters {
             mirror_received: metric_sum(&metrics, "trickles_mirror_received_packets_total", &[]),
             mirror_rejects: metric_sum(&metrics, "trickles_mirror_rejects_total", &[]),
@@ -295,18 +285,17 @@ impl MirroredTestbed {
                 + metric_sum(&metrics, drops, &["cause=\"bottleneck_full\""]),
             emulated_loss: metric_sum(&metrics, drops, &["cause=\"random_loss\""])
                 + metric_sum(&metrics, drops, &["cause=\"burst_loss\""]),
-            mirror_socket_overflows: socket_overflows(self.testbed.host(MIRROR))?,
+            mirror_socket_overflows: socket_overflows(testbed.host(MIRROR))?,
             ..PathCounters::default()
         };
         for role in [CLIENTS, SERVER] {
-            let host = self.testbed.host(role);
+            let host = testbed.host(role);
             counters.host_socket_overflows += socket_overflows(host)?;
             counters.tun_drops += tun_drops(host)?;
         }
-        let interface = self.testbed.host(CLIENTS).router_interface();
+        let interface = testbed.host(CLIENTS).router_interface();
         counters.bottleneck_drops = qdisc_drops(
-            &self
-                .testbed
+            &testbed
                 .router()
                 .tc(&["-s", "qdisc", "show", "dev", &interface])?,
         );
@@ -317,7 +306,7 @@ impl MirroredTestbed {
 /// TCP socket buffers large enough that neither end's window limits a 100 Mbit/s flow over
 /// 250 ms (3 MB in flight, as much again queued), so only congestion control does (Trickles'
 /// client offers 16 MiB).
-fn enlarge_tcp_buffers(host: &Host) -> Result<()> {
+fn enlarge_tcp_buffers(host: &NamespaceHost) -> Result<()> {
     let namespace = host.namespace();
     namespace.sysctl("net.ipv4.tcp_rmem", "4096 131072 16777216")?;
     namespace.sysctl("net.ipv4.tcp_wmem", "4096 16384 16777216")
@@ -334,7 +323,7 @@ pub fn tunnel_address(role: &str, family: Family) -> IpAddr {
 }
 
 /// UDP receive-buffer overflows in `host`'s namespace, both families.
-fn socket_overflows(host: &Host) -> Result<u64> {
+fn socket_overflows(host: &NamespaceHost) -> Result<u64> {
     let namespace = host.namespace();
     let snmp = namespace.exec("cat", &["/proc/net/snmp"])?;
     let snmp6 = namespace
@@ -345,7 +334,7 @@ fn socket_overflows(host: &Host) -> Result<u64> {
 
 /// Packets `host`'s TUN device dropped on the way to its endpoint: the device's transmit
 /// drops (its ring full: the endpoint did not read in time) and its qdisc's.
-fn tun_drops(host: &Host) -> Result<u64> {
+fn tun_drops(host: &NamespaceHost) -> Result<u64> {
     let namespace = host.namespace();
     let device = namespace.exec(
         "cat",

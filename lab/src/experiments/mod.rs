@@ -1,5 +1,5 @@
 //! `trickles-lab exp ...`: the experiments of the Trickles paper, Trickles against kernel TCP on
-//! the same namespace testbed in the same run ([`crate::testbed`]), each writing a CSV, a PNG
+//! the same namespace testbed in the same run ([`crate::topology`]), each writing a CSV, a PNG
 //! and an SVG into the results directory and printing a short table. They need root.
 //!
 //! Shared pieces: [`context`] (root check, binaries, fixture, server start, URLs),
@@ -18,11 +18,9 @@
 //! flow against background TCP flows through the mirror), [`wan`] (throughput by emulated
 //! round-trip time).
 
-pub mod backend_counters;
 pub mod checked_wait;
 pub mod command;
 pub mod context;
-pub mod delivery_sampler;
 pub mod dumbbell;
 pub mod failover;
 pub mod flow_meter;
@@ -32,12 +30,38 @@ pub mod memory;
 pub mod mirrored_testbed;
 pub mod path_counters;
 pub mod pool;
-pub mod recovery;
 pub mod repeat_summary;
+pub mod report;
 pub mod results_table;
 pub mod socket_memory;
 pub mod tcp_congestion;
 pub mod throughput;
-pub mod timed_transfer;
 pub mod wan;
 pub mod xy_plot;
+
+use crate::error::{LabError, Result};
+
+/// The flags of a kill-during-a-transfer experiment (failover, pool): the rate, the kill time
+/// and the limit positive, and the transfer long enough at the bottleneck's rate to be running
+/// at the kill.
+pub fn check_kill_schedule(
+    rate_mbit: f64,
+    size: u64,
+    kill_at: f64,
+    transfer_limit: f64,
+) -> Result<()> {
+    let positive = |value: f64| value.is_finite() && value > 0.0;
+    if !positive(rate_mbit) || !positive(kill_at) || !positive(transfer_limit) {
+        return Err(LabError::Usage(
+            "--rate-mbit, --kill-at and --transfer-limit must be positive".to_owned(),
+        ));
+    }
+    let full_rate_seconds = size as f64 * 8.0 / (rate_mbit * 1e6);
+    if full_rate_seconds <= kill_at {
+        return Err(LabError::Usage(format!(
+            "at {rate_mbit} Mbit/s the {size} bytes take {full_rate_seconds:.1} s, not past the \
+             kill at {kill_at} s: raise --size or lower --rate-mbit"
+        )));
+    }
+    Ok(())
+}

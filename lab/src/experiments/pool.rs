@@ -1,13 +1,13 @@
 //! `trickles-lab exp pool`: a replica pool behind `trickles-balancer` (Maglev, relay or direct
 //! return), each replica on its own host, the balancer on its own host (in relay mode its address
 //! is the VIP), the client on a third, the client's link shaped. Mid-transfer, the replica serving the transfer (the
-//! backend whose `to_backend` datagram counter grew, [`BackendCounters`]) is SIGKILLed; unless
+//! backend whose `to_backend` datagram counter grew, [`crate::pool::watch`]) is SIGKILLed; unless
 //! `--no-restart`, a new process (same key, address and port) takes its place `--restart-after`
 //! seconds later. The same unmodified client must finish byte-exact.
 //!
 //! Reported: bytes delivered and lost (SHA-256 against the served file; a differing download is
 //! compared byte by byte), the stall (the client's `longest_stall_ms` and the delivery trace's,
-//! [`super::recovery`]), which replica took over, when the balancer took the dead replica out of
+//! [`crate::measure::recovery`]), which replica took over, when the balancer took the dead replica out of
 //! its table. Written: `pool.csv` (goodput per 100 ms bin), `pool-samples.csv` (raw delivery
 //! samples and events), `pool-summary.csv` (the table), `pool.png` / `.svg`.
 //!
@@ -16,54 +16,35 @@
 //! host still has ICMP budget left, and the client datagrams relayed to the dead port spend it.
 //!
 //! `--mode relay` (default): the balancer's host address is the VIP and replies come back
-//! through it. `--mode direct-return`: the VIP is a separate address ([`DSR_VIP_V4`],
-//! [`DSR_VIP_V6`]) on the balancer's loopback, routed to it by the router, and on every replica's
+//! through it. `--mode direct-return`: the VIP is a separate address
+//! ([`crate::pool::direct_return`]) on the balancer's loopback, routed to it by the router, and on every replica's
 //! loopback too (with `arp_ignore`/`arp_announce`, and `accept_local`, since the balancer
 //! forwards from the VIP the replica also holds); replicas run `--dsr-vip VIP` and answer the
 //! client straight from the VIP, so the data never crosses the balancer
 //! (docs/NETWORK-FUNCTIONS.md §3.1).
 
 use std::io::Read;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
 
 use clap::Args;
 
-use super::backend_counters::BackendCounters;
-use super::context::{BaseArgs, Context, TRICKLES_PORT};
-use super::recovery::{analyse, legend, Recovery, RECOVERY_RULE};
+use super::context::{BaseArgs, Context};
+use super::report::{millis, write_goodput_series, Report};
 use super::results_table::ResultTable;
 use super::tcp_congestion;
-use super::timed_transfer::{run_timed_transfer, TimedTransfer};
-use crate::balancer_process::{BalancerPolicy, BalancerProcess, BalancerSpec};
 use crate::binaries::Profile;
 use crate::byte_size::parse_byte_size;
-use crate::client_process::ClientSpec;
-use crate::delivery_trace::write_throughput_csv;
 use crate::error::{LabError, Result};
-use crate::plot::{write_throughput_series_plot, PlotFiles, ThroughputSeries};
-use crate::server_process::{ServerProcess, ServerSpec};
-use crate::test_file::sha256_file;
-use crate::testbed::{Family, Host, StarTestbed};
+use crate::measure::recovery::{legend, RECOVERY_RULE};
+use crate::pool::failover::{fetch_through_failover, FailoverRun};
+use crate::pool::{FrontEnd, HostSetup, Pool, PoolSpec};
+use crate::schedule::{Action, FailureSchedule, Target, Trigger};
+use crate::service::balancer::{ModeFile, PolicyFile};
+use crate::service::client::ClientSpec;
 
 /// The served file's name.
 const FILE: &str = "pool.bin";
-/// Width of the goodput bins in the CSV and the plot.
-const BIN_SECONDS: f64 = 0.1;
-/// The balancer's metrics port, on its namespace's loopback.
-const BALANCER_METRICS_PORT: u16 = 9300;
-/// A replica's metrics port, on its namespace's loopback.
-const REPLICA_METRICS_PORT: u16 = 9100;
-/// How often the balancer's table is looked at between the kill and the replica leaving it.
-const TABLE_POLL: Duration = Duration::from_millis(25);
-/// The client's `--timeout`.
-const CLIENT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// The direct-return VIP (IPv4): in 198.18.0.0/15, outside the testbed's link subnets.
-pub const DSR_VIP_V4: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 100);
-/// The direct-return VIP (IPv6): in 2001:2::/48, outside the testbed's link subnets.
-pub const DSR_VIP_V6: Ipv6Addr = Ipv6Addr::new(0x2001, 2, 0, 0xff, 0, 0, 0, 0x100);
 
 /// How replies reach the client (see the module documentation).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -157,14 +138,12 @@ impl PoolArgs {
                 "--replicas must be 2 to 20: one must survive the kill".to_owned(),
             ));
         }
-        super::timed_transfer::check_kill_schedule(
-            self.rate_mbit,
-            self.size,
-            self.kill_at,
-            self.transfer_limit,
-            "--restart-after",
-            self.restart_after,
-        )
+        if !(self.restart_after.is_finite() && self.restart_after >= 0.0) {
+            return Err(LabError::Usage(
+                "--restart-after must be 0 or more seconds".to_owned(),
+            ));
+        }
+        super::check_kill_schedule(self.rate_mbit, self.size, self.kill_at, self.transfer_limit)
     }
 }
 
@@ -173,299 +152,109 @@ impl PoolArgs {
 pub struct PoolOutcome {
     /// How replies reached the client.
     pub mode: ForwardingMode,
+    /// The transfer through the kill.
+    pub run: FailoverRun,
+    /// Served bytes missing from the download or different in it (0 when byte-exact).
+    pub bytes_lost: u64,
     /// Reply bytes the balancer relayed to the client (`to_client`, all backends): the whole
     /// download in relay mode, none in direct-return mode. `None` if the metrics were not read.
     pub relayed_reply_bytes: Option<u64>,
-    /// The client's statistics and the delivery trace (with the events).
-    pub transfer: TimedTransfer,
-    /// Whether the output and the client's digest are the served file's.
-    pub byte_exact: bool,
-    /// Served bytes missing from the download or different in it (0 when byte-exact).
-    pub bytes_lost: u64,
-    /// The replica killed (the one serving the transfer at the kill).
-    pub killed_replica: usize,
-    /// Seconds after the client's start when it was killed.
-    pub killed_at: f64,
-    /// Seconds after the kill when the balancer's table no longer had it (if seen).
-    pub out_of_table_after: Option<f64>,
-    /// The replica that served the transfer after the kill (until the restart, if any).
-    pub took_over: Option<usize>,
-    /// Seconds after the client's start when the new process was healthy, if restarted.
-    pub restarted_at: Option<f64>,
-    /// The replica that served the transfer after the restart.
-    pub after_restart: Option<usize>,
-    /// The recovery read off the trace.
-    pub recovery: Recovery,
-    /// The summary table (also printed).
-    pub table: ResultTable,
-    /// `pool.csv`.
-    pub csv: PathBuf,
-    /// `pool.png` / `.svg`.
-    pub plot: PlotFiles,
-    /// The kept temporary directory (`--keep-temp`).
-    pub kept: Option<PathBuf>,
-}
-
-/// What happened during the transfer, as the callback saw it.
-#[derive(Default)]
-struct KillRecord {
-    victim: Option<usize>,
-    killed_at: Option<f64>,
-    out_of_table_at: Option<f64>,
-    last_table_poll: Option<Instant>,
-    restarted_at: Option<f64>,
-    at_kill: Option<BackendCounters>,
-    at_restart: Option<BackendCounters>,
+    /// The table and files.
+    pub report: Report,
 }
 
 /// Runs the experiment, prints the table, writes the files.
 pub fn run(args: &PoolArgs) -> Result<PoolOutcome> {
     args.validate()?;
-    let mode = args.mode;
-    let context = Context::new("pool", &args.base, Profile::Release, true)?;
-    let expected_sha256 = context.fixture.add_file(FILE, args.size, args.seed)?;
-    let replica_roles: Vec<String> = (0..args.replicas).map(|i| format!("r{i}")).collect();
+    let context = Context::new("pool", &args.base, Profile::Release)?;
+    let expected = context.fixture.add_file(FILE, args.size, args.seed)?;
+    let replicas: Vec<String> = (0..args.replicas).map(|i| format!("r{i}")).collect();
     let mut roles = vec!["client", "balancer"];
-    roles.extend(replica_roles.iter().map(String::as_str));
-    let testbed = StarTestbed::build(&roles)?;
-    tcp_congestion::use_everywhere(&testbed, &args.tcp_cc)?;
-    testbed.shape_toward("client", (args.rate_mbit * 1e6) as u64, args.queue)?;
-
-    if args.unlimited_icmp {
-        for role in &replica_roles {
-            let namespace = testbed.host(role).namespace();
+    roles.extend(replicas.iter().map(String::as_str));
+    let topology = context.topology("pool", &roles)?;
+    tcp_congestion::use_everywhere(topology.testbed()?, &args.tcp_cc)?;
+    topology.shape_toward("client", (args.rate_mbit * 1e6) as u64, args.queue)?;
+    let mode = match args.mode {
+        ForwardingMode::Relay => ModeFile::Relay,
+        ForwardingMode::DirectReturn => ModeFile::DirectReturn,
+    };
+    let setup: HostSetup<'_> = Box::new(|topology, role| {
+        let namespace = topology.testbed()?.host(role).namespace();
+        if args.unlimited_icmp {
             namespace.sysctl("net.ipv4.icmp_ratelimit", "0")?;
             namespace.sysctl("net.ipv6.icmp.ratelimit", "0")?;
         }
-    }
-    let replica_hosts: Vec<&Host> = replica_roles.iter().map(|r| testbed.host(r)).collect();
-    let vip = match mode {
-        ForwardingMode::Relay => SocketAddr::new(
-            testbed.host("balancer").address(context.family),
-            TRICKLES_PORT,
-        ),
-        ForwardingMode::DirectReturn => place_dsr_vip(&testbed, &replica_hosts, context.family)?,
+        Ok(())
+    });
+    let spec = PoolSpec {
+        workers: Some(1),
+        ..PoolSpec::new(args.replicas, FrontEnd::Balancer(PolicyFile::Maglev, mode))
     };
-    let mut replicas: Vec<Option<ServerProcess>> = Vec::with_capacity(args.replicas);
-    for (i, host) in replica_hosts.iter().enumerate() {
-        replicas.push(Some(start_replica(&context, host, vip, mode, i, 0)?));
-    }
-    let balancer_spec = BalancerSpec {
-        vip,
-        metrics: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), BALANCER_METRICS_PORT),
-        policy: BalancerPolicy::Maglev,
-        backends: replica_hosts
-            .iter()
-            .map(|host| SocketAddr::new(host.address(context.family), TRICKLES_PORT))
-            .collect(),
-        upstreams: Vec::new(),
-        direct_return: mode == ForwardingMode::DirectReturn,
-        config: context.temp_path("balancer.yaml"),
-        log: context.temp_path("balancer.log"),
-    };
-    let mut balancer = BalancerProcess::start_in(
+    let mut pool = Pool::start_with(
         &context.binaries,
-        balancer_spec,
-        Some(&testbed.host("balancer").handle()),
+        &topology,
+        &context.fixture,
+        spec,
+        Some(setup),
     )?;
-
     let output = context.temp_path("pool.download");
-    let client = ClientSpec {
-        idle_timeout: CLIENT_IDLE_TIMEOUT,
-        ..ClientSpec::single(
-            format!("trickles://{vip}/{FILE}"),
-            output.clone(),
-            context.fixture.path(),
-            "pool-client",
-        )
-    };
-    let restart_after = (!args.no_restart).then_some(args.restart_after);
-    let mut record = KillRecord::default();
-    let transfer = run_timed_transfer(
-        &context.binaries,
-        client,
-        &[],
-        &testbed.host("client").handle(),
-        Duration::from_secs_f64(args.transfer_limit),
-        |timeline| {
-            let now = timeline.seconds();
-            if record.killed_at.is_none() && now >= args.kill_at {
-                let counters = BackendCounters::read(&balancer, args.replicas);
-                let victim = counters
-                    .as_ref()
-                    .and_then(|c| c.busiest_since(&BackendCounters::zero(args.replicas)))
-                    .ok_or_else(|| {
-                        LabError::Usage(
-                            "no replica has received the transfer's datagrams from the balancer"
-                                .to_owned(),
-                        )
-                    })?;
-                if let Some(mut process) = replicas[victim].take() {
-                    process.kill_hard()?;
-                }
-                record.killed_at = Some(timeline.record(format!("r{victim} (serving) SIGKILLed")));
-                record.victim = Some(victim);
-                record.at_kill = counters;
-            }
-            if let (Some(_), None) = (record.killed_at, record.out_of_table_at) {
-                let due = record
-                    .last_table_poll
-                    .is_none_or(|at| at.elapsed() >= TABLE_POLL);
-                if due {
-                    record.last_table_poll = Some(Instant::now());
-                    if balancer
-                        .backends_in_table()
-                        .is_some_and(|(active, _)| active < args.replicas)
-                    {
-                        let victim = record.victim.unwrap_or(0);
-                        record.out_of_table_at =
-                            Some(timeline.record(format!("r{victim} out of the balancer's table")));
-                    }
-                }
-            }
-            if let (Some(kill), Some(victim), Some(after), None) = (
-                record.killed_at,
-                record.victim,
-                restart_after,
-                record.restarted_at,
-            ) {
-                if now >= kill + after {
-                    replicas[victim] = Some(start_replica(
-                        &context,
-                        replica_hosts[victim],
-                        vip,
-                        mode,
-                        victim,
-                        1,
-                    )?);
-                    record.restarted_at =
-                        Some(timeline.record(format!("r{victim} restarted (same key and port)")));
-                    record.at_restart = BackendCounters::read(&balancer, args.replicas);
-                }
-            }
-            balancer.check_running()?;
-            for process in replicas.iter_mut().flatten() {
-                process.check_running()?;
-            }
-            Ok(())
-        },
-    )?;
-    let at_end = BackendCounters::read(&balancer, args.replicas);
-    let relayed_reply_bytes = balancer.metrics().map(|text| relayed_reply_bytes(&text));
-    let (Some(killed_at), Some(victim)) = (record.killed_at, record.victim) else {
-        return Err(LabError::Usage(format!(
-            "the transfer ended ({} bytes in {:.1} s) before the kill at {} s: raise --size or \
-             lower --rate-mbit",
-            transfer.stats.bytes, transfer.stats.seconds, args.kill_at
-        )));
-    };
-    balancer.stop()?;
-    for process in replicas.into_iter().flatten() {
-        process.stop()?;
+    let mut client = ClientSpec::single(
+        pool.trickles_url(FILE),
+        output.clone(),
+        context.fixture.path(),
+        "pool-client",
+    );
+    client.idle_timeout = Duration::from_secs(30);
+    let mut schedule =
+        FailureSchedule::at(Trigger::At(args.kill_at), Action::Kill(Target::Serving));
+    if !args.no_restart {
+        schedule = schedule.then(
+            Trigger::After(args.restart_after),
+            Action::Restart(Target::Serving),
+        );
     }
-    drop(testbed);
-
-    let served = context.fixture.root().join(FILE);
-    let output_sha256 = sha256_file(&output)?;
-    let byte_exact = output_sha256 == expected_sha256 && transfer.stats.sha256 == expected_sha256;
-    let bytes_lost = if byte_exact {
-        0
-    } else {
-        bytes_missing_or_different(&served, &output)?
+    let limit = Duration::from_secs_f64(args.transfer_limit);
+    let run = fetch_through_failover(
+        &context.binaries,
+        &mut pool,
+        &topology.host("client"),
+        client,
+        &schedule,
+        limit,
+        &expected,
+    )?;
+    let relayed_reply_bytes = pool
+        .balancer()
+        .and_then(|b| b.metrics())
+        .map(|text| relayed_reply_bytes(&text));
+    pool.stop()?;
+    drop(topology);
+    let bytes_lost = match run.byte_exact {
+        true => 0,
+        false => bytes_missing_or_different(&context.fixture.root().join(FILE), &output)?,
     };
     let _ = std::fs::remove_file(&output);
-    let interval_end = record.at_restart.as_ref().or(at_end.as_ref());
-    let took_over = match (interval_end, &record.at_kill) {
-        (Some(end), Some(kill)) => end.busiest_since(kill),
-        _ => None,
-    };
-    let after_restart = match (&at_end, &record.at_restart) {
-        (Some(end), Some(restart)) => end.busiest_since(restart),
-        _ => None,
-    };
-    let recovery = analyse(&transfer.trace, killed_at, RECOVERY_RULE);
-    let mut outcome = PoolOutcome {
-        mode,
-        transfer,
-        byte_exact,
-        bytes_lost,
-        killed_replica: victim,
-        killed_at,
-        out_of_table_after: record.out_of_table_at.map(|t| t - killed_at),
-        took_over,
-        restarted_at: record.restarted_at,
-        after_restart,
-        recovery,
-        relayed_reply_bytes,
-        table: ResultTable::new(&[]),
-        csv: context.result_path("pool.csv"),
-        plot: PlotFiles {
-            png: PathBuf::new(),
-            svg: PathBuf::new(),
-            has_text: false,
-        },
-        kept: None,
-    };
-    outcome.table = summary_table(&outcome, args);
-    write_throughput_csv(
-        &outcome.transfer.trace.throughput(BIN_SECONDS),
-        &outcome.csv,
-    )?;
-    outcome
-        .transfer
-        .trace
-        .write_csv(&context.result_path("pool-samples.csv"))?;
-    outcome
-        .table
-        .write_csv(&context.result_path("pool-summary.csv"))?;
-    outcome.plot = write_plot(&outcome, args, &context.result_path("pool"))?;
-    print!("{}", outcome.table.render());
-    print!("{}", legend(RECOVERY_RULE));
-    println!(
-        "wrote {}, {}, {}",
-        outcome.csv.display(),
-        outcome.plot.png.display(),
-        outcome.plot.svg.display()
+    let title = format!(
+        "{} replicas behind the balancer ({}), the serving one SIGKILLed: goodput, {} Mbit/s",
+        args.replicas,
+        args.mode.label(),
+        args.rate_mbit
     );
-    outcome.kept = context.finish();
-    if let Some(dir) = &outcome.kept {
-        println!("kept {}", dir.display());
-    }
-    Ok(outcome)
-}
-
-/// Starts replica `index` in `host`: Trickles on `[address]:4433`, trusting the balancer at
-/// `vip`, metrics on the namespace's loopback.
-fn start_replica(
-    context: &Context,
-    host: &Host,
-    vip: SocketAddr,
-    mode: ForwardingMode,
-    index: usize,
-    start: usize,
-) -> Result<ServerProcess> {
-    let spec = ServerSpec {
-        root: context.fixture.root().to_path_buf(),
-        key_file: context.fixture.key_file().to_path_buf(),
-        listen: vec![SocketAddr::new(host.address(context.family), TRICKLES_PORT)],
-        tcp_listen: None,
-        metrics: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), REPLICA_METRICS_PORT),
-        balancers: vec![vip],
-        workers: Some(1),
-        // The server's default: the balancer's relay leg adds a 12-byte header.
-        mss: None,
-        dsr_vips: match mode {
-            ForwardingMode::Relay => Vec::new(),
-            ForwardingMode::DirectReturn => vec![vip],
-        },
-        log: context.temp_path(&format!("r{index}.{start}.log")),
-    };
-    ServerProcess::start_in(
-        &context.binaries,
-        spec,
-        &format!("replica r{index}"),
-        Some(&host.handle()),
-    )
+    let files = write_goodput_series(
+        &context.result_path("pool"),
+        &title,
+        &[("Trickles through the balancer", &run.transfer.trace)],
+        run.transfer.trace.events(),
+    )?;
+    let table = summary_table(&run, bytes_lost, relayed_reply_bytes, args);
+    let report = context.publish(table, "pool-summary.csv", &legend(RECOVERY_RULE), files)?;
+    Ok(PoolOutcome {
+        mode: args.mode,
+        run,
+        bytes_lost,
+        relayed_reply_bytes,
+        report,
+    })
 }
 
 /// Sum of `trickles_balancer_bytes_total{..,direction="to_client"}` over the backends.
@@ -478,40 +267,6 @@ fn relayed_reply_bytes(metrics: &str) -> u64 {
         })
         .filter_map(|line| line.rsplit_once(' ')?.1.parse::<f64>().ok())
         .sum::<f64>() as u64
-}
-
-/// Direct return: the VIP on the balancer's loopback, routed to it by the router, and on every
-/// replica's loopback, with the sysctls a replica holding the VIP needs; returns VIP:port.
-fn place_dsr_vip(testbed: &StarTestbed, replicas: &[&Host], family: Family) -> Result<SocketAddr> {
-    let vip = match family {
-        Family::V4 => IpAddr::V4(DSR_VIP_V4),
-        Family::V6 => IpAddr::V6(DSR_VIP_V6),
-    };
-    let balancer = testbed.host("balancer");
-    balancer.add_loopback_address(vip)?;
-    let prefix = match family {
-        Family::V4 => format!("{vip}/32"),
-        Family::V6 => format!("{vip}/128"),
-    };
-    testbed.router().ip(&[
-        "route",
-        "add",
-        &prefix,
-        "via",
-        &balancer.address(family).to_string(),
-    ])?;
-    for replica in replicas {
-        let namespace = replica.namespace();
-        // The VIP is on lo: answer no ARP for it and never announce it as a source.
-        namespace.sysctl("net.ipv4.conf.all.arp_ignore", "1")?;
-        namespace.sysctl("net.ipv4.conf.all.arp_announce", "2")?;
-        // The balancer forwards from the VIP the replica holds too: without accept_local the
-        // kernel drops those IPv4 datagrams as martians.
-        namespace.sysctl("net.ipv4.conf.all.accept_local", "1")?;
-        namespace.sysctl("net.ipv4.conf.eth0.accept_local", "1")?;
-        replica.add_loopback_address(vip)?;
-    }
-    Ok(SocketAddr::new(vip, TRICKLES_PORT))
 }
 
 /// Bytes of `served` that `download` lacks or has different (compared position by position).
@@ -547,15 +302,16 @@ fn read_full(file: &mut std::fs::File, buffer: &mut [u8]) -> std::io::Result<usi
     Ok(filled)
 }
 
-fn millis(seconds: Option<f64>) -> String {
-    seconds.map_or_else(|| "-".to_owned(), |s| format!("{:.0}", s * 1e3))
-}
-
 fn replica(index: Option<usize>) -> String {
     index.map_or_else(|| "-".to_owned(), |i| format!("r{i}"))
 }
 
-fn summary_table(outcome: &PoolOutcome, args: &PoolArgs) -> ResultTable {
+fn summary_table(
+    run: &FailoverRun,
+    bytes_lost: u64,
+    relayed: Option<u64>,
+    args: &PoolArgs,
+) -> ResultTable {
     let mut table = ResultTable::new(&[
         "mode",
         "icmp_ratelimit",
@@ -577,44 +333,28 @@ fn summary_table(outcome: &PoolOutcome, args: &PoolArgs) -> ResultTable {
         "restarted_after_ms",
         "balancer_reply_bytes",
     ]);
-    let stats = &outcome.transfer.stats;
+    let (stats, recovery) = (&run.transfer.stats, &run.recovery);
+    let since_kill = |t: Option<f64>| t.map(|t| t - run.failed_at);
     table.push(vec![
-        outcome.mode.label().to_owned(),
+        args.mode.label().to_owned(),
         if args.unlimited_icmp { "off" } else { "kernel" }.to_owned(),
         args.replicas.to_string(),
         stats.bytes.to_string(),
-        outcome.bytes_lost.to_string(),
-        if outcome.byte_exact { "yes" } else { "NO" }.to_owned(),
+        bytes_lost.to_string(),
+        if run.byte_exact { "yes" } else { "NO" }.to_owned(),
         format!("{:.2}", stats.seconds),
-        replica(Some(outcome.killed_replica)),
-        replica(outcome.took_over),
-        replica(outcome.after_restart),
-        millis(outcome.out_of_table_after),
-        format!("{:.0}", outcome.recovery.outage_seconds() * 1e3),
-        millis(Some(outcome.recovery.resumed_after)),
-        millis(outcome.recovery.recovered_after),
-        millis(outcome.recovery.time_lost),
-        format!("{:.0}", outcome.recovery.longest_stall_seconds() * 1e3),
+        replica(run.victim),
+        replica(run.took_over),
+        replica(run.repaired_at.and(run.finished_on)),
+        millis(since_kill(run.left_table_at)),
+        format!("{:.0}", recovery.outage_seconds() * 1e3),
+        millis(Some(recovery.resumed_after)),
+        millis(recovery.recovered_after),
+        millis(recovery.time_lost),
+        format!("{:.0}", recovery.longest_stall_seconds() * 1e3),
         format!("{:.0}", stats.longest_stall_ms),
-        millis(outcome.restarted_at.map(|t| t - outcome.killed_at)),
-        outcome
-            .relayed_reply_bytes
-            .map_or_else(|| "?".to_owned(), |bytes| bytes.to_string()),
+        millis(since_kill(run.repaired_at)),
+        relayed.map_or_else(|| "?".to_owned(), |bytes| bytes.to_string()),
     ]);
     table
-}
-
-fn write_plot(outcome: &PoolOutcome, args: &PoolArgs, stem: &Path) -> Result<PlotFiles> {
-    let points = outcome.transfer.trace.throughput(BIN_SECONDS);
-    let series = [ThroughputSeries {
-        name: "Trickles through the balancer",
-        points: &points,
-    }];
-    let title = format!(
-        "{} replicas behind the balancer ({}), the serving one SIGKILLed: goodput, {} Mbit/s",
-        args.replicas,
-        outcome.mode.label(),
-        args.rate_mbit
-    );
-    write_throughput_series_plot(stem, &title, &series, outcome.transfer.trace.events())
 }

@@ -8,7 +8,7 @@
 //! buffers to the server's. We read it anyway ([`sockstat_tcp_pages`]) and record it beside.
 
 use crate::error::Result;
-use crate::testbed::Namespace;
+use crate::topology::Namespace;
 
 /// Sockets and their memory in one namespace.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

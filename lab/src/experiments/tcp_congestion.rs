@@ -3,7 +3,7 @@
 //! Trickles' Reno-equivalent window with kernel Reno by default: `--tcp-cc reno`).
 
 use crate::error::{LabError, Result};
-use crate::testbed::{Namespace, StarTestbed};
+use crate::topology::{Namespace, StarTestbed, Topology};
 
 const ALGORITHM_KEY: &str = "net.ipv4.tcp_congestion_control";
 const AVAILABLE_KEY: &str = "net.ipv4.tcp_available_congestion_control";
@@ -17,6 +17,11 @@ pub fn use_everywhere(testbed: &StarTestbed, algorithm: &str) -> Result<()> {
         set(namespace, algorithm)?;
     }
     Ok(())
+}
+
+/// Sets `algorithm` in the namespace of host `role` only (a host that booted again).
+pub fn use_in(topology: &Topology, role: &str, algorithm: &str) -> Result<()> {
+    set(topology.testbed()?.host(role).namespace(), algorithm)
 }
 
 fn set(namespace: &Namespace, algorithm: &str) -> Result<()> {

@@ -13,15 +13,15 @@ use std::time::Duration;
 use clap::Args;
 
 use super::context::{start_server, url, BaseArgs, Context, Protocol};
-use super::dumbbell::{Dumbbell, DumbbellSpec};
+use super::dumbbell::{Dumbbell, DumbbellSpec, CLIENTS, SERVER};
+use super::report::Report;
 use super::results_table::ResultTable;
 use super::xy_plot::{Series, XyPlot};
 use crate::binaries::Profile;
 use crate::byte_size::parse_byte_size;
-use crate::client_process::{ClientProcess, ClientSpec};
-use crate::client_stats::TransferStats;
 use crate::error::{LabError, Result};
-use crate::plot::PlotFiles;
+use crate::service::client::TransferStats;
+use crate::service::client::{ClientProcess, ClientSpec};
 
 /// Flags of `trickles-lab exp throughput`.
 #[derive(Clone, Debug, Args)]
@@ -87,12 +87,8 @@ pub struct ThroughputOutcome {
     pub points: Vec<ThroughputPoint>,
     /// Trickles over TCP aggregate throughput at each client count.
     pub ratios: Vec<(u32, f64)>,
-    /// `throughput.csv`.
-    pub csv: PathBuf,
-    /// The figure.
-    pub plot: PlotFiles,
-    /// The fixture directory, if kept.
-    pub kept: Option<PathBuf>,
+    /// The table and files.
+    pub report: Report,
 }
 
 /// Runs the experiment.
@@ -102,7 +98,7 @@ pub fn run(args: &ThroughputArgs) -> Result<ThroughputOutcome> {
             "--clients needs counts above 0 and --rate-mbit a rate above 0".to_owned(),
         ));
     }
-    let context = Context::new("throughput", &args.base, args.profile, false)?;
+    let context = Context::new("throughput", &args.base, args.profile)?;
     let mut files = Vec::new();
     for &clients in &args.clients {
         let len = (args.bytes_per_point / u64::from(clients)).max(1);
@@ -110,12 +106,16 @@ pub fn run(args: &ThroughputArgs) -> Result<ThroughputOutcome> {
         let sha = context.fixture.add_file(&name, len, u64::from(clients))?;
         files.push((clients, name, len, sha));
     }
-    let testbed = Dumbbell::build(&DumbbellSpec {
-        rate_bits: args.rate_mbit * 1_000_000,
-        queue_bytes: args.queue,
-        tcp_cc: args.tcp_cc.clone(),
-    })?;
-    let server = start_server(&context, testbed.server(), "throughput-server")?;
+    let testbed = Dumbbell::build(
+        "trickles-lab exp throughput",
+        &DumbbellSpec {
+            rate_bits: args.rate_mbit * 1_000_000,
+            queue_bytes: args.queue,
+            tcp_cc: args.tcp_cc.clone(),
+        },
+        context.family,
+    )?;
+    let server = start_server(&context, &testbed.host(SERVER), "throughput-server")?;
     // Generous: the bottleneck's time for the bytes, ten times over, plus set-up.
     let limit = Duration::from_secs_f64(
         args.bytes_per_point as f64 * 8.0 / (args.rate_mbit as f64 * 1e6) * 10.0 + 60.0,
@@ -125,19 +125,15 @@ pub fn run(args: &ThroughputArgs) -> Result<ThroughputOutcome> {
         for (clients, name, len, sha) in &files {
             let stem = format!("throughput-{}-{clients}", protocol.label().to_lowercase());
             let spec = ClientSpec {
-                url: url(protocol, testbed.server().address(context.family), name),
+                url: url(protocol, testbed.host(SERVER).address(), name),
                 output: None,
                 stats_json: context.temp_path(&format!("{stem}.stats.json")),
                 idle_timeout: Duration::from_secs(30),
                 parallel: Some(*clients),
-                via: None,
                 log: context.temp_path(&format!("{stem}.log")),
+                ..ClientSpec::default()
             };
-            let client = ClientProcess::start_in(
-                &context.binaries,
-                spec,
-                Some(&testbed.clients().handle()),
-            )?;
+            let client = ClientProcess::start(&context.binaries, &testbed.host(CLIENTS), spec)?;
             let report = client.finish_parallel(limit)?;
             let (transfers, seconds) = (report.transfers, report.totals.seconds);
             check_bodies(&stem, &transfers, *len, sha)?;
@@ -163,29 +159,21 @@ pub fn run(args: &ThroughputArgs) -> Result<ThroughputOutcome> {
     drop(testbed);
 
     let ratios = ratios(&points);
-    let table = table(&points, &ratios);
-    let csv = context.result_path("throughput").with_extension("csv");
-    table.write_csv(&csv)?;
     let plot = figure(&points, args.rate_mbit).write(&context.result_path("throughput"))?;
-    print!("{}", table.render());
     let within = ratios
         .iter()
         .filter(|(_, r)| (r - 1.0).abs() <= 0.10)
         .count();
-    println!(
-        "Trickles within 10 % of TCP at {within} of {} client counts",
+    let note = format!(
+        "Trickles within 10 % of TCP at {within} of {} client counts\n",
         ratios.len()
     );
-    let kept = context.finish();
-    if let Some(path) = &kept {
-        eprintln!("kept {}", path.display());
-    }
+    let table = table(&points, &ratios);
+    let report = context.publish(table, "throughput.csv", &note, vec![plot.png, plot.svg])?;
     Ok(ThroughputOutcome {
         points,
         ratios,
-        csv,
-        plot,
-        kept,
+        report,
     })
 }
 

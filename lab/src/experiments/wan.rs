@@ -23,13 +23,13 @@ use super::context::{BaseArgs, Context, Protocol};
 use super::mirrored_testbed::{EmulatedPath, MirroredSetup, MirroredTestbed};
 use super::path_counters::PathCounters;
 use super::repeat_summary::{median, range_text};
+use super::report::Report;
 use super::results_table::ResultTable;
 use super::xy_plot::{Series, XyPlot};
 use crate::binaries::Profile;
 use crate::byte_size::{format_bytes, parse_byte_size};
-use crate::client_process::ClientSpec;
 use crate::error::{LabError, Result};
-use crate::plot::PlotFiles;
+use crate::service::client::ClientSpec;
 
 /// The served file.
 const FILE: &str = "transfer";
@@ -120,14 +120,8 @@ impl WanBucket {
 pub struct WanOutcome {
     /// One per bucket, in the order given.
     pub buckets: Vec<WanBucket>,
-    /// The table printed and written as CSV.
-    pub table: ResultTable,
-    /// The figure.
-    pub plot: PlotFiles,
-    /// The CSV file.
-    pub csv: PathBuf,
-    /// The fixture directory, when `--keep-temp` kept it.
-    pub kept: Option<PathBuf>,
+    /// The table and files.
+    pub report: Report,
 }
 
 impl WanOutcome {
@@ -145,7 +139,7 @@ impl WanOutcome {
 pub fn run(args: &WanArgs) -> Result<WanOutcome> {
     let profile = args.profile;
     validate(args)?;
-    let context = Context::new("wan", &args.base, profile, true)?;
+    let context = Context::new("wan", &args.base, profile)?;
     let digest = context.fixture.add_file(FILE, args.size, args.seed)?;
     let rate_bits = (args.rate_mbit * 1e6) as u64;
     let queue = |rtt_ms: f64| (args.rate_mbit * 1e6 / 8.0 * rtt_ms / 1e3 * args.queue_bdp) as u64;
@@ -160,9 +154,8 @@ pub fn run(args: &WanArgs) -> Result<WanOutcome> {
         rate_bits,
         queue_bytes: queue(first),
         seed: args.seed,
-        bin_dir: args.base.bin_dir.clone(),
     };
-    let mut testbed = MirroredTestbed::build(&context, &setup, profile)?;
+    let mut testbed = MirroredTestbed::build(&context, &setup)?;
     println!(
         "wan: {} per transfer, {} Mbit/s bottleneck (queue {} BDP), loss {}, TCP {}",
         format_bytes(args.size),
@@ -187,21 +180,14 @@ pub fn run(args: &WanArgs) -> Result<WanOutcome> {
         buckets.push(bucket);
     }
     drop(testbed);
-    let table = table(&buckets);
-    print!("{}", table.render());
-    let csv = context.result_path("wan.csv");
-    table.write_csv(&csv)?;
     let plot = plot(&buckets, args).write(&context.result_path("wan"))?;
-    let mut outcome = WanOutcome {
-        buckets,
-        table,
-        plot,
-        csv,
-        kept: None,
-    };
-    println!("path: {}", outcome.counters());
-    outcome.kept = context.finish();
-    Ok(outcome)
+    let mut total = PathCounters::default();
+    buckets
+        .iter()
+        .for_each(|bucket| total.add(&bucket.counters));
+    let note = format!("path: {total}\n");
+    let report = context.publish(table(&buckets), "wan.csv", &note, vec![plot.png, plot.svg])?;
+    Ok(WanOutcome { buckets, report })
 }
 
 fn validate(args: &WanArgs) -> Result<()> {
