@@ -131,6 +131,9 @@ impl MirrorMetrics {
         r.register(Box::new(metrics.batch_duration.clone()))?;
         trickles_netfn::register_standard_metrics(r, "mirror", env!("CARGO_PKG_VERSION"))?;
         // Make every reason and cause visible at 0 from the start.
+        for result in ["ok", "error"] {
+            metrics.reloads.with_label_values(&[result]);
+        }
         for reason in Reject::ALL {
             metrics.rejects.with_label_values(&[reason.name()]);
         }
