@@ -5,6 +5,7 @@
 
 mod dashboards;
 mod endpoints;
+mod failover;
 mod prometheus;
 mod rules;
 mod support;

@@ -65,6 +65,12 @@ impl Process {
         Process { name, child, log }
     }
 
+    /// Kill it now (SIGKILL: a crash, nothing flushed).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// What it logged.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
@@ -89,8 +95,10 @@ pub struct Component {
 /// Everything running.
 pub struct Testbed {
     pub components: Vec<Component>,
+    /// The replica's command line, to start it again after a kill.
+    server_args: Vec<String>,
     /// Holds the files of the run (removed when the testbed is dropped).
-    pub _dir: tempfile::TempDir,
+    pub dir: tempfile::TempDir,
 }
 
 /// Size of the file the client fetches: at the mirror's 8 Mbit/s, about a minute for both
@@ -127,26 +135,23 @@ impl Testbed {
         let client_metrics = free_tcp("[::1]");
         let s = |v: &dyn std::fmt::Display| v.to_string();
 
-        let server = Process::start(
-            "trickles-server",
-            d,
-            &[
-                "--listen".into(),
-                s(&replica),
-                "--root".into(),
-                s(&root.display()),
-                "--key-file".into(),
-                s(&key.display()),
-                "--metrics".into(),
-                s(&server_metrics),
-                "--balancer".into(),
-                s(&vip),
-                "--workers".into(),
-                "1".into(),
-                "--watermark-root".into(),
-                s(&images.display()),
-            ],
-        );
+        let server_args: Vec<String> = vec![
+            "--listen".into(),
+            s(&replica),
+            "--root".into(),
+            s(&root.display()),
+            "--key-file".into(),
+            s(&key.display()),
+            "--metrics".into(),
+            s(&server_metrics),
+            "--balancer".into(),
+            s(&vip),
+            "--workers".into(),
+            "1".into(),
+            "--watermark-root".into(),
+            s(&images.display()),
+        ];
+        let server = Process::start("trickles-server", d, &server_args);
         let balancer_yaml = d.join("balancer.yaml");
         std::fs::write(
             &balancer_yaml,
@@ -223,8 +228,29 @@ impl Testbed {
         wait_for_metrics(components.last().expect("client"));
         Testbed {
             components,
-            _dir: dir,
+            server_args,
+            dir,
         }
+    }
+
+    /// Kill the replica (the balancer's only live backend).
+    pub fn kill_replica(&mut self) {
+        self.component_mut("trickles-server").process.kill();
+    }
+
+    /// Start the replica again: same address, same key, same metrics port.
+    pub fn restart_replica(&mut self) {
+        let process = Process::start("trickles-server", self.dir.path(), &self.server_args);
+        let c = self.component_mut("trickles-server");
+        c.process = process;
+        wait_for_metrics(c);
+    }
+
+    fn component_mut(&mut self, job: &str) -> &mut Component {
+        self.components
+            .iter_mut()
+            .find(|c| c.job == job)
+            .unwrap_or_else(|| panic!("no {job}"))
     }
 
     /// `GET /metrics` of the component of `job`.
