@@ -7,8 +7,8 @@
 //!
 //! | module | what | main items |
 //! | --- | --- | --- |
-//! | [`dashboard_queries`] | every PromQL expression of a dashboard with its panel and place | [`PanelQuery`] (dashboard, panel, expr, gridPos), [`all_dashboard_queries`], [`expand_variables`] |
-//! | [`rule_exprs`] | every recording rule's and alert's expression | [`RuleExpr`], [`rule_exprs()`] |
+//! | [`dashboard_queries`](mod@dashboard_queries) | every PromQL expression of a dashboard with its panel and place | [`PanelQuery`] (dashboard, panel, expr, gridPos), [`all_dashboard_queries`], [`expand_variables`] |
+//! | [`rule_exprs`](mod@rule_exprs) | every recording rule's and alert's expression | [`RuleExpr`], [`rule_exprs()`] |
 //! | [`prometheus_server`] | a real Prometheus in a temporary directory | [`PrometheusServer`] (`query`, `query_range`, `alerts`), [`ScrapeJob`] |
 //! | [`tools`] | `promtool` | [`tools::check_metrics`], [`tools::test_rules`], [`tools::check_config`] |
 //! | [`exposition`] | reading a `/metrics` answer and naming the metrics of an expression | [`exposition::metric_families`], [`exposition::referenced_metrics`] |

@@ -200,6 +200,22 @@ fn a_replica_outage_shows_in_up_the_alerts_and_the_client_delivery_rate() {
     );
     assert!(health.iter().any(|&(_, v)| v == 0.0), "{health:?}");
     assert_eq!(health.last().map(|p| p.1), Some(1.0), "{health:?}");
+    let window = format!("{:.0}s", end - started);
+    let quantile = |q: f64, histogram: &str| {
+        let expr =
+            format!("histogram_quantile({q}, sum by (le) (rate({histogram}_bucket[{window}])))");
+        scalar(&prometheus, &expr).unwrap_or(f64::NAN) * 1e6
+    };
+    eprintln!(
+        "over the run (µs): balancer batch p50 {:.0} p99 {:.0}; mirror batch p50 {:.0} p99 {:.0}; \
+         health probe p50 {:.0} p99 {:.0}",
+        quantile(0.5, "trickles_balancer_batch_duration_seconds"),
+        quantile(0.99, "trickles_balancer_batch_duration_seconds"),
+        quantile(0.5, "trickles_mirror_batch_duration_seconds"),
+        quantile(0.99, "trickles_mirror_batch_duration_seconds"),
+        quantile(0.5, "trickles_balancer_health_check_duration_seconds"),
+        quantile(0.99, "trickles_balancer_health_check_duration_seconds"),
+    );
     eprintln!(
         "outage: killed at +{:.1} s, restarted at +{:.1} s, delivering again by +{:.1} s",
         killed - started,
