@@ -53,3 +53,45 @@ fn every_alert_has_a_unit_test_and_a_documented_meaning() {
     }
     assert!(alerts >= 6, "only {alerts} alerts");
 }
+
+#[test]
+fn the_scrape_configuration_has_one_job_per_component_with_a_target_file() {
+    let dir = workspace::prometheus_dir();
+    let text = std::fs::read_to_string(dir.join("prometheus.yml")).expect("prometheus.yml");
+    let config: serde_yaml::Value = serde_yaml::from_str(&text).expect("yaml");
+    let mut jobs = Vec::new();
+    for job in config["scrape_configs"]
+        .as_sequence()
+        .expect("scrape_configs")
+    {
+        let name = job["job_name"].as_str().expect("job_name");
+        jobs.push(name.to_owned());
+        for file in job["file_sd_configs"][0]["files"]
+            .as_sequence()
+            .expect("file_sd_configs")
+        {
+            let path = dir.join(file.as_str().expect("file"));
+            let targets: serde_yaml::Value =
+                serde_yaml::from_str(&std::fs::read_to_string(&path).expect("target file"))
+                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert!(
+                targets[0]["targets"]
+                    .as_sequence()
+                    .is_some_and(|t| !t.is_empty()),
+                "{}: no targets",
+                path.display()
+            );
+        }
+    }
+    // The job names the rules, the dashboards and the tests' Prometheus use.
+    assert_eq!(
+        jobs,
+        [
+            "trickles-server",
+            "trickles-balancer",
+            "trickles-mirror",
+            "trickles-anycast",
+            "trickles-client"
+        ]
+    );
+}
