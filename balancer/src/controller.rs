@@ -42,6 +42,7 @@ fn spawn_probers(
     config: &BalancerConfig,
     epoch: u64,
     inbox: &mpsc::UnboundedSender<ControlMessage>,
+    metrics: &BalancerMetrics,
 ) -> Vec<JoinHandle<()>> {
     config
         .backends
@@ -55,15 +56,18 @@ fn spawn_probers(
             };
             let (interval, timeout) = (config.health.interval, config.health.timeout);
             let inbox = inbox.clone();
+            let latency = metrics.health_check_duration.with_label_values(&[&name]);
             tokio::spawn(async move {
                 let mut ticks = tokio::time::interval(interval);
                 ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 loop {
                     ticks.tick().await;
+                    let started = Instant::now();
                     let outcome = match kind {
                         ProbeKind::Udp => probe_udp(target, timeout).await,
                         ProbeKind::Http => probe_http(target, timeout).await,
                     };
+                    latency.observe(started.elapsed().as_secs_f64());
                     let report = ControlMessage::Probe {
                         epoch,
                         backend: name.clone(),
@@ -179,6 +183,10 @@ impl Controller {
                 .metrics
                 .backend_in_table
                 .remove_label_values(&[&removed]);
+            let _ = self
+                .metrics
+                .health_check_duration
+                .remove_label_values(&[&removed]);
         }
         self.publish();
     }
@@ -192,7 +200,7 @@ impl Controller {
     ) {
         let mut epoch = 0u64;
         self.publish();
-        let mut probers = spawn_probers(self.state.config(), epoch, &outbox);
+        let mut probers = spawn_probers(self.state.config(), epoch, &outbox, &self.metrics);
         loop {
             let message = tokio::select! {
                 _ = shutdown.wait_for(|stop| *stop) => break,
@@ -212,7 +220,7 @@ impl Controller {
                     }
                     epoch += 1;
                     self.on_apply(*config);
-                    probers = spawn_probers(self.state.config(), epoch, &outbox);
+                    probers = spawn_probers(self.state.config(), epoch, &outbox, &self.metrics);
                 }
             }
         }

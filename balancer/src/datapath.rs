@@ -10,6 +10,7 @@
 //! from the VIP and backends see one balancer address.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use trickles_netfn::encap::{EncapRepr, MAX_HEADER_LEN};
 use trickles_netfn::udp::{receive, Outgoing, RecvBatch, SendBatch, WorkerContext, BATCH_LEN};
@@ -48,6 +49,7 @@ pub fn run(ctx: WorkerContext, table: Arc<Published<ForwardingTable>>, metrics: 
         if receive(&mut receive_batch, &ctx.socket) == 0 {
             continue;
         }
+        let started = Instant::now();
         if tables.refresh() {
             metrics.flush(&handles, &mut counts);
             spray.reset(tables.current());
@@ -108,6 +110,9 @@ pub fn run(ctx: WorkerContext, table: Arc<Published<ForwardingTable>>, metrics: 
         }
         if plan.is_empty() {
             metrics.flush(&handles, &mut counts);
+            metrics
+                .batch_duration
+                .observe(started.elapsed().as_secs_f64());
             continue;
         }
         let outgoing: Vec<Outgoing<'_>> = plan
@@ -140,6 +145,9 @@ pub fn run(ctx: WorkerContext, table: Arc<Published<ForwardingTable>>, metrics: 
             }
         }
         metrics.flush(&handles, &mut counts);
+        metrics
+            .batch_duration
+            .observe(started.elapsed().as_secs_f64());
     }
     metrics.flush(&handles, &mut counts);
 }

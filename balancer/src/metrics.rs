@@ -14,11 +14,17 @@
 //! | `trickles_balancer_table_build_seconds` | time the last Maglev build took |
 //! | `trickles_balancer_backends_in_table` | backends receiving new datagrams |
 //! | `trickles_balancer_config_reloads_total{result}` | reloads applied (`ok`) or refused (`error`) |
+//! | `trickles_balancer_health_check_duration_seconds{backend}` | histogram: time a probe took until its outcome (a timeout counts as the timeout) |
+//! | `trickles_balancer_batch_duration_seconds` | histogram: a datapath worker's time per received batch ([`trickles_netfn::batch_histogram`]) |
+//! | `trickles_balancer_build_info{version,profile}`, `process_*` | [`trickles_netfn::standard_metrics`] |
 //!
 //! Labels stay low-cardinality: backend names come from the configuration. Datapath workers add
 //! their per-batch counts once per batch ([`BatchCounts`]).
 
-use prometheus::{Gauge, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
+use prometheus::{
+    Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry,
+};
 
 use crate::core::{DropReason, ForwardingTable, ProbeOutcome};
 
@@ -53,7 +59,17 @@ pub struct BalancerMetrics {
     pub backends_in_table: IntGauge,
     /// `trickles_balancer_config_reloads_total{result}`
     pub config_reloads: IntCounterVec,
+    /// `trickles_balancer_health_check_duration_seconds{backend}`
+    pub health_check_duration: HistogramVec,
+    /// `trickles_balancer_batch_duration_seconds`
+    pub batch_duration: Histogram,
 }
+
+/// Upper bounds of the probe-latency buckets, in seconds (100 µs on loopback up to a 5 s
+/// timeout).
+pub const PROBE_BUCKETS: [f64; 14] = [
+    1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1, 0.25, 0.5, 1.0, 5.0,
+];
 
 impl BalancerMetrics {
     /// Create and register every metric.
@@ -118,6 +134,15 @@ impl BalancerMetrics {
                 "Configuration reloads by result",
                 &["result"],
             )?,
+            health_check_duration: HistogramVec::new(
+                HistogramOpts::new(
+                    "trickles_balancer_health_check_duration_seconds",
+                    "Time a health probe took until its outcome, per backend",
+                )
+                .buckets(PROBE_BUCKETS.to_vec()),
+                &["backend"],
+            )?,
+            batch_duration: trickles_netfn::batch_duration_histogram("balancer")?,
             registry,
         };
         for reason in DropReason::ALL {
@@ -139,6 +164,9 @@ impl BalancerMetrics {
         r.register(Box::new(metrics.table_build_seconds.clone()))?;
         r.register(Box::new(metrics.backends_in_table.clone()))?;
         r.register(Box::new(metrics.config_reloads.clone()))?;
+        r.register(Box::new(metrics.health_check_duration.clone()))?;
+        r.register(Box::new(metrics.batch_duration.clone()))?;
+        trickles_netfn::register_standard_metrics(r, "balancer", env!("CARGO_PKG_VERSION"))?;
         Ok(metrics)
     }
 

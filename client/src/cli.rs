@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use trickles_client::{
-    fetch_parallel, BodySink, ClientError, DiscardSink, FetchOptions, ParallelReport,
-    ProgressBarReporter, SeekSink, StreamSink, TargetUrl,
+    fetch_parallel, BodySink, ClientError, ClientMetrics, DiscardSink, FetchOptions, MetricsServer,
+    ParallelReport, ProgressBarReporter, SeekSink, StreamSink, TargetUrl,
 };
 
 /// Fetch trickles:// (Trickles over UDP) and http:// (HTTP/1.1 over TCP) URLs.
@@ -64,6 +64,10 @@ struct GetArgs {
     #[arg(long, value_name = "ID:HEX", requires = "via",
           value_parser = trickles_netfn::AuthKey::from_flag)]
     via_key: Option<trickles_netfn::AuthKey>,
+    /// Serve Prometheus metrics (delivered bytes, stalls, retransmissions, active transfers)
+    /// on ADDR at /metrics while the transfers run, e.g. 127.0.0.1:9400.
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<std::net::SocketAddr>,
 }
 
 /// Runs the CLI; returns the process exit code.
@@ -110,6 +114,17 @@ fn get(args: GetArgs) -> Result<(), ClientError> {
         opts.progress = Some(Arc::new(ProgressBarReporter::new(url.to_string())));
     }
 
+    let _metrics_server = match args.metrics {
+        Some(addr) => {
+            let metrics = ClientMetrics::new()
+                .map_err(|e| ClientError::Socket(std::io::Error::other(e.to_string())))?;
+            let server = MetricsServer::start(addr, &metrics)?;
+            tracing::info!(addr = %server.local_addr(), "serving metrics");
+            opts.metrics = Some(metrics);
+            Some(server)
+        }
+        None => None,
+    };
     let report = fetch_parallel(&url, &opts, sinks)?;
     if !args.quiet {
         eprintln!("{}", summary(&report));

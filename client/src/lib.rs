@@ -20,13 +20,15 @@
 //! so call them from ordinary threads, not from inside an async runtime.
 //!
 //! Map of the crate: [`url`] parses URLs, [`sink`] is where bodies go, [`recorder`] hashes and
-//! times deliveries, [`stats`] is the `--stats-json` schema, [`http_fetch`] the TCP baseline,
+//! times deliveries, [`stats`] is the `--stats-json` schema, [`http_fetch`] the TCP baseline, [`metrics`] what `--metrics` exports and [`metrics_server`] serves it,
 //! [`trickles_fetch`] the UDP driver and [`udp_socket`] its socket, [`progress`] the progress
 //! bar, [`via_mirror`] the `--via` packet-mirror path, [`options`] the knobs and [`error`] the
 //! failures.
 
 pub mod error;
 pub mod http_fetch;
+pub mod metrics;
+pub mod metrics_server;
 pub mod options;
 pub mod progress;
 pub mod recorder;
@@ -40,6 +42,8 @@ pub mod via_mirror;
 use std::time::Instant;
 
 pub use error::{ClientError, Result};
+pub use metrics::ClientMetrics;
+pub use metrics_server::MetricsServer;
 pub use options::FetchOptions;
 pub use progress::{ProgressBarReporter, ProgressReporter};
 pub use sink::{BodySink, DiscardSink, SeekSink, StreamSink};
@@ -74,7 +78,9 @@ pub fn fetch_parallel(
     let runtime = build_runtime(url.scheme, count).map_err(ClientError::Socket)?;
     let recorders: Vec<TransferRecorder> = sinks
         .into_iter()
-        .map(|sink| TransferRecorder::new(sink, opts.progress.clone()))
+        .map(|sink| {
+            TransferRecorder::new(sink, opts.progress.clone()).with_metrics(opts.metrics.as_ref())
+        })
         .collect();
     let outcomes = runtime.block_on(async {
         match url.scheme {

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! trickles-client get URL [-o FILE] [--stats-json FILE] [--parallel N] [--timeout SECS]
-//!                         [--quiet] [--http-range-resume]
+//!                         [--quiet] [--http-range-resume] [--metrics ADDR]
 //! ```
 //! URL is `trickles://HOST:PORT/PATH` or `http://HOST[:PORT]/PATH`. The body goes to FILE
 //! (`-o -` or no `-o`: stdout); with `--parallel N` transfer i goes to `FILE.i` (nothing is

@@ -33,6 +33,8 @@ pub struct FetchOptions {
     pub progress: Option<Arc<dyn ProgressReporter>>,
     /// Trickles only: send every datagram through this packet mirror (CLI `--via`).
     pub via: Option<trickles_netfn::MirrorRoute>,
+    /// Count deliveries, stalls and retransmissions here (CLI `--metrics ADDR`).
+    pub metrics: Option<crate::metrics::ClientMetrics>,
 }
 
 impl Default for FetchOptions {
@@ -48,6 +50,7 @@ impl Default for FetchOptions {
             trickles: ClientConfig::default(),
             progress: None,
             via: None,
+            metrics: None,
         }
     }
 }
@@ -65,6 +68,7 @@ impl std::fmt::Debug for FetchOptions {
             .field("trickles", &self.trickles)
             .field("progress", &self.progress.is_some())
             .field("via", &self.via.as_ref().map(|route| route.mirror()))
+            .field("metrics", &self.metrics.is_some())
             .finish()
     }
 }

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
+use crate::metrics::{ClientMetrics, TransferMetrics};
 use crate::progress::ProgressReporter;
 use crate::sink::BodySink;
 use crate::stats::{goodput_mbps, TransferStats};
@@ -26,6 +27,7 @@ pub struct TransferRecorder {
     last_delivery: Option<Instant>,
     longest_stall: Duration,
     progress: Option<Arc<dyn ProgressReporter>>,
+    metrics: Option<TransferMetrics>,
 }
 
 impl TransferRecorder {
@@ -40,6 +42,21 @@ impl TransferRecorder {
             last_delivery: None,
             longest_stall: Duration::ZERO,
             progress,
+            metrics: None,
+        }
+    }
+
+    /// Also count this transfer in `metrics` (active from now until the recorder is finished
+    /// or dropped).
+    pub fn with_metrics(mut self, metrics: Option<&ClientMetrics>) -> Self {
+        self.metrics = metrics.map(ClientMetrics::start_transfer);
+        self
+    }
+
+    /// The transport's running totals of retransmissions and timeouts, for the metrics.
+    pub fn transport_totals(&mut self, retransmissions: u64, timeouts: u64) {
+        if let Some(metrics) = &mut self.metrics {
+            metrics.transport_totals(retransmissions, timeouts);
         }
     }
 
@@ -68,6 +85,12 @@ impl TransferRecorder {
         self.sink.write_at(self.delivered, data)?;
         self.hasher.update(data);
         self.delivered += data.len() as u64;
+        if let Some(metrics) = &self.metrics {
+            let gap = self
+                .last_delivery
+                .map(|last| now.saturating_duration_since(last));
+            metrics.delivered(data.len() as u64, gap);
+        }
         match self.last_delivery {
             Some(last) => {
                 self.longest_stall = self.longest_stall.max(now.saturating_duration_since(last))
@@ -89,6 +112,9 @@ impl TransferRecorder {
         reconnects: u32,
     ) -> io::Result<TransferStats> {
         self.sink.finish()?;
+        if let Some(metrics) = &mut self.metrics {
+            metrics.completed();
+        }
         let end = self.last_delivery.unwrap_or_else(Instant::now);
         let seconds = end.saturating_duration_since(self.started).as_secs_f64();
         let first_byte = self.first_delivery.map_or(Duration::ZERO, |first| {

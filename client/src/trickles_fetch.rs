@@ -311,6 +311,8 @@ impl<'a> Driver<'a> {
                 return Some(Err(ClientError::Output(error)));
             }
         }
+        let transport = transfer.connection.stats();
+        recorder.transport_totals(transport.retransmissions, transport.timeouts);
         if !transfer.length_announced {
             if let Some(total) = transfer.connection.total_len() {
                 recorder.announce_length(total);

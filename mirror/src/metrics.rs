@@ -15,10 +15,12 @@
 //! | `trickles_mirror_send_errors_total` | datagrams the kernel refused to send |
 //! | `trickles_mirror_source_evictions_total` | per-source slots taken over by another source |
 //! | `trickles_mirror_config_reloads_total{result}` | reloads, `ok` or `error` |
+//! | `trickles_mirror_batch_duration_seconds` | histogram: a worker's time per received batch ([`trickles_netfn::batch_histogram`]) |
+//! | `trickles_mirror_build_info{version,profile}`, `process_*` | [`trickles_netfn::standard_metrics`] |
 
 use std::sync::Arc;
 
-use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+use prometheus::{Histogram, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 
 use crate::counters::MirrorCounters;
 use crate::reject::{EmulatedDrop, Reject};
@@ -41,6 +43,7 @@ pub struct MirrorMetrics {
     send_errors: IntCounter,
     source_evictions: IntCounter,
     reloads: IntCounterVec,
+    batch_duration: Histogram,
 }
 
 fn counter(name: &str, help: &str) -> prometheus::Result<IntCounter> {
@@ -110,6 +113,7 @@ impl MirrorMetrics {
                 "Configuration reloads, by result.",
                 &["result"],
             )?,
+            batch_duration: trickles_netfn::batch_duration_histogram("mirror")?,
         };
         let r = &metrics.registry;
         r.register(Box::new(metrics.received_packets.clone()))?;
@@ -124,7 +128,12 @@ impl MirrorMetrics {
         r.register(Box::new(metrics.send_errors.clone()))?;
         r.register(Box::new(metrics.source_evictions.clone()))?;
         r.register(Box::new(metrics.reloads.clone()))?;
+        r.register(Box::new(metrics.batch_duration.clone()))?;
+        trickles_netfn::register_standard_metrics(r, "mirror", env!("CARGO_PKG_VERSION"))?;
         // Make every reason and cause visible at 0 from the start.
+        for result in ["ok", "error"] {
+            metrics.reloads.with_label_values(&[result]);
+        }
         for reason in Reject::ALL {
             metrics.rejects.with_label_values(&[reason.name()]);
         }
@@ -144,6 +153,11 @@ impl MirrorMetrics {
         self.reloads
             .with_label_values(&[if ok { "ok" } else { "error" }])
             .inc();
+    }
+
+    /// Record the time a worker spent on one received batch.
+    pub fn observe_batch(&self, spent: std::time::Duration) {
+        self.batch_duration.observe(spent.as_secs_f64());
     }
 
     /// A reporter for one worker.

@@ -14,6 +14,8 @@
 //! | [`udp`] | batched socket I/O and worker threads | [`RecvBatch`] (`recvmmsg`), [`SendBatch`] + [`Outgoing`] (`sendmmsg`, two-part datagrams: header + body without a copy), [`bind_group`] (`SO_REUSEPORT`), [`WorkerGroup`], [`receive`] |
 //! | [`config`] | YAML files with `file:line: reason` errors, publish to the datapath, reload | [`ConfigSource`] (`read`, `parse::<T>`, `error_at("backends[2].weight", ..)`), [`ConfigError`], [`Published`] / [`Subscriber`], [`run_reloads`] (SIGHUP, file watch, [`ReloadTrigger`]) |
 //! | [`metrics_endpoint`] | `GET /metrics` (Prometheus) and `GET /healthz` | [`MetricsEndpoint::start`], [`Health`], [`HealthFn`], [`render`] |
+//! | [`standard_metrics`] | what every binary's registry holds: `trickles_<component>_build_info` and the `process_*` collector | [`register_standard_metrics`] |
+//! | [`batch_histogram`] | the datapaths' per-batch handling time, `trickles_<component>_batch_duration_seconds` | [`batch_duration_histogram`] |
 //! | [`http_get`](mod@http_get) | a tiny blocking HTTP GET for health checks and tests | [`http_get()`], [`HttpResponse`] |
 //! | [`error`] | the crate's error type | [`NetfnError`] |
 //!
@@ -64,6 +66,7 @@
 //! }
 //! ```
 
+pub mod batch_histogram;
 pub mod canonical_addr;
 pub mod config;
 pub mod encap;
@@ -72,8 +75,10 @@ pub mod http_get;
 pub mod metrics_endpoint;
 pub mod mirror_auth;
 pub mod mirror_shim;
+pub mod standard_metrics;
 pub mod udp;
 
+pub use batch_histogram::batch_duration_histogram;
 pub use canonical_addr::canonical;
 pub use config::{
     run_reloads, ConfigError, ConfigSource, Published, ReloadOptions, ReloadTrigger, Subscriber,
@@ -84,4 +89,5 @@ pub use http_get::{http_get, HttpResponse};
 pub use metrics_endpoint::{render, Health, HealthFn, MetricsEndpoint};
 pub use mirror_auth::{AuthKey, AuthOption};
 pub use mirror_shim::{MirrorRoute, ShimError};
+pub use standard_metrics::register_standard_metrics;
 pub use udp::{bind_group, receive, Outgoing, RecvBatch, SendBatch, WorkerGroup};

@@ -80,6 +80,7 @@ pub fn run(context: WorkerContext, shared: &WorkerShared) {
         } else {
             0
         };
+        let batch_started = (received > 0).then(std::time::Instant::now);
         if rules.refresh() {
             mirror.set_rules(rules.current().clone());
         }
@@ -122,5 +123,8 @@ pub fn run(context: WorkerContext, shared: &WorkerShared) {
             mirror.guard().evictions(),
             send_errors,
         );
+        if let Some(started) = batch_started {
+            shared.metrics.observe_batch(started.elapsed());
+        }
     }
 }
