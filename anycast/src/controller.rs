@@ -325,11 +325,7 @@ impl Controller {
             tracing::info!("BIRD answers again");
         }
         self.advance_drain();
-        self.publish(
-            first_error.is_none() || self.metrics.bird_up.get() == 1,
-            first_error,
-            stopping,
-        );
+        self.publish(first_error, stopping);
     }
 
     fn bird_error(&mut self, error: &BirdError) -> String {
@@ -402,7 +398,7 @@ impl Controller {
         }
     }
 
-    fn publish(&self, bird_up: bool, bird_error: Option<String>, stopping: bool) {
+    fn publish(&self, bird_error: Option<String>, stopping: bool) {
         let phase = self.phase(stopping);
         {
             let mut status = self
@@ -411,7 +407,7 @@ impl Controller {
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             status.rounds += 1;
             status.announced = self.announced.clone();
-            status.bird_up = bird_up && bird_error.is_none();
+            status.bird_up = self.metrics.bird_up.get() == 1;
             status.bird_error = bird_error;
             status.phase = Some(phase);
         }

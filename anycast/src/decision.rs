@@ -1,6 +1,6 @@
 //! The controller's decisions, pure: what an announcement should be ([`want`]), what to tell
 //! BIRD about it ([`action`]), and why its announced state changed ([`Cause`]). No socket, no
-//! clock; `tests/fake_bird.rs` drives the whole loop against a fake control socket.
+//! clock; `tests/it/fake_bird.rs` drives the whole loop against a fake control socket.
 //!
 //! | site health | drain | stopping | want | cause |
 //! | --- | --- | --- | --- | --- |

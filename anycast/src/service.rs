@@ -210,6 +210,10 @@ pub async fn run_until_signalled(path: PathBuf, overrides: Overrides) -> Result<
     let mut terminate = listen(SignalKind::terminate(), "the SIGTERM handler")?;
     let mut recheck = listen(SignalKind::user_defined1(), "the SIGUSR1 handler")?;
     let mut drain = listen(SignalKind::user_defined2(), "the SIGUSR2 handler")?;
+    // Listened to here, before the readiness line, and handed to the reload task through a
+    // trigger that keeps a pending reload: a SIGHUP right after "ready" is not lost.
+    let mut hangup = listen(SignalKind::hangup(), "the SIGHUP handler")?;
+    let reload = ReloadTrigger::new();
     let controller = Arc::new(RunningController::start(config).await?);
     let reloader = {
         let controller = controller.clone();
@@ -217,10 +221,10 @@ pub async fn run_until_signalled(path: PathBuf, overrides: Overrides) -> Result<
         tokio::spawn(run_reloads(
             ReloadOptions {
                 path,
-                on_sighup: true,
+                on_sighup: false,
                 watch_interval: None,
             },
-            ReloadTrigger::new(),
+            reload.clone(),
             controller.stopping(),
             move || match overrides.load(&reload_path) {
                 Ok(config) => {
@@ -242,8 +246,18 @@ pub async fn run_until_signalled(path: PathBuf, overrides: Overrides) -> Result<
         tokio::select! {
             _ = interrupt.recv() => break,
             _ = terminate.recv() => break,
-            _ = recheck.recv() => controller.recheck(),
-            _ = drain.recv() => controller.drain(),
+            _ = recheck.recv() => {
+                tracing::info!("SIGUSR1: re-checking now");
+                controller.recheck();
+            }
+            _ = drain.recv() => {
+                tracing::info!("SIGUSR2: draining");
+                controller.drain();
+            }
+            _ = hangup.recv() => {
+                tracing::info!("SIGHUP: reloading the configuration");
+                reload.trigger();
+            }
         }
     }
     tracing::info!("shutting down");
