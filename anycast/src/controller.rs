@@ -21,7 +21,7 @@ use trickles_balancer::core::ProbeOutcome;
 use trickles_balancer::probe::probe_udp;
 
 use crate::bfd::BfdGate;
-use crate::bird::{BirdClient, BirdError, ProtocolStatus};
+use crate::bird::{BfdSession, BirdClient, BirdError, ProtocolStatus};
 use crate::config::{AnycastConfig, BirdConfig};
 use crate::decision::{self, Action, SiteHealth, Want};
 use crate::metrics::{bird_error_kind, AnycastMetrics};
@@ -51,6 +51,9 @@ pub struct Status {
     pub bird_error: Option<String>,
     /// Phase.
     pub phase: Option<Phase>,
+    /// BFD addresses of announced protocols for which BIRD lists no BFD session (their routes
+    /// are not guarded: a misconfiguration, logged as a warning).
+    pub unguarded: Vec<IpAddr>,
 }
 
 /// The loop's state.
@@ -63,6 +66,7 @@ pub struct Controller {
     withdrawn_at: Option<Instant>,
     safe_to_stop: bool,
     last_bird_error: Option<String>,
+    unguarded: std::collections::HashSet<IpAddr>,
     gate: Arc<BfdGate>,
     metrics: AnycastMetrics,
     status: Arc<Mutex<Status>>,
@@ -71,6 +75,8 @@ pub struct Controller {
 /// The outcome of one conversation with BIRD.
 struct BirdRound {
     protocols: Vec<ProtocolStatus>,
+    /// BIRD's BFD sessions (read only when some announcement has a `bfd_address`).
+    bfd: Vec<BfdSession>,
     /// Per announcement: is its protocol enabled now?
     enabled: Vec<Result<bool, BirdError>>,
 }
@@ -79,6 +85,7 @@ fn bird_round(
     config: &BirdConfig,
     plan: &[(String, bool)],
     retired: &[String],
+    with_bfd: bool,
 ) -> Result<BirdRound, BirdError> {
     let mut bird = BirdClient::connect(&config.socket, config.timeout)?;
     let protocols = bird.protocols()?;
@@ -104,7 +111,16 @@ fn bird_round(
     }
     // Read the table again so the report shows the state after the commands.
     let protocols = bird.protocols()?;
-    Ok(BirdRound { protocols, enabled })
+    let bfd = if with_bfd {
+        bird.bfd_sessions()?
+    } else {
+        Vec::new()
+    };
+    Ok(BirdRound {
+        protocols,
+        bfd,
+        enabled,
+    })
 }
 
 impl Controller {
@@ -123,6 +139,7 @@ impl Controller {
             withdrawn_at: None,
             safe_to_stop: false,
             last_bird_error: None,
+            unguarded: Default::default(),
             gate,
             metrics,
             status,
@@ -269,18 +286,22 @@ impl Controller {
             .collect();
         let (bird, plan_for_task, retired) =
             (self.config.bird.clone(), plan.clone(), self.retired.clone());
-        let result =
-            tokio::task::spawn_blocking(move || bird_round(&bird, &plan_for_task, &retired))
-                .await
-                .unwrap_or_else(|e| {
-                    Err(BirdError::Io {
-                        path: Default::default(),
-                        source: std::io::Error::other(e),
-                    })
-                });
+        let with_bfd = !self.config.bfd_addresses().is_empty();
+        let result = tokio::task::spawn_blocking(move || {
+            bird_round(&bird, &plan_for_task, &retired, with_bfd)
+        })
+        .await
+        .unwrap_or_else(|e| {
+            Err(BirdError::Io {
+                path: Default::default(),
+                source: std::io::Error::other(e),
+            })
+        });
 
+        let mut bfd_sessions = None;
         let enabled: Vec<Result<bool, String>> = match result {
             Ok(round) => {
+                bfd_sessions = Some(round.bfd);
                 self.retired.clear();
                 self.metrics.bird_up.set(1);
                 self.report_protocols(&round.protocols);
@@ -320,12 +341,39 @@ impl Controller {
             if let Some(slot) = self.announced.get_mut(i) {
                 *slot = now_announced;
             }
+            if let (Some(sessions), true) = (&bfd_sessions, before && now_announced) {
+                self.check_bfd_guard(i, sessions);
+            }
         }
         if first_error.is_none() && self.last_bird_error.take().is_some() {
             tracing::info!("BIRD answers again");
         }
         self.advance_drain();
         self.publish(first_error, stopping);
+    }
+
+    /// Report BIRD's BFD session to announcement `i`'s `bfd_address`; warn once when BIRD has
+    /// none, because then its routes are not guarded (a next hop that is one of BIRD's own
+    /// interface addresses gets no BFD session: docs/ANYCAST.md §3.1).
+    fn check_bfd_guard(&mut self, i: usize, sessions: &[BfdSession]) {
+        let Some(address) = self.config.announcements[i].bfd_address else {
+            return;
+        };
+        let session = sessions.iter().find(|s| s.address == address);
+        self.metrics
+            .bfd_session_up
+            .with_label_values(&[&address.to_string()])
+            .set(i64::from(session.is_some_and(|s| s.state == "Up")));
+        let unguarded = session.is_none();
+        if unguarded && self.unguarded.insert(address) {
+            tracing::warn!(
+                protocol = %self.config.announcements[i].protocol,
+                %address,
+                "BIRD has no BFD session to the bfd_address: its routes are NOT guarded and would outlive this controller (is {address} one of BIRD's own interface addresses? see docs/ANYCAST.md, the BFD next hop)"
+            );
+        } else if !unguarded && self.unguarded.remove(&address) {
+            tracing::info!(%address, "BIRD has a BFD session to the bfd_address again");
+        }
     }
 
     fn bird_error(&mut self, error: &BirdError) -> String {
@@ -410,6 +458,7 @@ impl Controller {
             status.bird_up = self.metrics.bird_up.get() == 1;
             status.bird_error = bird_error;
             status.phase = Some(phase);
+            status.unguarded = self.unguarded.iter().copied().collect();
         }
         if let Some(path) = &self.config.state_file {
             let announced = self

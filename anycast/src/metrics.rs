@@ -11,6 +11,7 @@
 //! | `trickles_anycast_bird_errors_total{kind}` | rounds BIRD could not serve (`not_up`, `io`, `garbage`, `refused`, `missing_protocol`) |
 //! | `trickles_anycast_bird_protocol_up{protocol,proto}` | 1 when a BIRD protocol's state is `up` (every protocol BIRD lists) |
 //! | `trickles_anycast_bgp_session_established{protocol}` | 1 when a BGP protocol's session is Established |
+//! | `trickles_anycast_bfd_session_up{address}` | 1 when BIRD's BFD session to a `bfd_address` is Up (its routes are guarded and present) |
 //! | `trickles_anycast_draining` | 1 from a drain's start |
 //! | `trickles_anycast_safe_to_stop` | 1 once a drain withdrew everything and waited `drain_wait_ms` |
 //! | `trickles_anycast_config_reloads_total{result}` | reloads applied (`ok`) or refused (`error`) |
@@ -45,6 +46,8 @@ pub struct AnycastMetrics {
     pub bird_protocol_up: IntGaugeVec,
     /// `trickles_anycast_bgp_session_established{protocol}`
     pub bgp_established: IntGaugeVec,
+    /// `trickles_anycast_bfd_session_up{address}`
+    pub bfd_session_up: IntGaugeVec,
     /// `trickles_anycast_draining`
     pub draining: IntGauge,
     /// `trickles_anycast_safe_to_stop`
@@ -124,6 +127,11 @@ impl AnycastMetrics {
                 "1 when the BGP protocol's session is Established",
                 &["protocol"],
             )?,
+            bfd_session_up: gauge(
+                "trickles_anycast_bfd_session_up",
+                "1 when BIRD's BFD session to the bfd_address is Up",
+                &["address"],
+            )?,
             draining: IntGauge::new("trickles_anycast_draining", "1 once a drain started")?,
             safe_to_stop: IntGauge::new(
                 "trickles_anycast_safe_to_stop",
@@ -151,6 +159,7 @@ impl AnycastMetrics {
         r.register(Box::new(metrics.bird_errors.clone()))?;
         r.register(Box::new(metrics.bird_protocol_up.clone()))?;
         r.register(Box::new(metrics.bgp_established.clone()))?;
+        r.register(Box::new(metrics.bfd_session_up.clone()))?;
         r.register(Box::new(metrics.draining.clone()))?;
         r.register(Box::new(metrics.safe_to_stop.clone()))?;
         r.register(Box::new(metrics.config_reloads.clone()))?;

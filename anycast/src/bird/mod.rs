@@ -17,7 +17,7 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use protocols::{parse_protocols, ProtocolStatus};
+pub use protocols::{parse_bfd_sessions, parse_protocols, BfdSession, ProtocolStatus};
 pub use reply::{Reply, ReplyReader};
 
 use crate::config::is_bird_symbol;
@@ -170,6 +170,15 @@ impl BirdClient {
     pub fn protocols(&mut self) -> Result<Vec<ProtocolStatus>, BirdError> {
         let reply = self.command("show protocols")?;
         parse_protocols(&reply).map_err(|reason| self.garbage(reason))
+    }
+
+    /// `show bfd sessions` (empty when BIRD has no BFD protocol).
+    pub fn bfd_sessions(&mut self) -> Result<Vec<BfdSession>, BirdError> {
+        match self.command("show bfd sessions") {
+            Ok(reply) => Ok(parse_bfd_sessions(&reply)),
+            Err(BirdError::Refused { .. }) => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
     }
 
     /// `enable NAME` (announce); returns true when it was disabled before.

@@ -105,3 +105,50 @@ mod tests {
         assert!(parse_protocols(&reply("0000 \n")).is_err());
     }
 }
+
+/// One row of `show bfd sessions`: the neighbor address and BIRD's session state (`Up`,
+/// `Down`, `Init`, `AdminDown`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BfdSession {
+    /// The neighbor (the controller's `bfd_address`).
+    pub address: std::net::IpAddr,
+    /// BIRD's state of the session.
+    pub state: String,
+}
+
+/// The sessions of a `show bfd sessions` reply (code 1020 lines that start with an address).
+pub fn parse_bfd_sessions(reply: &Reply) -> Vec<BfdSession> {
+    reply
+        .with_code(1020)
+        .filter_map(|line| {
+            let mut words = line.text.split_whitespace();
+            let address = words.next()?.parse().ok()?;
+            let _interface = words.next()?;
+            let state = words.next()?.to_owned();
+            Some(BfdSession { address, state })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod bfd_tests {
+    use super::super::reply::ReplyReader;
+    use super::*;
+
+    #[test]
+    fn sessions_are_read_from_the_bfd_table() {
+        let text = "1020-anycast_bfd:\n IP address                Interface  State      Since         Interval  Timeout\n 198.18.255.2              anycast-bird Up         19:45:05.767    0.100    0.300\n 2001:2:0:ff::2            anycast-bird Down       19:45:18.352    0.300    0.000\n0000 \n";
+        let mut reader = ReplyReader::default();
+        let reply = text
+            .lines()
+            .find_map(|l| reader.push(l).expect("line"))
+            .expect("reply");
+        let sessions = parse_bfd_sessions(&reply);
+        assert_eq!(sessions.len(), 2);
+        assert_eq!(sessions[0].address.to_string(), "198.18.255.2");
+        assert_eq!(
+            (sessions[0].state.as_str(), sessions[1].state.as_str()),
+            ("Up", "Down")
+        );
+    }
+}

@@ -331,3 +331,38 @@ async fn the_metrics_pass_promtool() {
     );
     controller.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_announcement_whose_bfd_address_bird_has_no_session_for_is_reported_unguarded() {
+    let dir = tempfile::tempdir().expect("dir");
+    let bird = FakeBird::start(&dir.path().join("bird.ctl"), &STATICS[..1], Mode::Bird);
+    let v4 = FakeService::start("127.0.0.1:0");
+    let text = format!(
+        "  - protocol: anycast4\n    family: ipv4\n    prefixes: [198.18.0.10/32]\n    bfd_address: 127.0.0.1\n    checks: [\"{}\"]\n",
+        v4.addr
+    );
+    let controller = RunningController::start(config(dir.path(), &text))
+        .await
+        .expect("start");
+    let address: std::net::IpAddr = "127.0.0.1".parse().expect("ip");
+    wait_until("the warning", LIMIT, || {
+        controller.status().unguarded == [address]
+    })
+    .await;
+    let up = || {
+        controller
+            .metrics()
+            .bfd_session_up
+            .with_label_values(&["127.0.0.1"])
+            .get()
+    };
+    assert_eq!(up(), 0);
+    bird.add_bfd_session("127.0.0.1", "Up");
+    controller.recheck();
+    wait_until("the session seen", LIMIT, || {
+        controller.status().unguarded.is_empty()
+    })
+    .await;
+    assert_eq!(up(), 1);
+    controller.shutdown().await;
+}

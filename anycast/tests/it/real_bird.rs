@@ -304,6 +304,12 @@ fn bird_follows_the_controller_and_drops_the_routes_when_it_is_stopped_or_killed
         "{states}"
     );
     eprintln!("announced {up:?} after start");
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        !log().contains("NOT guarded"),
+        "BIRD must hold a BFD session to each bfd_address:\n{}",
+        log()
+    );
 
     // A failed check: the controller disables both protocols (fall = 2 rounds of 200 ms).
     service.stop();

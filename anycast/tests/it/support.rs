@@ -27,6 +27,8 @@ pub struct FakeState {
     pub commands: Vec<String>,
     /// How it answers.
     pub mode: Mode,
+    /// BFD sessions: (neighbor address, state).
+    pub bfd: Vec<(String, String)>,
 }
 
 /// A fake BIRD control socket.
@@ -68,6 +70,7 @@ impl FakeBird {
                 .collect(),
             commands: Vec::new(),
             mode,
+            bfd: Vec::new(),
         }));
         let listener = UnixListener::bind(path).expect("bind the fake BIRD socket");
         listener.set_nonblocking(true).expect("nonblocking");
@@ -104,6 +107,15 @@ impl FakeBird {
             .iter()
             .find(|p| p.0 == name)
             .map(|p| p.3.clone())
+    }
+
+    /// List a BFD session.
+    pub fn add_bfd_session(&self, address: &str, state: &str) {
+        self.state
+            .lock()
+            .expect("state")
+            .bfd
+            .push((address.to_owned(), state.to_owned()));
     }
 
     /// Set a protocol's state as if BIRD was reconfigured.
@@ -153,6 +165,15 @@ fn answer(line: &str, state: &mut FakeState) -> String {
                 let lead = if i == 0 { "1002-" } else { " " };
                 text += &format!(
                     "{lead}{name:<10} {proto:<10} {table:<10} {st:<6} 12:00:00.000  {info}\n"
+                );
+            }
+            text + "0000 \n"
+        }
+        ["show", "bfd", "sessions"] => {
+            let mut text = "1020-anycast_bfd:\n IP address                Interface  State      Since         Interval  Timeout\n".to_owned();
+            for (address, st) in &state.bfd {
+                text += &format!(
+                    " {address:<25} anycast-bird {st:<10} 12:00:00.000    0.100    0.300\n"
                 );
             }
             text + "0000 \n"
