@@ -2,6 +2,7 @@
 //! control socket (no root), the example configurations, and the real BIRD in a network
 //! namespace (root; skipped with a message otherwise).
 
+mod bfd_responder;
 mod binary;
 mod examples;
 mod fake_bird;
