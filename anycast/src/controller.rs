@@ -159,7 +159,10 @@ impl Controller {
                 .iter()
                 .position(|o| o.protocol == a.protocol);
             let kept = previous.filter(|&i| {
-                old.announcements[i].checks == a.checks && old.health == self.config.health
+                let o = &old.announcements[i];
+                o.checks == a.checks
+                    && o.min_healthy == a.min_healthy
+                    && old.health == self.config.health
             });
             match kept.and_then(|i| self.sites.get(i).cloned()) {
                 Some(site) => sites.push(site),
@@ -169,11 +172,20 @@ impl Controller {
                     a.min_healthy,
                 )),
             }
-            announced.push(
-                previous
-                    .and_then(|i| self.announced.get(i).copied())
-                    .unwrap_or(false),
-            );
+            let was_announced = previous
+                .and_then(|i| self.announced.get(i).copied())
+                .unwrap_or(false);
+            if let (Some(i), true) = (previous, was_announced) {
+                // Prefixes moved in or out of an announced protocol change state with it.
+                let before = &old.announcements[i].prefixes;
+                for prefix in before.iter().filter(|p| !a.prefixes.contains(p)) {
+                    self.set_prefix(&prefix.to_string(), false, decision::Cause::Shutdown);
+                }
+                for prefix in a.prefixes.iter().filter(|p| !before.contains(p)) {
+                    self.set_prefix(&prefix.to_string(), true, decision::Cause::Healthy);
+                }
+            }
+            announced.push(was_announced);
             for prefix in &a.prefixes {
                 self.metrics.add_prefix(&prefix.to_string());
             }

@@ -366,3 +366,38 @@ async fn an_announcement_whose_bfd_address_bird_has_no_session_for_is_reported_u
     assert_eq!(up(), 1);
     controller.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_that_moves_a_prefix_between_configs_moves_its_announced_state() {
+    let dir = tempfile::tempdir().expect("dir");
+    let _bird = FakeBird::start(&dir.path().join("bird.ctl"), &STATICS, Mode::Bird);
+    let v4 = FakeService::start("127.0.0.1:0");
+    let v6 = FakeService::start("[::1]:0");
+    let first = announcements(&v4.addr.to_string(), &v6.addr.to_string());
+    let controller = RunningController::start(config(dir.path(), &first))
+        .await
+        .expect("start");
+    wait_until("announced", LIMIT, || {
+        announced(&controller, "198.18.0.10/32") == 1
+    })
+    .await;
+    controller.apply(config(
+        dir.path(),
+        &first.replace("198.18.0.10/32", "198.18.0.11/32"),
+    ));
+    wait_until("the new prefix announced", LIMIT, || {
+        announced(&controller, "198.18.0.11/32") == 1
+    })
+    .await;
+    assert_eq!(
+        announced(&controller, "198.18.0.10/32"),
+        0,
+        "the prefix that left is withdrawn"
+    );
+    assert_eq!(
+        announced(&controller, "2001:2::10/128"),
+        1,
+        "the other announcement is untouched"
+    );
+    controller.shutdown().await;
+}
