@@ -21,9 +21,10 @@ use trickles_balancer::core::ProbeOutcome;
 use trickles_balancer::probe::probe_udp;
 
 use crate::bfd::BfdGate;
-use crate::bird::{BfdSession, BirdClient, BirdError, ProtocolStatus};
-use crate::config::{AnycastConfig, BirdConfig};
-use crate::decision::{self, Action, SiteHealth, Want};
+use crate::bird::round::bird_round;
+use crate::bird::{BfdSession, BirdError, ProtocolStatus};
+use crate::config::AnycastConfig;
+use crate::decision::{self, SiteHealth, Want};
 use crate::metrics::{bird_error_kind, AnycastMetrics};
 use crate::state_file::{Phase, StateFile};
 
@@ -70,57 +71,6 @@ pub struct Controller {
     gate: Arc<BfdGate>,
     metrics: AnycastMetrics,
     status: Arc<Mutex<Status>>,
-}
-
-/// The outcome of one conversation with BIRD.
-struct BirdRound {
-    protocols: Vec<ProtocolStatus>,
-    /// BIRD's BFD sessions (read only when some announcement has a `bfd_address`).
-    bfd: Vec<BfdSession>,
-    /// Per announcement: is its protocol enabled now?
-    enabled: Vec<Result<bool, BirdError>>,
-}
-
-fn bird_round(
-    config: &BirdConfig,
-    plan: &[(String, bool)],
-    retired: &[String],
-    with_bfd: bool,
-) -> Result<BirdRound, BirdError> {
-    let mut bird = BirdClient::connect(&config.socket, config.timeout)?;
-    let protocols = bird.protocols()?;
-    let find = |name: &str| protocols.iter().find(|p| p.name == name);
-    for name in retired {
-        if find(name).is_some_and(ProtocolStatus::is_enabled) {
-            bird.disable(name)?;
-        }
-    }
-    let mut enabled = Vec::with_capacity(plan.len());
-    for (name, announce) in plan {
-        let result = match decision::action(*announce, find(name)) {
-            Err(decision::MissingProtocol) => Err(BirdError::MissingProtocol(name.clone())),
-            Ok(None) => Ok(*announce),
-            Ok(Some(Action::Enable)) => bird.enable(name).map(|_| true),
-            Ok(Some(Action::Disable)) => bird.disable(name).map(|_| false),
-        };
-        // A dead connection fails every later command too: stop here.
-        if let Err(e @ (BirdError::Io { .. } | BirdError::Garbage { .. })) = result {
-            return Err(e);
-        }
-        enabled.push(result);
-    }
-    // Read the table again so the report shows the state after the commands.
-    let protocols = bird.protocols()?;
-    let bfd = if with_bfd {
-        bird.bfd_sessions()?
-    } else {
-        Vec::new()
-    };
-    Ok(BirdRound {
-        protocols,
-        bfd,
-        enabled,
-    })
 }
 
 impl Controller {

@@ -5,12 +5,14 @@
 //!
 //! - [`reply`]: the line protocol (numbered codes, continuations) and [`reply::ReplyReader`];
 //! - [`protocols`]: the `show protocols` table, [`ProtocolStatus`];
+//! - [`round`]: the conversation of one controller round ([`round::bird_round`]);
 //! - [`BirdClient`]: one connection, blocking with timeouts (the service runs it on tokio's
 //!   blocking pool); it checks the greeting, so a socket that answers garbage is an error
 //!   ([`BirdError::Garbage`]) before any command is sent.
 
 pub mod protocols;
 pub mod reply;
+pub mod round;
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
