@@ -68,6 +68,7 @@ pub struct Controller {
     safe_to_stop: bool,
     last_bird_error: Option<String>,
     unguarded: std::collections::HashSet<IpAddr>,
+    bgp_sessions: std::collections::HashMap<String, bool>,
     gate: Arc<BfdGate>,
     metrics: AnycastMetrics,
     status: Arc<Mutex<Status>>,
@@ -90,6 +91,7 @@ impl Controller {
             safe_to_stop: false,
             last_bird_error: None,
             unguarded: Default::default(),
+            bgp_sessions: Default::default(),
             gate,
             metrics,
             status,
@@ -356,17 +358,29 @@ impl Controller {
         message
     }
 
-    fn report_protocols(&self, protocols: &[ProtocolStatus]) {
+    /// Metrics for every protocol BIRD lists; a log line when a BGP session comes up or
+    /// goes down (with BIRD's state and info, e.g. `start Active Socket: Connection refused`).
+    fn report_protocols(&mut self, protocols: &[ProtocolStatus]) {
         for p in protocols {
             self.metrics
                 .bird_protocol_up
                 .with_label_values(&[&p.name, &p.proto])
                 .set(i64::from(p.state == "up"));
             if p.is_bgp() {
+                let established = p.is_established();
                 self.metrics
                     .bgp_established
                     .with_label_values(&[&p.name])
-                    .set(i64::from(p.is_established()));
+                    .set(i64::from(established));
+                if self.bgp_sessions.insert(p.name.clone(), established) != Some(established) {
+                    tracing::info!(
+                        protocol = %p.name,
+                        established,
+                        state = %p.state,
+                        info = %p.info,
+                        "BGP session"
+                    );
+                }
             }
         }
     }
