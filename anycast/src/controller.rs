@@ -28,10 +28,14 @@ use crate::decision::{self, SiteHealth, Want};
 use crate::metrics::{bird_error_kind, AnycastMetrics};
 use crate::state_file::{Phase, StateFile};
 
+/// Pause between the rounds of a re-check burst.
+const BURST_GAP: Duration = Duration::from_millis(5);
+
 /// What the loop is asked to do besides its rounds.
 #[derive(Debug)]
 pub enum Command {
-    /// Run a round now (SIGUSR1, a notification from the balancer).
+    /// Run `max(rise, fall)` rounds now, back to back, so that a failure (or a recovery) the
+    /// caller knows about is decided at once (SIGUSR1, a notification from the balancer).
     Recheck,
     /// Withdraw everything, wait `drain_wait`, report safe to stop (SIGUSR2, `drain`).
     Drain,
@@ -69,6 +73,8 @@ pub struct Controller {
     last_bird_error: Option<String>,
     unguarded: std::collections::HashSet<IpAddr>,
     bgp_sessions: std::collections::HashMap<String, bool>,
+    /// Rounds still to run back to back after a re-check.
+    burst: u32,
     gate: Arc<BfdGate>,
     metrics: AnycastMetrics,
     status: Arc<Mutex<Status>>,
@@ -92,6 +98,7 @@ impl Controller {
             last_bird_error: None,
             unguarded: Default::default(),
             bgp_sessions: Default::default(),
+            burst: 0,
             gate,
             metrics,
             status,
@@ -404,7 +411,11 @@ impl Controller {
     }
 
     /// When the next round is due, counted from the end of this one.
-    pub fn next_round_in(&self) -> Duration {
+    pub fn next_round_in(&mut self) -> Duration {
+        if self.burst > 0 {
+            self.burst -= 1;
+            return BURST_GAP;
+        }
         match self.withdrawn_at {
             Some(since) if self.draining && !self.safe_to_stop => (since + self.config.drain_wait)
                 .saturating_duration_since(Instant::now())
@@ -459,7 +470,12 @@ impl Controller {
 
     fn command(&mut self, command: Command) {
         match command {
-            Command::Recheck => tracing::info!("re-check requested"),
+            Command::Recheck => {
+                // Enough rounds back to back for rise/fall to decide now.
+                let t = self.config.health.thresholds;
+                self.burst = t.rise.max(t.fall).saturating_sub(1);
+                tracing::info!(rounds = self.burst + 1, "re-check requested");
+            }
             Command::Drain => {
                 if !self.draining {
                     tracing::info!("drain requested: withdrawing every prefix");

@@ -4,7 +4,7 @@
 //! | signal | effect |
 //! | --- | --- |
 //! | `SIGHUP` | reload the file; a bad file is logged (file:line: reason) and the running configuration stays |
-//! | `SIGUSR1` | re-check now (a local failure withdraws in milliseconds, not a check interval) |
+//! | `SIGUSR1` | re-check now, `max(rise, fall)` rounds back to back (a local failure withdraws in milliseconds, not `fall` check intervals) |
 //! | `SIGUSR2` | drain: withdraw, wait `drain_wait_ms`, report safe to stop (log, metric, state file) |
 //! | `SIGINT`, `SIGTERM` | withdraw everything, close the BFD gate, exit |
 //!

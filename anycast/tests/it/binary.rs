@@ -78,7 +78,7 @@ impl Site {
         self.dir.path().join(name)
     }
 
-    /// Write the configuration (interval 5 s: only a signal makes a round sooner).
+    /// Write the configuration (interval 5 s, fall 2: only a signal makes a round sooner).
     fn write_config(&self, with_v6: bool) -> PathBuf {
         let v4 = self.v4.as_ref().expect("v4").addr.to_string();
         let mut announcements = announcement("anycast4", "ipv4", "198.18.0.10/32", &v4);
