@@ -16,7 +16,11 @@ pub fn drain(path: &Path, timeout: Duration) -> Result<StateFile, AnycastError> 
         path: path.to_owned(),
         reason,
     };
-    let state = StateFile::read(path).map_err(fail)?;
+    let state = StateFile::read(path).map_err(|reason| {
+        fail(format!(
+            "{reason} (is a controller running with this state file?)"
+        ))
+    })?;
     if state.state == Phase::Stopped {
         return Err(fail(format!(
             "the controller (pid {}) has stopped",
