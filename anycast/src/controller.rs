@@ -72,6 +72,7 @@ pub struct Controller {
     safe_to_stop: bool,
     last_bird_error: Option<String>,
     unguarded: std::collections::HashSet<IpAddr>,
+    bfd_down: std::collections::HashSet<IpAddr>,
     bgp_sessions: std::collections::HashMap<String, bool>,
     /// Rounds still to run back to back after a re-check.
     burst: u32,
@@ -97,6 +98,7 @@ impl Controller {
             safe_to_stop: false,
             last_bird_error: None,
             unguarded: Default::default(),
+            bfd_down: Default::default(),
             bgp_sessions: Default::default(),
             burst: 0,
             gate,
@@ -344,6 +346,17 @@ impl Controller {
             );
         } else if !unguarded && self.unguarded.remove(&address) {
             tracing::info!(%address, "BIRD has a BFD session to the bfd_address again");
+        }
+        let down = session.is_some_and(|s| s.state != "Up");
+        if down && self.bfd_down.insert(address) {
+            tracing::warn!(
+                protocol = %self.config.announcements[i].protocol,
+                %address,
+                state = %session.map_or("", |s| s.state.as_str()),
+                "BIRD's BFD session to the bfd_address is not Up: the routes are enabled but not installed (IPv4: is accept_local set on the controller's end of the veth pair? see docs/ANYCAST.md, the BFD next hop)"
+            );
+        } else if !down && self.bfd_down.remove(&address) {
+            tracing::info!(%address, "BIRD's BFD session to the bfd_address is Up");
         }
     }
 
