@@ -15,22 +15,24 @@
 //! Everything binds to loopback (127.0.0.1 or ::1), is bounded in time, and kills every child
 //! it started on exit, on error and on Ctrl-C ([`children`], [`interrupt`]).
 //!
-//! ## Map of the crate
-//! - processes: [`binaries`] (find or build the executables), [`children`] (the kill-on-drop
-//!   guard), [`server_process`], [`client_process`] and [`client_stats`] (the client's
-//!   `--stats-json`), [`balancer_process`] (`trickles-balancer`), [`mirror_process`]
-//!   (`trickles-mirror`), [`tunnel_process`] and [`tunnel_binary`] (`trickles-mirror-tunnel`),
-//!   [`replica_pool`] (the replicas and their front end), [`alternating_relay`] (per-packet
-//!   alternation between replicas), [`fixture`] (key, served files, logs);
-//! - scenarios: [`failover`] (kill and replace a replica under a running client), [`demo`]
-//!   (and its [`demo_report`]),
-//!   [`chain`] (client → mirror → balancer → replicas under random kills),
-//!   [`bench_transfer`], [`bench_rss`];
-//! - measurements and output: [`delivery_trace`], [`balancer_watch`] (what the balancer did),
-//!   [`rss`], [`plot`], [`byte_size`];
-//! - small pieces: [`ports`], [`http_probe`], [`test_file`], [`interrupt`], [`error`].
+//! ## Map of the crate (docs/LAB.md explains how the pieces fit)
+//! - where: [`topology`] (a loopback or namespace [`topology::Topology`] of
+//!   [`topology::Host`]s: links shaped, cut, hosts crashed and booted);
+//! - what runs: [`service`] (any program as a [`service::Service`], its configuration written
+//!   from the program's own config type; the client and its statistics), [`binaries`] (find or
+//!   build them), [`children`] (the kill-on-drop guard), [`fixture`] (key, served files, logs);
+//! - what breaks: [`schedule`] (failure schedules as data, applied to a
+//!   [`schedule::Stage`]);
+//! - the service under test: [`pool`] (replicas and their front end on a topology, the serving
+//!   reader, the failover scenario);
+//! - what is measured: [`measure`] (delivery traces, a transfer under a schedule, recovery),
+//!   [`rss`], [`plot`];
+//! - scenarios: [`demo`] (and its [`demo_report`]), [`chain`], [`bench_transfer`],
+//!   [`bench_rss`], [`experiments`] (`trickles-lab exp …`);
+//! - small pieces: [`ports`], [`http_probe`], [`test_file`], [`byte_size`], [`interrupt`],
+//!   [`error`].
 //!
-//! The integration tests in `tests/` use the same pieces against debug builds.
+//! The integration tests in `tests/it/` use the same pieces against debug builds.
 
 pub mod bench_rss;
 pub mod bench_transfer;

@@ -177,16 +177,10 @@ pub fn run(args: &FailoverArgs) -> Result<FailoverOutcome> {
             client.idle_timeout = Duration::from_secs(if range_resume { 30 } else { 5 });
             client.allow_failure = !range_resume;
         }
+        let (bins, host) = (&context.binaries, topology.host("client"));
         let limit = Duration::from_secs_f64(args.transfer_limit);
-        let run = fetch_through_failover(
-            &context.binaries,
-            &mut pool,
-            &topology.host("client"),
-            client,
-            &schedule,
-            limit,
-            &expected,
-        )?;
+        let run =
+            fetch_through_failover(bins, &mut pool, &host, client, &schedule, limit, &expected)?;
         pool.stop()?;
         runs.push((label, run));
     }

@@ -213,16 +213,9 @@ pub fn run(args: &PoolArgs) -> Result<PoolOutcome> {
             Action::Restart(Target::Serving),
         );
     }
+    let (bins, host) = (&context.binaries, topology.host("client"));
     let limit = Duration::from_secs_f64(args.transfer_limit);
-    let run = fetch_through_failover(
-        &context.binaries,
-        &mut pool,
-        &topology.host("client"),
-        client,
-        &schedule,
-        limit,
-        &expected,
-    )?;
+    let run = fetch_through_failover(bins, &mut pool, &host, client, &schedule, limit, &expected)?;
     let relayed_reply_bytes = pool
         .balancer()
         .and_then(|b| b.metrics())
