@@ -106,6 +106,10 @@ struct DemoArgs {
     /// Keep the temporary directory (key, file, logs, download) and print its path.
     #[arg(long)]
     keep_temp: bool,
+    /// Run a real Prometheus (Debian package `prometheus`) scraping every component, and draw
+    /// the failover overview dashboard from its answers into OUT/failover-overview.png/.svg.
+    #[arg(long)]
+    observe: bool,
     /// Give up after this many seconds.
     #[arg(long, default_value = "120", value_parser = parse_seconds)]
     limit: Duration,
@@ -242,6 +246,7 @@ fn run_demo(args: DemoArgs) -> Result<()> {
         out_dir: args.out,
         keep_temp: args.keep_temp,
         limit: args.limit,
+        observe: args.observe,
     };
     let outcome = demo::run_demo(&binaries, &opts)?;
     print!("{}", demo_report::report(&outcome));

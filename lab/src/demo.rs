@@ -24,6 +24,7 @@ use crate::byte_size::format_bytes;
 use crate::error::{LabError, Result};
 use crate::fixture::ServiceFixture;
 use crate::measure::delivery::write_throughput_csv;
+use crate::observe;
 use crate::plot::{write_throughput_plot, PlotFiles, ThroughputPlot};
 use crate::pool::failover::{fetch_through_failover, FailoverRun};
 use crate::pool::{FrontEnd, Pool, PoolSpec};
@@ -81,6 +82,9 @@ pub struct DemoOptions {
     pub keep_temp: bool,
     /// The whole run must end within this.
     pub limit: Duration,
+    /// Run a real Prometheus scraping every component, and draw the failover overview
+    /// dashboard from its answers (`failover-overview.png` / `.svg`).
+    pub observe: bool,
 }
 
 /// What the demo measured and wrote.
@@ -100,6 +104,8 @@ pub struct DemoOutcome {
     pub csv: [PathBuf; 2],
     /// The temporary directory, if kept.
     pub kept: Option<PathBuf>,
+    /// With `observe`: the failover overview drawn from Prometheus.
+    pub dashboard: Option<crate::dashboard_render::RenderedDashboard>,
 }
 
 /// Runs the demo.
@@ -139,6 +145,14 @@ pub fn run_demo(binaries: &Binaries, opts: &DemoOptions) -> Result<DemoOutcome> 
     let download = fixture.path().join("download");
     let mut client = ClientSpec::single(url, download, fixture.path(), "client");
     client.via = pool.via();
+    let prometheus = match opts.observe {
+        true => {
+            client.metrics = Some(crate::ports::free_tcp(opts.ip)?);
+            Some(observe::start_prometheus(&pool, client.metrics)?)
+        }
+        false => None,
+    };
+    let client_started = observe::unix_now();
     let victim = match opts.front_end {
         FrontEnd::Direct => Target::Replica(0),
         _ => Target::Serving,
@@ -161,6 +175,13 @@ pub fn run_demo(binaries: &Binaries, opts: &DemoOptions) -> Result<DemoOutcome> 
         opts.limit,
         &sha256,
     )?;
+    let dashboard = match &prometheus {
+        Some(prometheus) => {
+            let stem = crate::fixture::output_dir(&opts.out_dir)?.join("failover-overview");
+            Some(observe::draw_overview(prometheus, client_started, &stem)?)
+        }
+        None => None,
+    };
     pool.stop()?;
     check_digest("the client's stats", &sha256, &run.transfer.stats.sha256)?;
     check_digest("the downloaded file", &sha256, &run.output_sha256)?;
@@ -192,6 +213,7 @@ pub fn run_demo(binaries: &Binaries, opts: &DemoOptions) -> Result<DemoOutcome> 
         plots,
         csv,
         kept,
+        dashboard,
     })
 }
 

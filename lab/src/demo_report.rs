@@ -58,6 +58,14 @@ pub fn report(outcome: &DemoOutcome) -> String {
         outcome.csv[1].display(),
         outcome.bin_seconds * 1e3
     );
+    if let Some(dashboard) = &outcome.dashboard {
+        let _ = writeln!(
+            text,
+            "dashboard     {} (the failover overview, from Prometheus)\n{INDENT}{}",
+            dashboard.files.png.display(),
+            dashboard.files.svg.display()
+        );
+    }
     if let Some(kept) = &outcome.kept {
         let _ = writeln!(text, "kept          {}", kept.display());
     }

@@ -26,7 +26,7 @@
 //! - the service under test: [`pool`] (replicas and their front end on a topology, the serving
 //!   reader, the failover scenario);
 //! - what is measured: [`measure`] (delivery traces, a transfer under a schedule, recovery),
-//!   [`rss`], [`plot`];
+//!   [`rss`], [`plot`], [`dashboard_render`] (a Grafana dashboard drawn from Prometheus);
 //! - scenarios: [`demo`] (and its [`demo_report`]), [`chain`], [`bench_transfer`],
 //!   [`bench_rss`], [`experiments`] (`trickles-lab exp …`);
 //! - small pieces: [`ports`], [`http_probe`], [`test_file`], [`byte_size`], [`interrupt`],
@@ -40,6 +40,7 @@ pub mod binaries;
 pub mod byte_size;
 pub mod chain;
 pub mod children;
+pub mod dashboard_render;
 pub mod demo;
 pub mod demo_report;
 pub mod error;
@@ -48,6 +49,7 @@ pub mod fixture;
 pub mod http_probe;
 pub mod interrupt;
 pub mod measure;
+pub mod observe;
 pub mod plot;
 pub mod pool;
 pub mod ports;

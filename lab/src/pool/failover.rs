@@ -68,7 +68,7 @@ pub fn fetch_through_failover(
     };
     let repaired_at = transfer.fired.get(1).copied().flatten();
     let recovery = analyse(&transfer.trace, failed_at, RECOVERY_RULE);
-    if let Some((_, resumed)) = recovery.outage {
+    if let Some((_, resumed)) = recovery.longest_stall {
         transfer.trace.event(resumed, "deliveries resumed");
     }
     let output_sha256 = match &output {

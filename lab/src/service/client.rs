@@ -37,6 +37,8 @@ pub struct ClientSpec {
     /// `--http-stall-resume`: with range resume, a body stalled this long is resumed on a new
     /// connection.
     pub stall_resume: Option<Duration>,
+    /// `--metrics`: serve the client's Prometheus metrics here while it runs.
+    pub metrics: Option<SocketAddr>,
     /// The client may fail (a TCP transfer whose server's host crashed): the transfer reports
     /// the failure instead of failing the run.
     pub allow_failure: bool,
@@ -91,6 +93,9 @@ impl ClientProcess {
         }
         if spec.range_resume {
             command.arg("--http-range-resume");
+        }
+        if let Some(metrics) = spec.metrics {
+            command.arg("--metrics").arg(metrics.to_string());
         }
         if let Some(stall) = spec.stall_resume {
             command

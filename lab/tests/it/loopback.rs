@@ -245,6 +245,48 @@ fn ten_downloads_through_mirror_and_balancer_are_byte_exact_under_replica_kills(
     );
 }
 
+/// `demo --observe`: a real Prometheus scrapes every component through the failover, and the
+/// failover overview is drawn from its answers: the client's delivery, the killed replica's
+/// health and every replica's traffic are in the data.
+#[test]
+fn the_observed_demo_draws_the_failover_overview_from_prometheus() {
+    let out = tempfile::tempdir().expect("temp dir");
+    let options = DemoOptions {
+        size: 8 << 20,
+        seed: 7,
+        kill_at: 0.333,
+        restart_after: Duration::from_millis(500),
+        front_end: default_front_end(7),
+        replicas: DEFAULT_REPLICAS,
+        ip: V4,
+        port: None,
+        out_dir: out.path().to_path_buf(),
+        keep_temp: false,
+        limit: Duration::from_secs(60),
+        observe: true,
+    };
+    let outcome = run_demo(binaries(), &options).expect("observed demo run");
+    let dashboard = outcome.dashboard.expect("the dashboard was drawn");
+    for file in [&dashboard.files.png, &dashboard.files.svg] {
+        assert!(
+            std::fs::metadata(file).is_ok_and(|m| m.len() > 0),
+            "{}",
+            file.display()
+        );
+    }
+    for panel in [
+        "Client delivery rate",
+        "Replica health (balancer)",
+        "Served per replica",
+    ] {
+        assert!(
+            dashboard.series_of(panel) > 0,
+            "{panel}: no data in {:?}",
+            dashboard.panels
+        );
+    }
+}
+
 /// The README's demo in its default scenario, reduced: the serving replica is SIGKILLed at a
 /// third and replaced half a second later; the balancer takes it out of its table; the CSV and
 /// plots are written.
@@ -265,6 +307,7 @@ fn default_demo_kills_the_serving_replica_and_the_client_finishes_byte_exact() {
         out_dir: out.path().join("demo"),
         keep_temp: false,
         limit: Duration::from_secs(60),
+        observe: false,
     };
     let outcome = run_demo(binaries(), &options).expect("demo run");
     eprint!("{}", report(&outcome));
