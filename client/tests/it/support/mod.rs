@@ -1,10 +1,6 @@
-//! Test fixtures shared by the client's integration tests: a tiny hyper HTTP/1.1 server with
+//! Test fixtures of the client's integration tests: a tiny hyper HTTP/1.1 server with
 //! `Range: bytes=N-` support and scripted connection cuts, a silent TCP listener (for
 //! timeouts) and deterministic bodies.
-
-#![allow(dead_code)] // each test binary uses a different subset
-
-pub mod trickles_server;
 
 use std::collections::HashMap;
 use std::convert::Infallible;

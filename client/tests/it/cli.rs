@@ -1,14 +1,12 @@
 //! Claims about the `trickles-client` binary: files and stats JSON for http:// URLs, one file
 //! per `--parallel` transfer, and clear messages with distinct non-zero exit codes on errors.
 
-mod support;
-
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use support::trickles_server::{TricklesTestServer, UdpScript};
-use support::{sha256_hex, silent_tcp_listener, test_body, HttpTestServer, ServerScript};
+use crate::support::{sha256_hex, silent_tcp_listener, test_body, HttpTestServer, ServerScript};
+use trickles_testkit::{memory_app, FaultScript, TestServer};
 
 const BODY_LEN: usize = 777_777;
 
@@ -193,13 +191,10 @@ fn parallel_bodies_on_stdout_are_refused() {
     assert!(stderr_of(&output).contains("one file per transfer"));
 }
 
-fn serve_trickles(bind: &str) -> (TricklesTestServer, Vec<u8>) {
+fn serve_trickles(bind: &str) -> (TestServer, Vec<u8>) {
     let body = test_body(BODY_LEN, 13);
-    let objects = vec![("/dir/file.bin".to_owned(), body.clone())];
-    (
-        TricklesTestServer::start(bind, objects, UdpScript::default()),
-        body,
-    )
+    let app = memory_app([("/dir/file.bin", body.clone())]);
+    (TestServer::start(bind, app, FaultScript::default()), body)
 }
 
 #[test]
@@ -268,7 +263,7 @@ fn trickles_not_found_exits_non_zero_with_a_clear_message() {
 
 #[test]
 fn trickles_silent_server_times_out_with_a_clear_message() {
-    let silent = support::silent_udp_socket("127.0.0.1:0");
+    let silent = crate::support::silent_udp_socket("127.0.0.1:0");
     let url = format!("trickles://{}/x", silent.local_addr().unwrap());
     let output = client(&["get", &url, "-o", "/dev/null", "--timeout", "0.5"]);
     assert_eq!(output.status.code(), Some(4));

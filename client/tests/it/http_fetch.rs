@@ -1,13 +1,11 @@
 //! Claims about fetching `http://` URLs with the library: byte-exact bodies over IPv4 and
 //! IPv6, sane statistics, parallel transfers, clear errors, and range resume after cuts.
 
-mod support;
-
 use std::collections::HashMap;
 use std::io::Cursor;
 use std::time::{Duration, Instant};
 
-use support::{sha256_hex, silent_tcp_listener, test_body, HttpTestServer, ServerScript};
+use crate::support::{sha256_hex, silent_tcp_listener, test_body, HttpTestServer, ServerScript};
 use trickles_client::{
     fetch, fetch_parallel, BodySink, ClientError, FetchOptions, SeekSink, TargetUrl,
 };

@@ -2,24 +2,22 @@
 //! server endpoint over real UDP sockets on 127.0.0.1 and ::1, including loss, answers from
 //! another address, a server restart, parallel transfers sharing one socket, and errors.
 
-mod support;
-
 use std::io::Cursor;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use support::trickles_server::{TricklesTestServer, UdpScript};
-use support::{sha256_hex, silent_udp_socket, test_body};
+use crate::support::{sha256_hex, silent_udp_socket, test_body};
 use trickles_client::{
     fetch, fetch_parallel, BodySink, ClientError, FetchOptions, SeekSink, TargetUrl, TransferStats,
 };
+use trickles_testkit::{memory_app, FaultScript, TestServer};
 
 const BODY_LEN: usize = 1_500_007;
 
-fn serve(bind: &str, script: UdpScript) -> (TricklesTestServer, Vec<u8>) {
+fn serve(bind: &str, script: FaultScript) -> (TestServer, Vec<u8>) {
     let body = test_body(BODY_LEN, 3);
-    let objects = vec![("/file.bin".to_owned(), body.clone())];
-    (TricklesTestServer::start(bind, objects, script), body)
+    let app = memory_app([("/file.bin", body.clone())]);
+    (TestServer::start(bind, app, script), body)
 }
 
 /// Keeps the body in memory so the test can compare it.
@@ -70,7 +68,7 @@ fn assert_exact(stats: &TransferStats, received: &[u8], body: &[u8]) {
 
 #[test]
 fn trickles_get_over_ipv4_is_byte_exact_with_sane_stats() {
-    let (server, body) = serve("127.0.0.1:0", UdpScript::default());
+    let (server, body) = serve("127.0.0.1:0", FaultScript::default());
     let (result, received) = fetch_to_memory(&server.url("/file.bin"), &fast_options());
     let stats = result.unwrap();
     assert_exact(&stats, &received, &body);
@@ -83,16 +81,16 @@ fn trickles_get_over_ipv4_is_byte_exact_with_sane_stats() {
 
 #[test]
 fn trickles_get_over_ipv6_is_byte_exact() {
-    let (server, body) = serve("[::1]:0", UdpScript::default());
+    let (server, body) = serve("[::1]:0", FaultScript::default());
     let (result, received) = fetch_to_memory(&server.url("/file.bin"), &fast_options());
     assert_exact(&result.unwrap(), &received, &body);
 }
 
 #[test]
 fn lossy_path_is_recovered_and_counted_as_retransmissions() {
-    let script = UdpScript {
+    let script = FaultScript {
         drop_every: Some(37),
-        ..UdpScript::default()
+        ..FaultScript::default()
     };
     let (server, body) = serve("127.0.0.1:0", script);
     let (result, received) = fetch_to_memory(&server.url("/file.bin"), &fast_options());
@@ -103,9 +101,9 @@ fn lossy_path_is_recovered_and_counted_as_retransmissions() {
 
 #[test]
 fn loss_burst_longer_than_the_sack_gap_is_recovered() {
-    let script = UdpScript {
+    let script = FaultScript {
         drop_burst: Some((400, 60)),
-        ..UdpScript::default()
+        ..FaultScript::default()
     };
     let (server, body) = serve("127.0.0.1:0", script);
     let (result, received) = fetch_to_memory(&server.url("/file.bin"), &fast_options());
@@ -116,9 +114,9 @@ fn loss_burst_longer_than_the_sack_gap_is_recovered() {
 /// the answers to the requests they would have triggered) are lost.
 #[test]
 fn loss_of_the_stream_tail_is_recovered() {
-    let script = UdpScript {
+    let script = FaultScript {
         drop_burst: Some((1200, 60)),
-        ..UdpScript::default()
+        ..FaultScript::default()
     };
     let (server, body) = serve("127.0.0.1:0", script);
     let (result, received) = fetch_to_memory(&server.url("/file.bin"), &fast_options());
@@ -127,9 +125,9 @@ fn loss_of_the_stream_tail_is_recovered() {
 
 #[test]
 fn answers_from_another_address_are_accepted() {
-    let script = UdpScript {
+    let script = FaultScript {
         answer_from_other_socket: true,
-        ..UdpScript::default()
+        ..FaultScript::default()
     };
     let (server, body) = serve("127.0.0.1:0", script);
     let (result, received) = fetch_to_memory(&server.url("/file.bin"), &fast_options());
@@ -139,10 +137,10 @@ fn answers_from_another_address_are_accepted() {
 #[test]
 fn restarted_server_is_only_a_stall() {
     let dead_for = Duration::from_millis(400);
-    let script = UdpScript {
+    let script = FaultScript {
         crash_after: Some(300),
         dead_for,
-        ..UdpScript::default()
+        ..FaultScript::default()
     };
     let (server, body) = serve("127.0.0.1:0", script);
     let (result, received) = fetch_to_memory(&server.url("/file.bin"), &fast_options());
@@ -156,7 +154,7 @@ fn restarted_server_is_only_a_stall() {
 
 #[test]
 fn parallel_transfers_share_one_socket_and_each_get_the_body() {
-    let (server, body) = serve("127.0.0.1:0", UdpScript::default());
+    let (server, body) = serve("127.0.0.1:0", FaultScript::default());
     let sinks: Vec<SharedBuffer> = (0..4).map(|_| SharedBuffer::default()).collect();
     let boxed = sinks
         .iter()
@@ -179,7 +177,7 @@ fn parallel_transfers_share_one_socket_and_each_get_the_body() {
 
 #[test]
 fn refused_request_is_not_found() {
-    let (server, _) = serve("[::1]:0", UdpScript::default());
+    let (server, _) = serve("[::1]:0", FaultScript::default());
     let (result, _) = fetch_to_memory(&server.url("/missing.bin"), &fast_options());
     match result {
         Err(error @ ClientError::NotFound { .. }) => {
