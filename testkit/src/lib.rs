@@ -7,6 +7,7 @@
 //! | [`workspace_binary`] ([`binary`]) | another workspace crate's executable, built by cargo (a crate's own: `env!("CARGO_BIN_EXE_<name>")`) |
 //! | [`free_udp_addr`], [`free_tcp_addr`] ([`ports`]) | a loopback port for a service the test starts |
 //! | [`TestServer`] ([`server`], feature `trickles`) | the core's endpoint on a real UDP socket with scripted faults, for clients directly, behind the balancer (feature `balancer-relay`) or behind the mirror (feature `mirror-relay`) |
+//! | [`TestMirror`] (feature `mirror-relay`) | the packet mirror's datapath in-process on loopback, with an emulated link and its metrics |
 //! | [`test_key`], [`wall_clock`] (feature `trickles`) | the key every test server uses; the clock the drivers use |
 //! | [`TestkitError`] ([`error`]) | why a process or namespace step failed, naming the process, file or command |
 //! | [`interrupt`] | Ctrl-C for a program that waits on children (the lab) |
@@ -42,6 +43,8 @@ pub mod process;
 mod clock;
 #[cfg(feature = "trickles")]
 mod key;
+#[cfg(feature = "mirror-relay")]
+pub mod mirror;
 #[cfg(feature = "trickles")]
 pub mod server;
 
@@ -55,5 +58,7 @@ pub use process::ChildProcess;
 pub use clock::wall_clock;
 #[cfg(feature = "trickles")]
 pub use key::{test_key, test_keys, TEST_EPOCH, TEST_SECRET};
+#[cfg(feature = "mirror-relay")]
+pub use mirror::{exact_peer, TestMirror};
 #[cfg(feature = "trickles")]
 pub use server::{memory_app, FaultScript, Relay, TestServer, TestServerBuilder};
