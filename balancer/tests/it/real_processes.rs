@@ -8,14 +8,12 @@
 //! The server executable is taken from the target directory (built with `cargo build -p
 //! trickles-server` when missing).
 
-mod support;
-
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{body, free_udp_addr, sha256, spread_percent};
+use crate::support::{body, free_udp_addr, sha256, spread_percent};
 use trickles_client::{fetch, DiscardSink, FetchOptions, TargetUrl, TransferStats};
 use trickles_netfn::http_get;
 

@@ -7,11 +7,9 @@
 //! through the balancer; a reload (drain + weights) mid-transfer drops nothing; a bad reload is
 //! refused with its line and the running table keeps serving.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
-use support::*;
+use crate::support::*;
 use trickles_balancer::core::DropReason;
 use trickles_balancer::metrics::{TO_BACKEND, TO_CLIENT};
 

@@ -5,12 +5,10 @@
 //! reply back through the mirror. Claim: a transfer through the chain is byte-exact even when the
 //! replica serving it is killed mid-transfer, and the replies travel back through the mirror.
 
-mod support;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use support::*;
+use crate::support::*;
 use trickles::sim::LinkConfig;
 use trickles_balancer::core::DropReason;
 use trickles_balancer::metrics::TO_CLIENT;
