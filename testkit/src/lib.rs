@@ -59,6 +59,6 @@ pub use clock::wall_clock;
 #[cfg(feature = "trickles")]
 pub use key::{test_key, test_keys, TEST_EPOCH, TEST_SECRET};
 #[cfg(feature = "mirror-relay")]
-pub use mirror::{exact_peer, TestMirror};
+pub use mirror::{exact_peer, lossy_link, server_and_tagged_clients, TestMirror};
 #[cfg(feature = "trickles")]
 pub use server::{memory_app, FaultScript, Relay, TestServer, TestServerBuilder};

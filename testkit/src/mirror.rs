@@ -1,13 +1,13 @@
 //! [`TestMirror`]: the packet mirror's datapath in this process, on a loopback socket, with
-//! one emulated link both ways, its metrics at hand, stopped on drop; and [`exact_peer`], the
-//! peer-table entry of one address.
+//! one emulated link both ways, its metrics at hand, stopped on drop; and the peer tables and
+//! links the tests give it.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use trickles::sim::LinkConfig;
-use trickles_mirror::auth::{AddressPattern, Peer, PeerTable, Reach, Side};
+use trickles_mirror::auth::{AddressPattern, AuthKey, Peer, PeerTable, Reach, Side};
 use trickles_mirror::datapath::MirrorDatapath;
 use trickles_mirror::metrics::MirrorMetrics;
 use trickles_mirror::wan::WanProfile;
@@ -30,6 +30,31 @@ pub fn exact_peer(name: &str, addr: SocketAddr, side: Side) -> Peer {
         keys: vec![],
         side,
         reach: Reach::Peers,
+    }
+}
+
+/// The peers of a mirror in front of one server: the server side `name` at exactly `server`
+/// (answering anyone), and any client on 127.0.0.0/8 that tags its datagrams with `key`.
+pub fn server_and_tagged_clients(name: &str, server: SocketAddr, key: &AuthKey) -> Vec<Peer> {
+    vec![
+        Peer {
+            reach: Reach::Any,
+            ..exact_peer(name, server, Side::Server)
+        },
+        Peer {
+            addresses: vec!["127.0.0.0/8".parse().expect("a loopback pattern")],
+            keys: vec![key.clone()],
+            ..exact_peer("client", server, Side::Client)
+        },
+    ]
+}
+
+/// A link with `delay_ms` of one-way delay and random loss with probability `loss`.
+pub fn lossy_link(delay_ms: u64, loss: f64) -> LinkConfig {
+    LinkConfig {
+        delay: trickles::time::Duration::from_millis(delay_ms),
+        loss,
+        ..LinkConfig::default()
     }
 }
 

@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 use crate::support::*;
 use trickles_balancer::core::DropReason;
 use trickles_balancer::metrics::{TO_BACKEND, TO_CLIENT};
+use trickles_testkit::free_udp_addr;
+use trickles_testkit::ports::{free_udp_addr_on, LOOPBACK_V6};
 
 fn counts(balancer: &trickles_balancer::service::RunningBalancer, direction: &str) -> Vec<u64> {
     balancer
@@ -34,17 +36,14 @@ fn spraying_serves_one_connection_from_three_replicas_byte_exact() {
     let body = body(3 << 20);
     let app = application(body.clone());
     let vip = free_udp_addr();
-    let replicas: Vec<TestReplica> = (0..3)
-        .map(|_| TestReplica::start(app.clone(), vip))
-        .collect();
-    let addrs: Vec<_> = replicas.iter().map(|r| r.addr).collect();
+    let (_replicas, addrs) = replicas(&app, vip, 3);
     let runtime = runtime();
     let balancer = start_balancer(
         &runtime,
         config(&balancer_yaml(vip, &addrs, "policy: round_robin\n")),
     );
     assert_eq!(
-        balancer.table().active().len(),
+        active_within_10_s(&balancer, 3),
         3,
         "all replicas up at start"
     );
@@ -75,10 +74,7 @@ fn a_killed_replica_leaves_the_table_within_one_interval_and_the_transfer_comple
     let body = body(24 << 20);
     let app = application(body.clone());
     let vip = free_udp_addr();
-    let mut replicas: Vec<TestReplica> = (0..3)
-        .map(|_| TestReplica::start(app.clone(), vip))
-        .collect();
-    let addrs: Vec<_> = replicas.iter().map(|r| r.addr).collect();
+    let (mut replicas, addrs) = replicas(&app, vip, 3);
     let runtime = runtime();
     let balancer = start_balancer(&runtime, config(&balancer_yaml(vip, &addrs, "")));
     let interval = Duration::from_millis(200);
@@ -144,10 +140,7 @@ fn direct_server_return_sends_no_reply_through_the_balancer() {
     let body = body(1 << 20);
     let app = application(body.clone());
     let vip = free_udp_addr();
-    let replicas: Vec<TestReplica> = (0..2)
-        .map(|_| TestReplica::start(app.clone(), vip))
-        .collect();
-    let addrs: Vec<_> = replicas.iter().map(|r| r.addr).collect();
+    let (_replicas, addrs) = replicas(&app, vip, 2);
     let runtime = runtime();
     let balancer = start_balancer(
         &runtime,
@@ -173,10 +166,7 @@ fn reloading_mid_transfer_drops_nothing_and_a_bad_file_keeps_the_table() {
     let body = body(8 << 20);
     let app = application(body.clone());
     let vip = free_udp_addr();
-    let replicas: Vec<TestReplica> = (0..3)
-        .map(|_| TestReplica::start(app.clone(), vip))
-        .collect();
-    let addrs: Vec<_> = replicas.iter().map(|r| r.addr).collect();
+    let (_replicas, addrs) = replicas(&app, vip, 3);
     let runtime = runtime();
     let yaml = balancer_yaml(vip, &addrs, "policy: round_robin\n");
     let balancer = start_balancer(&runtime, config(&yaml));
@@ -229,16 +219,13 @@ fn reloading_mid_transfer_drops_nothing_and_a_bad_file_keeps_the_table() {
 
 #[test]
 fn ipv6_clients_and_replicas_are_balanced_alike() {
-    let Some(vip) = free_udp_addr_on("[::1]:0") else {
+    let Some(vip) = free_udp_addr_on(LOOPBACK_V6) else {
         eprintln!("no IPv6 loopback here; skipped");
         return;
     };
     let body = body(256 << 10);
     let app = application(body.clone());
-    let replicas: Vec<TestReplica> = (0..2)
-        .map(|_| TestReplica::start(app.clone(), vip))
-        .collect();
-    let addrs: Vec<_> = replicas.iter().map(|r| r.addr).collect();
+    let (_replicas, addrs) = replicas(&app, vip, 2);
     let runtime = runtime();
     let balancer = start_balancer(
         &runtime,
@@ -254,10 +241,7 @@ fn ipv6_clients_and_replicas_are_balanced_alike() {
 fn a_restarted_replica_returns_after_rise_successes() {
     let app = application(body(1024));
     let vip = free_udp_addr();
-    let mut replicas: Vec<TestReplica> = (0..2)
-        .map(|_| TestReplica::start(app.clone(), vip))
-        .collect();
-    let addrs: Vec<_> = replicas.iter().map(|r| r.addr).collect();
+    let (mut replicas, addrs) = replicas(&app, vip, 2);
     let runtime = runtime();
     // rise 2: back after two answered probes.
     let yaml = balancer_yaml(vip, &addrs, "").replace("rise: 1", "rise: 2");
@@ -273,7 +257,7 @@ fn a_restarted_replica_returns_after_rise_successes() {
     };
     replicas[1].kill();
     let out = wait_for(&[0], Duration::from_millis(400));
-    replicas[1] = TestReplica::start_on(app.clone(), vip, addrs[1]);
+    replicas[1] = replica_on(&app, vip, addrs[1]);
     let back = wait_for(&[0, 1], Duration::from_millis(1_000));
     println!(
         "replica killed: out after {:.0} ms; restarted: back after {:.0} ms (interval 200 ms, rise 2)",

@@ -5,92 +5,25 @@
 //! within one health-check interval and the transfer completes byte-exact; a bad configuration
 //! sent with SIGHUP is refused with file and line while the balancer keeps serving.
 //!
-//! The server executable is taken from the target directory (built with `cargo build -p
-//! trickles-server` when missing).
+//! The server executable is built by cargo when out of date (the testkit's `workspace_binary`).
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{body, free_udp_addr, sha256, spread_percent};
+use crate::support::{body, sha256, spread_percent};
 use trickles_client::{fetch, DiscardSink, FetchOptions, TargetUrl, TransferStats};
 use trickles_netfn::http_get;
-
-/// Kills its process when dropped.
-struct Process {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Process {
-    fn spawn(mut command: Command, log: PathBuf) -> Process {
-        let file = std::fs::File::create(&log).expect("log");
-        let child = command
-            .stdin(Stdio::null())
-            .stdout(file.try_clone().expect("log"))
-            .stderr(file)
-            .spawn()
-            .expect("spawn");
-        Process { child, log }
-    }
-
-    fn signal(&self, signal: libc::c_int) {
-        // SAFETY: sending a signal to our own child's pid.
-        unsafe {
-            libc::kill(self.child.id() as libc::pid_t, signal);
-        }
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn server_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable");
-    // target/debug/deps/real_processes-… → target/debug/trickles-server
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target directory")
-        .to_path_buf();
-    let binary = dir.join("trickles-server");
-    if !binary.is_file() {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "-p", "trickles-server", "--bin", "trickles-server"])
-            .status()
-            .expect("cargo build");
-        assert!(status.success(), "building trickles-server failed");
-    }
-    binary
-}
-
-fn free_tcp_addr() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-}
+use trickles_testkit::{free_tcp_addr, free_udp_addr, workspace_binary, ChildProcess};
 
 struct Pool {
     dir: tempfile::TempDir,
     body: Vec<u8>,
     vip: SocketAddr,
     metrics: SocketAddr,
-    replicas: Vec<(SocketAddr, Process)>,
-    balancer: Process,
+    replicas: Vec<(SocketAddr, ChildProcess)>,
+    balancer: ChildProcess,
     config: PathBuf,
 }
 
@@ -112,7 +45,7 @@ fn balancer_yaml(
 }
 
 fn start_pool(body_len: usize, policy: &str) -> Pool {
-    let server = server_binary();
+    let server = workspace_binary("trickles-server", "trickles-server").expect("trickles-server");
     let dir = tempfile::tempdir().expect("dir");
     let www = dir.path().join("www");
     std::fs::create_dir(&www).expect("www");
@@ -145,16 +78,29 @@ fn start_pool(body_len: usize, policy: &str) -> Pool {
                 .args(["--listen", &addr.to_string()])
                 .args(["--balancer", &vip.to_string()])
                 .args(["--workers", "1"]);
+            let log = dir.path().join(format!("r{i}.log"));
+            let name = format!("trickles-server r{i}");
             (
                 *addr,
-                Process::spawn(command, dir.path().join(format!("r{i}.log"))),
+                ChildProcess::spawn(name, command, &log).expect("spawn"),
             )
         })
         .collect();
     let mut command = Command::new(env!("CARGO_BIN_EXE_trickles-balancer"));
     command.arg("--config").arg(&config);
-    let balancer = Process::spawn(command, dir.path().join("balancer.log"));
-    let pool = Pool {
+    let log = dir.path().join("balancer.log");
+    let mut balancer = ChildProcess::spawn("trickles-balancer", command, &log).expect("spawn");
+    balancer
+        .wait_until(
+            "the pool to come up (3 of 3)",
+            Duration::from_secs(20),
+            || {
+                let health = http_get(metrics, "/healthz", Duration::from_secs(1)).ok()?;
+                health.body.contains("3 of 3").then_some(())
+            },
+        )
+        .unwrap_or_else(|e| panic!("{e}\n{}", balancer.log_text()));
+    Pool {
         dir,
         body,
         vip,
@@ -162,21 +108,7 @@ fn start_pool(body_len: usize, policy: &str) -> Pool {
         replicas,
         balancer,
         config,
-    };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let health = http_get(pool.metrics, "/healthz", Duration::from_secs(1));
-        if matches!(&health, Ok(r) if r.body.contains("3 of 3")) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "pool never came up: {health:?}\n{}",
-            pool.balancer.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(20));
     }
-    pool
 }
 
 fn fetch_from(vip: SocketAddr) -> TransferStats {
@@ -245,7 +177,7 @@ fn a_killed_server_process_leaves_the_table_within_one_interval() {
         std::thread::sleep(Duration::from_millis(2));
     };
     assert!(!transfer.is_finished(), "killed mid-transfer");
-    pool.replicas[serving].1.kill();
+    pool.replicas[serving].1.kill_hard().expect("SIGKILL");
     let killed = Instant::now();
     let line = format!("trickles_balancer_backend_in_table{{backend=\"r{serving}\"}}");
     loop {
@@ -279,24 +211,22 @@ fn a_killed_server_process_leaves_the_table_within_one_interval() {
 
 #[test]
 fn a_bad_configuration_on_sighup_is_refused_and_the_balancer_keeps_serving() {
-    let pool = start_pool(1 << 20, "maglev");
+    let mut pool = start_pool(1 << 20, "maglev");
     let good = std::fs::read_to_string(&pool.config).expect("config");
     std::fs::write(
         &pool.config,
         good.replace("policy: maglev", "policy: magic"),
     )
     .expect("write");
-    pool.balancer.signal(libc::SIGHUP);
-    let deadline = Instant::now() + Duration::from_secs(5);
+    pool.balancer.signal(libc::SIGHUP).expect("SIGHUP");
     let expected = format!("{}:3:", pool.config.display());
-    while !pool.balancer.log_text().contains(&expected) {
-        assert!(
-            Instant::now() < deadline,
-            "no located error in the log:\n{}",
-            pool.balancer.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let log = pool.balancer.log().to_path_buf();
+    pool.balancer
+        .wait_until("a located error in the log", Duration::from_secs(5), || {
+            let text = std::fs::read_to_string(&log).ok()?;
+            text.contains(&expected).then_some(())
+        })
+        .unwrap_or_else(|e| panic!("{e}\n{}", pool.balancer.log_text()));
     let stats = fetch_from(pool.vip);
     assert_eq!(stats.sha256, sha256(&pool.body), "still serving");
 }

@@ -5,60 +5,22 @@
 //! reply back through the mirror. Claim: a transfer through the chain is byte-exact even when the
 //! replica serving it is killed mid-transfer, and the replies travel back through the mirror.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::support::*;
-use trickles::sim::LinkConfig;
 use trickles_balancer::core::DropReason;
 use trickles_balancer::metrics::TO_CLIENT;
 use trickles_client::{fetch, DiscardSink, FetchOptions, TargetUrl};
-use trickles_mirror::auth::{AddressPattern, AuthKey, Peer, PeerTable, Reach, Side};
-use trickles_mirror::datapath::MirrorDatapath;
-use trickles_mirror::metrics::MirrorMetrics;
-use trickles_mirror::wan::WanProfile;
-use trickles_mirror::{MirrorRoute, MirrorRules};
-use trickles_netfn::Published;
+use trickles_mirror::auth::AuthKey;
+use trickles_mirror::MirrorRoute;
+use trickles_testkit::{free_udp_addr, lossy_link, server_and_tagged_clients, TestMirror};
 
 const DELAY_MS: u64 = 10;
 
 /// A mirror serving the balancer's VIP (as the server side) and tagged clients on loopback.
-fn start_mirror(vip: std::net::SocketAddr, key: &AuthKey) -> (MirrorDatapath, MirrorMetrics) {
-    let peers = PeerTable::new(vec![
-        Peer {
-            name: "balancer".into(),
-            addresses: vec![AddressPattern::Exact(vip)],
-            keys: vec![],
-            side: Side::Server,
-            reach: Reach::Any,
-        },
-        Peer {
-            name: "client".into(),
-            addresses: vec!["127.0.0.0/8".parse().expect("pattern")],
-            keys: vec![key.clone()],
-            side: Side::Client,
-            reach: Reach::Peers,
-        },
-    ])
-    .expect("peers");
-    let rules = MirrorRules {
-        wan: WanProfile::symmetric(LinkConfig {
-            delay: trickles::time::Duration::from_millis(DELAY_MS),
-            loss: 0.01,
-            ..LinkConfig::default()
-        }),
-        ..MirrorRules::new(peers)
-    };
-    let metrics = MirrorMetrics::new().expect("metrics");
-    let datapath = MirrorDatapath::start(
-        &["127.0.0.1:0".parse().expect("addr")],
-        1,
-        Some(11),
-        Arc::new(Published::new(rules)),
-        &metrics,
-    )
-    .expect("mirror");
-    (datapath, metrics)
+fn start_mirror(vip: std::net::SocketAddr, key: &AuthKey) -> TestMirror {
+    let peers = server_and_tagged_clients("balancer", vip, key);
+    TestMirror::start(peers, lossy_link(DELAY_MS, 0.01), 11)
 }
 
 #[test]
@@ -67,12 +29,9 @@ fn client_mirror_balancer_replicas_byte_exact_through_a_replica_kill() {
     let app = application(body.clone());
     let vip = free_udp_addr();
     let key = AuthKey::new(1, [0x5A; 16]);
-    let (mirror, mirror_metrics) = start_mirror(vip, &key);
-    let mirror_addr = mirror.local_addrs()[0];
-    let mut replicas: Vec<TestReplica> = (0..3)
-        .map(|_| TestReplica::start(app.clone(), vip))
-        .collect();
-    let addrs: Vec<_> = replicas.iter().map(|r| r.addr).collect();
+    let mirror = start_mirror(vip, &key);
+    let mirror_addr = mirror.addr();
+    let (mut replicas, addrs) = replicas(&app, vip, 3);
     let runtime = runtime();
     let balancer = start_balancer(
         &runtime,
@@ -133,7 +92,7 @@ fn client_mirror_balancer_replicas_byte_exact_through_a_replica_kill() {
         .map(|i| replies(&balancer)[i])
         .sum();
     assert!(resumed > 0, "another replica resumed the connection");
-    let mirror_text = trickles_netfn::render(&mirror_metrics.registry);
+    let mirror_text = mirror.metrics_text();
     assert!(
         mirror_text.contains("trickles_mirror_forwarded_packets_total{peer=\"balancer\"}"),
         "{mirror_text}"

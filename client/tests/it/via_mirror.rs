@@ -6,11 +6,12 @@
 use std::time::Duration;
 
 use crate::support::sha256_hex;
-use trickles::sim::LinkConfig;
 use trickles_client::{fetch, DiscardSink, FetchOptions, TargetUrl};
-use trickles_mirror::auth::{AuthKey, Peer, Reach, Side};
+use trickles_mirror::auth::AuthKey;
 use trickles_mirror::MirrorRoute;
-use trickles_testkit::{exact_peer, memory_app, Relay, TestMirror, TestServer};
+use trickles_testkit::{
+    lossy_link, memory_app, server_and_tagged_clients, Relay, TestMirror, TestServer,
+};
 
 const BODY_LEN: usize = 256 * 1024;
 const DELAY_MS: u64 = 10;
@@ -22,23 +23,8 @@ fn body() -> Vec<u8> {
 /// A mirror with `DELAY_MS` each way and 1 % loss that serves the server (by address) and any
 /// client on loopback that tags with `key`.
 fn start_mirror(server: std::net::SocketAddr, key: &AuthKey) -> TestMirror {
-    let peers = vec![
-        Peer {
-            reach: Reach::Any,
-            ..exact_peer("server", server, Side::Server)
-        },
-        Peer {
-            addresses: vec!["127.0.0.0/8".parse().expect("pattern")],
-            keys: vec![key.clone()],
-            ..exact_peer("client", server, Side::Client)
-        },
-    ];
-    let link = LinkConfig {
-        delay: trickles::time::Duration::from_millis(DELAY_MS),
-        loss: 0.01,
-        ..LinkConfig::default()
-    };
-    TestMirror::start(peers, link, 9)
+    let peers = server_and_tagged_clients("server", server, key);
+    TestMirror::start(peers, lossy_link(DELAY_MS, 0.01), 9)
 }
 
 #[test]

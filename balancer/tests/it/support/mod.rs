@@ -1,28 +1,17 @@
-//! Test fixtures: replicas made of the core's `ServerEndpoint` on real loopback sockets, which
-//! handle the balancer's encapsulation with `trickles-server`'s own `udp::balancer_relay` (trust
-//! it only from the balancer, treat the inner peer as the client, answer encapsulated or
-//! directly), a balancer started in-process, and a client fetch that checks the body byte for
-//! byte.
+//! Test fixtures: a pool of replicas (the testkit's in-process servers behind the balancer,
+//! which handle its encapsulation with `trickles-server`'s own relay code), a balancer started
+//! in-process, and a client fetch that checks the body byte for byte.
 
-#![allow(dead_code)]
-
-use std::net::{SocketAddr, UdpSocket};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
-use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
-use trickles::app::{AppError, Application, MemoryApplication, Opened};
-use trickles::crypto::{Key, KeyRing};
-use trickles::server::{ServerConfig, ServerEndpoint};
-use trickles::time::Instant;
-use trickles::Transmit;
+use trickles::app::MemoryApplication;
 use trickles_balancer::config::BalancerConfig;
 use trickles_balancer::service::RunningBalancer;
 use trickles_client::{fetch, DiscardSink, FetchOptions, TargetUrl, TransferStats};
 use trickles_netfn::ConfigSource;
-use trickles_server::udp::balancer_relay;
+use trickles_testkit::{memory_app, Relay, TestServer};
 
 /// The served object's name.
 pub const PATH: &str = "/object.bin";
@@ -39,118 +28,31 @@ pub fn sha256(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-struct SharedApp(Arc<MemoryApplication>);
-
-impl Application for SharedApp {
-    fn open(&self, request: &[u8], client: SocketAddr) -> Result<Opened, AppError> {
-        self.0.open(request, client)
-    }
-    fn read_at(&self, ucont: &[u8], offset: u64, buf: &mut [u8]) -> Result<usize, AppError> {
-        self.0.read_at(ucont, offset, buf)
-    }
-}
-
 /// The application every replica serves: [`PATH`] → `body`.
-pub fn application(body: Vec<u8>) -> Arc<MemoryApplication> {
-    let mut app = MemoryApplication::new();
-    app.insert(PATH.as_bytes().to_vec(), body);
-    Arc::new(app)
+pub fn application(body: Vec<u8>) -> MemoryApplication {
+    memory_app([(PATH, body)])
 }
 
-/// A replica on a real socket, stopped (socket closed) by [`TestReplica::kill`] or drop.
-pub struct TestReplica {
-    pub addr: SocketAddr,
-    /// Datagrams it handled.
-    pub handled: Arc<AtomicU64>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+/// `count` replicas of `app` on the VIP's loopback address, trusting encapsulation from the
+/// VIP only (every replica of a pool uses the test key), and their addresses.
+pub fn replicas(
+    app: &MemoryApplication,
+    vip: SocketAddr,
+    count: usize,
+) -> (Vec<TestServer>, Vec<SocketAddr>) {
+    let replicas: Vec<TestServer> = (0..count)
+        .map(|_| replica_on(app, vip, SocketAddr::new(vip.ip(), 0)))
+        .collect();
+    let addrs = replicas.iter().map(TestServer::addr).collect();
+    (replicas, addrs)
 }
 
-impl TestReplica {
-    /// Start a replica on the VIP's loopback address, trusting encapsulation from `balancer`
-    /// (the VIP) only. Every replica of a pool uses the same key.
-    pub fn start(app: Arc<MemoryApplication>, balancer: SocketAddr) -> TestReplica {
-        Self::start_on(app, balancer, SocketAddr::new(balancer.ip(), 0))
-    }
-
-    /// [`TestReplica::start`] on a given address (a restarted replica takes its old one).
-    pub fn start_on(
-        app: Arc<MemoryApplication>,
-        balancer: SocketAddr,
-        local: SocketAddr,
-    ) -> TestReplica {
-        let socket = UdpSocket::bind(local).expect("bind replica");
-        socket
-            .set_read_timeout(Some(Duration::from_millis(20)))
-            .expect("timeout");
-        let addr = socket.local_addr().expect("addr");
-        let stop = Arc::new(AtomicBool::new(false));
-        let handled = Arc::new(AtomicU64::new(0));
-        let (stop_flag, counter) = (stop.clone(), handled.clone());
-        let thread = std::thread::spawn(move || {
-            let keys = KeyRing::new(Key::from_secret(1, &[7u8; 32]));
-            let mut endpoint =
-                ServerEndpoint::new(ServerConfig::default(), keys, SharedApp(app), rand_seed());
-            let mut buf = vec![0u8; 65_536];
-            let mut out: Vec<Transmit> = Vec::new();
-            while !stop_flag.load(Ordering::Relaxed) {
-                let Ok((n, from)) = socket.recv_from(&mut buf) else {
-                    continue;
-                };
-                // Exactly what trickles-server's workers do with a relayed datagram.
-                let Ok(ingress) = balancer_relay::unwrap(&[balancer], from, &buf[..n]) else {
-                    continue;
-                };
-                counter.fetch_add(1, Ordering::Relaxed);
-                let now = Instant(
-                    SystemTime::now()
-                        .duration_since(UNIX_EPOCH)
-                        .map_or(0, |d| d.as_micros() as u64),
-                );
-                let _ = endpoint.handle_datagram(now, ingress.client, ingress.payload, &mut out);
-                ingress.route.apply(&mut out);
-                for transmit in out.drain(..) {
-                    let _ = socket.send_to(&transmit.payload, transmit.destination);
-                }
-            }
-        });
-        TestReplica {
-            addr,
-            handled,
-            stop,
-            thread: Some(thread),
-        }
-    }
-
-    /// Stop it and close its socket (the port then answers "unreachable").
-    pub fn kill(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-impl Drop for TestReplica {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn rand_seed() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(1, |d| d.as_nanos() as u64)
-}
-
-/// A free UDP port on 127.0.0.1 for the VIP (bound, read, released).
-pub fn free_udp_addr() -> SocketAddr {
-    free_udp_addr_on("127.0.0.1:0").expect("IPv4 loopback")
-}
-
-/// A free UDP port on `local` (`None` when the address family is not available).
-pub fn free_udp_addr_on(local: &str) -> Option<SocketAddr> {
-    UdpSocket::bind(local).ok()?.local_addr().ok()
+/// A replica on a given address (a restarted replica takes its old one).
+pub fn replica_on(app: &MemoryApplication, vip: SocketAddr, local: SocketAddr) -> TestServer {
+    TestServer::builder(app.clone())
+        .bind(local)
+        .relay(Relay::Balancer(vec![vip]))
+        .start()
 }
 
 /// The YAML of a balancer on `vip` in front of `replicas` (named r0, r1, ...).
@@ -186,6 +88,19 @@ pub fn start_balancer(
     runtime
         .block_on(RunningBalancer::start(config))
         .expect("balancer starts")
+}
+
+/// Waits (at most 10 s: the first probes can be late on a loaded machine) until `count`
+/// backends are in the table; how many there are then.
+pub fn active_within_10_s(balancer: &RunningBalancer, count: usize) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let active = balancer.table().active().len();
+        if active >= count || Instant::now() > deadline {
+            return active;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// Fetch [`PATH`] through `vip` with the real client; returns its statistics.
