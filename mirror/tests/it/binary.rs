@@ -2,15 +2,14 @@
 //! reason; it mirrors, serves `/metrics` and `/healthz`, applies a reloaded configuration,
 //! keeps the old one when the new file is bad, and stops on SIGTERM.
 
-use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, UdpSocket};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use trickles_mirror::MirrorRoute;
 use trickles_netfn::http_get;
+use trickles_testkit::ChildProcess;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_trickles-mirror");
 
@@ -30,39 +29,29 @@ fn config(client: SocketAddr, server: SocketAddr, delay_ms: u32) -> String {
     )
 }
 
-/// A running mirror process, killed on drop.
+/// A running mirror process (killed on drop) and the addresses it announced.
 struct MirrorProcess {
-    child: Child,
+    child: ChildProcess,
     udp: SocketAddr,
     metrics: SocketAddr,
 }
 
 impl MirrorProcess {
+    /// Starts the mirror on `config`, logging next to it.
     fn start(config: &Path) -> Self {
-        let mut child = Command::new(BINARY)
+        let mut command = Command::new(BINARY);
+        command
             .arg("--config")
             .arg(config)
-            .args(["--watch-ms", "50"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn trickles-mirror");
-        let stdout = child.stdout.take().expect("stdout");
-        let (lines, received) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if lines.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let address = |prefix: &str| -> SocketAddr {
-            let line = received
-                .recv_timeout(Duration::from_secs(10))
-                .expect("the mirror announces its addresses");
-            line.strip_prefix(prefix)
-                .and_then(|a| a.parse().ok())
-                .unwrap_or_else(|| panic!("unexpected line `{line}`"))
+            .args(["--watch-ms", "50"]);
+        let log = config.with_extension("log");
+        let mut child = ChildProcess::spawn("trickles-mirror", command, &log).expect("spawn");
+        let mut address = |prefix: &str| -> SocketAddr {
+            let rest = child
+                .wait_for_log_line(prefix, Duration::from_secs(10))
+                .unwrap_or_else(|e| panic!("the mirror announces its addresses: {e}"));
+            rest.parse()
+                .unwrap_or_else(|e| panic!("`{prefix}{rest}`: {e}"))
         };
         let udp = address("trickles-mirror: listening on ");
         let metrics = address("trickles-mirror: metrics on ");
@@ -90,13 +79,6 @@ impl MirrorProcess {
         let response = http_get(self.metrics, "/metrics", Duration::from_secs(2)).expect("GET");
         assert_eq!(response.status, 200);
         response.body
-    }
-}
-
-impl Drop for MirrorProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -203,16 +185,12 @@ fn sigterm_stops_the_mirror() {
     let addr: SocketAddr = "127.0.0.1:9".parse().expect("addr");
     std::fs::write(&path, config(addr, addr, 0)).expect("write");
     let mut mirror = MirrorProcess::start(&path);
-    // SAFETY: signalling a child process we spawned and still own.
-    let pid = libc::pid_t::try_from(mirror.child.id()).expect("pid");
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        if let Some(status) = mirror.child.try_wait().expect("wait") {
-            assert!(status.success(), "{status:?}");
-            break;
-        }
-        assert!(Instant::now() < deadline, "still running after SIGTERM");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let status = mirror
+        .child
+        .terminate(Duration::from_secs(5))
+        .expect("stops");
+    assert!(
+        status.success(),
+        "{status:?}: still running after SIGTERM, or failed"
+    );
 }

@@ -12,12 +12,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use trickles::sim::LinkConfig;
-use trickles_mirror::auth::{Peer, PeerTable, Reach, Side};
-use trickles_mirror::datapath::MirrorDatapath;
-use trickles_mirror::metrics::MirrorMetrics;
-use trickles_mirror::wan::WanProfile;
-use trickles_mirror::{MirrorRoute, MirrorRules};
-use trickles_netfn::config::Published;
+use trickles_mirror::auth::Side;
+use trickles_mirror::MirrorRoute;
+use trickles_testkit::{exact_peer, TestMirror};
 
 fn bind() -> UdpSocket {
     // Large socket buffers (netfn's): only the emulation may lose datagrams.
@@ -32,79 +29,13 @@ fn local(socket: &UdpSocket) -> SocketAddr {
     socket.local_addr().expect("addr")
 }
 
-fn peer(name: &str, addr: SocketAddr, side: Side) -> Peer {
-    Peer {
-        name: name.into(),
-        addresses: vec![trickles_mirror::auth::AddressPattern::Exact(addr)],
-        keys: vec![],
-        side,
-        reach: Reach::Peers,
-    }
-}
-
 /// A mirror datapath serving exactly `client` and `server`, with `link` in both directions.
-struct RunningMirror {
-    datapath: Option<MirrorDatapath>,
-    addr: SocketAddr,
-    metrics: MirrorMetrics,
-}
-
-impl RunningMirror {
-    fn start(client: SocketAddr, server: SocketAddr, link: LinkConfig) -> Self {
-        let peers = PeerTable::new(vec![
-            peer("client", client, Side::Client),
-            peer("server", server, Side::Server),
-        ])
-        .expect("peers");
-        let rules = MirrorRules {
-            wan: WanProfile::symmetric(link),
-            ..MirrorRules::new(peers)
-        };
-        let metrics = MirrorMetrics::new().expect("metrics");
-        let datapath = MirrorDatapath::start(
-            &["127.0.0.1:0".parse().expect("addr")],
-            1,
-            Some(2005),
-            Arc::new(Published::new(rules)),
-            &metrics,
-        )
-        .expect("mirror starts");
-        let addr = datapath.local_addrs()[0];
-        RunningMirror {
-            datapath: Some(datapath),
-            addr,
-            metrics,
-        }
-    }
-
-    fn metric(&self, line_start: &str) -> u64 {
-        let text = trickles_netfn::render(&self.metrics.registry);
-        text.lines()
-            .find_map(|line| line.strip_prefix(line_start))
-            .and_then(|value| value.trim().parse().ok())
-            .unwrap_or_else(|| panic!("no `{line_start}` in\n{text}"))
-    }
-
-    /// The metric once it reaches `expected` (a worker adds its counts after sending a batch,
-    /// so the last datagram can arrive a moment before it is counted), or its value after 2 s.
-    fn metric_reaching(&self, line_start: &str, expected: u64) -> u64 {
-        let deadline = Instant::now() + Duration::from_secs(2);
-        loop {
-            let value = self.metric(line_start);
-            if value >= expected || Instant::now() > deadline {
-                return value;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
-}
-
-impl Drop for RunningMirror {
-    fn drop(&mut self) {
-        if let Some(datapath) = self.datapath.take() {
-            datapath.stop();
-        }
-    }
+fn start_mirror(client: SocketAddr, server: SocketAddr, link: LinkConfig) -> TestMirror {
+    let peers = vec![
+        exact_peer("client", client, Side::Client),
+        exact_peer("server", server, Side::Server),
+    ];
+    TestMirror::start(peers, link, 2005)
 }
 
 /// An echo server behind the mirror: answers each delivery with the same bytes, addressed to
@@ -209,13 +140,13 @@ fn round_trip_through_the_mirror_is_base_plus_twice_the_delay() {
     let client = bind();
     let server = bind();
     let server_addr = local(&server);
-    let mirror = RunningMirror::start(
+    let mirror = start_mirror(
         local(&client),
         server_addr,
         LinkConfig::with_delay(trickles::time::Duration(delay.as_micros() as u64)),
     );
-    let echo = EchoServer::start(server, Some(mirror.addr));
-    let mirrored = round_trips(&client, server_addr, Some(mirror.addr), 25);
+    let echo = EchoServer::start(server, Some(mirror.addr()));
+    let mirrored = round_trips(&client, server_addr, Some(mirror.addr()), 25);
     echo.stop();
 
     // The base: the same client and the same kind of echo server, directly.
@@ -264,7 +195,7 @@ fn configured_loss_is_observed_within_a_fifth_on_real_sockets() {
     sink.set_read_timeout(Some(Duration::from_millis(300)))
         .expect("timeout");
     let sink_addr = local(&sink);
-    let mirror = RunningMirror::start(
+    let mirror = start_mirror(
         local(&client),
         sink_addr,
         LinkConfig {
@@ -272,7 +203,7 @@ fn configured_loss_is_observed_within_a_fifth_on_real_sockets() {
             ..LinkConfig::default()
         },
     );
-    let route = MirrorRoute::new(mirror.addr);
+    let route = MirrorRoute::new(mirror.addr());
     let counter = std::thread::spawn(move || {
         let mut buf = [0u8; 2048];
         let mut received = 0u64;
@@ -283,7 +214,7 @@ fn configured_loss_is_observed_within_a_fifth_on_real_sockets() {
     });
     for i in 0..SENT {
         let datagram = route.wrap(sink_addr, &i.to_be_bytes(), 0);
-        client.send_to(&datagram, mirror.addr).expect("send");
+        client.send_to(&datagram, mirror.addr()).expect("send");
         if i % 20 == 19 {
             // Pace, so that no socket buffer on the way overflows: only the emulation loses.
             std::thread::sleep(Duration::from_millis(1));
@@ -291,7 +222,7 @@ fn configured_loss_is_observed_within_a_fifth_on_real_sockets() {
     }
     let received = counter.join().expect("sink");
     let lost = SENT - received;
-    let dropped = mirror.metric(
+    let dropped = mirror.metric_sum(
         "trickles_mirror_emulated_drops_total{cause=\"random_loss\",direction=\"to_server\"} ",
     );
     println!("sent {SENT}, received {received}, lost {lost} (mirror counted {dropped})");
@@ -304,13 +235,13 @@ fn unauthenticated_source_gets_nothing_back_and_is_counted() {
     let client = bind();
     let server = bind();
     let server_addr = local(&server);
-    let mirror = RunningMirror::start(local(&client), server_addr, LinkConfig::default());
-    let echo = EchoServer::start(server, Some(mirror.addr));
+    let mirror = start_mirror(local(&client), server_addr, LinkConfig::default());
+    let echo = EchoServer::start(server, Some(mirror.addr()));
     let stranger = bind();
     stranger
         .set_read_timeout(Some(Duration::from_millis(300)))
         .expect("timeout");
-    let route = MirrorRoute::new(mirror.addr);
+    let route = MirrorRoute::new(mirror.addr());
     for i in 0..10u8 {
         // Asking for the server, and asking to be reflected to the configured client.
         let target = if i % 2 == 0 {
@@ -319,7 +250,7 @@ fn unauthenticated_source_gets_nothing_back_and_is_counted() {
             local(&client)
         };
         stranger
-            .send_to(&route.wrap(target, &[i; 100], 0), mirror.addr)
+            .send_to(&route.wrap(target, &[i; 100], 0), mirror.addr())
             .expect("send");
     }
     let mut buf = [0u8; 2048];
@@ -336,7 +267,7 @@ fn unauthenticated_source_gets_nothing_back_and_is_counted() {
     );
     // The legitimate client is still served.
     assert_eq!(
-        round_trips(&client, server_addr, Some(mirror.addr), 1).len(),
+        round_trips(&client, server_addr, Some(mirror.addr()), 1).len(),
         1
     );
     let served = echo.stop();

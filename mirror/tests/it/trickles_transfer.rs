@@ -4,32 +4,16 @@
 //! continuation to the client's real address (the header's peer), and the mirror counted the
 //! losses it emulated.
 
-use std::net::{SocketAddr, UdpSocket};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::net::UdpSocket;
+use std::time::Duration;
 
-use trickles::app::MemoryApplication;
 use trickles::client::{ClientConfig, ClientConnection, ClientStatus};
-use trickles::crypto::{Key, KeyRing};
-use trickles::server::{ServerConfig, ServerEndpoint};
-use trickles::sim::LinkConfig;
-use trickles::time::Instant;
-use trickles_mirror::auth::{AddressPattern, Peer, PeerTable, Reach, Side};
-use trickles_mirror::datapath::MirrorDatapath;
-use trickles_mirror::metrics::MirrorMetrics;
-use trickles_mirror::wan::WanProfile;
-use trickles_mirror::{MirrorRoute, MirrorRules};
-use trickles_netfn::config::Published;
+use trickles_mirror::auth::Side;
+use trickles_testkit::{
+    exact_peer, lossy_link, memory_app, wall_clock, Relay, TestMirror, TestServer,
+};
 
 const OBJECT_LEN: usize = 384 * 1024;
-
-fn wall_clock() -> Instant {
-    let micros = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as u64);
-    Instant(micros)
-}
 
 fn object() -> Vec<u8> {
     (0..OBJECT_LEN).map(|i| (i * 31 % 253) as u8).collect()
@@ -39,79 +23,25 @@ fn bind() -> UdpSocket {
     trickles_netfn::udp::bind_one("127.0.0.1:0".parse().expect("addr")).expect("bind")
 }
 
-/// The server side: a core endpoint behind the mirror (what `trickles-server` does for a relay).
-fn serve(
-    socket: UdpSocket,
-    mirror: SocketAddr,
-    stop: Arc<AtomicBool>,
-) -> std::thread::JoinHandle<()> {
-    std::thread::spawn(move || {
-        let mut app = MemoryApplication::new();
-        app.insert("/object", object());
-        let keys = KeyRing::new(Key::from_secret(1, &[7; 32]));
-        let mut endpoint = ServerEndpoint::new(ServerConfig::default(), keys, app, 11);
-        let route = MirrorRoute::new(mirror);
-        socket
-            .set_read_timeout(Some(Duration::from_millis(20)))
-            .expect("timeout");
-        let mut buf = vec![0u8; 65_536];
-        let mut out = Vec::new();
-        while !stop.load(Ordering::Relaxed) {
-            let Ok((n, from)) = socket.recv_from(&mut buf) else {
-                continue;
-            };
-            let Ok((client, request)) = route.unwrap(from, &buf[..n]) else {
-                continue;
-            };
-            let _ = endpoint.handle_datagram(wall_clock(), client, request, &mut out);
-            for transmit in out.drain(..) {
-                let wrapped = route.wrap(transmit.destination, &transmit.payload, 0);
-                let _ = socket.send_to(&wrapped, mirror);
-            }
-        }
-    })
-}
-
 #[test]
 fn trickles_transfer_through_a_lossy_mirror_is_byte_exact() {
     let (client_socket, server_socket) = (bind(), bind());
     let client_addr = client_socket.local_addr().expect("addr");
     let server_addr = server_socket.local_addr().expect("addr");
-    let peer = |name: &str, addr, side| Peer {
-        name: String::from(name),
-        addresses: vec![AddressPattern::Exact(addr)],
-        keys: vec![],
-        side,
-        reach: Reach::Peers,
-    };
-    let rules = MirrorRules {
-        wan: WanProfile::symmetric(LinkConfig {
-            delay: trickles::time::Duration::from_millis(10),
-            loss: 0.01,
-            ..LinkConfig::default()
-        }),
-        ..MirrorRules::new(
-            PeerTable::new(vec![
-                peer("client", client_addr, Side::Client),
-                peer("server", server_addr, Side::Server),
-            ])
-            .expect("peers"),
-        )
-    };
-    let metrics = MirrorMetrics::new().expect("metrics");
-    let mirror = MirrorDatapath::start(
-        &["127.0.0.1:0".parse().expect("addr")],
-        1,
-        Some(42),
-        Arc::new(Published::new(rules)),
-        &metrics,
-    )
-    .expect("mirror");
-    let via = mirror.local_addrs()[0];
-    let stop = Arc::new(AtomicBool::new(false));
-    let server = serve(server_socket, via, stop.clone());
+    let peers = vec![
+        exact_peer("client", client_addr, Side::Client),
+        exact_peer("server", server_addr, Side::Server),
+    ];
+    let mirror = TestMirror::start(peers, lossy_link(10, 0.01), 42);
+    let via = mirror.addr();
+    // The server side: a core endpoint behind the mirror (what `trickles-server` does for a
+    // relay).
+    let server = TestServer::builder(memory_app([("/object", object())]))
+        .socket(server_socket)
+        .relay(Relay::Mirror(mirror.route()))
+        .start();
 
-    let route = MirrorRoute::new(via);
+    let route = mirror.route();
     let mut connection = ClientConnection::new(
         wall_clock(),
         server_addr,
@@ -162,16 +92,9 @@ fn trickles_transfer_through_a_lossy_mirror_is_byte_exact() {
             connection.handle_timeout(now);
         }
     };
-    stop.store(true, Ordering::Relaxed);
-    server.join().expect("server");
+    drop(server);
+    let lost = mirror.metric_sum("trickles_mirror_emulated_drops_total{cause=\"random_loss\"");
     mirror.stop();
-
-    let text = trickles_netfn::render(&metrics.registry);
-    let lost: u64 = text
-        .lines()
-        .filter(|l| l.starts_with("trickles_mirror_emulated_drops_total{cause=\"random_loss\""))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-        .sum();
     let stats = connection.stats();
     println!(
         "{} KiB through the mirror (10 ms each way, 1 % loss) in {:.2} s: {} datagrams lost by the \
