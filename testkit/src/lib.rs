@@ -8,6 +8,7 @@
 //! | [`free_udp_addr`], [`free_tcp_addr`] ([`ports`]) | a loopback port for a service the test starts |
 //! | [`TestServer`] ([`server`], feature `trickles`) | the core's endpoint on a real UDP socket with scripted faults, for clients directly, behind the balancer (feature `balancer-relay`) or behind the mirror (feature `mirror-relay`) |
 //! | [`TestMirror`] (feature `mirror-relay`) | the packet mirror's datapath in-process on loopback, with an emulated link and its metrics |
+//! | [`fetch_with_core`] (feature `trickles`) | a transfer driven by hand with the core's client over a real socket: directly, alternating between replicas, or through the mirror |
 //! | [`test_key`], [`wall_clock`] (feature `trickles`) | the key every test server uses; the clock the drivers use |
 //! | [`TestkitError`] ([`error`]) | why a process or namespace step failed, naming the process, file or command |
 //! | [`interrupt`] | Ctrl-C for a program that waits on children (the lab) |
@@ -42,6 +43,8 @@ pub mod process;
 #[cfg(feature = "trickles")]
 mod clock;
 #[cfg(feature = "trickles")]
+pub mod core_client;
+#[cfg(feature = "trickles")]
 mod key;
 #[cfg(feature = "mirror-relay")]
 pub mod mirror;
@@ -56,6 +59,8 @@ pub use process::ChildProcess;
 
 #[cfg(feature = "trickles")]
 pub use clock::wall_clock;
+#[cfg(feature = "trickles")]
+pub use core_client::{fetch_with_core, ClientPath, CoreTransfer};
 #[cfg(feature = "trickles")]
 pub use key::{test_key, test_keys, TEST_EPOCH, TEST_SECRET};
 #[cfg(feature = "mirror-relay")]

@@ -182,6 +182,16 @@ impl ChildProcess {
         })
     }
 
+    /// Waits until the log contains `needle` (a line the program logs when it is ready, or
+    /// has done something).
+    pub fn wait_for_log_text(&mut self, needle: &str, limit: Duration) -> Result<()> {
+        let log = self.log.clone();
+        self.wait_until(&format!("`{needle}` in {}", log.display()), limit, || {
+            let text = std::fs::read_to_string(&log).ok()?;
+            text.contains(needle).then_some(())
+        })
+    }
+
     /// Fails with the child's log if it has exited.
     pub fn check_running(&mut self) -> Result<()> {
         match self.try_wait()? {
