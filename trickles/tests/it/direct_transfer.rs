@@ -6,9 +6,9 @@ use std::net::SocketAddr;
 
 use trickles::app::MemoryApplication;
 use trickles::client::{ClientConfig, ClientConnection, ClientStatus};
-use trickles::crypto::{Key, KeyRing};
 use trickles::server::{ServerConfig, ServerEndpoint};
 use trickles::time::{Duration, Instant};
+use trickles_testkit::test_keys;
 
 const ONE_WAY: Duration = Duration(5_000);
 
@@ -42,12 +42,7 @@ fn transfer_with(
         .map(|i| {
             let mut app = MemoryApplication::new();
             app.insert("/f", data.clone());
-            ServerEndpoint::new(
-                ServerConfig::default(),
-                KeyRing::new(Key::from_secret(1, &[3u8; 32])),
-                app,
-                i as u64,
-            )
+            ServerEndpoint::new(ServerConfig::default(), test_keys(), app, i as u64)
         })
         .collect();
     let server_addr: SocketAddr = "198.18.0.1:4433".parse().unwrap();

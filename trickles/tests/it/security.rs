@@ -11,14 +11,14 @@ use trickles::server::{DropReason, ServerConfig, ServerEndpoint};
 use trickles::time::{Duration, Instant};
 use trickles::wire::{Header, HelloRepr, RequestKind, RequestRepr, ResponseRepr, SackBlock};
 use trickles::Transmit;
+use trickles_testkit::{test_key, test_keys};
 
 const T0: Instant = Instant(1_700_000_000_000_000);
 
 fn server() -> ServerEndpoint<MemoryApplication> {
     let mut app = MemoryApplication::new();
     app.insert("/big", (0..2_000_000u32).map(|i| (i % 251) as u8).collect());
-    let key = Key::from_secret(1, &[7u8; 32]);
-    ServerEndpoint::new(ServerConfig::default(), KeyRing::new(key), app, 42)
+    ServerEndpoint::new(ServerConfig::default(), test_keys(), app, 42)
 }
 
 fn client_addr() -> SocketAddr {
@@ -225,7 +225,7 @@ fn previous_key_epoch_is_still_honoured_after_rotation() {
     let mut s = server();
     let responses = hello(&mut s, client_addr());
     let (req, _, _) = honest_request(&responses);
-    let old = Key::from_secret(1, &[7u8; 32]);
+    let old = test_key();
     let new = Key::from_secret(2, &[8u8; 32]);
     s.set_keys(KeyRing::with_previous(new, old));
     let mut out = Vec::new();
