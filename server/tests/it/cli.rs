@@ -2,10 +2,10 @@
 //! line, a direct-return VIP missing from the host stops the start with the command that adds
 //! it, keygen writes a private file, SIGHUP reloads and SIGTERM stops the server cleanly.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::time::Duration;
+
+use trickles_testkit::ChildProcess;
 
 fn binary() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_trickles-server"));
@@ -81,38 +81,6 @@ fn keygen_writes_a_private_key_file() {
         .contains("epoch: 3"));
 }
 
-/// Lines of the child's standard error, as they come.
-fn stderr_lines(child: &mut Child) -> mpsc::Receiver<String> {
-    let (lines, receiver) = mpsc::channel();
-    let stderr = child.stderr.take().expect("piped stderr");
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if lines.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    receiver
-}
-
-fn wait_for_line(lines: &mpsc::Receiver<String>, needle: &str) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
-        match lines.recv_timeout(left) {
-            Ok(line) if line.contains(needle) => return,
-            Ok(_) => {}
-            Err(_) => break,
-        }
-    }
-    panic!("the server never logged {needle:?}");
-}
-
-fn signal(child: &Child, signal: libc::c_int) {
-    let pid = libc::pid_t::try_from(child.id()).expect("pid");
-    // SAFETY: kill(2) on our own child's pid.
-    assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
-}
-
 #[test]
 fn sighup_reloads_and_sigterm_stops_the_server() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -126,31 +94,27 @@ fn sighup_reloads_and_sigterm_stops_the_server() {
     assert!(status.success());
     let root = dir.path().join("www");
     std::fs::create_dir(&root).expect("mkdir");
-    let mut child = binary()
+    let mut command = binary();
+    command
         .args(["--listen", "127.0.0.1:0", "--workers", "1", "--root"])
         .arg(&root)
         .arg("--key-file")
-        .arg(&keys)
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start server");
-    let lines = stderr_lines(&mut child);
-    wait_for_line(&lines, "serving Trickles over UDP");
+        .arg(&keys);
+    let log = dir.path().join("server.log");
+    let mut child = ChildProcess::spawn("trickles-server", command, &log).expect("start server");
+    let limit = Duration::from_secs(10);
+    child
+        .wait_for_log_text("serving Trickles over UDP", limit)
+        .expect("the server starts");
 
-    signal(&child, libc::SIGHUP);
-    wait_for_line(&lines, "configuration reloaded");
+    child.signal(libc::SIGHUP).expect("SIGHUP");
+    child
+        .wait_for_log_text("configuration reloaded", limit)
+        .expect("the server reloads");
 
-    signal(&child, libc::SIGTERM);
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            assert!(status.success(), "exit status {status}");
-            break;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("the server ignored SIGTERM");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let status = child.terminate(Duration::from_secs(5)).expect("stops");
+    assert!(
+        status.success(),
+        "exit status {status}: SIGTERM ignored or failed"
+    );
 }

@@ -11,12 +11,12 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use trickles::client::{ClientConfig, ClientConnection, ClientStatus};
+use crate::support::dir_with_root_and_keys;
 use trickles_netfn::encap::{EncapRepr, FLAG_DIRECT_RETURN};
-use trickles_server::cli::{KeygenArgs, RunArgs};
-use trickles_server::keygen::keygen;
+use trickles_server::cli::RunArgs;
 use trickles_server::service::RunningServer;
-use trickles_server::udp::worker::wall_clock;
+use trickles_testkit::ports::free_udp_addr_on;
+use trickles_testkit::{fetch_with_core, ClientPath};
 
 /// Bytes of the test file.
 const FILE_LEN: usize = 200_000;
@@ -29,19 +29,9 @@ struct Fixture {
 
 impl Fixture {
     fn new() -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::create_dir(dir.path().join("www")).expect("mkdir");
+        let dir = dir_with_root_and_keys();
         let body: Vec<u8> = (0..FILE_LEN).map(|i| (i * 37 % 251) as u8).collect();
         std::fs::write(dir.path().join("www/file.bin"), &body).expect("write");
-        keygen(&KeygenArgs {
-            output: dir.path().join("keys.yaml"),
-            epoch: None,
-            rotate: false,
-            stage: false,
-            promote: false,
-            force: false,
-        })
-        .expect("keygen");
         Fixture { dir, body }
     }
 
@@ -56,14 +46,6 @@ impl Fixture {
             ..RunArgs::default()
         }
     }
-}
-
-/// A UDP port free on `ip` right now.
-fn free_port(ip: &str) -> u16 {
-    UdpSocket::bind((ip, 0))
-        .and_then(|s| s.local_addr())
-        .expect("ephemeral port")
-        .port()
 }
 
 /// The balancer's part in direct return: encapsulate each client datagram with the
@@ -126,51 +108,13 @@ impl Drop for DirectReturnRelay {
 /// of every datagram that reached the client.
 fn fetch_through(relay: SocketAddr) -> (Vec<u8>, Vec<SocketAddr>) {
     let socket = UdpSocket::bind("127.0.0.1:0").expect("client socket");
-    socket
-        .set_read_timeout(Some(Duration::from_millis(5)))
-        .expect("timeout");
-    let mut connection = ClientConnection::new(
-        wall_clock(),
-        relay,
-        b"/file.bin".to_vec(),
-        ClientConfig::default(),
-        rand::random(),
-    );
-    let give_up = Instant::now() + Duration::from_secs(20);
-    let (mut body, mut sources) = (Vec::new(), Vec::new());
-    let mut datagram = vec![0u8; 65_536];
-    let mut chunk = vec![0u8; 65_536];
-    loop {
-        while let Some(transmit) = connection.poll_transmit(wall_clock()) {
-            socket
-                .send_to(&transmit.payload, transmit.destination)
-                .expect("send");
-        }
-        loop {
-            let n = connection.read(&mut chunk);
-            if n == 0 {
-                break;
-            }
-            body.extend_from_slice(&chunk[..n]);
-        }
-        match connection.status() {
-            ClientStatus::Done => return (body, sources),
-            ClientStatus::Failed(e) => panic!("transfer failed: {e}"),
-            _ => {}
-        }
-        assert!(
-            Instant::now() < give_up,
-            "no completion; {:?}",
-            connection.stats()
-        );
-        if let Ok((n, from)) = socket.recv_from(&mut datagram) {
-            sources.push(from);
-            connection.handle_datagram(wall_clock(), from, &datagram[..n]);
-        }
-        if connection.poll_timeout().is_some_and(|t| wall_clock() >= t) {
-            connection.handle_timeout(wall_clock());
-        }
-    }
+    let limit = Duration::from_secs(20);
+    let transfer = fetch_with_core(&socket, relay, "/file.bin", &ClientPath::Direct, limit);
+    let sources = transfer.sources.clone();
+    let body = transfer
+        .into_body()
+        .unwrap_or_else(|e| panic!("transfer failed: {e}"));
+    (body, sources)
 }
 
 /// Serve through a relay (the server trusting it, with `dsr_vips`), fetch the file; the
@@ -211,7 +155,7 @@ fn distinct(sources: &[SocketAddr]) -> Vec<SocketAddr> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_a_dsr_vip_every_direct_reply_leaves_from_the_vip() {
-    let vip = SocketAddr::from(([127, 0, 0, 2], free_port("127.0.0.2")));
+    let vip = free_udp_addr_on([127, 0, 0, 2].into()).expect("127.0.0.2 is loopback");
     let (sources, relayed, [from_vip, from_own], _) = serve_and_fetch(vec![vip]).await;
     assert_eq!(distinct(&sources), vec![vip], "sources of the replies");
     assert_eq!(relayed, 0, "direct return sends nothing to the balancer");

@@ -9,6 +9,7 @@ mod direct_return_vip;
 mod http_baseline;
 mod keyfile_roundtrip;
 mod static_files;
+mod support;
 mod udp_driver;
 mod watermark_app;
 mod watermark_replicas;

@@ -6,12 +6,13 @@ use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use trickles::client::{ClientConfig, ClientConnection, ClientStatus};
+use crate::support::{dir_with_root_and_keys, write_keys};
+use trickles::client::{ClientConfig, ClientConnection};
 use trickles::wire::{Header, ResponseRepr};
-use trickles_server::cli::{KeygenArgs, RunArgs};
-use trickles_server::keygen::keygen;
+use trickles_server::cli::RunArgs;
 use trickles_server::service::RunningServer;
 use trickles_server::udp::worker::wall_clock;
+use trickles_testkit::{fetch_with_core, ClientPath};
 
 /// Bytes of the test file.
 const FILE_LEN: usize = 300_000;
@@ -23,19 +24,9 @@ struct Fixture {
 
 impl Fixture {
     fn new() -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::create_dir(dir.path().join("www")).expect("mkdir");
+        let dir = dir_with_root_and_keys();
         let body: Vec<u8> = (0..FILE_LEN).map(|i| (i * 31 % 257) as u8).collect();
         std::fs::write(dir.path().join("www/file.bin"), &body).expect("write");
-        keygen(&KeygenArgs {
-            output: dir.path().join("keys.yaml"),
-            epoch: None,
-            rotate: false,
-            stage: false,
-            promote: false,
-            force: false,
-        })
-        .expect("keygen");
         Fixture { dir, body }
     }
 
@@ -81,45 +72,8 @@ fn client_socket(server: SocketAddr) -> UdpSocket {
 /// Fetch `path` from `server` with the core's client state machine over a real socket.
 fn fetch(server: SocketAddr, path: &str) -> Result<Vec<u8>, String> {
     let socket = client_socket(server);
-    let mut connection = ClientConnection::new(
-        wall_clock(),
-        server,
-        path.as_bytes().to_vec(),
-        ClientConfig::default(),
-        rand::random(),
-    );
-    let give_up = std::time::Instant::now() + Duration::from_secs(15);
-    let mut body = Vec::new();
-    let mut datagram = vec![0u8; 65_536];
-    let mut chunk = vec![0u8; 65_536];
-    loop {
-        while let Some(transmit) = connection.poll_transmit(wall_clock()) {
-            socket
-                .send_to(&transmit.payload, transmit.destination)
-                .map_err(|e| e.to_string())?;
-        }
-        loop {
-            let n = connection.read(&mut chunk);
-            if n == 0 {
-                break;
-            }
-            body.extend_from_slice(&chunk[..n]);
-        }
-        match connection.status() {
-            ClientStatus::Done => return Ok(body),
-            ClientStatus::Failed(e) => return Err(e.to_string()),
-            _ => {}
-        }
-        if std::time::Instant::now() > give_up {
-            return Err(format!("no completion; {:?}", connection.stats()));
-        }
-        if let Ok((n, from)) = socket.recv_from(&mut datagram) {
-            connection.handle_datagram(wall_clock(), from, &datagram[..n]);
-        }
-        if connection.poll_timeout().is_some_and(|t| wall_clock() >= t) {
-            connection.handle_timeout(wall_clock());
-        }
-    }
+    let limit = Duration::from_secs(15);
+    fetch_with_core(&socket, server, path, &ClientPath::Direct, limit).into_body()
 }
 
 /// The key epoch sealing the first response to a fresh HELLO from `server`.
@@ -252,15 +206,7 @@ async fn bad_reload_keeps_serving_and_good_reload_rotates_keys() {
     assert!(fetched == fixture.body);
 
     std::fs::remove_file(fixture.path("keys.yaml")).expect("rm");
-    keygen(&KeygenArgs {
-        output: fixture.path("keys.yaml"),
-        epoch: Some(5),
-        rotate: false,
-        stage: false,
-        promote: false,
-        force: false,
-    })
-    .expect("new key");
+    write_keys(&fixture.path("keys.yaml"), Some(5));
     server.reload().expect("good reload");
     assert_eq!(
         epoch().await.expect("join"),

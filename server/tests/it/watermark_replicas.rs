@@ -7,14 +7,13 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use trickles::client::{ClientConfig, ClientConnection, ClientStatus};
-use trickles_server::cli::{KeygenArgs, RunArgs};
-use trickles_server::keygen::keygen;
+use crate::support::dir_with_root_and_keys;
+use trickles_server::cli::RunArgs;
 use trickles_server::service::RunningServer;
-use trickles_server::udp::worker::wall_clock;
 use trickles_server::watermark::sample_image;
+use trickles_testkit::{fetch_with_core, ClientPath};
 
 /// The request every test makes.
 const REQUEST: &str = "/wm/photo.jpg?text=Trickles+replica+test";
@@ -27,20 +26,10 @@ impl Fixture {
     /// Static root, image root with a `width`×`height` grainy picture (at 1600×1200 its
     /// rendering is ~1.3 MB), key file.
     fn new(width: u32, height: u32) -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::create_dir(dir.path().join("www")).expect("mkdir");
+        let dir = dir_with_root_and_keys();
         std::fs::create_dir(dir.path().join("images")).expect("mkdir");
         sample_image::write_jpeg(&dir.path().join("images/photo.jpg"), width, height, 48, 7)
             .expect("source image");
-        keygen(&KeygenArgs {
-            output: dir.path().join("keys.yaml"),
-            epoch: None,
-            rotate: false,
-            stage: false,
-            promote: false,
-            force: false,
-        })
-        .expect("keygen");
         Fixture { dir }
     }
 
@@ -64,49 +53,15 @@ impl Fixture {
 /// Fetch `request` with the core's client, sending datagram `i` to `replicas[i % n]`.
 fn fetch_alternating(replicas: &[SocketAddr], request: &str) -> Result<Vec<u8>, String> {
     let socket = UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-    socket
-        .set_read_timeout(Some(Duration::from_millis(5)))
-        .map_err(|e| e.to_string())?;
-    let mut connection = ClientConnection::new(
-        wall_clock(),
+    let path = ClientPath::Alternating(replicas.to_vec());
+    fetch_with_core(
+        &socket,
         replicas[0],
-        request.as_bytes().to_vec(),
-        ClientConfig::default(),
-        rand::random(),
-    );
-    let give_up = Instant::now() + Duration::from_secs(60);
-    let (mut body, mut sent) = (Vec::new(), 0usize);
-    let (mut datagram, mut chunk) = (vec![0u8; 65_536], vec![0u8; 65_536]);
-    loop {
-        while let Some(transmit) = connection.poll_transmit(wall_clock()) {
-            let to = replicas[sent % replicas.len()];
-            sent += 1;
-            socket
-                .send_to(&transmit.payload, to)
-                .map_err(|e| e.to_string())?;
-        }
-        loop {
-            let n = connection.read(&mut chunk);
-            if n == 0 {
-                break;
-            }
-            body.extend_from_slice(&chunk[..n]);
-        }
-        match connection.status() {
-            ClientStatus::Done => return Ok(body),
-            ClientStatus::Failed(e) => return Err(e.to_string()),
-            _ => {}
-        }
-        if Instant::now() > give_up {
-            return Err(format!("no completion; {:?}", connection.stats()));
-        }
-        if let Ok((n, from)) = socket.recv_from(&mut datagram) {
-            connection.handle_datagram(wall_clock(), from, &datagram[..n]);
-        }
-        if connection.poll_timeout().is_some_and(|t| wall_clock() >= t) {
-            connection.handle_timeout(wall_clock());
-        }
-    }
+        request,
+        &path,
+        Duration::from_secs(60),
+    )
+    .into_body()
 }
 
 /// A minimal HTTP/1.1 GET: status line, headers (lower-cased names) and body.
