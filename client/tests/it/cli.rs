@@ -34,24 +34,30 @@ fn read_json(path: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
 
-#[test]
-fn get_writes_the_file_and_a_stats_json_with_every_field() {
-    let (server, body) = serve("127.0.0.1:0");
+/// `trickles-client get URL -o FILE --stats-json STATS QUIET`, checked to succeed: its
+/// output, the file and the statistics.
+fn get_with_stats(url: &str, quiet: &str) -> (Output, Vec<u8>, serde_json::Value) {
     let dir = tempfile::tempdir().unwrap();
     let (out, stats) = (dir.path().join("body"), dir.path().join("stats.json"));
-    let url = server.url("/dir/file.bin");
     let output = client(&[
         "get",
-        &url,
+        url,
         "-o",
         out.to_str().unwrap(),
         "--stats-json",
         stats.to_str().unwrap(),
-        "--quiet",
+        quiet,
     ]);
     assert!(output.status.success(), "{}", stderr_of(&output));
-    assert!(std::fs::read(&out).unwrap() == body, "file differs");
-    let json = read_json(&stats);
+    (output, std::fs::read(&out).unwrap(), read_json(&stats))
+}
+
+#[test]
+fn get_writes_the_file_and_a_stats_json_with_every_field() {
+    let (server, body) = serve("127.0.0.1:0");
+    let url = server.url("/dir/file.bin");
+    let (output, file, json) = get_with_stats(&url, "--quiet");
+    assert!(file == body, "file differs");
     assert_eq!(json["url"], url.as_str());
     assert_eq!(json["protocol"], "http");
     assert_eq!(json["bytes"], BODY_LEN as u64);
@@ -200,21 +206,9 @@ fn serve_trickles(bind: &str) -> (TestServer, Vec<u8>) {
 #[test]
 fn trickles_get_writes_the_file_and_a_stats_json() {
     let (server, body) = serve_trickles("[::1]:0");
-    let dir = tempfile::tempdir().unwrap();
-    let (out, stats) = (dir.path().join("body"), dir.path().join("stats.json"));
     let url = server.url("/dir/file.bin");
-    let output = client(&[
-        "get",
-        &url,
-        "-o",
-        out.to_str().unwrap(),
-        "--stats-json",
-        stats.to_str().unwrap(),
-        "-q",
-    ]);
-    assert!(output.status.success(), "{}", stderr_of(&output));
-    assert!(std::fs::read(&out).unwrap() == body, "file differs");
-    let json = read_json(&stats);
+    let (_, file, json) = get_with_stats(&url, "-q");
+    assert!(file == body, "file differs");
     assert_eq!(json["protocol"], "trickles");
     assert_eq!(json["url"], url.as_str());
     assert_eq!(json["bytes"], BODY_LEN as u64);
