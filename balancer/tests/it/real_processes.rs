@@ -220,13 +220,9 @@ fn a_bad_configuration_on_sighup_is_refused_and_the_balancer_keeps_serving() {
     .expect("write");
     pool.balancer.signal(libc::SIGHUP).expect("SIGHUP");
     let expected = format!("{}:3:", pool.config.display());
-    let log = pool.balancer.log().to_path_buf();
     pool.balancer
-        .wait_until("a located error in the log", Duration::from_secs(5), || {
-            let text = std::fs::read_to_string(&log).ok()?;
-            text.contains(&expected).then_some(())
-        })
-        .unwrap_or_else(|e| panic!("{e}\n{}", pool.balancer.log_text()));
+        .wait_for_log_text(&expected, Duration::from_secs(5))
+        .unwrap_or_else(|e| panic!("no located error: {e}"));
     let stats = fetch_from(pool.vip);
     assert_eq!(stats.sha256, sha256(&pool.body), "still serving");
 }
