@@ -12,7 +12,7 @@
 //! with `TRICKLES_BLESS=1` to rewrite the sections instead:
 //!
 //! ```text
-//! TRICKLES_BLESS=1 cargo test -p trickles --test protocol_examples
+//! TRICKLES_BLESS=1 cargo test -p trickles --test it protocol_examples::
 //! ```
 
 use std::fmt::Write as _;

@@ -3,8 +3,9 @@
 //! survived, heavy bursty loss is survived).
 //!
 //! Replay one seed with a full trace:
-//! `TRICKLES_SIM_SEED=<n> cargo test -p trickles --test sim_scenarios replay -- --nocapture`.
-//! Run another range of seeds: `TRICKLES_SIM_FIRST=<first> TRICKLES_SIM_COUNT=<count>`.
+//! `TRICKLES_SIM_SEED=<n> cargo test -p trickles --test it sim_scenarios::replay -- --nocapture`.
+//! Run another range of seeds: `TRICKLES_SIM_FIRST=<first> TRICKLES_SIM_COUNT=<count> cargo test
+//! -p trickles --test it sim_scenarios::`.
 
 use std::net::SocketAddr;
 
@@ -22,7 +23,7 @@ fn env_u64(name: &str) -> Option<u64> {
 }
 
 fn replay_hint(seed: u64) -> String {
-    format!("replay: TRICKLES_SIM_SEED={seed} cargo test -p trickles --test sim_scenarios replay -- --nocapture")
+    format!("replay: TRICKLES_SIM_SEED={seed} cargo test -p trickles --test it sim_scenarios::replay -- --nocapture")
 }
 
 fn assert_succeeded(scenario: &Scenario, outcome: &ScenarioOutcome) {
