@@ -34,29 +34,33 @@ fn read_json(path: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
 
-/// `trickles-client get URL -o FILE --stats-json STATS QUIET`, checked to succeed: its
-/// output, the file and the statistics.
-fn get_with_stats(url: &str, quiet: &str) -> (Output, Vec<u8>, serde_json::Value) {
+/// `trickles-client get URL -o DIR/copy --stats-json DIR/stats.json EXTRA..`, checked to
+/// succeed: the directory (the copies are `copy`, or `copy.N` in parallel), the output and the
+/// statistics.
+fn get_with_stats(url: &str, extra: &[&str]) -> (tempfile::TempDir, Output, serde_json::Value) {
     let dir = tempfile::tempdir().unwrap();
-    let (out, stats) = (dir.path().join("body"), dir.path().join("stats.json"));
-    let output = client(&[
+    let (out, stats) = (dir.path().join("copy"), dir.path().join("stats.json"));
+    let mut args = vec![
         "get",
         url,
         "-o",
         out.to_str().unwrap(),
         "--stats-json",
         stats.to_str().unwrap(),
-        quiet,
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    let output = client(&args);
     assert!(output.status.success(), "{}", stderr_of(&output));
-    (output, std::fs::read(&out).unwrap(), read_json(&stats))
+    let json = read_json(&stats);
+    (dir, output, json)
 }
 
 #[test]
 fn get_writes_the_file_and_a_stats_json_with_every_field() {
     let (server, body) = serve("127.0.0.1:0");
     let url = server.url("/dir/file.bin");
-    let (output, file, json) = get_with_stats(&url, "--quiet");
+    let (dir, output, json) = get_with_stats(&url, &["--quiet"]);
+    let file = std::fs::read(dir.path().join("copy")).unwrap();
     assert!(file == body, "file differs");
     assert_eq!(json["url"], url.as_str());
     assert_eq!(json["protocol"], "http");
@@ -89,26 +93,13 @@ fn get_without_output_streams_the_body_to_stdout_over_ipv6() {
 #[test]
 fn parallel_writes_one_correct_file_per_transfer_and_totals() {
     let (server, body) = serve("127.0.0.1:0");
-    let dir = tempfile::tempdir().unwrap();
-    let (out, stats) = (dir.path().join("copy"), dir.path().join("stats.json"));
-    let output = client(&[
-        "get",
-        &server.url("/dir/file.bin"),
-        "-o",
-        out.to_str().unwrap(),
-        "--parallel",
-        "3",
-        "--stats-json",
-        stats.to_str().unwrap(),
-        "-q",
-    ]);
-    assert!(output.status.success(), "{}", stderr_of(&output));
+    let url = server.url("/dir/file.bin");
+    let (dir, _, json) = get_with_stats(&url, &["--parallel", "3", "-q"]);
     for i in 0..3 {
         let copy = std::fs::read(dir.path().join(format!("copy.{i}"))).unwrap();
         assert!(copy == body, "copy.{i} differs");
     }
     assert!(!dir.path().join("copy.3").exists());
-    let json = read_json(&stats);
     assert_eq!(json["parallel"], 3);
     assert_eq!(json["transfers"].as_array().unwrap().len(), 3);
     assert_eq!(json["transfers"][2]["sha256"], sha256_hex(&body).as_str());
@@ -119,25 +110,12 @@ fn parallel_writes_one_correct_file_per_transfer_and_totals() {
 #[test]
 fn explicit_parallel_one_uses_the_parallel_file_names_and_report() {
     let (server, body) = serve("127.0.0.1:0");
-    let dir = tempfile::tempdir().unwrap();
-    let (out, stats) = (dir.path().join("copy"), dir.path().join("stats.json"));
-    let output = client(&[
-        "get",
-        &server.url("/dir/file.bin"),
-        "-o",
-        out.to_str().unwrap(),
-        "--parallel",
-        "1",
-        "--stats-json",
-        stats.to_str().unwrap(),
-        "-q",
-    ]);
-    assert!(output.status.success(), "{}", stderr_of(&output));
+    let url = server.url("/dir/file.bin");
+    let (dir, _, json) = get_with_stats(&url, &["--parallel", "1", "-q"]);
     assert!(
         std::fs::read(dir.path().join("copy.0")).unwrap() == body,
         "copy.0 differs"
     );
-    let json = read_json(&stats);
     assert_eq!(json["parallel"], 1);
     assert_eq!(json["totals"]["bytes"], BODY_LEN as u64);
 }
@@ -207,7 +185,8 @@ fn serve_trickles(bind: &str) -> (TestServer, Vec<u8>) {
 fn trickles_get_writes_the_file_and_a_stats_json() {
     let (server, body) = serve_trickles("[::1]:0");
     let url = server.url("/dir/file.bin");
-    let (_, file, json) = get_with_stats(&url, "-q");
+    let (dir, _, json) = get_with_stats(&url, &["-q"]);
+    let file = std::fs::read(dir.path().join("copy")).unwrap();
     assert!(file == body, "file differs");
     assert_eq!(json["protocol"], "trickles");
     assert_eq!(json["url"], url.as_str());

@@ -32,22 +32,21 @@ fn laptop_key() -> AuthKey {
     AuthKey::new(1, [0x42; 16])
 }
 
+/// A peer without keys at the addresses matching `pattern`.
+fn peer(name: &str, pattern: &str, side: Side, reach: Reach) -> Peer {
+    Peer {
+        name: name.into(),
+        addresses: vec![pattern.parse().expect("pattern")],
+        keys: vec![],
+        side,
+        reach,
+    }
+}
+
 fn peers() -> PeerTable {
     PeerTable::new(vec![
-        Peer {
-            name: "client".into(),
-            addresses: vec!["127.0.0.1:40000".parse().expect("pattern")],
-            keys: vec![],
-            side: Side::Client,
-            reach: Reach::Peers,
-        },
-        Peer {
-            name: "server".into(),
-            addresses: vec!["127.0.0.1:4433".parse().expect("pattern")],
-            keys: vec![],
-            side: Side::Server,
-            reach: Reach::Any,
-        },
+        peer("client", "127.0.0.1:40000", Side::Client, Reach::Peers),
+        peer("server", "127.0.0.1:4433", Side::Server, Reach::Any),
         Peer {
             name: "laptop".into(),
             addresses: vec![],
@@ -358,20 +357,8 @@ fn reload_applies_new_rules_and_keeps_datagrams_in_flight() {
 #[test]
 fn ipv6_sender_reaching_an_ipv4_destination_is_not_an_amplifier() {
     let table = PeerTable::new(vec![
-        Peer {
-            name: "v6-client".into(),
-            addresses: vec!["::1".parse().expect("pattern")],
-            keys: vec![],
-            side: Side::Client,
-            reach: Reach::Peers,
-        },
-        Peer {
-            name: "server".into(),
-            addresses: vec!["127.0.0.1:4433".parse().expect("pattern")],
-            keys: vec![],
-            side: Side::Server,
-            reach: Reach::Any,
-        },
+        peer("v6-client", "::1", Side::Client, Reach::Peers),
+        peer("server", "127.0.0.1:4433", Side::Server, Reach::Any),
     ])
     .expect("peers");
     let mut m = Mirror::new(Arc::new(MirrorRules::new(table)), vec![], 1);

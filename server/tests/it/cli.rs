@@ -5,6 +5,7 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use crate::support::dir_with_root_and_keys;
 use trickles_testkit::ChildProcess;
 
 fn binary() -> Command {
@@ -26,16 +27,8 @@ fn bad_config_exits_with_file_and_line() {
 
 #[test]
 fn a_dsr_vip_not_on_any_interface_stops_the_start_with_the_fix() {
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = dir_with_root_and_keys();
     let keys = dir.path().join("keys.yaml");
-    let status = binary()
-        .args(["keygen", "-o"])
-        .arg(&keys)
-        .stdout(Stdio::null())
-        .status()
-        .expect("keygen");
-    assert!(status.success());
-    std::fs::create_dir(dir.path().join("www")).expect("mkdir");
     // 198.18.255.252 is on no interface of a test host (benchmarking range, RFC 2544).
     let output = binary()
         .arg("--root")
@@ -83,17 +76,9 @@ fn keygen_writes_a_private_key_file() {
 
 #[test]
 fn sighup_reloads_and_sigterm_stops_the_server() {
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = dir_with_root_and_keys();
     let keys = dir.path().join("keys.yaml");
-    let status = binary()
-        .args(["keygen", "-o"])
-        .arg(&keys)
-        .stdout(Stdio::null())
-        .status()
-        .expect("keygen");
-    assert!(status.success());
     let root = dir.path().join("www");
-    std::fs::create_dir(&root).expect("mkdir");
     let mut command = binary();
     command
         .args(["--listen", "127.0.0.1:0", "--workers", "1", "--root"])

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::support::dir_with_root_and_keys;
+use crate::support::ServedFile;
 use trickles_netfn::encap::{EncapRepr, FLAG_DIRECT_RETURN};
 use trickles_server::cli::RunArgs;
 use trickles_server::service::RunningServer;
@@ -21,30 +21,17 @@ use trickles_testkit::{fetch_with_core, ClientPath};
 /// Bytes of the test file.
 const FILE_LEN: usize = 200_000;
 
-/// A served file and a key, in a temporary directory.
-struct Fixture {
-    dir: tempfile::TempDir,
-    body: Vec<u8>,
+/// `/file.bin` and a key.
+fn fixture() -> ServedFile {
+    ServedFile::new((0..FILE_LEN).map(|i| (i * 37 % 251) as u8).collect())
 }
 
-impl Fixture {
-    fn new() -> Self {
-        let dir = dir_with_root_and_keys();
-        let body: Vec<u8> = (0..FILE_LEN).map(|i| (i * 37 % 251) as u8).collect();
-        std::fs::write(dir.path().join("www/file.bin"), &body).expect("write");
-        Fixture { dir, body }
-    }
-
-    fn args(&self, balancer: SocketAddr, dsr_vips: Vec<SocketAddr>) -> RunArgs {
-        RunArgs {
-            listen: vec!["127.0.0.1:0".parse().expect("addr")],
-            root: Some(self.dir.path().join("www")),
-            key_file: Some(self.dir.path().join("keys.yaml")),
-            workers: Some(2),
-            balancers: vec![balancer],
-            dsr_vips,
-            ..RunArgs::default()
-        }
+/// Flags for a server on 127.0.0.1 trusting `balancer`, replying from `dsr_vips`.
+fn args(fixture: &ServedFile, balancer: SocketAddr, dsr_vips: Vec<SocketAddr>) -> RunArgs {
+    RunArgs {
+        balancers: vec![balancer],
+        dsr_vips,
+        ..fixture.args(vec!["127.0.0.1:0".parse().expect("addr")])
     }
 }
 
@@ -123,10 +110,10 @@ fn fetch_through(relay: SocketAddr) -> (Vec<u8>, Vec<SocketAddr>) {
 async fn serve_and_fetch(
     dsr_vips: Vec<SocketAddr>,
 ) -> (Vec<SocketAddr>, u64, [u64; 2], SocketAddr) {
-    let fixture = Fixture::new();
+    let fixture = fixture();
     let relay_socket = DirectReturnRelay::bind();
     let relay_addr = relay_socket.local_addr().expect("addr");
-    let server = RunningServer::start(fixture.args(relay_addr, dsr_vips))
+    let server = RunningServer::start(args(&fixture, relay_addr, dsr_vips))
         .await
         .expect("start");
     let listen = server.udp_addrs()[0];

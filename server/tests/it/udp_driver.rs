@@ -3,13 +3,11 @@
 //! bad reload leaves the running server serving.
 
 use std::net::{SocketAddr, UdpSocket};
-use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::support::{dir_with_root_and_keys, write_keys};
+use crate::support::{write_keys, ServedFile};
 use trickles::client::{ClientConfig, ClientConnection};
 use trickles::wire::{Header, ResponseRepr};
-use trickles_server::cli::RunArgs;
 use trickles_server::service::RunningServer;
 use trickles_server::udp::worker::wall_clock;
 use trickles_testkit::{fetch_with_core, ClientPath};
@@ -17,33 +15,9 @@ use trickles_testkit::{fetch_with_core, ClientPath};
 /// Bytes of the test file.
 const FILE_LEN: usize = 300_000;
 
-struct Fixture {
-    dir: tempfile::TempDir,
-    body: Vec<u8>,
-}
-
-impl Fixture {
-    fn new() -> Self {
-        let dir = dir_with_root_and_keys();
-        let body: Vec<u8> = (0..FILE_LEN).map(|i| (i * 31 % 257) as u8).collect();
-        std::fs::write(dir.path().join("www/file.bin"), &body).expect("write");
-        Fixture { dir, body }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    /// Flags for a server on ephemeral UDP ports of the given addresses, two workers each.
-    fn args(&self, listen: Vec<SocketAddr>) -> RunArgs {
-        RunArgs {
-            listen,
-            root: Some(self.path("www")),
-            key_file: Some(self.path("keys.yaml")),
-            workers: Some(2),
-            ..RunArgs::default()
-        }
-    }
+/// `/file.bin` and a key.
+fn fixture() -> ServedFile {
+    ServedFile::new((0..FILE_LEN).map(|i| (i * 31 % 257) as u8).collect())
 }
 
 fn loopbacks() -> Vec<SocketAddr> {
@@ -112,7 +86,7 @@ async fn eventually(what: &str, condition: impl Fn() -> bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_datagrams_are_counted_as_malformed_and_dropped() {
-    let fixture = Fixture::new();
+    let fixture = fixture();
     let server = RunningServer::start(fixture.args(loopbacks()))
         .await
         .expect("start");
@@ -149,7 +123,7 @@ async fn garbage_datagrams_are_counted_as_malformed_and_dropped() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn file_crosses_the_udp_driver_byte_exact() {
-    let fixture = Fixture::new();
+    let fixture = fixture();
     let server = RunningServer::start(fixture.args(loopbacks()))
         .await
         .expect("start");
@@ -172,7 +146,7 @@ async fn file_crosses_the_udp_driver_byte_exact() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_file_is_refused_not_dropped() {
-    let fixture = Fixture::new();
+    let fixture = fixture();
     let server = RunningServer::start(fixture.args(vec!["127.0.0.1:0".parse().expect("addr")]))
         .await
         .expect("start");
@@ -187,7 +161,7 @@ async fn missing_file_is_refused_not_dropped() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_reload_keeps_serving_and_good_reload_rotates_keys() {
-    let fixture = Fixture::new();
+    let fixture = fixture();
     let mut server = RunningServer::start(fixture.args(vec!["127.0.0.1:0".parse().expect("addr")]))
         .await
         .expect("start");
