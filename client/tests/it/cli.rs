@@ -120,16 +120,21 @@ fn explicit_parallel_one_uses_the_parallel_file_names_and_report() {
     assert_eq!(json["totals"]["bytes"], BODY_LEN as u64);
 }
 
-#[test]
-fn not_found_exits_non_zero_with_a_clear_message() {
-    let (server, _) = serve("127.0.0.1:0");
-    let output = client(&["get", &server.url("/missing.bin"), "-o", "/dev/null"]);
+/// Getting `url`, which names no file, exits with status 3 and says "not found".
+fn assert_missing_file_is_exit_3(url: &str) {
+    let output = client(&["get", url, "-o", "/dev/null"]);
     assert_eq!(output.status.code(), Some(3));
     let stderr = stderr_of(&output);
     assert!(
         stderr.contains("error:") && stderr.contains("not found"),
         "{stderr}"
     );
+}
+
+#[test]
+fn not_found_exits_non_zero_with_a_clear_message() {
+    let (server, _) = serve("127.0.0.1:0");
+    assert_missing_file_is_exit_3(&server.url("/missing.bin"));
 }
 
 #[test]
@@ -225,13 +230,7 @@ fn trickles_parallel_writes_one_correct_file_per_transfer() {
 #[test]
 fn trickles_not_found_exits_non_zero_with_a_clear_message() {
     let (server, _) = serve_trickles("127.0.0.1:0");
-    let output = client(&["get", &server.url("/missing.bin"), "-o", "/dev/null"]);
-    assert_eq!(output.status.code(), Some(3));
-    let stderr = stderr_of(&output);
-    assert!(
-        stderr.contains("error:") && stderr.contains("not found"),
-        "{stderr}"
-    );
+    assert_missing_file_is_exit_3(&server.url("/missing.bin"));
 }
 
 #[test]

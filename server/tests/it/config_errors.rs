@@ -20,6 +20,15 @@ fn load(path: PathBuf) -> Result<Settings, ServerError> {
     })
 }
 
+/// Loads a configuration file holding `text`, which must be refused: its directory (keep it
+/// while the path is used), the file and the error.
+fn refused(text: &str) -> (tempfile::TempDir, PathBuf, ServerError) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_config(&dir, text);
+    let error = load(path.clone()).expect_err("the configuration must be refused");
+    (dir, path, error)
+}
+
 /// `error` names `path`, `line` and a reason containing `about`.
 fn assert_located(error: &ServerError, path: &Path, line: usize, about: &str) {
     let (p, l, reason) = match error {
@@ -36,12 +45,8 @@ fn assert_located(error: &ServerError, path: &Path, line: usize, about: &str) {
 
 #[test]
 fn unknown_key_is_reported_with_file_and_line() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = write_config(
-        &dir,
-        "root: .\ntcp_listen: 127.0.0.1:0\nlisen: [\"127.0.0.1:1\"]\n",
-    );
-    let error = load(path.clone()).expect_err("typo must be rejected");
+    let (_dir, path, error) =
+        refused("root: .\ntcp_listen: 127.0.0.1:0\nlisen: [\"127.0.0.1:1\"]\n");
     assert!(
         matches!(error, ServerError::ConfigSyntax { .. }),
         "{error:?}"
@@ -69,12 +74,7 @@ fn bad_address_is_reported_with_its_line() {
 
 #[test]
 fn missing_root_directory_names_the_root_line() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = write_config(
-        &dir,
-        "tcp_listen: 127.0.0.1:0\n\nroot: /definitely/not/here\n",
-    );
-    let error = load(path.clone()).expect_err("missing root");
+    let (_dir, path, error) = refused("tcp_listen: 127.0.0.1:0\n\nroot: /definitely/not/here\n");
     assert!(
         matches!(error, ServerError::ConfigInvalid { .. }),
         "{error:?}"
