@@ -14,7 +14,8 @@
 //! | [`interrupt`] | Ctrl-C for a program that waits on children (the lab) |
 //!
 //! Without features the crate links only `libc` and `thiserror`, so a program (the lab) can
-//! use the process and namespace guards without linking the protocol.
+//! use the process and namespace guards without linking the protocol. Its own tests need the
+//! features: `cargo test -p trickles-testkit --all-features`.
 //!
 //! A test of a server in another process:
 //!

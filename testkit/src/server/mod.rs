@@ -8,6 +8,8 @@
 
 mod faults;
 mod relay;
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeSet;
 use std::net::{SocketAddr, UdpSocket};
