@@ -79,8 +79,20 @@ impl ChildProcess {
         })
     }
 
-    /// Writes `yaml` to `config` and starts `program --config CONFIG` as `name`, in `netns`
-    /// when given: how the network functions (`trickles-balancer`, `trickles-mirror`) start.
+    /// Writes `yaml` to `config` and starts `program --config CONFIG` as `name`: how the
+    /// network functions (`trickles-balancer`, `trickles-mirror`) start.
+    pub fn spawn_configured(
+        name: &str,
+        program: &Path,
+        config: &Path,
+        yaml: &str,
+        log: &Path,
+    ) -> Result<Self> {
+        ChildProcess::spawn_configured_in(name, program, config, yaml, log, None)
+    }
+
+    /// [`spawn_configured`](Self::spawn_configured) inside a network namespace (`None`: this
+    /// process's own).
     pub fn spawn_configured_in(
         name: &str,
         program: &Path,
@@ -144,13 +156,24 @@ impl ChildProcess {
         }
     }
 
-    /// Polls `ready` until it gives a value; fails with the child's log if it exits first, on
+    /// Polls `ready` until it says yes; fails with the child's log if it exits first, on
     /// Ctrl-C, or with a timeout naming `what` after `limit`. The readiness wait.
-    pub fn wait_until<T>(
+    pub fn wait_until(
         &mut self,
         what: &str,
         limit: Duration,
-        mut ready: impl FnMut() -> Option<T>,
+        mut ready: impl FnMut() -> bool,
+    ) -> Result<()> {
+        self.wait_for_value(what, limit, || ready().then_some(()))
+    }
+
+    /// [`wait_until`](Self::wait_until) for a probe that finds something (an address, a
+    /// count): returns the first value `probe` gives.
+    pub fn wait_for_value<T>(
+        &mut self,
+        what: &str,
+        limit: Duration,
+        mut probe: impl FnMut() -> Option<T>,
     ) -> Result<T> {
         let deadline = Instant::now() + limit;
         loop {
@@ -158,7 +181,7 @@ impl ChildProcess {
                 return Err(self.failure(Some(status)));
             }
             interrupt::check()?;
-            if let Some(value) = ready() {
+            if let Some(value) = probe() {
                 return Ok(value);
             }
             if Instant::now() >= deadline {
@@ -175,7 +198,7 @@ impl ChildProcess {
     /// program that announces its address (`listening on ADDR`) is awaited.
     pub fn wait_for_log_line(&mut self, prefix: &str, limit: Duration) -> Result<String> {
         let log = self.log.clone();
-        self.wait_until(&format!("`{prefix}` in {}", log.display()), limit, || {
+        self.wait_for_value(&format!("`{prefix}` in {}", log.display()), limit, || {
             let text = std::fs::read_to_string(&log).ok()?;
             let rest = text.lines().find_map(|line| line.strip_prefix(prefix))?;
             Some(rest.to_owned())
@@ -187,8 +210,7 @@ impl ChildProcess {
     pub fn wait_for_log_text(&mut self, needle: &str, limit: Duration) -> Result<()> {
         let log = self.log.clone();
         self.wait_until(&format!("`{needle}` in {}", log.display()), limit, || {
-            let text = std::fs::read_to_string(&log).ok()?;
-            text.contains(needle).then_some(())
+            std::fs::read_to_string(&log).is_ok_and(|text| text.contains(needle))
         })
     }
 
@@ -246,18 +268,20 @@ impl ChildProcess {
         Ok(())
     }
 
-    /// Sends SIGTERM, waits up to `grace` for a clean exit, then SIGKILLs. Returns the exit
-    /// status (a signal when the grace ran out).
-    pub fn terminate(&mut self, grace: Duration) -> Result<ExitStatus> {
+    /// Sends SIGTERM, waits up to `grace` for a clean exit, then SIGKILLs; the status is then
+    /// [`exit_status`](Self::exit_status).
+    pub fn terminate(&mut self, grace: Duration) -> Result<()> {
         self.signal(libc::SIGTERM)?;
         match self.wait_for(grace) {
-            Ok(status) => Ok(status),
-            Err(TestkitError::Timeout { .. }) => {
-                self.kill_hard()?;
-                Ok(self.exit.expect("reaped by kill_hard"))
-            }
+            Ok(_) => Ok(()),
+            Err(TestkitError::Timeout { .. }) => self.kill_hard(),
             Err(other) => Err(other),
         }
+    }
+
+    /// How the child exited, once it has been reaped (by a wait, a kill or a termination).
+    pub fn exit_status(&self) -> Option<ExitStatus> {
+        self.exit
     }
 
     /// A [`TestkitError::ChildFailed`] describing this child's exit, quoting its log; or
@@ -379,7 +403,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut child = shell(&dir, "echo 'cannot bind' >&2; exit 4");
         let error = child
-            .wait_until("sh to be ready", Duration::from_secs(10), || None::<()>)
+            .wait_until("sh to be ready", Duration::from_secs(10), || false)
             .expect_err("the child exits");
         let message = error.to_string();
         assert!(message.contains("exit status 4"), "{message}");
@@ -419,7 +443,8 @@ mod tests {
         child
             .wait_for_log_line("trapped", Duration::from_secs(10))
             .expect("the trap is set");
-        let status = child.terminate(Duration::from_secs(10)).expect("stops");
+        child.terminate(Duration::from_secs(10)).expect("stops");
+        let status = child.exit_status().expect("reaped");
         assert_eq!(describe_status(status), "exit status 0");
     }
 
@@ -430,7 +455,8 @@ mod tests {
         child
             .wait_for_log_line("deaf", Duration::from_secs(10))
             .expect("SIGTERM ignored");
-        let status = child.terminate(Duration::from_millis(100)).expect("stops");
+        child.terminate(Duration::from_millis(100)).expect("stops");
+        let status = child.exit_status().expect("reaped");
         assert_eq!(describe_status(status), "killed by signal 9");
     }
 
@@ -441,15 +467,11 @@ mod tests {
         let pid = child.pid();
         child.pause().expect("SIGSTOP");
         child
-            .wait_until("the stop", Duration::from_secs(10), || {
-                (state(pid) == 'T').then_some(())
-            })
+            .wait_until("the stop", Duration::from_secs(10), || state(pid) == 'T')
             .expect("stopped");
         child.resume().expect("SIGCONT");
         child
-            .wait_until("the resume", Duration::from_secs(10), || {
-                (state(pid) != 'T').then_some(())
-            })
+            .wait_until("the resume", Duration::from_secs(10), || state(pid) != 'T')
             .expect("running again");
         child.kill_hard().expect("kill");
         assert!(!alive(pid));

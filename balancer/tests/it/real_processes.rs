@@ -95,8 +95,8 @@ fn start_pool(body_len: usize, policy: &str) -> Pool {
             "the pool to come up (3 of 3)",
             Duration::from_secs(20),
             || {
-                let health = http_get(metrics, "/healthz", Duration::from_secs(1)).ok()?;
-                health.body.contains("3 of 3").then_some(())
+                http_get(metrics, "/healthz", Duration::from_secs(1))
+                    .is_ok_and(|health| health.body.contains("3 of 3"))
             },
         )
         .unwrap_or_else(|e| panic!("{e}\n{}", balancer.log_text()));

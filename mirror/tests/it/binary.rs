@@ -185,10 +185,11 @@ fn sigterm_stops_the_mirror() {
     let addr: SocketAddr = "127.0.0.1:9".parse().expect("addr");
     std::fs::write(&path, config(addr, addr, 0)).expect("write");
     let mut mirror = MirrorProcess::start(&path);
-    let status = mirror
+    mirror
         .child
         .terminate(Duration::from_secs(5))
         .expect("stops");
+    let status = mirror.child.exit_status().expect("reaped");
     assert!(
         status.success(),
         "{status:?}: still running after SIGTERM, or failed"

@@ -97,7 +97,8 @@ fn sighup_reloads_and_sigterm_stops_the_server() {
         .wait_for_log_text("configuration reloaded", limit)
         .expect("the server reloads");
 
-    let status = child.terminate(Duration::from_secs(5)).expect("stops");
+    child.terminate(Duration::from_secs(5)).expect("stops");
+    let status = child.exit_status().expect("reaped");
     assert!(
         status.success(),
         "exit status {status}: SIGTERM ignored or failed"
