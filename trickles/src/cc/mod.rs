@@ -15,7 +15,7 @@
 //!   first loss agrees on: the halved window, and which acks release its packets;
 //! - [`slow_start_plan`] (§3.8): the restart at two packets after a retransmission timeout;
 //! - [`reno_model`]: a per-ack Reno/NewReno sender, the reference the closed form is tested
-//!   against (`tests/cwnd_matches_reno.rs`) and that the simulator can compare traces with.
+//!   against (`tests/it/cwnd_matches_reno.rs`) and that the simulator can compare traces with.
 //!
 //! ## Choices (departures from, and readings of, the reference)
 //! - **FULL1 only**: one request per received packet (no FULL2/MINIMAL pairing), so `first = k`

@@ -1,6 +1,6 @@
 //! A reference per-ack Reno/NewReno sender: the stateful algorithm the closed form
 //! reproduces, written the obvious way (a window counter updated on every ack). The property
-//! test `tests/cwnd_matches_reno.rs` checks the closed form against it; the simulator can run
+//! test `tests/it/cwnd_matches_reno.rs` checks the closed form against it; the simulator can run
 //! it beside a Trickles connection to compare traces.
 //!
 //! The model counts packets, not bytes, and each delivered packet is acknowledged on its own

@@ -1,0 +1,215 @@
+//! Claims about fetching `trickles://` URLs end to end: the client driver against the core's
+//! server endpoint over real UDP sockets on 127.0.0.1 and ::1, including loss, answers from
+//! another address, a server restart, parallel transfers sharing one socket, and errors.
+
+use std::io::Cursor;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::support::{sha256_hex, silent_udp_socket, test_body};
+use trickles_client::{
+    fetch, fetch_parallel, BodySink, ClientError, FetchOptions, SeekSink, TargetUrl, TransferStats,
+};
+use trickles_testkit::{memory_app, FaultScript, TestServer};
+
+const BODY_LEN: usize = 1_500_007;
+
+fn serve(bind: &str, script: FaultScript) -> (TestServer, Vec<u8>) {
+    let body = test_body(BODY_LEN, 3);
+    let app = memory_app([("/file.bin", body.clone())]);
+    (TestServer::start(bind, app, script), body)
+}
+
+/// Keeps the body in memory so the test can compare it.
+#[derive(Clone, Default)]
+struct SharedBuffer(Arc<Mutex<Cursor<Vec<u8>>>>);
+
+impl SharedBuffer {
+    fn contents(&self) -> Vec<u8> {
+        self.0.lock().unwrap().get_ref().clone()
+    }
+}
+
+impl BodySink for SharedBuffer {
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> std::io::Result<()> {
+        SeekSink::new(&mut *self.0.lock().unwrap()).write_at(offset, data)
+    }
+    fn finish(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn fast_options() -> FetchOptions {
+    let mut opts = FetchOptions {
+        idle_timeout: Duration::from_secs(10),
+        ..FetchOptions::default()
+    };
+    // The first HELLO's RTO; min_rto stays at its default, which must not be below the
+    // server's `min_restart_age` (100 ms) or slow-start restarts are refused as too early.
+    opts.trickles.initial_rto = trickles::time::Duration::from_millis(200);
+    opts
+}
+
+fn fetch_to_memory(
+    url: &str,
+    opts: &FetchOptions,
+) -> (trickles_client::Result<TransferStats>, Vec<u8>) {
+    let sink = SharedBuffer::default();
+    let result = fetch(&TargetUrl::parse(url).unwrap(), opts, sink.clone());
+    (result, sink.contents())
+}
+
+fn assert_exact(stats: &TransferStats, received: &[u8], body: &[u8]) {
+    assert_eq!(received.len(), body.len(), "length");
+    assert!(received == body, "body differs");
+    assert_eq!(stats.sha256, sha256_hex(body));
+    assert_eq!(stats.bytes, body.len() as u64);
+}
+
+#[test]
+fn trickles_get_over_ipv4_is_byte_exact_with_sane_stats() {
+    let (server, body) = serve("127.0.0.1:0", FaultScript::default());
+    let (result, received) = fetch_to_memory(&server.url("/file.bin"), &fast_options());
+    let stats = result.unwrap();
+    assert_exact(&stats, &received, &body);
+    assert_eq!(stats.protocol, "trickles");
+    assert_eq!(stats.url, server.url("/file.bin"));
+    assert!(stats.seconds > 0.0 && stats.seconds < 20.0, "{stats:?}");
+    assert!(stats.goodput_mbps > 0.0, "{stats:?}");
+    assert!(stats.longest_stall_ms <= stats.seconds * 1e3, "{stats:?}");
+}
+
+#[test]
+fn trickles_get_over_ipv6_is_byte_exact() {
+    let (server, body) = serve("[::1]:0", FaultScript::default());
+    let (result, received) = fetch_to_memory(&server.url("/file.bin"), &fast_options());
+    assert_exact(&result.unwrap(), &received, &body);
+}
+
+#[test]
+fn lossy_path_is_recovered_and_counted_as_retransmissions() {
+    let script = FaultScript {
+        drop_every: Some(37),
+        ..FaultScript::default()
+    };
+    let (server, body) = serve("127.0.0.1:0", script);
+    let (result, received) = fetch_to_memory(&server.url("/file.bin"), &fast_options());
+    let stats = result.unwrap();
+    assert_exact(&stats, &received, &body);
+    assert!(stats.retransmissions > 0, "{stats:?}");
+}
+
+#[test]
+fn loss_burst_longer_than_the_sack_gap_is_recovered() {
+    let script = FaultScript {
+        drop_burst: Some((400, 60)),
+        ..FaultScript::default()
+    };
+    let (server, body) = serve("127.0.0.1:0", script);
+    let (result, received) = fetch_to_memory(&server.url("/file.bin"), &fast_options());
+    assert_exact(&result.unwrap(), &received, &body);
+}
+
+/// The body is 1251 packets; the server's 1200th to 1259th datagrams (the stream's tail and
+/// the answers to the requests they would have triggered) are lost.
+#[test]
+fn loss_of_the_stream_tail_is_recovered() {
+    let script = FaultScript {
+        drop_burst: Some((1200, 60)),
+        ..FaultScript::default()
+    };
+    let (server, body) = serve("127.0.0.1:0", script);
+    let (result, received) = fetch_to_memory(&server.url("/file.bin"), &fast_options());
+    assert_exact(&result.unwrap(), &received, &body);
+}
+
+#[test]
+fn answers_from_another_address_are_accepted() {
+    let script = FaultScript {
+        answer_from_other_socket: true,
+        ..FaultScript::default()
+    };
+    let (server, body) = serve("127.0.0.1:0", script);
+    let (result, received) = fetch_to_memory(&server.url("/file.bin"), &fast_options());
+    assert_exact(&result.unwrap(), &received, &body);
+}
+
+#[test]
+fn restarted_server_is_only_a_stall() {
+    let dead_for = Duration::from_millis(400);
+    let script = FaultScript {
+        crash_after: Some(300),
+        dead_for,
+        ..FaultScript::default()
+    };
+    let (server, body) = serve("127.0.0.1:0", script);
+    let (result, received) = fetch_to_memory(&server.url("/file.bin"), &fast_options());
+    let stats = result.unwrap();
+    assert_exact(&stats, &received, &body);
+    assert!(
+        stats.longest_stall_ms >= 300.0,
+        "the outage shows as a stall: {stats:?}"
+    );
+}
+
+#[test]
+fn parallel_transfers_share_one_socket_and_each_get_the_body() {
+    let (server, body) = serve("127.0.0.1:0", FaultScript::default());
+    let sinks: Vec<SharedBuffer> = (0..4).map(|_| SharedBuffer::default()).collect();
+    let boxed = sinks
+        .iter()
+        .map(|s| Box::new(s.clone()) as Box<dyn BodySink>)
+        .collect();
+    let url = TargetUrl::parse(&server.url("/file.bin")).unwrap();
+    let report = fetch_parallel(&url, &fast_options(), boxed).unwrap();
+    assert_eq!(report.transfers.len(), 4);
+    assert_eq!(report.totals.bytes, 4 * BODY_LEN as u64);
+    for (sink, stats) in sinks.iter().zip(&report.transfers) {
+        assert_exact(stats, &sink.contents(), &body);
+    }
+    assert_eq!(
+        server.sources().len(),
+        1,
+        "one socket: {:?}",
+        server.sources()
+    );
+}
+
+#[test]
+fn refused_request_is_not_found() {
+    let (server, _) = serve("[::1]:0", FaultScript::default());
+    let (result, _) = fetch_to_memory(&server.url("/missing.bin"), &fast_options());
+    match result {
+        Err(error @ ClientError::NotFound { .. }) => {
+            assert!(error.to_string().contains("not found"))
+        }
+        other => panic!("expected not found, got {other:?}"),
+    }
+}
+
+#[test]
+fn silent_server_times_out_after_the_idle_timeout() {
+    let silent = silent_udp_socket("127.0.0.1:0");
+    let url = format!("trickles://{}/file.bin", silent.local_addr().unwrap());
+    let opts = FetchOptions {
+        idle_timeout: Duration::from_millis(500),
+        ..fast_options()
+    };
+    let started = Instant::now();
+    let (result, _) = fetch_to_memory(&url, &opts);
+    let elapsed = started.elapsed();
+    assert!(
+        matches!(result, Err(ClientError::Timeout { .. })),
+        "{result:?}"
+    );
+    assert!(
+        elapsed >= Duration::from_millis(500) && elapsed < Duration::from_secs(5),
+        "{elapsed:?}"
+    );
+    let mut probe = [0u8; 2048];
+    silent.set_nonblocking(true).unwrap();
+    assert!(
+        silent.recv_from(&mut probe).is_ok(),
+        "the client did send HELLOs"
+    );
+}

@@ -1,0 +1,15 @@
+//! The server's integration tests, one binary (each module was a test file of its own): the
+//! `trickles-server` executable and its configuration errors, key files, static files, the UDP
+//! driver, the HTTP baseline, direct return from a VIP, and the watermarking application alone
+//! and across replicas.
+
+mod cli;
+mod config_errors;
+mod direct_return_vip;
+mod http_baseline;
+mod keyfile_roundtrip;
+mod static_files;
+mod support;
+mod udp_driver;
+mod watermark_app;
+mod watermark_replicas;
