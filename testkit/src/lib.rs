@@ -17,19 +17,26 @@
 //! use the process and namespace guards without linking the protocol. Its own tests need the
 //! features: `cargo test -p trickles-testkit --all-features`.
 //!
-//! A test of a server in another process:
+//! A network function started as a process from its configuration, awaited until it says
+//! where it listens, and stopped with SIGTERM:
 //!
 //! ```no_run
-//! use std::process::Command;
 //! use std::time::Duration;
-//! use trickles_testkit::{free_udp_addr, workspace_binary, ChildProcess};
+//! use trickles_testkit::{workspace_binary, ChildProcess};
 //!
-//! let server = workspace_binary("trickles-server", "trickles-server").unwrap();
+//! let mirror = workspace_binary("trickles-mirror", "trickles-mirror").unwrap();
 //! let dir = std::env::temp_dir();
-//! let mut command = Command::new(server);
-//! command.args(["--listen", &free_udp_addr().to_string()]);
-//! let mut child = ChildProcess::spawn("trickles-server", command, &dir.join("server.log")).unwrap();
-//! child.wait_for_log_line("trickles-server: listening on ", Duration::from_secs(10)).unwrap();
+//! let yaml = "listen: [\"127.0.0.1:0\"]\n\
+//!             peers:\n\
+//!             \x20 - { name: client, addresses: [\"127.0.0.1:40000\"], side: client }\n\
+//!             \x20 - { name: server, addresses: [\"127.0.0.1:4433\"], side: server }\n";
+//! let (config, log) = (dir.join("mirror.yaml"), dir.join("mirror.log"));
+//! let mut child = ChildProcess::spawn_configured("trickles-mirror", &mirror, &config, yaml, &log)
+//!     .unwrap();
+//! let listening = child
+//!     .wait_for_log_line("trickles-mirror: listening on ", Duration::from_secs(10))
+//!     .unwrap();
+//! println!("the mirror listens on {listening}");
 //! child.terminate(Duration::from_secs(5)).unwrap();
 //! ```
 
