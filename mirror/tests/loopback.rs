@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use trickles::sim::LinkConfig;
+use trickles_link::LinkConfig;
 use trickles_mirror::auth::{Peer, PeerTable, Reach, Side};
 use trickles_mirror::datapath::MirrorDatapath;
 use trickles_mirror::metrics::MirrorMetrics;

@@ -10,7 +10,7 @@ use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use trickles::sim::LinkConfig;
+use trickles_link::LinkConfig;
 use trickles_mirror::auth::{AddressPattern, Peer, PeerTable, Reach, Side};
 use trickles_mirror::datapath::MirrorDatapath;
 use trickles_mirror::metrics::MirrorMetrics;
