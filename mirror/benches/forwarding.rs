@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use trickles::sim::LinkConfig;
+use trickles_link::LinkConfig;
 use trickles_mirror::auth::{AddressPattern, Peer, PeerTable, Reach, Side};
 use trickles_mirror::datapath::MirrorDatapath;
 use trickles_mirror::guard::{BucketRate, GuardLimits};
@@ -137,7 +137,7 @@ fn mirror_rules(source: SocketAddr, sink: SocketAddr, wan: bool) -> MirrorRules 
     .expect("peers");
     let path = if wan {
         LinkConfig {
-            delay: trickles::time::Duration::from_millis(40),
+            delay: trickles_link::time::Duration::from_millis(40),
             loss: 0.01,
             ..LinkConfig::default()
         }
@@ -258,7 +258,7 @@ fn decision_cost(wan: bool) -> f64 {
     let started = Instant::now();
     for i in 0..rounds {
         // One datagram per microsecond of virtual time.
-        let now = trickles::time::Instant(i);
+        let now = trickles_link::time::Instant(i);
         let _ = mirror.on_datagram(now, 0, source, std::hint::black_box(&datagram));
         mirror.release_due(now, &mut released);
         for sent in released.drain(..) {

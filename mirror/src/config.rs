@@ -38,8 +38,8 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use trickles::sim::{GilbertElliott, LinkConfig};
-use trickles::time::Duration;
+use trickles_link::time::Duration;
+use trickles_link::{GilbertElliott, LinkConfig};
 use trickles_netfn::config::{ConfigError, ConfigSource};
 
 use crate::auth::{AddressPattern, AuthKey, Peer, PeerTable, PeerTableError, Reach, Side};
@@ -192,7 +192,7 @@ pub struct BurstFile {
     pub loss: Probability,
     /// Mean length of a loss burst, in packets (at least 1).
     pub mean_burst: f64,
-    /// Let the chain also step once per this many ms of silence (see `trickles::sim::loss`).
+    /// Let the chain also step once per this many ms of silence (see `trickles_link::loss`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub idle_step_ms: Option<Millis>,
 }

@@ -23,8 +23,8 @@ use std::sync::Arc;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use trickles::sim::LinkOutcome;
-use trickles::time::Instant;
+use trickles_link::time::Instant;
+use trickles_link::LinkOutcome;
 use trickles_netfn::canonical;
 use trickles_netfn::encap::{EncapPacket, EncapRepr};
 use trickles_netfn::mirror_auth::AuthOption;

@@ -6,7 +6,7 @@
 //! `trickles_mirror_emulated_drops_total{direction,cause}`. A refused datagram produces
 //! nothing at all: the mirror never answers a sender it does not forward for.
 
-use trickles::sim::LinkDropCause;
+use trickles_link::LinkDropCause;
 
 /// Why a received datagram was not forwarded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

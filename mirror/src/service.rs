@@ -100,7 +100,7 @@ pub async fn run_until_signalled(cli: Cli, settings: MirrorSettings) -> Result<(
         },
         ReloadTrigger::new(),
         shutdown,
-        move || {
+        move || -> Result<(), ConfigError> {
             let loaded = self::settings(&reload_cli);
             reload_metrics.reloaded(loaded.is_ok());
             let fresh = loaded?;

@@ -15,15 +15,17 @@
 //! ```
 //!
 //! Every key is optional in the file; unknown keys are errors (a typo must not be silently
-//! ignored). Syntax and type errors carry the file, line and column serde_yaml reports; semantic
-//! errors (no root, root not a directory, nothing to serve, ...) name the file and the line of
-//! the offending key, or the command line when a flag supplied the value.
+//! ignored). The file is read through `trickles_netfn::ConfigSource`, as the balancer's and the
+//! mirror's are: syntax and type errors carry the file, line and column serde_yaml reports;
+//! semantic errors (no root, root not a directory, nothing to serve, ...) name the file and the
+//! line of the offending key, or the command line when a flag supplied the value.
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
+use trickles_netfn::ConfigSource;
 
 use crate::cli::RunArgs;
 use crate::error::ServerError;
@@ -84,22 +86,15 @@ pub struct ServerConfigFile {
 }
 
 impl ServerConfigFile {
-    /// Parse the text of a configuration file; `path` names it in errors.
-    pub fn parse(path: &Path, text: &str) -> Result<Self, ServerError> {
-        // An empty file (or only comments) is a null document: all defaults.
-        let parsed: Option<ServerConfigFile> = serde_yaml::from_str(text).map_err(|e| {
-            let (line, column) = e
-                .location()
-                .map(|l| (l.line(), l.column()))
-                .unwrap_or((0, 0));
-            ServerError::ConfigSyntax {
-                path: path.to_owned(),
-                line,
-                column,
-                reason: strip_location(&e.to_string()),
-            }
-        })?;
-        Ok(parsed.unwrap_or_default())
+    /// Parse a configuration file; errors name its file, line and column.
+    pub fn parse(source: &ConfigSource) -> Result<Self, ServerError> {
+        // An empty file (or only comments) is an empty mapping: all defaults.
+        source.parse().map_err(|e| ServerError::ConfigSyntax {
+            path: e.path,
+            line: e.line.unwrap_or(0),
+            column: e.column.unwrap_or(0),
+            reason: e.reason,
+        })
     }
 }
 
@@ -130,18 +125,21 @@ pub struct Settings {
 
 /// Where a setting came from, to point errors at it.
 struct Origin<'a> {
-    file: Option<(&'a Path, &'a str)>,
+    file: Option<&'a ConfigSource>,
 }
 
 impl Origin<'_> {
     /// An error about `key`, set by a flag when `from_flag`, else by the file.
     fn error(&self, key: &str, from_flag: bool, reason: String) -> ServerError {
         match self.file {
-            Some((path, text)) if !from_flag => ServerError::ConfigInvalid {
-                path: path.to_owned(),
-                line: line_of_key(text, key),
-                reason,
-            },
+            Some(source) if !from_flag => {
+                let located = source.error_at(key, reason);
+                ServerError::ConfigInvalid {
+                    path: located.path,
+                    line: located.line,
+                    reason: located.reason,
+                }
+            }
             _ => ServerError::ConfigInvalid {
                 path: PathBuf::from("<command line>"),
                 line: None,
@@ -158,8 +156,9 @@ impl Settings {
             None => Self::resolve(args, None, ServerConfigFile::default()),
             Some(path) => {
                 let text = std::fs::read_to_string(path).map_err(|e| ServerError::io(path, e))?;
-                let file = ServerConfigFile::parse(path, &text)?;
-                Self::resolve(args, Some((path, &text)), file)
+                let source = ConfigSource::from_text(path, text);
+                let file = ServerConfigFile::parse(&source)?;
+                Self::resolve(args, Some(&source), file)
             }
         }
     }
@@ -167,16 +166,15 @@ impl Settings {
     /// Merge `file` (read from `origin`) with the flags and validate.
     fn resolve(
         args: &RunArgs,
-        origin: Option<(&Path, &str)>,
+        origin: Option<&ConfigSource>,
         file: ServerConfigFile,
     ) -> Result<Self, ServerError> {
         let at = Origin { file: origin };
         // Relative paths in the file are relative to the file's directory.
-        let base = origin
-            .and_then(|(path, _)| path.parent())
-            .map(Path::to_path_buf)
-            .unwrap_or_default();
-        let in_file = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
+        let in_file = |p: PathBuf| match origin {
+            Some(source) => source.resolve(&p),
+            None => p,
+        };
 
         let listen_from_flag = !args.listen.is_empty();
         let listen = if listen_from_flag {
@@ -323,26 +321,10 @@ impl Settings {
     }
 }
 
-/// The 1-based line on which the top-level `key:` is written, if it is.
-fn line_of_key(text: &str, key: &str) -> Option<usize> {
-    text.lines()
-        .position(|line| {
-            line.strip_prefix(key)
-                .is_some_and(|rest| rest.trim_start().starts_with(':'))
-        })
-        .map(|index| index + 1)
-}
-
-/// serde_yaml appends " at line L column C" to its messages; we print the location first.
-fn strip_location(message: &str) -> String {
-    match message.rfind(" at line ") {
-        Some(i) => message[..i].to_owned(),
-        None => message.to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
 
     fn addr(text: &str) -> SocketAddr {
@@ -428,17 +410,17 @@ mod tests {
     }
 
     #[test]
-    fn key_line_is_found_only_at_top_level() {
-        let text = "# root: not here\nlisten: []\n  root: nested\nroot : /srv\n";
-        assert_eq!(line_of_key(text, "root"), Some(4));
-        assert_eq!(line_of_key(text, "mss"), None);
-    }
-
-    #[test]
-    fn location_suffix_is_removed() {
-        assert_eq!(
-            strip_location("unknown field `x` at line 3 column 1"),
-            "unknown field `x`"
+    fn an_invalid_value_is_located_on_its_top_level_key() {
+        let source = ConfigSource::from_text(
+            "s.yaml",
+            "# root: not here\nlisten: []\nnested:\n  root: x\nroot : /srv\n",
         );
+        let at = Origin {
+            file: Some(&source),
+        };
+        let error = at.error("root", false, "bad root".into()).to_string();
+        assert_eq!(error, "s.yaml:5: bad root");
+        let flag = at.error("root", true, "bad root".into()).to_string();
+        assert_eq!(flag, "<command line>: bad root");
     }
 }

@@ -4,6 +4,8 @@
 
 use std::path::PathBuf;
 
+use trickles_netfn::NetfnError;
+
 /// Why the server could not load its configuration or keys, or could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -103,6 +105,23 @@ impl ServerError {
         ServerError::KeyFile {
             path: path.into(),
             reason: reason.into(),
+        }
+    }
+}
+
+impl From<NetfnError> for ServerError {
+    /// The shared runtime's errors (binding, threads, configuration, metrics) as the server's
+    /// own, so that the CLI prints them the same way whichever part failed.
+    fn from(error: NetfnError) -> Self {
+        match error {
+            NetfnError::Bind { addr, source } => ServerError::Bind { addr, source },
+            NetfnError::Runtime { what, source } => ServerError::Runtime { what, source },
+            NetfnError::Metrics(error) => ServerError::Metrics(error),
+            NetfnError::Config(error) => ServerError::ConfigInvalid {
+                path: error.path,
+                line: error.line,
+                reason: error.reason,
+            },
         }
     }
 }

@@ -3,8 +3,9 @@
 //! Each part of the server declares its own counters next to the code that counts them
 //! ([`crate::udp::metrics::UdpMetrics`], [`crate::http_baseline::HttpMetrics`]);
 //! [`ServerMetrics::new`] registers them all, in this one place, in a private registry. The
-//! endpoint (`--metrics ADDR`) answers `GET /metrics` in the Prometheus text format and
-//! `GET /healthz` with `200 ok` (what a load balancer health-checks).
+//! endpoint (`--metrics ADDR`, netfn's [`trickles_netfn::MetricsEndpoint`], as in the balancer
+//! and the mirror) answers `GET /metrics` in the Prometheus text format and `GET /healthz` with
+//! `200 ok` (what a load balancer health-checks).
 //!
 //! | metric | meaning |
 //! | --- | --- |
@@ -21,11 +22,9 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::header::{HeaderValue, CONTENT_TYPE};
-use hyper::{Request, Response, StatusCode};
-use prometheus::{Encoder, Registry, TextEncoder};
+use http_body_util::BodyExt;
+use prometheus::Registry;
+use trickles_netfn::metrics_endpoint::{always_healthy, respond};
 
 use crate::http_baseline::HttpMetrics;
 use crate::http_listener::Handler;
@@ -58,45 +57,13 @@ impl ServerMetrics {
     }
 }
 
-/// The Prometheus text exposition of `registry`.
-pub fn render(registry: &Registry) -> String {
-    let mut text = Vec::new();
-    if let Err(e) = TextEncoder::new().encode(&registry.gather(), &mut text) {
-        tracing::warn!(error = %e, "cannot encode metrics");
-    }
-    String::from_utf8_lossy(&text).into_owned()
-}
-
-/// The answer of the endpoint to one request.
-pub fn respond<B>(registry: &Registry, request: &Request<B>) -> Response<Full<Bytes>> {
-    let (status, content_type, body) = match request.uri().path() {
-        "/metrics" => (
-            StatusCode::OK,
-            "text/plain; version=0.0.4; charset=utf-8",
-            render(registry),
-        ),
-        "/healthz" => (
-            StatusCode::OK,
-            "text/plain; charset=utf-8",
-            "ok\n".to_owned(),
-        ),
-        _ => (
-            StatusCode::NOT_FOUND,
-            "text/plain; charset=utf-8",
-            "try /metrics or /healthz\n".to_owned(),
-        ),
-    };
-    let mut response = Response::new(Full::new(Bytes::from(body)));
-    *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-    response
-}
-
-/// The request handler of the endpoint, for [`crate::http_listener::serve`].
+/// The endpoint's answers (netfn's, always healthy) as a handler for
+/// [`crate::http_listener::serve`], to serve the registry on a listener of one's own. The
+/// running server serves it with [`trickles_netfn::MetricsEndpoint`].
 pub fn handler(registry: Registry) -> Handler {
+    let health = always_healthy();
     Arc::new(move |request| {
-        respond(&registry, &request).map(|body| body.map_err(|never| match never {}).boxed())
+        respond(&registry, &health, &request)
+            .map(|body| body.map_err(|never| match never {}).boxed())
     })
 }

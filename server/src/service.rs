@@ -1,5 +1,7 @@
 //! A running server: the UDP workers, the HTTP/TCP baseline and the metrics endpoint started
-//! from one [`Settings`], reloaded on `SIGHUP`, stopped on `SIGINT`/`SIGTERM`.
+//! from one [`Settings`], reloaded on `SIGHUP`, stopped on `SIGINT`/`SIGTERM`. The metrics
+//! endpoint and the reload loop are netfn's ([`MetricsEndpoint`], [`run_reloads`]), as in the
+//! balancer and the mirror.
 //!
 //! A reload reads the configuration and the key file again and applies what can change while
 //! running: the keys (handed to every UDP worker) and the root directory. Everything is loaded
@@ -8,11 +10,13 @@
 //! effect on restart only (a warning says so).
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use trickles::server::ServerConfig;
+use trickles_netfn::{run_reloads, MetricsEndpoint, ReloadOptions, ReloadTrigger};
 
 use crate::cli::RunArgs;
 use crate::config::Settings;
@@ -24,7 +28,7 @@ use crate::udp::vip_sockets::host_warnings;
 use crate::udp::UdpDriver;
 use crate::watermark::router::ServedApplications;
 use crate::watermark::Watermark;
-use crate::{http_baseline, http_listener, metrics};
+use crate::{http_baseline, http_listener};
 
 /// Every component of a running server.
 pub struct RunningServer {
@@ -34,7 +38,7 @@ pub struct RunningServer {
     metrics: ServerMetrics,
     udp: Option<UdpDriver>,
     tcp_addr: Option<SocketAddr>,
-    metrics_addr: Option<SocketAddr>,
+    metrics_endpoint: Option<MetricsEndpoint>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -64,19 +68,27 @@ impl RunningServer {
         }
         let (stop, shutdown) = watch::channel(false);
 
-        // Bind every TCP listener before starting threads, so a failure leaves nothing running.
+        // Bind every TCP listener before starting threads; a failure drops `stop`, which ends
+        // the metrics endpoint, so nothing is left running.
         let tcp = match settings.tcp_listen {
             Some(addr) => Some(http_listener::bind(addr).await?),
             None => None,
         };
-        let metrics_listener = match settings.metrics {
-            Some(addr) => Some(http_listener::bind(addr).await?),
+        let tcp_addr = tcp.as_ref().and_then(|l| l.local_addr().ok());
+        let metrics_endpoint = match settings.metrics {
+            Some(addr) => {
+                let endpoint = MetricsEndpoint::start(
+                    addr,
+                    metrics.registry.clone(),
+                    trickles_netfn::metrics_endpoint::always_healthy(),
+                    shutdown.clone(),
+                )
+                .await?;
+                tracing::info!(addr = %endpoint.local_addr(), "serving /metrics and /healthz");
+                Some(endpoint)
+            }
             None => None,
         };
-        let local = |listener: &Option<tokio::net::TcpListener>| {
-            listener.as_ref().and_then(|l| l.local_addr().ok())
-        };
-        let (tcp_addr, metrics_addr) = (local(&tcp), local(&metrics_listener));
 
         let udp = match (&keys, settings.listen.is_empty()) {
             (Some(keys), false) => Some(UdpDriver::start(
@@ -109,17 +121,7 @@ impl RunningServer {
                 );
             }
             tasks.push(tokio::spawn(http_listener::serve(
-                listener,
-                handler,
-                shutdown.clone(),
-                "http",
-            )));
-        }
-        if let Some(listener) = metrics_listener {
-            tracing::info!(addr = %display_addr(metrics_addr), "serving /metrics and /healthz");
-            let handler = metrics::handler(metrics.registry.clone());
-            tasks.push(tokio::spawn(http_listener::serve(
-                listener, handler, shutdown, "metrics",
+                listener, handler, shutdown, "http",
             )));
         }
         Ok(RunningServer {
@@ -129,7 +131,7 @@ impl RunningServer {
             metrics,
             udp,
             tcp_addr,
-            metrics_addr,
+            metrics_endpoint,
             stop,
             tasks,
         })
@@ -152,7 +154,9 @@ impl RunningServer {
 
     /// The bound address of the metrics endpoint.
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
-        self.metrics_addr
+        self.metrics_endpoint
+            .as_ref()
+            .map(MetricsEndpoint::local_addr)
     }
 
     /// The metrics.
@@ -196,7 +200,7 @@ impl RunningServer {
         if let Some(udp) = &self.udp {
             udp.set_balancers(fresh.balancers.clone());
         }
-        tracing::info!(root = %fresh.root.display(), "configuration reloaded");
+        tracing::info!(root = %fresh.root.display(), "reloaded root, keys and balancers applied");
         self.settings.root = fresh.root;
         self.settings.balancers = fresh.balancers;
         self.settings.key_file = fresh.key_file;
@@ -217,6 +221,9 @@ impl RunningServer {
         for task in self.tasks {
             let _ = task.await;
         }
+        if let Some(endpoint) = self.metrics_endpoint {
+            endpoint.stopped().await;
+        }
     }
 }
 
@@ -233,27 +240,42 @@ fn server_config(settings: &Settings) -> ServerConfig {
     config
 }
 
-/// Run until `SIGINT` or `SIGTERM`, reloading on `SIGHUP`.
+/// Run until `SIGINT` or `SIGTERM`, reloading on `SIGHUP` (netfn's [`run_reloads`]: a bad
+/// reload is logged and the running configuration keeps serving).
 pub async fn run_until_signalled(args: RunArgs) -> Result<(), ServerError> {
     use tokio::signal::unix::{signal, SignalKind};
     let listen = |kind, what| signal(kind).map_err(|source| ServerError::Runtime { what, source });
+    // Listened for before anything starts, so that a SIGHUP sent as soon as the server says it
+    // is serving is neither fatal (the default action) nor lost: it becomes a reload trigger,
+    // which the reload loop keeps until it runs.
     let mut hangup = listen(SignalKind::hangup(), "the SIGHUP handler")?;
     let mut interrupt = listen(SignalKind::interrupt(), "the SIGINT handler")?;
     let mut terminate = listen(SignalKind::terminate(), "the SIGTERM handler")?;
-
-    let mut server = RunningServer::start(args).await?;
-    loop {
-        tokio::select! {
-            _ = hangup.recv() => match server.reload() {
-                Ok(()) => {}
-                Err(e) => tracing::error!(
-                    "reload failed, the running configuration keeps serving: {e}"
-                ),
-            },
-            _ = interrupt.recv() => break,
-            _ = terminate.recv() => break,
+    let trigger = ReloadTrigger::new();
+    let on_hangup = trigger.clone();
+    let forward = tokio::spawn(async move {
+        while hangup.recv().await.is_some() {
+            on_hangup.trigger();
         }
+    });
+
+    let reload = ReloadOptions {
+        path: args
+            .config
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("<command line>")),
+        on_sighup: false,
+        watch_interval: None,
+    };
+    let mut server = RunningServer::start(args).await?;
+    // The loop runs until a stop signal; its shutdown channel is never signalled.
+    let (_running, never) = watch::channel(false);
+    tokio::select! {
+        _ = run_reloads(reload, trigger, never, || server.reload()) => {}
+        _ = interrupt.recv() => {}
+        _ = terminate.recv() => {}
     }
+    forward.abort();
     tracing::info!("shutting down");
     server.shutdown().await;
     Ok(())

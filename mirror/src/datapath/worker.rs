@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use trickles::time::Instant;
+use trickles_link::time::Instant;
 use trickles_netfn::config::{Published, Subscriber};
 use trickles_netfn::udp::{receive, Outgoing, RecvBatch, SendBatch, WorkerContext, POLL_INTERVAL};
 

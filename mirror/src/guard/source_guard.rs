@@ -19,7 +19,7 @@ use std::hash::Hasher;
 use std::net::IpAddr;
 
 use siphasher::sip::SipHasher13;
-use trickles::time::Instant;
+use trickles_link::time::Instant;
 use trickles_netfn::canonical_addr::canonical_ip;
 
 use super::token_bucket::{BucketRate, TokenBucket};

@@ -4,7 +4,7 @@
 //! millionths per microsecond: no floating point, no rounding drift, the same result on every
 //! platform (and in a C/XDP datapath).
 
-use trickles::time::Instant;
+use trickles_link::time::Instant;
 
 /// Millionths of a token per token.
 const SCALE: u128 = 1_000_000;

@@ -12,8 +12,8 @@
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use trickles::sim::{Link, LinkConfig, LinkOutcome, LinkStats};
-use trickles::time::Instant;
+use trickles_link::time::Instant;
+use trickles_link::{Link, LinkConfig, LinkOutcome, LinkStats};
 
 use super::direction::Direction;
 use super::release_queue::{QueueLimits, ReleaseQueue, ReleaseQueueFull};
@@ -125,8 +125,8 @@ impl<P> WanEmulator<P> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use trickles::sim::{GilbertElliott, LinkDropCause};
-    use trickles::time::Duration;
+    use trickles_link::time::Duration;
+    use trickles_link::{GilbertElliott, LinkDropCause};
 
     const PACKETS: u64 = 100_000;
 

@@ -1,6 +1,6 @@
 //! WAN emulation: what a wide-area path does to the datagrams the mirror carries.
 //!
-//! The link model is the simulator's ([`trickles::sim::Link`]): one [`Link`] per direction
+//! The link model is the simulator's ([`trickles_link::Link`]): one [`Link`] per direction
 //! applies, in order, a rate-limited bottleneck queue (serialization delay, tail drop),
 //! bursty (Gilbert–Elliott) then independent loss, one-way delay plus uniform jitter,
 //! reordering and duplication. We depend on it rather than re-implement it, so the simulator
@@ -22,4 +22,4 @@ pub mod release_queue;
 pub use direction::Direction;
 pub use emulator::{WanEmulator, WanProfile};
 pub use release_queue::{QueueLimits, ReleaseQueue, ReleaseQueueFull};
-pub use trickles::sim::{GilbertElliott, Link, LinkConfig, LinkDropCause, LinkOutcome, LinkStats};
+pub use trickles_link::{GilbertElliott, Link, LinkConfig, LinkDropCause, LinkOutcome, LinkStats};

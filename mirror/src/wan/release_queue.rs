@@ -15,7 +15,7 @@
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, VecDeque};
 
-use trickles::time::Instant;
+use trickles_link::time::Instant;
 
 /// Most datagrams and bytes the release queue holds at once.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -234,7 +234,9 @@ mod tests {
             packets: 100_000,
             bytes: usize::MAX,
         });
-        let mut reference = trickles::sim::EventQueue::new();
+        // The reference: every datagram ordered by (release time, arrival order); ids count up
+        // in arrival order.
+        let mut reference = std::collections::BTreeSet::new();
         let mut clock = 0u64;
         let (mut ours, mut theirs) = (Vec::new(), Vec::new());
         for id in 0..20_000u32 {
@@ -249,20 +251,20 @@ mod tests {
                     },
             );
             queue.push(at, id, 1).expect("room");
-            reference.push(at, id);
+            reference.insert((at, id));
             clock += rng.gen_range(0..3);
             if rng.gen_bool(0.3) {
                 let now = Instant(clock);
                 while let Some(id) = queue.pop_due(now) {
                     ours.push(id);
                 }
-                while reference.peek_time().is_some_and(|t| t <= now) {
-                    theirs.extend(reference.pop().map(|(_, id)| id));
+                while reference.first().is_some_and(|&(t, _)| t <= now) {
+                    theirs.extend(reference.pop_first().map(|(_, id)| id));
                 }
             }
         }
         ours.extend(std::iter::from_fn(|| queue.pop_due(Instant(u64::MAX))));
-        theirs.extend(std::iter::from_fn(|| reference.pop().map(|(_, id)| id)));
+        theirs.extend(reference.into_iter().map(|(_, id)| id));
         assert_eq!(ours, theirs);
         assert_eq!(queue.bytes(), 0);
     }

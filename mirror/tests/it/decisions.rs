@@ -5,8 +5,8 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use trickles::sim::{GilbertElliott, LinkConfig};
 use trickles::time::{Duration, Instant};
+use trickles_link::{GilbertElliott, LinkConfig};
 use trickles_mirror::auth::{AuthKey, Peer, PeerTable, Reach, Side};
 use trickles_mirror::guard::{BucketRate, GuardLimits};
 use trickles_mirror::wan::WanProfile;

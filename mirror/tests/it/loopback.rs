@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use trickles::sim::LinkConfig;
+use trickles_link::LinkConfig;
 use trickles_mirror::auth::Side;
 use trickles_mirror::MirrorRoute;
 use trickles_testkit::{exact_peer, TestMirror};

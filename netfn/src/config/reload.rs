@@ -13,8 +13,6 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::{watch, Notify};
 
-use super::source::ConfigError;
-
 /// Asks the reload task to reload now (tests, an admin endpoint).
 #[derive(Clone, Debug, Default)]
 pub struct ReloadTrigger(Arc<Notify>);
@@ -48,17 +46,19 @@ fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
     Some((meta.modified().ok()?, meta.len()))
 }
 
-/// Run reloads until `shutdown` turns true. `reload` is called for every trigger; its error is
-/// logged and nothing else happens. Must run inside a tokio runtime with signals enabled when
+/// Run reloads until `shutdown` turns true. `reload` is called for every trigger; its error
+/// (a [`ConfigError`](super::ConfigError) with file and line, or the caller's own error type) is logged and nothing
+/// else happens. Must run inside a tokio runtime with signals enabled when
 /// `on_sighup` is set. Returns the number of successful reloads.
-pub async fn run_reloads<F>(
+pub async fn run_reloads<F, E>(
     options: ReloadOptions,
     trigger: ReloadTrigger,
     mut shutdown: watch::Receiver<bool>,
     mut reload: F,
 ) -> u64
 where
-    F: FnMut() -> Result<(), ConfigError>,
+    F: FnMut() -> Result<(), E>,
+    E: std::fmt::Display,
 {
     use tokio::signal::unix::{signal, SignalKind};
     let mut hangup = if options.on_sighup {
@@ -114,6 +114,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::ConfigError;
     use std::sync::atomic::{AtomicU64, Ordering};
 
     #[tokio::test]

@@ -8,9 +8,7 @@
 //! a socket per VIP that its direct-return replies leave from ([`super::vip_sockets`]).
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::thread::JoinHandle;
+use std::sync::{Arc, Mutex};
 
 use trickles::app::{AppError, Application, Opened};
 use trickles::crypto::KeyRing;
@@ -23,7 +21,7 @@ use super::vip_sockets::VipSockets;
 use super::worker::{self, WorkerShared};
 use crate::error::ServerError;
 use trickles_netfn::udp::socket;
-use trickles_netfn::NetfnError;
+use trickles_netfn::WorkerGroup;
 
 /// An application shared by every worker (the core takes its application by value).
 pub struct SharedApplication<A: ?Sized>(pub Arc<A>);
@@ -42,13 +40,13 @@ impl<A: Application + ?Sized> Application for SharedApplication<A> {
 pub struct UdpDriver {
     local_addrs: Vec<SocketAddr>,
     shared: WorkerShared,
-    threads: Vec<JoinHandle<()>>,
+    groups: Vec<WorkerGroup>,
 }
 
 impl UdpDriver {
-    /// Bind `workers` sockets on each address of `listen` and start one thread per socket,
-    /// each with its own sockets on the VIPs of `direct_return`. Fails (starting nothing) if
-    /// any address cannot be bound.
+    /// Bind `workers` sockets on each address of `listen` and start one thread per socket
+    /// (netfn's [`WorkerGroup`]), each with its own sockets on the VIPs of `direct_return`.
+    /// Fails, leaving nothing running, if any address cannot be bound.
     pub fn start<A: Application + ?Sized + 'static>(
         listen: &[SocketAddr],
         workers: usize,
@@ -58,76 +56,87 @@ impl UdpDriver {
         app: Arc<A>,
         metrics: UdpMetrics,
     ) -> Result<Self, ServerError> {
-        let mut groups = Vec::with_capacity(listen.len());
+        if !direct_return.vips.is_empty() {
+            tracing::info!(vips = ?direct_return.vips, free_bind = direct_return.free_bind,
+                "direct-return replies leave from the VIP");
+        }
+        let shared = WorkerShared {
+            keys: Arc::new(SharedKeys::new(keys.clone())),
+            metrics,
+            balancers: Arc::new(trickles_netfn::Published::new(Vec::new())),
+        };
+        let mut driver = UdpDriver {
+            local_addrs: Vec::with_capacity(listen.len()),
+            shared,
+            groups: Vec::with_capacity(listen.len()),
+        };
         for addr in listen {
-            let group = socket::bind_group(*addr, workers).map_err(|e| bind_error(*addr, e))?;
-            if !group.iter().all(socket::has_requested_buffers) {
+            let started = Self::start_group(
+                *addr,
+                workers,
+                direct_return,
+                config,
+                &keys,
+                &app,
+                &driver.shared,
+            );
+            match started {
+                Ok(group) => {
+                    tracing::info!(addr = %group.local_addr(), workers, "serving Trickles over UDP");
+                    driver.local_addrs.push(group.local_addr());
+                    driver.groups.push(group);
+                }
+                Err(error) => {
+                    driver.shutdown();
+                    return Err(error);
+                }
+            }
+        }
+        Ok(driver)
+    }
+
+    /// The workers of one listen address: their VIP sockets are bound first, so a failure
+    /// starts nothing.
+    fn start_group<A: Application + ?Sized + 'static>(
+        addr: SocketAddr,
+        workers: usize,
+        direct_return: &DirectReturnSettings,
+        config: &ServerConfig,
+        keys: &KeyRing,
+        app: &Arc<A>,
+        shared: &WorkerShared,
+    ) -> Result<WorkerGroup, ServerError> {
+        let vips = (0..workers)
+            .map(|_| VipSockets::bind(direct_return).map(Some))
+            .collect::<Result<Vec<_>, _>>()?;
+        let vips = Mutex::new(vips);
+        let (config, keys, app, shared) =
+            (config.clone(), keys.clone(), app.clone(), shared.clone());
+        let group = WorkerGroup::start(&format!("udp-{addr}"), addr, workers, move |ctx| {
+            let taken = vips
+                .lock()
+                .ok()
+                .and_then(|mut vips| vips.get_mut(ctx.index).and_then(Option::take));
+            let Some(vips) = taken else {
+                tracing::error!(worker = ctx.index, "no VIP sockets for this worker");
+                return;
+            };
+            if ctx.index == 0 && !socket::has_requested_buffers(&ctx.socket) {
                 tracing::warn!(
                     %addr,
                     wanted = socket::SOCKET_BUFFER_LEN,
                     "socket buffers smaller than wanted (raise net.core.rmem_max / wmem_max)"
                 );
             }
-            let vips = group
-                .iter()
-                .map(|_| VipSockets::bind(direct_return))
-                .collect::<Result<Vec<_>, _>>()?;
-            groups.push(group.into_iter().zip(vips).collect::<Vec<_>>());
-        }
-        if !direct_return.vips.is_empty() {
-            tracing::info!(vips = ?direct_return.vips, free_bind = direct_return.free_bind,
-                "direct-return replies leave from the VIP");
-        }
-        let shared = WorkerShared {
-            shutdown: Arc::new(AtomicBool::new(false)),
-            keys: Arc::new(SharedKeys::new(keys.clone())),
-            metrics,
-            balancers: Arc::new(trickles_netfn::Published::new(Vec::new())),
-        };
-        let mut local_addrs = Vec::with_capacity(listen.len());
-        let mut threads = Vec::new();
-        for (group, sockets) in groups.into_iter().enumerate() {
-            for (index, (socket, vips)) in sockets.into_iter().enumerate() {
-                let local = socket.local_addr().map_err(|source| ServerError::Bind {
-                    addr: listen[group],
-                    source,
-                })?;
-                if index == 0 {
-                    local_addrs.push(local);
-                }
-                let endpoint = ServerEndpoint::new(
-                    config.clone(),
-                    keys.clone(),
-                    SharedApplication(app.clone()),
-                    rand::random(),
-                );
-                let worker_shared = shared.clone();
-                let spawned = std::thread::Builder::new()
-                    .name(format!("udp-{local}-{index}"))
-                    .spawn(move || worker::run(socket, vips, endpoint, worker_shared));
-                match spawned {
-                    Ok(thread) => threads.push(thread),
-                    Err(source) => {
-                        let driver = UdpDriver {
-                            local_addrs,
-                            shared,
-                            threads,
-                        };
-                        driver.shutdown();
-                        return Err(ServerError::Bind {
-                            addr: listen[group],
-                            source,
-                        });
-                    }
-                }
-            }
-            tracing::info!(addr = %local_addrs[group], workers, "serving Trickles over UDP");
-        }
-        Ok(UdpDriver {
-            local_addrs,
-            shared,
-            threads,
-        })
+            let endpoint = ServerEndpoint::new(
+                config.clone(),
+                keys.clone(),
+                SharedApplication(app.clone()),
+                rand::random(),
+            );
+            worker::run(ctx, vips, endpoint, shared.clone());
+        })?;
+        Ok(group)
     }
 
     /// The bound address of each listen address (with the port chosen when it was 0).
@@ -148,22 +157,8 @@ impl UdpDriver {
 
     /// Stop every worker and wait for them (at most one poll interval).
     pub fn shutdown(self) {
-        self.shared.shutdown.store(true, Ordering::Relaxed);
-        for thread in self.threads {
-            if thread.join().is_err() {
-                tracing::error!("a UDP worker panicked");
-            }
+        for group in self.groups {
+            group.stop();
         }
-    }
-}
-
-/// The server's error for a socket that could not be bound (binding only ever fails that way).
-fn bind_error(addr: SocketAddr, error: NetfnError) -> ServerError {
-    match error {
-        NetfnError::Bind { addr, source } => ServerError::Bind { addr, source },
-        other => ServerError::Bind {
-            addr,
-            source: std::io::Error::other(other.to_string()),
-        },
     }
 }

@@ -9,7 +9,6 @@
 //! batched send. Nothing here panics on input: the payload only ever reaches the core's parsers.
 
 use std::net::UdpSocket;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -18,8 +17,7 @@ use trickles::server::ServerEndpoint;
 use trickles::time::Instant;
 use trickles::wire::{Header, PacketType};
 use trickles::Transmit;
-use trickles_netfn::udp::{Outgoing, RecvBatch, SendBatch, BATCH_LEN};
-
+use trickles_netfn::udp::{receive, Outgoing, RecvBatch, SendBatch, WorkerContext, BATCH_LEN};
 use trickles_netfn::{Published, Subscriber};
 
 use super::balancer_relay::{self, ReplyRoute};
@@ -38,8 +36,6 @@ pub const SLOT_LEN: usize =
 /// What every worker of a driver shares.
 #[derive(Clone, Debug)]
 pub struct WorkerShared {
-    /// Set to stop the workers.
-    pub shutdown: Arc<AtomicBool>,
     /// The published key ring.
     pub keys: Arc<SharedKeys>,
     /// The counters.
@@ -56,16 +52,17 @@ pub fn wall_clock() -> Instant {
     Instant(micros)
 }
 
-/// Serve `socket` with `endpoint` until `shared.shutdown` is set; replies to DIRECT_RETURN
+/// Serve the worker's socket with `endpoint` until its group stops; replies to DIRECT_RETURN
 /// requests leave from `vips` when one of the client's family is bound
 /// ([`super::direct_return`]).
 pub fn run<A: Application>(
-    socket: UdpSocket,
+    ctx: WorkerContext,
     mut vips: VipSockets,
     mut endpoint: ServerEndpoint<A>,
     shared: WorkerShared,
 ) {
-    let mut receive = RecvBatch::with_slot_len(SLOT_LEN);
+    let socket = &ctx.socket;
+    let mut batch = RecvBatch::with_slot_len(SLOT_LEN);
     let mut send = SendBatch::new();
     let mut out: Vec<Transmit> = Vec::with_capacity(BATCH_LEN * 4);
     let mut counts = BatchCounts::default();
@@ -74,25 +71,11 @@ pub fn run<A: Application>(
     let soft_state = i64::try_from(endpoint.soft_state_bytes()).unwrap_or(i64::MAX);
     shared.metrics.soft_state_bytes.add(soft_state);
 
-    while !shared.shutdown.load(Ordering::Relaxed) {
-        match receive.recv(&socket) {
-            Ok(_) => {}
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock
-                        | std::io::ErrorKind::TimedOut
-                        | std::io::ErrorKind::Interrupted
-                ) =>
-            {
-                continue
-            }
-            Err(e) => {
-                // E.g. an ICMP error reported on the socket: log, and never spin on it.
-                tracing::debug!(error = %e, "receive failed");
-                std::thread::sleep(std::time::Duration::from_millis(1));
-                continue;
-            }
+    while !ctx.stopping() {
+        // netfn's receive: a poll timeout or a transient error (an ICMP error reported on the
+        // socket) is an empty batch, and a persistent error never spins.
+        if receive(&mut batch, socket) == 0 {
+            continue;
         }
         // After the (blocking) receive, so a reload applies to the very next datagram.
         if let Some((generation, ring)) = shared.keys.newer_than(key_generation) {
@@ -101,8 +84,8 @@ pub fn run<A: Application>(
         }
         balancers.refresh();
         let now = wall_clock();
-        for index in 0..receive.len() {
-            let Some(datagram) = receive.get(index) else {
+        for index in 0..batch.len() {
+            let Some(datagram) = batch.get(index) else {
                 break;
             };
             counts.packets_received += 1;
@@ -146,7 +129,7 @@ pub fn run<A: Application>(
                 counts.direct_replies(source, queue.len() - first_reply);
             }
         }
-        send_queued(&mut send, &socket, &mut out, &mut counts);
+        send_queued(&mut send, socket, &mut out, &mut counts);
         for (vip_socket, queue) in vips.queues_mut() {
             send_queued(&mut send, vip_socket, queue, &mut counts);
         }

@@ -16,7 +16,8 @@
 
 use std::fmt;
 
-use super::link::LinkConfig;
+use trickles_link::LinkConfig;
+
 use super::scenario::{Scenario, OBJECT_NAME};
 use super::scenario_outcome::ScenarioOutcome;
 use crate::time::{Duration, Instant};

@@ -6,10 +6,10 @@
 //! setup give the same run, event for event (compare [`Network::trace_digest`]).
 //!
 //! Pieces, from the bottom up:
+//! - the path model, from `trickles-link` (shared with the packet mirror's WAN emulation):
+//!   [`Link`], one direction of a path — delay, jitter, rate and tail-drop queue, loss,
+//!   reordering, duplication — with counters, and [`GilbertElliott`] bursty loss;
 //! - [`event_queue`]: timed events in (time, insertion order) order;
-//! - [`loss`]: independent and Gilbert–Elliott bursty loss;
-//! - [`link`]: one direction of a path — delay, jitter, rate and tail-drop queue, loss,
-//!   reordering, duplication — with counters;
 //! - [`service`]: a service address in front of a replica pool (fixed, round-robin or random
 //!   replica per packet);
 //! - [`node`]: the [`Node`] trait every simulated endpoint implements;
@@ -29,8 +29,6 @@ pub mod bottleneck;
 pub mod client_node;
 pub mod describe;
 pub mod event_queue;
-pub mod link;
-pub mod loss;
 pub mod network;
 pub mod node;
 pub mod scenario;
@@ -46,8 +44,6 @@ mod tests;
 pub use bottleneck::{Bottleneck, BottleneckReport};
 pub use client_node::{ClientNode, Progress};
 pub use event_queue::EventQueue;
-pub use link::{Link, LinkConfig, LinkDropCause, LinkOutcome, LinkStats};
-pub use loss::GilbertElliott;
 pub use network::{Network, NetworkStats, SimError};
 pub use node::Node;
 pub use scenario::{ReplicaCrash, Scenario};
@@ -55,3 +51,4 @@ pub use scenario_outcome::ScenarioOutcome;
 pub use server_node::{ServerNode, ServerNodeStats};
 pub use service::{ReplicaPolicy, ServiceConfig};
 pub use trace::{NetworkDropCause, TraceEvent, TraceRecord};
+pub use trickles_link::{GilbertElliott, Link, LinkConfig, LinkDropCause, LinkOutcome, LinkStats};

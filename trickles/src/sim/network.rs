@@ -17,13 +17,13 @@ use std::net::SocketAddr;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use trickles_link::{Link, LinkConfig, LinkStats};
 
 mod dispatch;
 
 use dispatch::link_rng;
 
 use super::event_queue::EventQueue;
-use super::link::{Link, LinkConfig, LinkStats};
 use super::node::{AnyNode, Node, NodeFactory};
 use super::service::{Service, ServiceConfig};
 use super::trace::{Fnv64, PacketDescriber, Trace, TraceRecord};

@@ -14,10 +14,10 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use trickles_link::LinkConfig;
 
 use super::client_node::ClientNode;
 use super::describe::describe_datagram;
-use super::link::LinkConfig;
 use super::network::{Network, SimError};
 use super::scenario_outcome::ScenarioOutcome;
 use super::server_node::ServerNode;

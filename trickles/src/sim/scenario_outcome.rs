@@ -5,8 +5,9 @@
 use std::fmt;
 use std::net::SocketAddr;
 
+use trickles_link::LinkStats;
+
 use super::client_node::{ClientNode, Progress};
-use super::link::LinkStats;
 use super::network::{Network, NetworkStats, SimError};
 use super::scenario::Scenario;
 use super::server_node::{ServerNode, ServerNodeStats};

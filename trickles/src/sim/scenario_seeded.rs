@@ -19,9 +19,8 @@
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use trickles_link::{GilbertElliott, LinkConfig};
 
-use super::link::LinkConfig;
-use super::loss::GilbertElliott;
 use super::scenario::{ReplicaCrash, Scenario};
 use super::service::ReplicaPolicy;
 use crate::time::{Duration, Instant};

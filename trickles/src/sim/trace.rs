@@ -9,7 +9,8 @@ use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
 
-use super::link::LinkDropCause;
+use trickles_link::LinkDropCause;
+
 use crate::time::Instant;
 
 /// The 64-bit FNV-1a hash: simple, stable across platforms and Rust versions.

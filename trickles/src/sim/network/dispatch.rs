@@ -6,9 +6,9 @@ use std::net::SocketAddr;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use trickles_link::{Link, LinkOutcome};
 
 use super::{Event, Network};
-use crate::sim::link::{Link, LinkOutcome};
 use crate::sim::node::AnyNode;
 use crate::sim::trace::{Fnv64, NetworkDropCause, TraceEvent};
 use crate::time::{Duration, Instant};

@@ -23,7 +23,7 @@ use std::collections::VecDeque;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use super::loss::{chance, GilbertElliott, GilbertElliottState};
+use crate::loss::{chance, GilbertElliott, GilbertElliottState};
 use crate::time::{Duration, Instant};
 
 /// Configuration of one link direction. [`Default`] is a perfect link: no delay, infinite rate,
