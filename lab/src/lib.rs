@@ -32,6 +32,7 @@
 //!
 //! The integration tests in `tests/` use the same pieces against debug builds.
 
+pub mod anycast;
 pub mod bench_rss;
 pub mod bench_transfer;
 pub mod binaries;
