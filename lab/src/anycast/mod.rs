@@ -19,6 +19,7 @@ pub mod run;
 pub mod site;
 
 use std::net::IpAddr;
+use std::time::{Duration, Instant};
 
 pub use router::{anycast_address, Router};
 pub use site::Site;
@@ -79,6 +80,8 @@ pub struct AnycastSites<'t> {
     serving: Option<usize>,
     read_at: f64,
     serving_read_at: f64,
+    /// The last tick: when, and its time in the run's seconds.
+    last_tick: Option<(Instant, f64)>,
 }
 
 impl<'t> AnycastSites<'t> {
@@ -109,6 +112,7 @@ impl<'t> AnycastSites<'t> {
             serving: None,
             read_at: f64::NEG_INFINITY,
             serving_read_at: f64::NEG_INFINITY,
+            last_tick: None,
         })
     }
 
@@ -118,6 +122,26 @@ impl<'t> AnycastSites<'t> {
             .iter()
             .find(|(at, change)| *at >= since && wanted(change))
             .map(|(at, _)| *at)
+    }
+
+    /// Goes on observing after the client has exited (a reset TCP client exits before the
+    /// route change it caused is read) until `done` or `limit`; returns the events, timed on
+    /// the run's clock.
+    pub fn keep_observing(
+        &mut self,
+        limit: Duration,
+        done: impl Fn(&Self) -> bool,
+    ) -> Vec<(f64, String)> {
+        let mut events = Vec::new();
+        let Some((then, seconds)) = self.last_tick else {
+            return events;
+        };
+        let start = Instant::now();
+        while !done(self) && start.elapsed() < limit {
+            std::thread::sleep(Duration::from_millis(5));
+            self.observe(seconds + then.elapsed().as_secs_f64(), &mut events);
+        }
+        events
     }
 
     /// The site a target names: `serving` is the first site the router's route leads to.
@@ -210,6 +234,7 @@ impl Stage for AnycastSites<'_> {
     }
 
     fn observe(&mut self, seconds: f64, events: &mut Vec<(f64, String)>) {
+        self.last_tick = Some((Instant::now(), seconds));
         if seconds - self.serving_read_at >= SERVING_EVERY {
             self.serving_read_at = seconds;
             self.read_serving(seconds, events);

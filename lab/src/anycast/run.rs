@@ -15,6 +15,10 @@ use crate::service::client::ClientSpec;
 use crate::test_file::sha256_file;
 use crate::topology::Host;
 
+/// How long the route is still watched after the client exits, for a change it has not
+/// seen yet.
+const SETTLE: Duration = Duration::from_secs(3);
+
 /// What one transfer through an anycast event did.
 #[derive(Clone, Debug)]
 pub struct AnycastRun {
@@ -59,6 +63,14 @@ pub fn fetch_through_anycast(
     let output = client.output.clone();
     let mut transfer = run_transfer(binaries, client_host, client, limit, schedule, sites)?;
     let event_at = transfer.step_time(0)?;
+    let moved = |sites: &AnycastSites<'_>| {
+        sites
+            .first_after(event_at, |c| matches!(c, Change::Route(_)))
+            .is_some()
+    };
+    for (at, label) in sites.keep_observing(SETTLE, moved) {
+        transfer.trace.event(at, label);
+    }
     let recovery = analyse(&transfer.trace, event_at, RECOVERY_RULE);
     if let Some((_, resumed)) = recovery.outage {
         transfer.trace.event(resumed, "deliveries resumed");

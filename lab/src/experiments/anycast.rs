@@ -18,9 +18,10 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
-use super::context::{url, BaseArgs, Context, Protocol};
-use super::report::{millis, write_goodput_series};
-use super::results_table::ResultTable;
+pub use super::anycast_clients::Client;
+use super::anycast_table::table;
+use super::context::{BaseArgs, Context};
+use super::report::write_goodput_series;
 use crate::anycast::run::{fetch_through_anycast, AnycastRun};
 use crate::anycast::{anycast_address, AnycastSites, SitePlan};
 use crate::binaries::Profile;
@@ -29,7 +30,6 @@ use crate::error::{LabError, Result};
 use crate::measure::delivery::TraceEvent;
 use crate::measure::recovery::{legend, RECOVERY_RULE};
 use crate::schedule::{Action, FailureSchedule, Target, Trigger};
-use crate::service::client::ClientSpec;
 
 const FILE: &str = "anycast.bin";
 const SITES: [&str; 3] = ["site-a", "site-b", "site-c"];
@@ -43,17 +43,6 @@ pub enum Scenario {
     Drain,
     /// A second site joins with equal preference (ECMP).
     Ecmp,
-}
-
-/// The clients compared.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Client {
-    /// `trickles://`.
-    Trickles,
-    /// `http://` with range resume.
-    TcpResume,
-    /// Plain `http://`.
-    Tcp,
 }
 
 /// Flags of `trickles-lab exp anycast`.
@@ -169,23 +158,8 @@ pub fn run(args: &AnycastArgs) -> Result<(Vec<Row>, super::report::Report)> {
                 &plans,
             )?;
             sites.router.wait_route(&before, Duration::from_secs(30))?;
-            let protocol = if client == Client::Trickles {
-                Protocol::Trickles
-            } else {
-                Protocol::Tcp
-            };
             let stem = format!("{scenario:?}-{client:?}").to_ascii_lowercase();
-            let download = context.temp_path(&format!("{stem}.download"));
-            let mut spec = ClientSpec::single(
-                url(protocol, anycast, FILE),
-                download,
-                context.fixture.path(),
-                &stem,
-            );
-            spec.idle_timeout = Duration::from_secs(10);
-            spec.range_resume = client == Client::TcpResume;
-            spec.stall_resume = spec.range_resume.then_some(Duration::from_secs(1));
-            spec.allow_failure = client == Client::Tcp;
+            let spec = client.spec(anycast, FILE, &context, &stem);
             let limit = Duration::from_secs_f64(args.transfer_limit);
             let host = topology.host("client");
             let run = fetch_through_anycast(
@@ -197,7 +171,7 @@ pub fn run(args: &AnycastArgs) -> Result<(Vec<Row>, super::report::Report)> {
                 limit,
                 &expected,
             )?;
-            traces.push((label(client), run.transfer.trace.clone()));
+            traces.push((client.label(), run.transfer.trace.clone()));
             rows.push((scenario, client, run));
         }
         let stem = context.result_path(&format!("anycast-{scenario:?}").to_ascii_lowercase());
@@ -228,56 +202,4 @@ fn or_all<T: Clone>(given: &[T], all: &[T]) -> Vec<T> {
         true => all.to_vec(),
         false => given.to_vec(),
     }
-}
-
-fn label(client: Client) -> &'static str {
-    match client {
-        Client::Trickles => "Trickles",
-        Client::TcpResume => "TCP (range resume)",
-        Client::Tcp => "TCP",
-    }
-}
-
-fn table(rows: &[Row]) -> ResultTable {
-    let mut table = ResultTable::new(&[
-        "scenario",
-        "client",
-        "bytes",
-        "byte_exact",
-        "seconds",
-        "withdraw_ms",
-        "route_ms",
-        "route_after",
-        "resumed_ms",
-        "longest_stall_ms",
-        "served_before",
-        "served_after",
-        "reconnects",
-        "client_exit",
-    ]);
-    for (scenario, client, run) in rows {
-        let stats = &run.transfer.stats;
-        let after = |t: Option<f64>| millis(t.map(|t| t - run.event_at));
-        let text = |s: &Option<String>| s.clone().unwrap_or_else(|| "-".to_owned());
-        table.push(vec![
-            format!("{scenario:?}").to_ascii_lowercase(),
-            label(*client).to_owned(),
-            stats.bytes.to_string(),
-            if run.byte_exact { "yes" } else { "NO" }.to_owned(),
-            format!("{:.2}", stats.seconds),
-            after(run.withdrawn_at),
-            after(run.route_changed_at),
-            text(&run.route_after),
-            millis(run.resumed_after()),
-            format!("{:.0}", run.recovery.longest_stall_seconds() * 1e3),
-            text(&run.served_before),
-            text(&run.served_after),
-            stats.reconnects.to_string(),
-            run.transfer
-                .failure
-                .clone()
-                .unwrap_or_else(|| "ok".to_owned()),
-        ]);
-    }
-    table
 }

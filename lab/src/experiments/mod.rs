@@ -19,6 +19,8 @@
 //! round-trip time), [`anycast`] (the route to an anycast service moves mid-transfer).
 
 pub mod anycast;
+pub mod anycast_clients;
+pub mod anycast_table;
 pub mod checked_wait;
 pub mod command;
 pub mod context;
