@@ -22,6 +22,8 @@
 //!   (`trickles-mirror`), [`tunnel_process`] and [`tunnel_binary`] (`trickles-mirror-tunnel`),
 //!   [`replica_pool`] (the replicas and their front end), [`alternating_relay`] (per-packet
 //!   alternation between replicas), [`fixture`] (key, served files, logs);
+//! - anycast: [`anycast`] (sites announcing one address through BIRD and `trickles-anycast`, a
+//!   router following them: the stage of `trickles-lab exp anycast`);
 //! - scenarios: [`failover`] (kill and replace a replica under a running client), [`demo`]
 //!   (and its [`demo_report`]),
 //!   [`chain`] (client → mirror → balancer → replicas under random kills),
