@@ -5,7 +5,8 @@
 //! the site's balancer answers.
 //!
 //! Actions (the target is a site, `serving` the one the router's route points at now):
-//! `kill` / `pause` / `resume` / `restart` the site's balancer, `cut-link` / `restore-link` its
+//! `kill` / `pause` / `resume` / `restart` the site's balancer (`site-a:controller`,
+//! `serving:controller`: its `trickles-anycast`), `cut-link` / `restore-link` its
 //! link, `drain` (SIGUSR2 to its controller: withdraw, then "safe to stop"), `withdraw` /
 //! `announce` (its BGP session to the router shut or enabled, as an operator would; a site that
 //! joins starts with it shut).
@@ -144,20 +145,33 @@ impl<'t> AnycastSites<'t> {
         events
     }
 
-    /// The site a target names: `serving` is the first site the router's route leads to.
-    fn site_index(&self, target: &Target) -> Result<usize> {
-        let name = match target {
-            Target::Named(name) => name.clone(),
-            Target::Serving => {
-                let route = self.router.route()?;
-                route.split('+').next().unwrap_or_default().to_owned()
+    /// The site a target names and the part of it: `site-a` (its balancer) or
+    /// `site-a:controller`; `serving` is the first site the router's route leads to.
+    fn site_of(&self, target: &Target) -> Result<(usize, Part)> {
+        let text = target.to_string();
+        let (name, part) = match text.split_once(':') {
+            Some((name, "controller")) => (name, Part::Controller),
+            Some((_, other)) => {
+                return Err(LabError::Usage(format!(
+                    "a site's part is `controller` (or none: its balancer), not {other:?}"
+                )))
             }
-            Target::Replica(i) => format!("r{i}"),
+            None => (text.as_str(), Part::Balancer),
         };
-        self.sites
-            .iter()
-            .position(|site| site.name == name)
-            .ok_or_else(|| LabError::Usage(format!("no anycast site {name:?} (route: {name})")))
+        let name = match name {
+            "serving" => self
+                .router
+                .route()?
+                .split('+')
+                .next()
+                .unwrap_or_default()
+                .to_owned(),
+            other => other.to_owned(),
+        };
+        let index = self.sites.iter().position(|site| site.name == name);
+        index
+            .map(|i| (i, part))
+            .ok_or_else(|| LabError::Usage(format!("no anycast site {name:?} ({text})")))
     }
 
     fn record(&mut self, seconds: f64, change: Change, events: &mut Vec<(f64, String)>) {
@@ -192,19 +206,18 @@ impl<'t> AnycastSites<'t> {
 
 impl Stage for AnycastSites<'_> {
     fn apply(&mut self, action: &Action) -> Result<String> {
-        let i = self.site_index(action.target())?;
-        let serving = matches!(action.target(), Target::Serving);
+        let (i, part) = self.site_of(action.target())?;
+        let serving = action.target().to_string().starts_with("serving");
         let site = &mut self.sites[i];
         let host = site.name.clone();
         let name = match serving {
             true => format!("{} (serving)", site.name),
             false => site.name.clone(),
         };
+        if let Some(done) = process_action(site, part, action)? {
+            return Ok(format!("{name}'s {done}"));
+        }
         let done = match action {
-            Action::Kill(_) => site.balancer.kill().map(|_| "'s balancer SIGKILLed")?,
-            Action::Pause(_) => site.balancer.pause().map(|()| "'s balancer paused")?,
-            Action::Resume(_) => site.balancer.resume().map(|()| "'s balancer resumed")?,
-            Action::Restart(_) => site.balancer.restart().map(|()| "'s balancer restarted")?,
             Action::CutLink(_) => self.topology.cut_link(&host).map(|()| "'s link cut")?,
             Action::RestoreLink(_) => self
                 .topology
@@ -219,6 +232,9 @@ impl Stage for AnycastSites<'_> {
                 .bird
                 .switch(site::UPLINK, true)
                 .map(|()| "'s BGP session enabled")?,
+            Action::Kill(_) | Action::Pause(_) | Action::Resume(_) | Action::Restart(_) => {
+                unreachable!("process actions are carried out above")
+            }
             Action::CrashHost(_) | Action::BootHost(_) => {
                 return Err(LabError::Usage(format!(
                     "anycast sites do not {action:?}: cut the site's link instead"
@@ -262,4 +278,37 @@ impl Stage for AnycastSites<'_> {
             }
         }
     }
+}
+
+/// What a process action of a schedule acts on at a site.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Part {
+    /// The balancer (the site's service).
+    Balancer,
+    /// The site's `trickles-anycast`.
+    Controller,
+}
+
+/// Kill, pause, resume or restart `part` of `site`; `None` for other actions.
+fn process_action(site: &mut Site, part: Part, action: &Action) -> Result<Option<String>> {
+    let what = match part {
+        Part::Balancer => "balancer",
+        Part::Controller => "controller",
+    };
+    let done = match (action, part) {
+        (Action::Kill(_), Part::Balancer) => site.balancer.kill().map(|_| "SIGKILLed")?,
+        (Action::Kill(_), Part::Controller) => site.controller.kill().map(|_| "SIGKILLed")?,
+        (Action::Pause(_), Part::Balancer) => site.balancer.pause().map(|()| "paused (SIGSTOP)")?,
+        (Action::Pause(_), Part::Controller) => {
+            site.controller.pause().map(|()| "paused (SIGSTOP)")?
+        }
+        (Action::Resume(_), Part::Balancer) => site.balancer.resume().map(|()| "resumed")?,
+        (Action::Resume(_), Part::Controller) => site.controller.resume().map(|()| "resumed")?,
+        (Action::Restart(_), Part::Balancer) => site.balancer.restart().map(|()| "restarted")?,
+        (Action::Restart(_), Part::Controller) => {
+            site.controller.restart().map(|()| "restarted")?
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(format!("{what} {done}")))
 }

@@ -2,8 +2,9 @@
 //! with `--sites 3`), each announcing it over eBGP to a router through its BIRD and its
 //! `trickles-anycast` ([`crate::anycast`]). A client downloads from the anycast address across a
 //! shaped link while the route moves. Scenarios (`--scenario`, default all):
-//! - `fail`: the serving site fails at `--event-at` (its balancer SIGKILLed; `--cut-link`: its
-//!   link cut); its controller withdraws (or the router loses the session), the route moves;
+//! - `fail`: the serving site fails at `--event-at` (`--failure`: its balancer SIGKILLed, its
+//!   link cut, or its controller SIGKILLed or SIGSTOPped); its controller withdraws (or the
+//!   router loses the session, or BIRD's BFD to the dead controller lapses), the route moves;
 //! - `drain`: the serving site is drained (SIGUSR2 to its controller), no failure;
 //! - `ecmp`: site-b's BGP session comes up mid-transfer with the same preference as site-a, so
 //!   the router spreads the address over both by flow hash.
@@ -45,6 +46,19 @@ pub enum Scenario {
     Ecmp,
 }
 
+/// What fails in `fail`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Failure {
+    /// The serving site's balancer is SIGKILLed (its controller's probes fail).
+    Balancer,
+    /// The serving site's link is cut.
+    Link,
+    /// The serving site's controller is SIGKILLed (BIRD's BFD to it lapses).
+    ControllerKill,
+    /// The serving site's controller is SIGSTOPped (hung).
+    ControllerStop,
+}
+
 /// Flags of `trickles-lab exp anycast`.
 #[derive(Clone, Debug, Args)]
 pub struct AnycastArgs {
@@ -56,7 +70,10 @@ pub struct AnycastArgs {
     /// Clients to run in each scenario (default: all).
     #[arg(long, value_enum, value_delimiter = ',')]
     pub clients: Vec<Client>,
-    /// In `fail`, cut the serving site's link instead of killing its balancer.
+    /// What fails in `fail`.
+    #[arg(long, value_enum, default_value = "balancer")]
+    pub failure: Failure,
+    /// In `fail`, cut the serving site's link (the same as `--failure link`).
     #[arg(long)]
     pub cut_link: bool,
     /// Number of sites (2 or 3).
@@ -86,6 +103,7 @@ impl AnycastArgs {
             base,
             scenario: vec![scenario],
             clients,
+            failure: Failure::Balancer,
             cut_link: false,
             sites: 2,
             rate_mbit: 20.0,
@@ -115,9 +133,17 @@ impl AnycastArgs {
             .map(|p| p.name)
             .collect();
         let before = before.join("+");
-        let action = match (scenario, self.cut_link) {
-            (Scenario::Fail, false) => Action::Kill(Target::Serving),
-            (Scenario::Fail, true) => Action::CutLink(Target::Serving),
+        let controller = Target::Named("serving:controller".to_owned());
+        let failure = if self.cut_link {
+            Failure::Link
+        } else {
+            self.failure
+        };
+        let action = match (scenario, failure) {
+            (Scenario::Fail, Failure::Balancer) => Action::Kill(Target::Serving),
+            (Scenario::Fail, Failure::Link) => Action::CutLink(Target::Serving),
+            (Scenario::Fail, Failure::ControllerKill) => Action::Kill(controller),
+            (Scenario::Fail, Failure::ControllerStop) => Action::Pause(controller),
             (Scenario::Drain, _) => Action::Drain(Target::Serving),
             (Scenario::Ecmp, _) => Action::Announce(Target::Named(SITES[1].to_owned())),
         };
