@@ -34,6 +34,8 @@ const BIRD_VETH: &str = "anycast-bird";
 const CONTROLLER_VETH: &str = "anycast-ctl";
 /// First replica's UDP port on the site's address.
 const REPLICA_PORT: u16 = 5001;
+/// First replica's control port (the site's replicas share its namespace).
+const REPLICA_CONTROL_PORT: u16 = 9101;
 
 /// One running site; its processes are killed when it is dropped.
 pub struct Site {
@@ -71,7 +73,8 @@ impl Site {
         for i in 0..REPLICAS {
             let port = u16::try_from(i).unwrap_or(0);
             let listen = host.udp(REPLICA_PORT + port)?;
-            let mut spec = ServerSpec::new(fixture, listen, host.control(9101 + port)?);
+            let mut spec =
+                ServerSpec::new(fixture, listen, host.control(REPLICA_CONTROL_PORT + port)?);
             spec.config.balancers = vec![vip];
             spec.config.mss = Some(LAB_MSS);
             if i == 0 {
