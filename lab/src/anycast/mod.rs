@@ -29,6 +29,7 @@ use crate::binaries::Binaries;
 use crate::error::{LabError, Result};
 use crate::fixture::ServiceFixture;
 use crate::schedule::{Action, Stage, Target};
+use crate::service::{Service, ServiceSpec};
 use crate::topology::Topology;
 
 /// Trickles' stream bytes per packet at the sites (as every experiment's testbed).
@@ -214,10 +215,16 @@ impl Stage for AnycastSites<'_> {
             true => format!("{} (serving)", site.name),
             false => site.name.clone(),
         };
-        if let Some(done) = process_action(site, part, action)? {
-            return Ok(format!("{name}'s {done}"));
-        }
         let done = match action {
+            Action::Kill(_) | Action::Pause(_) | Action::Resume(_) | Action::Restart(_) => {
+                let (what, done) = match part {
+                    Part::Balancer => ("balancer", process_action(&mut site.balancer, action)?),
+                    Part::Controller => {
+                        ("controller", process_action(&mut site.controller, action)?)
+                    }
+                };
+                return Ok(format!("{name}'s {what} {done}"));
+            }
             Action::CutLink(_) => self.topology.cut_link(&host).map(|()| "'s link cut")?,
             Action::RestoreLink(_) => self
                 .topology
@@ -232,9 +239,6 @@ impl Stage for AnycastSites<'_> {
                 .bird
                 .switch(site::UPLINK, true)
                 .map(|()| "'s BGP session enabled")?,
-            Action::Kill(_) | Action::Pause(_) | Action::Resume(_) | Action::Restart(_) => {
-                unreachable!("process actions are carried out above")
-            }
             Action::CrashHost(_) | Action::BootHost(_) => {
                 return Err(LabError::Usage(format!(
                     "anycast sites do not {action:?}: cut the site's link instead"
@@ -289,26 +293,20 @@ enum Part {
     Controller,
 }
 
-/// Kill, pause, resume or restart `part` of `site`; `None` for other actions.
-fn process_action(site: &mut Site, part: Part, action: &Action) -> Result<Option<String>> {
-    let what = match part {
-        Part::Balancer => "balancer",
-        Part::Controller => "controller",
-    };
-    let done = match (action, part) {
-        (Action::Kill(_), Part::Balancer) => site.balancer.kill().map(|_| "SIGKILLed")?,
-        (Action::Kill(_), Part::Controller) => site.controller.kill().map(|_| "SIGKILLed")?,
-        (Action::Pause(_), Part::Balancer) => site.balancer.pause().map(|()| "paused (SIGSTOP)")?,
-        (Action::Pause(_), Part::Controller) => {
-            site.controller.pause().map(|()| "paused (SIGSTOP)")?
+/// Kill, pause, resume or restart `service`.
+fn process_action<S: ServiceSpec>(
+    service: &mut Service<S>,
+    action: &Action,
+) -> Result<&'static str> {
+    Ok(match action {
+        Action::Kill(_) => service.kill().map(|_| "SIGKILLed")?,
+        Action::Pause(_) => service.pause().map(|()| "paused (SIGSTOP)")?,
+        Action::Resume(_) => service.resume().map(|()| "resumed")?,
+        Action::Restart(_) => service.restart().map(|()| "restarted")?,
+        other => {
+            return Err(LabError::Usage(format!(
+                "{other:?} is not a process action"
+            )))
         }
-        (Action::Resume(_), Part::Balancer) => site.balancer.resume().map(|()| "resumed")?,
-        (Action::Resume(_), Part::Controller) => site.controller.resume().map(|()| "resumed")?,
-        (Action::Restart(_), Part::Balancer) => site.balancer.restart().map(|()| "restarted")?,
-        (Action::Restart(_), Part::Controller) => {
-            site.controller.restart().map(|()| "restarted")?
-        }
-        _ => return Ok(None),
-    };
-    Ok(Some(format!("{what} {done}")))
+    })
 }
