@@ -33,7 +33,7 @@ use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use trickles_balancer::core::HealthThresholds;
 use trickles_netfn::{ConfigError, ConfigSource};
 
@@ -72,64 +72,93 @@ fn default_multiplier() -> u8 {
     3
 }
 
-#[derive(Debug, Deserialize)]
+/// The `bird` part of the file, as written.
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-struct BirdFile {
+pub struct BirdFile {
     #[serde(default = "default_socket")]
-    socket: PathBuf,
+    /// BIRD's control socket.
+    pub socket: PathBuf,
     #[serde(default = "default_bird_timeout")]
-    timeout_ms: u64,
+    /// How long one command may take.
+    pub timeout_ms: u64,
 }
 
-#[derive(Debug, Deserialize)]
+/// The `health` part of the file, as written.
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-struct HealthFile {
+pub struct HealthFile {
     #[serde(default = "default_interval")]
-    interval_ms: u64,
+    /// Between two probe rounds.
+    pub interval_ms: u64,
     #[serde(default = "default_timeout")]
-    timeout_ms: u64,
+    /// How long a probe waits for its answer.
+    pub timeout_ms: u64,
     #[serde(default = "default_two")]
-    rise: NonZeroU32,
+    /// Rounds up before a check counts.
+    pub rise: NonZeroU32,
     #[serde(default = "default_two")]
-    fall: NonZeroU32,
+    /// Rounds down before it stops counting.
+    pub fall: NonZeroU32,
 }
 
-#[derive(Debug, Deserialize)]
+/// The `bfd` part of the file, as written.
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-struct BfdFile {
+pub struct BfdFile {
     #[serde(default = "default_bfd_ms")]
-    min_tx_ms: u64,
+    /// Offered transmit interval.
+    pub min_tx_ms: u64,
     #[serde(default = "default_bfd_ms")]
-    min_rx_ms: u64,
+    /// Required receive interval.
+    pub min_rx_ms: u64,
     #[serde(default = "default_multiplier")]
-    multiplier: u8,
-    lease_ms: Option<u64>,
+    /// Detection multiplier.
+    pub multiplier: u8,
+    /// How long a silent loop keeps answering Up.
+    pub lease_ms: Option<u64>,
 }
 
-#[derive(Debug, Deserialize)]
+/// The `announcements[]` part of the file, as written.
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-struct AnnouncementFile {
-    protocol: String,
-    family: Family,
-    prefixes: Vec<Prefix>,
-    bfd_address: Option<IpAddr>,
-    checks: Vec<SocketAddr>,
+pub struct AnnouncementFile {
+    /// The BIRD protocol enabled and disabled.
+    pub protocol: String,
+    /// `ipv4` or `ipv6`.
+    pub family: Family,
+    /// What the protocol announces.
+    pub prefixes: Vec<Prefix>,
+    /// The next hop of its BFD-guarded routes.
+    pub bfd_address: Option<IpAddr>,
+    /// Trickles addresses probed.
+    pub checks: Vec<SocketAddr>,
     #[serde(default = "default_one")]
-    min_healthy: NonZeroU32,
+    /// Checks that must be up.
+    pub min_healthy: NonZeroU32,
 }
 
-#[derive(Debug, Deserialize)]
+/// The file as written (the lab writes it from this; [`AnycastConfig::from_source`] validates
+/// it).
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-struct ConfigFile {
-    bird: Option<BirdFile>,
-    metrics: Option<SocketAddr>,
-    state_file: Option<PathBuf>,
+pub struct AnycastConfigFile {
+    /// Where BIRD is.
+    pub bird: Option<BirdFile>,
+    /// `/metrics` and `/healthz`.
+    pub metrics: Option<SocketAddr>,
+    /// Pid, drain and per-prefix state.
+    pub state_file: Option<PathBuf>,
     #[serde(default = "default_drain_wait")]
-    drain_wait_ms: u64,
-    health: Option<HealthFile>,
-    bfd: Option<BfdFile>,
+    /// After a drain's withdraw, before "safe to stop".
+    pub drain_wait_ms: u64,
+    /// Health checks.
+    pub health: Option<HealthFile>,
+    /// BFD timers.
+    pub bfd: Option<BfdFile>,
     #[serde(default)]
-    announcements: Vec<AnnouncementFile>,
+    /// What is announced.
+    pub announcements: Vec<AnnouncementFile>,
 }
 
 /// Where BIRD is.
@@ -220,7 +249,7 @@ impl AnycastConfig {
 
     /// Validate the text of a configuration file.
     pub fn from_source(source: &ConfigSource) -> Result<Self, ConfigError> {
-        let file: ConfigFile = source.parse()?;
+        let file: AnycastConfigFile = source.parse()?;
         let bird = file.bird.unwrap_or(BirdFile {
             socket: default_socket(),
             timeout_ms: default_bird_timeout(),
@@ -493,5 +522,14 @@ announcements:
         assert!(load(&text)
             .expect_err("refused")
             .contains("already used by announcements[0]"));
+    }
+
+    #[test]
+    fn a_file_written_from_the_file_types_loads_back() {
+        let source = ConfigSource::from_text("a.yaml", GOOD);
+        let file: AnycastConfigFile = source.parse().expect("parses");
+        let text = serde_yaml::to_string(&file).expect("serializes");
+        let again = load(&text).expect("loads back");
+        assert_eq!(again, load(GOOD).expect("valid"));
     }
 }

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use std::str::FromStr;
 
 /// An address family, as the configuration spells it (`ipv4`, `ipv6`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Family {
     /// IPv4.
@@ -94,6 +94,12 @@ impl FromStr for Prefix {
             return Err(format!("prefix `{text}` has host bits set"));
         }
         Ok(Prefix { addr, len })
+    }
+}
+
+impl serde::Serialize for Prefix {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
     }
 }
 

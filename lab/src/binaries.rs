@@ -1,5 +1,6 @@
 //! [`Binaries`]: where the executables the lab drives are (`trickles-server`,
-//! `trickles-client`, `trickles-balancer`, `trickles-mirror`, `trickles-mirror-tunnel`),
+//! `trickles-client`, `trickles-balancer`, `trickles-mirror`, `trickles-mirror-tunnel`,
+//! `trickles-anycast`),
 //! building them with cargo (one run, cheap when up to date) when the workspace is at hand.
 //!
 //! The lab never links the server or the client: it runs them as separate processes, so what
@@ -23,13 +24,16 @@ pub const BALANCER_BIN: &str = "trickles-balancer";
 pub const MIRROR_BIN: &str = "trickles-mirror";
 /// The tunnel endpoint's executable name (TCP through the packet mirror).
 pub const TUNNEL_BIN: &str = "trickles-mirror-tunnel";
+/// The anycast controller's executable name.
+pub const ANYCAST_BIN: &str = "trickles-anycast";
 /// Every executable the lab drives, and the package each comes from.
-const PROGRAMS: [(&str, &str); 5] = [
+const PROGRAMS: [(&str, &str); 6] = [
     (SERVER_BIN, "trickles-server"),
     (CLIENT_BIN, "trickles-client"),
     (BALANCER_BIN, "trickles-balancer"),
     (MIRROR_BIN, "trickles-mirror"),
     (TUNNEL_BIN, "trickles-mirror"),
+    (ANYCAST_BIN, "trickles-anycast"),
 ];
 
 /// The cargo profile to build the binaries with.
@@ -54,6 +58,8 @@ pub struct Binaries {
     pub mirror: Option<PathBuf>,
     /// `trickles-mirror-tunnel`, when it was asked for (or found in `--bin-dir`).
     pub tunnel: Option<PathBuf>,
+    /// `trickles-anycast`, when it was asked for (or found in `--bin-dir`).
+    pub anycast: Option<PathBuf>,
 }
 
 impl Binaries {
@@ -73,6 +79,7 @@ impl Binaries {
             balancer: found(BALANCER_BIN).ok(),
             mirror: found(MIRROR_BIN).ok(),
             tunnel: found(TUNNEL_BIN).ok(),
+            anycast: found(ANYCAST_BIN).ok(),
         })
     }
 
@@ -143,6 +150,7 @@ impl Binaries {
                 balancer: artifact(BALANCER_BIN),
                 mirror: artifact(MIRROR_BIN),
                 tunnel: artifact(TUNNEL_BIN),
+                anycast: artifact(ANYCAST_BIN),
             })
         })();
         binaries.ok_or_else(|| LabError::Build {
@@ -174,6 +182,11 @@ impl Binaries {
     /// The tunnel endpoint's path, or a clear error when it was not built.
     pub fn tunnel(&self) -> Result<&Path> {
         self.network_function(self.tunnel.as_deref(), TUNNEL_BIN)
+    }
+
+    /// The anycast controller's path, or a clear error when it was not built.
+    pub fn anycast(&self) -> Result<&Path> {
+        self.network_function(self.anycast.as_deref(), ANYCAST_BIN)
     }
 
     fn network_function<'a>(

@@ -21,6 +21,8 @@
 //! - what runs: [`service`] (any program as a [`service::Service`], its configuration written
 //!   from the program's own config type; the client and its statistics), [`binaries`] (find or
 //!   build them), [`children`] (the kill-on-drop guard), [`fixture`] (key, served files, logs);
+//! - anycast: [`anycast`] (sites announcing one address through BIRD and `trickles-anycast`, a
+//!   router following them: the stage of `trickles-lab exp anycast`);
 //! - what breaks: [`schedule`] (failure schedules as data, applied to a
 //!   [`schedule::Stage`]);
 //! - the service under test: [`pool`] (replicas and their front end on a topology, the serving
@@ -34,6 +36,7 @@
 //!
 //! The integration tests in `tests/it/` use the same pieces against debug builds.
 
+pub mod anycast;
 pub mod bench_rss;
 pub mod bench_transfer;
 pub mod binaries;

@@ -1,5 +1,5 @@
 //! Failure schedules as data: *when* (a time, or bytes delivered) and *what* (kill, restart,
-//! pause, resume, cut a link, crash a host, withdraw, drain) — one [`FailureSchedule`], applied the
+//! pause, resume, cut a link, crash a host, withdraw, drain, announce) — one [`FailureSchedule`], applied the
 //! same way by every scenario through [`ScheduleRun::tick`] to whatever implements [`Stage`]
 //! (a replica pool, an anycast site set).
 //!
@@ -68,6 +68,8 @@ pub enum Action {
     Withdraw(Target),
     /// A site drains: withdraws, then waits for traffic to move (anycast, balancer).
     Drain(Target),
+    /// A site announces its routes (again): joins the anycast service.
+    Announce(Target),
 }
 
 /// One step.
@@ -209,7 +211,7 @@ impl FromStr for Target {
 }
 
 /// The verbs of [`Action`] as written.
-const VERBS: [&str; 10] = [
+const VERBS: [&str; 11] = [
     "kill",
     "restart",
     "pause",
@@ -220,6 +222,7 @@ const VERBS: [&str; 10] = [
     "boot-host",
     "withdraw",
     "drain",
+    "announce",
 ];
 
 impl Action {
@@ -235,6 +238,7 @@ impl Action {
             Action::BootHost(t) => ("boot-host", t),
             Action::Withdraw(t) => ("withdraw", t),
             Action::Drain(t) => ("drain", t),
+            Action::Announce(t) => ("announce", t),
         }
     }
 
@@ -255,6 +259,7 @@ impl Action {
             "boot-host" => Action::BootHost(target),
             "withdraw" => Action::Withdraw(target),
             "drain" => Action::Drain(target),
+            "announce" => Action::Announce(target),
             _ => return None,
         })
     }

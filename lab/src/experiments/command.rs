@@ -24,6 +24,10 @@ pub enum ExperimentCommand {
     /// Transfer throughput by round-trip time, 25 … 225 ms emulated by the packet mirror (the
     /// paper's PlanetLab figure).
     Wan(super::wan::WanArgs),
+    /// One anycast address served by two or three sites (BIRD, trickles-anycast, balancer,
+    /// replicas); the serving site fails, is drained, or a second site joins (ECMP)
+    /// mid-transfer: Trickles against TCP.
+    Anycast(super::anycast::AnycastArgs),
 }
 
 /// Runs one experiment; its table goes to stdout, progress to stderr.
@@ -35,5 +39,6 @@ pub fn run(command: &ExperimentCommand) -> Result<()> {
         ExperimentCommand::Pool(args) => super::pool::run(args).map(drop),
         ExperimentCommand::Friendliness(args) => super::friendliness::run(args).map(drop),
         ExperimentCommand::Wan(args) => super::wan::run(args).map(drop),
+        ExperimentCommand::Anycast(args) => super::anycast::run(args).map(drop),
     }
 }

@@ -16,8 +16,11 @@
 //! goodput against clients), [`failover`] (server killed and restarted, Trickles against TCP with range
 //! resume), [`pool`] (a replica of a balanced pool killed mid-transfer), [`friendliness`] (one
 //! flow against background TCP flows through the mirror), [`wan`] (throughput by emulated
-//! round-trip time).
+//! round-trip time), [`anycast`] (the route to an anycast service moves mid-transfer).
 
+pub mod anycast;
+pub mod anycast_clients;
+pub mod anycast_table;
 pub mod checked_wait;
 pub mod command;
 pub mod context;

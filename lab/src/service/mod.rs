@@ -10,10 +10,12 @@
 //! [`pause`](Service::pause) and [`resume`](Service::resume).
 //!
 //! Adding a kind of service is one small file: a spec struct and its `ServiceSpec` impl
-//! ([`server`], [`balancer`], [`mirror`], [`tunnel`]). The client is not a service (it runs to
+//! ([`server`], [`balancer`], [`mirror`], [`tunnel`], [`bird`], [`anycast`]). The client is not a service (it runs to
 //! completion): [`client`] starts it the same way and reads its statistics.
 
+pub mod anycast;
 pub mod balancer;
+pub mod bird;
 pub mod client;
 pub mod mirror;
 pub mod server;
@@ -245,7 +247,8 @@ impl<S: ServiceSpec> Service<S> {
         }
     }
 
-    fn signal(&mut self, signal: libc::c_int) -> Result<()> {
+    /// Sends `signal` (e.g. SIGUSR2: a controller's drain).
+    pub fn signal(&mut self, signal: libc::c_int) -> Result<()> {
         match &mut self.process {
             Some(process) => process.signal(signal),
             None => Err(LabError::Usage(format!("{} is not running", self.name))),

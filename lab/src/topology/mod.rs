@@ -161,6 +161,20 @@ impl Topology {
         }
     }
 
+    /// The router's namespace as a [`Host`] (to run a routing daemon there), reached at its
+    /// address on the first host's link.
+    pub fn router_host(&self) -> Result<Host> {
+        let testbed = self.testbed()?;
+        let first = testbed.hosts().first().ok_or_else(|| {
+            LabError::Usage("a testbed without hosts has no router address".to_owned())
+        })?;
+        Ok(Host {
+            role: "router".to_owned(),
+            address: first.gateway(self.family()),
+            netns: Some(testbed.router().handle()),
+        })
+    }
+
     /// The address family of the run.
     pub fn family(&self) -> Family {
         match self {

@@ -6,9 +6,10 @@
 //!   replica, a balanced pool and a relayed one, the chain, the demo;
 //! - [`testbed`]: the namespace topology itself (routing, shaping, links cut and hosts crashed);
 //! - [`direct_return`]: replies from the VIP, counted on the client's interface;
-//! - `exp_*`: every `trickles-lab exp` at a reduced size.
+//! - `exp_*`: every `trickles-lab exp` at a reduced size (`exp_anycast` also needs BIRD).
 
 mod direct_return;
+mod exp_anycast;
 mod exp_failover;
 mod exp_friendliness;
 mod exp_memory;
