@@ -138,5 +138,32 @@ impl LabError {
     }
 }
 
+/// The shared process, namespace and interrupt guards (`trickles-testkit`) fail with the same
+/// causes the lab names.
+impl From<trickles_testkit::TestkitError> for LabError {
+    fn from(error: trickles_testkit::TestkitError) -> Self {
+        use trickles_testkit::TestkitError as Kit;
+        match error {
+            Kit::Io { path, source } => LabError::Io { path, source },
+            Kit::Process { what, source } => LabError::Process { what, source },
+            Kit::ChildFailed {
+                name,
+                status,
+                log,
+                tail,
+            } => LabError::ChildFailed {
+                name,
+                status,
+                log,
+                tail,
+            },
+            Kit::Timeout { what, after } => LabError::Timeout { what, after },
+            Kit::Interrupted => LabError::Interrupted,
+            Kit::Command { command, reason } => LabError::Testbed { command, reason },
+            other @ Kit::MissingBinary { .. } => LabError::Usage(other.to_string()),
+        }
+    }
+}
+
 /// Results of the lab.
 pub type Result<T, E = LabError> = std::result::Result<T, E>;

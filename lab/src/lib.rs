@@ -42,7 +42,6 @@ pub mod bench_transfer;
 pub mod binaries;
 pub mod byte_size;
 pub mod chain;
-pub mod children;
 pub mod dashboard_render;
 pub mod demo;
 pub mod demo_report;
@@ -50,7 +49,6 @@ pub mod error;
 pub mod experiments;
 pub mod fixture;
 pub mod http_probe;
-pub mod interrupt;
 pub mod measure;
 pub mod observe;
 pub mod plot;
@@ -63,3 +61,7 @@ pub mod test_file;
 pub mod topology;
 
 pub use error::{LabError, Result};
+/// Ctrl-C: a flag every waiting loop polls, shared with the tests' guards.
+pub use trickles_testkit::interrupt;
+/// The kill-on-drop child process guard, shared with every crate's tests.
+pub use trickles_testkit::process as children;

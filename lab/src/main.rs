@@ -7,7 +7,9 @@ use clap::Parser;
 
 fn main() {
     let cli = cli::Cli::parse();
-    let result = trickles_lab::interrupt::install_handlers().and_then(|()| cli::run(cli));
+    let result = trickles_lab::interrupt::install_handlers()
+        .map_err(trickles_lab::LabError::from)
+        .and_then(|()| cli::run(cli));
     if let Err(error) = result {
         eprintln!("trickles-lab: {error}");
         std::process::exit(error.exit_code());

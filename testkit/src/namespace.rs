@@ -54,11 +54,24 @@ impl Namespace {
     /// Creates `trl<pid>-<role>` (`role` is unique within this process) with its loopback
     /// interface up.
     pub fn create(role: &str) -> Result<Self> {
-        let name = format!("{NAME_PREFIX}{}-{role}", std::process::id());
-        run("ip", &["netns", "add", &name])?;
-        let namespace = Namespace { name };
-        namespace.ip(&["link", "set", "lo", "up"])?;
+        let namespace = Namespace {
+            name: format!("{NAME_PREFIX}{}-{role}", std::process::id()),
+        };
+        namespace.recreate()?;
         Ok(namespace)
+    }
+
+    /// Kills every process inside and deletes the namespace, keeping the name for
+    /// [`recreate`](Self::recreate) (a crashed host).
+    pub fn destroy(&self) {
+        delete(&self.name);
+    }
+
+    /// Creates the namespace under its name (again, after [`destroy`](Self::destroy)), with its
+    /// loopback interface up.
+    pub fn recreate(&self) -> Result<()> {
+        run("ip", &["netns", "add", &self.name])?;
+        self.ip(&["link", "set", "lo", "up"]).map(drop)
     }
 
     /// The namespace's name (for `ip -n`, `ip netns exec`).

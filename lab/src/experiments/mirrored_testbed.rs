@@ -309,7 +309,7 @@ impl MirroredTestbed {
 fn enlarge_tcp_buffers(host: &NamespaceHost) -> Result<()> {
     let namespace = host.namespace();
     namespace.sysctl("net.ipv4.tcp_rmem", "4096 131072 16777216")?;
-    namespace.sysctl("net.ipv4.tcp_wmem", "4096 16384 16777216")
+    Ok(namespace.sysctl("net.ipv4.tcp_wmem", "4096 16384 16777216")?)
 }
 
 /// The tunnel address of `role`'s host: 198.19.0.1 (clients), 198.19.0.2 (server), or

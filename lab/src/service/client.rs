@@ -120,7 +120,7 @@ impl ClientProcess {
     /// Fails, quoting the client's log, if it has exited at all: for a flow that must still be
     /// running (a measurement window), even a successful exit is too early.
     pub fn check_running(&mut self) -> Result<()> {
-        self.child.check_running()
+        Ok(self.child.check_running()?)
     }
 
     /// Waits at most `limit` for a successful exit and reads the single-transfer statistics.
@@ -140,7 +140,7 @@ impl ClientProcess {
         if status.success() {
             Ok(())
         } else {
-            Err(self.child.failure(Some(status)))
+            Err(self.child.failure(Some(status)).into())
         }
     }
 }

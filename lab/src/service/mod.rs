@@ -186,9 +186,9 @@ impl<S: ServiceSpec> Service<S> {
         let what = format!("{} {}", self.name, self.spec.readiness());
         let (host, spec) = (&self.host, &self.spec);
         match &mut self.process {
-            Some(process) => process.wait_until(&what, limit, || {
+            Some(process) => Ok(process.wait_until(&what, limit, || {
                 host.probe(|| spec.ready()).unwrap_or(false)
-            }),
+            })?),
             None => Err(LabError::Usage(format!("{} is not running", self.name))),
         }
     }
@@ -196,7 +196,7 @@ impl<S: ServiceSpec> Service<S> {
     /// Fails, quoting its log, if its process has exited; nothing if it was killed on purpose.
     pub fn check_running(&mut self) -> Result<()> {
         match &mut self.process {
-            Some(process) => process.check_running(),
+            Some(process) => Ok(process.check_running()?),
             None => Ok(()),
         }
     }
@@ -204,7 +204,7 @@ impl<S: ServiceSpec> Service<S> {
     /// SIGKILL: a crash, with no chance to clean up. Whether it was running.
     pub fn kill(&mut self) -> Result<bool> {
         match self.process.take() {
-            Some(mut process) => process.kill_hard().map(|()| true),
+            Some(mut process) => Ok(process.kill_hard().map(|()| true)?),
             None => Ok(false),
         }
     }
@@ -242,7 +242,7 @@ impl<S: ServiceSpec> Service<S> {
     /// SIGTERM, then SIGKILL after a grace period.
     pub fn stop(mut self) -> Result<()> {
         match self.process.take() {
-            Some(mut process) => process.terminate(STOP_GRACE),
+            Some(mut process) => Ok(process.terminate(STOP_GRACE)?),
             None => Ok(()),
         }
     }
@@ -250,7 +250,7 @@ impl<S: ServiceSpec> Service<S> {
     /// Sends `signal` (e.g. SIGUSR2: a controller's drain).
     pub fn signal(&mut self, signal: libc::c_int) -> Result<()> {
         match &mut self.process {
-            Some(process) => process.signal(signal),
+            Some(process) => Ok(process.signal(signal)?),
             None => Err(LabError::Usage(format!("{} is not running", self.name))),
         }
     }

@@ -77,6 +77,6 @@ pub fn keygen(binaries: &Binaries, path: &Path, log: &Path) -> Result<()> {
     if status.success() {
         Ok(())
     } else {
-        Err(child.failure(Some(status)))
+        Err(child.failure(Some(status)).into())
     }
 }

@@ -92,6 +92,6 @@ impl Service<TunnelSpec> {
         // gets a route), so the route to the peer is set explicitly, for both.
         let prefix = if spec.peer_address.is_ipv6() { 128 } else { 32 };
         let route = format!("{peer}/{prefix}");
-        run("ip", &["-n", ns, "route", "replace", &route, "dev", device]).map(drop)
+        Ok(run("ip", &["-n", ns, "route", "replace", &route, "dev", device]).map(drop)?)
     }
 }

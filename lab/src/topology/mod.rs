@@ -15,8 +15,10 @@
 //! [`StarTestbed`] guard deletes its namespaces on drop, Ctrl-C unwinds to that drop, and a run
 //! killed outright leaves namespaces that the next run removes ([`namespace::remove_stale`]).
 
-pub mod command_line;
-pub mod namespace;
+/// The configuration tools (`ip`, `tc`, `sysctl`) run with their output quoted on failure.
+pub use trickles_testkit::command_line;
+/// Network namespaces, shared with every crate's tests.
+pub use trickles_testkit::namespace;
 pub mod privilege;
 pub mod star;
 
@@ -103,7 +105,7 @@ impl Host {
     /// Makes `command` start inside the host's namespace (nothing to do on loopback).
     pub fn enter(&self, command: &mut std::process::Command) -> Result<()> {
         match &self.netns {
-            Some(netns) => netns.enter(command),
+            Some(netns) => Ok(netns.enter(command)?),
             None => Ok(()),
         }
     }

@@ -91,7 +91,7 @@ impl NamespaceHost {
         if address.is_ipv6() {
             args.push("nodad");
         }
-        self.namespace.ip(&args).map(drop)
+        Ok(self.namespace.ip(&args).map(drop)?)
     }
 }
 
@@ -152,30 +152,29 @@ impl StarTestbed {
         // The bucket must hold at least one maximal (GSO) packet, and enough for the timer
         // granularity at this rate.
         let burst = (rate_bits / 8 / 250).max(65_536 + 1_514);
-        self.router
-            .tc(&[
-                "qdisc",
-                "replace",
-                "dev",
-                &interface,
-                "root",
-                "tbf",
-                "rate",
-                &format!("{rate_bits}bit"),
-                "burst",
-                &burst.to_string(),
-                "limit",
-                &queue_bytes.max(burst).to_string(),
-            ])
-            .map(drop)
+        self.router.tc(&[
+            "qdisc",
+            "replace",
+            "dev",
+            &interface,
+            "root",
+            "tbf",
+            "rate",
+            &format!("{rate_bits}bit"),
+            "burst",
+            &burst.to_string(),
+            "limit",
+            &queue_bytes.max(burst).to_string(),
+        ])?;
+        Ok(())
     }
 
     /// Removes the shaping toward `role`.
     pub fn unshape_toward(&self, role: &str) -> Result<()> {
         let interface = self.host(role).router_interface();
         self.router
-            .tc(&["qdisc", "del", "dev", &interface, "root"])
-            .map(drop)
+            .tc(&["qdisc", "del", "dev", &interface, "root"])?;
+        Ok(())
     }
 
     /// Takes `role`'s link down (`up: false`: both ends, as a pulled cable) or brings it back

@@ -271,6 +271,8 @@ impl ChildProcess {
     /// Sends SIGTERM, waits up to `grace` for a clean exit, then SIGKILLs; the status is then
     /// [`exit_status`](Self::exit_status).
     pub fn terminate(&mut self, grace: Duration) -> Result<()> {
+        // A paused child would not act on SIGTERM.
+        self.signal(libc::SIGCONT)?;
         self.signal(libc::SIGTERM)?;
         match self.wait_for(grace) {
             Ok(_) => Ok(()),
