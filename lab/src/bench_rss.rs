@@ -149,10 +149,10 @@ pub fn run_rss_bench(binaries: &Binaries, opts: &RssBenchOptions) -> Result<RssB
                 samples += 1;
             }
             if start.elapsed() > opts.step_limit {
-                return Err(LabError::Timeout {
-                    what: format!("{clients} concurrent transfers"),
-                    after: opts.step_limit,
-                });
+                return Err(LabError::timeout(
+                    format!("{clients} concurrent transfers"),
+                    opts.step_limit,
+                ));
             }
             std::thread::sleep(SAMPLE_EVERY);
         }

@@ -3,25 +3,15 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use trickles_testkit::TestkitError;
+
 /// Why a lab run (demo, benchmark, test fixture) failed.
 #[derive(Debug, thiserror::Error)]
 pub enum LabError {
-    /// A file or directory operation failed.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file or directory involved.
-        path: PathBuf,
-        /// The operating system's error.
-        source: std::io::Error,
-    },
-    /// A child process could not be started or controlled.
-    #[error("{what}: {source}")]
-    Process {
-        /// The process and the operation, e.g. "starting trickles-server".
-        what: String,
-        /// The operating system's error.
-        source: std::io::Error,
-    },
+    /// A file, a child process, a wait or a command of the shared guards failed (the file or
+    /// process named, a child's log quoted), or Ctrl-C arrived.
+    #[error(transparent)]
+    Kit(#[from] TestkitError),
     /// Building trickles-server / trickles-client with cargo failed.
     #[error("building {what} failed: {reason}")]
     Build {
@@ -38,29 +28,6 @@ pub enum LabError {
         /// Where it was expected.
         path: PathBuf,
     },
-    /// A child process exited unsuccessfully or before it should have.
-    #[error("{name} failed ({status}); last lines of {log}:\n{tail}")]
-    ChildFailed {
-        /// The child's role, e.g. "trickles-client".
-        name: String,
-        /// Its exit status, as printed by the OS.
-        status: String,
-        /// Its log file.
-        log: PathBuf,
-        /// The end of that log.
-        tail: String,
-    },
-    /// Something did not happen within its time bound.
-    #[error("timed out after {:.1} s waiting for {what}", .after.as_secs_f64())]
-    Timeout {
-        /// What was awaited.
-        what: String,
-        /// How long the lab waited.
-        after: Duration,
-    },
-    /// The run was interrupted (SIGINT/SIGTERM); every child has been killed.
-    #[error("interrupted")]
-    Interrupted,
     /// A transfer delivered different bytes than the file on the server.
     #[error("{what}: sha256 {got} differs from the served file's {expected}")]
     Mismatch {
@@ -111,56 +78,31 @@ pub enum LabError {
 }
 
 impl LabError {
-    /// An [`LabError::Io`] for `path`.
+    /// A failed file or directory operation on `path`.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        LabError::Io {
-            path: path.into(),
-            source,
-        }
+        LabError::Kit(TestkitError::io(path, source))
     }
 
-    /// A [`LabError::Process`] for the operation `what`.
+    /// A process that could not be started or controlled, for the operation `what`.
     pub fn process(what: impl Into<String>, source: std::io::Error) -> Self {
-        LabError::Process {
+        LabError::Kit(TestkitError::process(what, source))
+    }
+
+    /// Something that did not happen within `after`.
+    pub fn timeout(what: impl Into<String>, after: Duration) -> Self {
+        LabError::Kit(TestkitError::Timeout {
             what: what.into(),
-            source,
-        }
+            after,
+        })
     }
 
     /// The process exit code the CLI uses for this error (130 for an interrupt, as shells do).
     pub fn exit_code(&self) -> i32 {
         match self {
-            LabError::Interrupted => 130,
+            LabError::Kit(TestkitError::Interrupted) => 130,
             LabError::Usage(_) => 2,
             LabError::Privilege { .. } => 77,
             _ => 1,
-        }
-    }
-}
-
-/// The shared process, namespace and interrupt guards (`trickles-testkit`) fail with the same
-/// causes the lab names.
-impl From<trickles_testkit::TestkitError> for LabError {
-    fn from(error: trickles_testkit::TestkitError) -> Self {
-        use trickles_testkit::TestkitError as Kit;
-        match error {
-            Kit::Io { path, source } => LabError::Io { path, source },
-            Kit::Process { what, source } => LabError::Process { what, source },
-            Kit::ChildFailed {
-                name,
-                status,
-                log,
-                tail,
-            } => LabError::ChildFailed {
-                name,
-                status,
-                log,
-                tail,
-            },
-            Kit::Timeout { what, after } => LabError::Timeout { what, after },
-            Kit::Interrupted => LabError::Interrupted,
-            Kit::Command { command, reason } => LabError::Testbed { command, reason },
-            other @ Kit::MissingBinary { .. } => LabError::Usage(other.to_string()),
         }
     }
 }

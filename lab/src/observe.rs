@@ -55,10 +55,10 @@ pub fn start_prometheus(pool: &Pool<'_>, client: Option<SocketAddr>) -> Result<P
             return Ok(prometheus);
         }
         if Instant::now() > deadline {
-            return Err(LabError::Timeout {
-                what: format!("Prometheus to scrape all {services} services ({scraped} up)"),
-                after: TARGETS_WITHIN,
-            });
+            return Err(LabError::timeout(
+                format!("Prometheus to scrape all {services} services ({scraped} up)"),
+                TARGETS_WITHIN,
+            ));
         }
         crate::interrupt::check()?;
         std::thread::sleep(Duration::from_millis(100));

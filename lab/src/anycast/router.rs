@@ -91,13 +91,13 @@ impl Router {
                 return Ok(());
             }
             if start.elapsed() > limit {
-                return Err(LabError::Timeout {
-                    what: format!(
+                return Err(LabError::timeout(
+                    format!(
                         "the router's route to {} to be via {want} (it is via {now})",
                         self.anycast
                     ),
-                    after: limit,
-                });
+                    limit,
+                ));
             }
             std::thread::sleep(Duration::from_millis(20));
         }

@@ -15,6 +15,7 @@ use crate::interrupt;
 use crate::schedule::{FailureSchedule, Stage};
 use crate::service::client::{ClientProcess, ClientSpec, TransferStats};
 use crate::topology::Host;
+use trickles_testkit::TestkitError;
 
 /// How often the schedule is ticked.
 const TICK: Duration = Duration::from_millis(5);
@@ -79,7 +80,7 @@ pub fn run_transfer(
     }
     let (stats, failure) = match finished {
         Ok(stats) => (stats, None),
-        Err(LabError::ChildFailed { status, .. }) if allow_failure => {
+        Err(LabError::Kit(TestkitError::ChildFailed { status, .. })) if allow_failure => {
             (seen(&url, &trace), Some(format!("failed ({status})")))
         }
         Err(error) => return Err(error),
@@ -137,10 +138,10 @@ pub fn drive(
         interrupt::check()?;
         run.tick(seconds, delivered(), stage, &mut events)?;
         if start.elapsed() > limit {
-            return Err(LabError::Timeout {
-                what: format!("{} to finish", process.spec().url),
-                after: limit,
-            });
+            return Err(LabError::timeout(
+                format!("{} to finish", process.spec().url),
+                limit,
+            ));
         }
         std::thread::sleep(TICK);
     }
