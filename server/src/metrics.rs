@@ -19,6 +19,7 @@
 //! | `trickles_server_send_errors_total` | datagrams the kernel refused |
 //! | `trickles_server_soft_state_bytes` | replay-filter memory of all workers |
 //! | `trickles_server_http_requests_total` | requests to the HTTP/TCP baseline |
+//! | `trickles_server_build_info{version,profile}`, `process_*` | which build runs; CPU, memory, descriptors (netfn's standard metrics) |
 
 use std::sync::Arc;
 
@@ -49,6 +50,7 @@ impl ServerMetrics {
         let http = HttpMetrics::new()?;
         udp.register(&registry)?;
         http.register(&registry)?;
+        trickles_netfn::register_standard_metrics(&registry, "server", env!("CARGO_PKG_VERSION"))?;
         Ok(ServerMetrics {
             registry,
             udp,

@@ -41,17 +41,14 @@ fn every_metrics_endpoint_passes_promtool_check_metrics() {
         }
         let families = metric_families(&text);
         let component = c.job.trim_start_matches("trickles-");
-        // The server gets these once it runs on netfn's runtime (another branch).
-        if component != "server" {
-            for name in [
-                format!("trickles_{component}_build_info"),
-                "process_cpu_seconds_total".to_owned(),
-                "process_resident_memory_bytes".to_owned(),
-                "process_open_fds".to_owned(),
-                "process_start_time_seconds".to_owned(),
-            ] {
-                assert!(families.contains_key(&name), "{} lacks {name}", c.job);
-            }
+        for name in [
+            format!("trickles_{component}_build_info"),
+            "process_cpu_seconds_total".to_owned(),
+            "process_resident_memory_bytes".to_owned(),
+            "process_open_fds".to_owned(),
+            "process_start_time_seconds".to_owned(),
+        ] {
+            assert!(families.contains_key(&name), "{} lacks {name}", c.job);
         }
     }
 }
