@@ -40,7 +40,7 @@ use trickles_netfn::{ConfigError, ConfigSource};
 use crate::prefix::{Family, Prefix};
 
 /// Shortest accepted `health.interval_ms`.
-pub const MIN_INTERVAL_MS: u64 = 10;
+pub use trickles_balancer::config::MIN_INTERVAL_MS;
 /// Shortest accepted BFD interval (BIRD's own minimum is 1 ms; below 10 ms a loaded host flaps).
 pub const MIN_BFD_MS: u64 = 10;
 
@@ -263,24 +263,11 @@ impl AnycastConfig {
             rise: default_two(),
             fall: default_two(),
         });
-        if health.interval_ms < MIN_INTERVAL_MS {
-            return Err(source.error_at(
-                "health.interval_ms",
-                format!(
-                    "interval_ms = {}, must be at least {MIN_INTERVAL_MS}",
-                    health.interval_ms
-                ),
-            ));
-        }
-        if health.timeout_ms == 0 || health.timeout_ms >= health.interval_ms {
-            return Err(source.error_at(
-                "health.timeout_ms",
-                format!(
-                    "timeout_ms = {} must be above 0 and below interval_ms = {}",
-                    health.timeout_ms, health.interval_ms
-                ),
-            ));
-        }
+        trickles_balancer::config::check_probe_timing(
+            source,
+            health.interval_ms,
+            health.timeout_ms,
+        )?;
         let bfd = file.bfd.unwrap_or(BfdFile {
             min_tx_ms: default_bfd_ms(),
             min_rx_ms: default_bfd_ms(),

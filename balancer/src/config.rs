@@ -49,6 +49,31 @@ pub const MIN_INTERVAL_MS: u64 = 10;
 /// How often the file is polled when `watch_config` is on.
 pub const WATCH_INTERVAL: Duration = Duration::from_millis(500);
 
+/// Checks a health probe's timing as written under `health:`: the interval at least
+/// [`MIN_INTERVAL_MS`], the timeout above 0 and below the interval (shared with the anycast
+/// controller's checks, which use the same probe).
+pub fn check_probe_timing(
+    source: &ConfigSource,
+    interval_ms: u64,
+    timeout_ms: u64,
+) -> Result<(), ConfigError> {
+    if interval_ms < MIN_INTERVAL_MS {
+        return Err(source.error_at(
+            "health.interval_ms",
+            format!("interval_ms = {interval_ms}, must be at least {MIN_INTERVAL_MS}"),
+        ));
+    }
+    if timeout_ms == 0 || timeout_ms >= interval_ms {
+        return Err(source.error_at(
+            "health.timeout_ms",
+            format!(
+                "timeout_ms = {timeout_ms} must be above 0 and below interval_ms = {interval_ms}"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// A Maglev table size: prime, at most [`MAX_TABLE_SIZE`] (checked while parsing).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
@@ -364,24 +389,7 @@ impl BalancerConfig {
             }
         };
         let health = &file.health;
-        if health.interval_ms < MIN_INTERVAL_MS {
-            return Err(source.error_at(
-                "health.interval_ms",
-                format!(
-                    "interval_ms = {}, must be at least {MIN_INTERVAL_MS}",
-                    health.interval_ms
-                ),
-            ));
-        }
-        if health.timeout_ms == 0 || health.timeout_ms >= health.interval_ms {
-            return Err(source.error_at(
-                "health.timeout_ms",
-                format!(
-                    "timeout_ms = {} must be above 0 and below interval_ms = {}",
-                    health.timeout_ms, health.interval_ms
-                ),
-            ));
-        }
+        check_probe_timing(source, health.interval_ms, health.timeout_ms)?;
         if file.backends.is_empty() {
             return Err(source.error_at("backends", "no backends: list the replica pool"));
         }
