@@ -12,7 +12,6 @@ use crate::measure::recovery::{analyse, Recovery, RECOVERY_RULE};
 use crate::measure::transfer::{run_transfer, Transfer};
 use crate::schedule::FailureSchedule;
 use crate::service::client::ClientSpec;
-use crate::test_file::sha256_file;
 use crate::topology::Host;
 
 /// How long the route is still watched after the client exits, for a change it has not
@@ -75,14 +74,7 @@ pub fn fetch_through_anycast(
     if let Some((_, resumed)) = recovery.outage {
         transfer.trace.event(resumed, "deliveries resumed");
     }
-    let output_sha256 = match &output {
-        Some(path) => sha256_file(path)?,
-        None => String::new(),
-    };
-    let byte_exact = output_sha256 == expected_sha256 && transfer.stats.sha256 == expected_sha256;
-    if let (Some(path), true) = (&output, byte_exact) {
-        let _ = std::fs::remove_file(path);
-    }
+    let (_, byte_exact) = transfer.check_output(output.as_deref(), expected_sha256)?;
     let route_changed_at = sites.first_after(event_at, |c| matches!(c, Change::Route(_)));
     let route_after = sites.changes.iter().find_map(|(at, change)| match change {
         Change::Route(route) if Some(*at) == route_changed_at => Some(route.clone()),

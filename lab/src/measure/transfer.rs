@@ -6,6 +6,7 @@
 //!
 //! Times are seconds since the client was started, for the samples and the events alike.
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::delivery::{DeliverySampler, DeliveryTrace};
@@ -14,6 +15,7 @@ use crate::error::{LabError, Result};
 use crate::interrupt;
 use crate::schedule::{FailureSchedule, Stage};
 use crate::service::client::{ClientProcess, ClientSpec, TransferStats};
+use crate::test_file::sha256_file;
 use crate::topology::Host;
 use trickles_testkit::TestkitError;
 
@@ -36,6 +38,21 @@ pub struct Transfer {
 }
 
 impl Transfer {
+    /// The SHA-256 of the client's `output` and whether it and the client's own digest are
+    /// `expected`; a byte-exact output is deleted (free the disk before the next transfer), a
+    /// differing one kept for a comparison.
+    pub fn check_output(&self, output: Option<&Path>, expected: &str) -> Result<(String, bool)> {
+        let digest = match output {
+            Some(path) => sha256_file(path)?,
+            None => String::new(),
+        };
+        let exact = digest == expected && self.stats.sha256 == expected;
+        if let (Some(path), true) = (output, exact) {
+            let _ = std::fs::remove_file(path);
+        }
+        Ok((digest, exact))
+    }
+
     /// When step `index` fired, or a usage error saying the transfer ended first (raise the
     /// size or lower the rate).
     pub fn step_time(&self, index: usize) -> Result<f64> {

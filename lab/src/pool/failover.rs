@@ -17,7 +17,6 @@ use crate::measure::recovery::{analyse, Recovery, RECOVERY_RULE};
 use crate::measure::transfer::{run_transfer, Transfer};
 use crate::schedule::FailureSchedule;
 use crate::service::client::ClientSpec;
-use crate::test_file::sha256_file;
 use crate::topology::Host;
 
 /// What a failover did.
@@ -71,15 +70,7 @@ pub fn fetch_through_failover(
     if let Some((_, resumed)) = recovery.longest_stall {
         transfer.trace.event(resumed, "deliveries resumed");
     }
-    let output_sha256 = match &output {
-        Some(path) => sha256_file(path)?,
-        None => String::new(),
-    };
-    let byte_exact = output_sha256 == expected_sha256 && transfer.stats.sha256 == expected_sha256;
-    if let (Some(path), true) = (&output, byte_exact) {
-        // Hashed and equal: free the disk space before the next transfer.
-        let _ = std::fs::remove_file(path);
-    }
+    let (output_sha256, byte_exact) = transfer.check_output(output.as_deref(), expected_sha256)?;
     let victim = pool.victim();
     let watch = pool.watch();
     let end = transfer.stats.seconds;
