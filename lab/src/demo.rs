@@ -145,14 +145,12 @@ pub fn run_demo(binaries: &Binaries, opts: &DemoOptions) -> Result<DemoOutcome> 
     let download = fixture.path().join("download");
     let mut client = ClientSpec::single(url, download, fixture.path(), "client");
     client.via = pool.via();
-    let prometheus = match opts.observe {
-        true => {
-            client.metrics = Some(crate::ports::free_tcp(opts.ip)?);
-            Some(observe::start_prometheus(&pool, client.metrics)?)
-        }
-        false => None,
+    let client_host = topology.host("client");
+    let mut observer = None;
+    let client_started = match opts.observe {
+        true => observe::watch_pool(&mut observer, &topology, &pool, &mut client, &client_host)?,
+        false => observe::unix_now(),
     };
-    let client_started = observe::unix_now();
     let victim = match opts.front_end {
         FrontEnd::Direct => Target::Replica(0),
         _ => Target::Serving,
@@ -165,7 +163,6 @@ pub fn run_demo(binaries: &Binaries, opts: &DemoOptions) -> Result<DemoOutcome> 
         Trigger::After(opts.restart_after.as_secs_f64()),
         Action::Restart(victim),
     );
-    let client_host = topology.host("client");
     let run = fetch_through_failover(
         binaries,
         &mut pool,
@@ -175,10 +172,10 @@ pub fn run_demo(binaries: &Binaries, opts: &DemoOptions) -> Result<DemoOutcome> 
         opts.limit,
         &sha256,
     )?;
-    let dashboard = match &prometheus {
-        Some(prometheus) => {
+    let dashboard = match &observer {
+        Some(observer) => {
             let stem = crate::fixture::output_dir(&opts.out_dir)?.join("failover-overview");
-            Some(observe::draw_overview(prometheus, client_started, &stem)?)
+            Some(observer.draw_overview(client_started, &stem)?)
         }
         None => None,
     };

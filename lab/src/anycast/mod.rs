@@ -31,6 +31,7 @@ use crate::fixture::ServiceFixture;
 use crate::schedule::{Action, Stage, Target};
 use crate::service::{Service, ServiceSpec};
 use crate::topology::Topology;
+use trickles_observe::ScrapeJob;
 
 /// Trickles' stream bytes per packet at the sites (as every experiment's testbed).
 pub const LAB_MSS: usize = crate::experiments::context::EXPERIMENT_MSS;
@@ -116,6 +117,19 @@ impl<'t> AnycastSites<'t> {
             serving_read_at: f64::NEG_INFINITY,
             last_tick: None,
         })
+    }
+
+    /// What `--observe` scrapes: every site's replicas, balancer and controller.
+    pub fn scrape_jobs(&self) -> Vec<ScrapeJob> {
+        let mut jobs = ["trickles-server", "trickles-balancer", "trickles-anycast"]
+            .map(|name| ScrapeJob::new(name, Vec::new()));
+        for site in &self.sites {
+            let replicas = site.replicas.iter().filter_map(|r| r.spec().control());
+            jobs[0].targets.extend(replicas);
+            jobs[1].targets.extend(site.balancer.spec().control());
+            jobs[2].targets.extend(site.controller.spec().control());
+        }
+        jobs.to_vec()
     }
 
     /// When `wanted` was first seen at or after `since`.

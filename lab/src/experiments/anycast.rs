@@ -30,7 +30,9 @@ use crate::byte_size::parse_byte_size;
 use crate::error::{LabError, Result};
 use crate::measure::delivery::TraceEvent;
 use crate::measure::recovery::{legend, RECOVERY_RULE};
+use crate::observe::{self, Observer};
 use crate::schedule::{Action, FailureSchedule, Target, Trigger};
+use trickles_observe::ScrapeJob;
 
 const FILE: &str = "anycast.bin";
 const SITES: [&str; 3] = ["site-a", "site-b", "site-c"];
@@ -94,6 +96,11 @@ pub struct AnycastArgs {
     /// Seconds one transfer may take.
     #[arg(long, default_value_t = 90.0)]
     pub transfer_limit: f64,
+    /// Run a real Prometheus in the router scraping every site's replicas, balancer and
+    /// controller and the client, and draw the failover overview and the anycast dashboard of
+    /// each run (`anycast-SCENARIO-CLIENT-{overview,dashboard}.png`).
+    #[arg(long)]
+    pub observe: bool,
 }
 
 impl AnycastArgs {
@@ -111,6 +118,7 @@ impl AnycastArgs {
             event_at: 1.5,
             seed: 2005,
             transfer_limit: 45.0,
+            observe: false,
         }
     }
 
@@ -185,9 +193,22 @@ pub fn run(args: &AnycastArgs) -> Result<(Vec<Row>, super::report::Report)> {
             )?;
             sites.router.wait_route(&before, Duration::from_secs(30))?;
             let stem = format!("{scenario:?}-{client:?}").to_ascii_lowercase();
-            let spec = client.spec(anycast, FILE, &context, &stem);
+            let mut spec = client.spec(anycast, FILE, &context, &stem);
             let limit = Duration::from_secs_f64(args.transfer_limit);
             let host = topology.host("client");
+            let observer = match args.observe {
+                true => {
+                    spec.metrics = Some(observe::client_metrics(&host)?);
+                    let mut jobs = sites.scrape_jobs();
+                    jobs.push(ScrapeJob::new(
+                        "trickles-client",
+                        spec.metrics.into_iter().collect(),
+                    ));
+                    Some(Observer::start(&topology, &jobs)?)
+                }
+                false => None,
+            };
+            let started = observe::unix_now();
             let run = fetch_through_anycast(
                 &context.binaries,
                 &mut sites,
@@ -197,6 +218,13 @@ pub fn run(args: &AnycastArgs) -> Result<(Vec<Row>, super::report::Report)> {
                 limit,
                 &expected,
             )?;
+            if let Some(observer) = observer {
+                for (name, part) in [("failover", "overview"), ("anycast", "dashboard")] {
+                    let path = context.result_path(&format!("anycast-{stem}-{part}"));
+                    let drawn = observer.draw(name, started, &path)?;
+                    files.extend([drawn.files.png, drawn.files.svg]);
+                }
+            }
             traces.push((client.label(), run.transfer.trace.clone()));
             rows.push((scenario, client, run));
         }

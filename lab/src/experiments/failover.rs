@@ -28,6 +28,7 @@ use crate::byte_size::parse_byte_size;
 use crate::error::Result;
 use crate::measure::delivery::TraceEvent;
 use crate::measure::recovery::{legend, RECOVERY_RULE};
+use crate::observe;
 use crate::pool::failover::{fetch_through_failover, FailoverRun};
 use crate::pool::{FrontEnd, HostSetup, Pool, PoolSpec};
 use crate::schedule::{Action, FailureSchedule, Target, Trigger};
@@ -68,6 +69,10 @@ pub struct FailoverArgs {
     /// Seconds one transfer may take before the run fails.
     #[arg(long, default_value_t = 120.0)]
     pub transfer_limit: f64,
+    /// Run a real Prometheus in the router scraping the server and each client, and draw the
+    /// failover overview of each client's run (`failover-overview-CLIENT.png`).
+    #[arg(long)]
+    pub observe: bool,
 }
 
 impl FailoverArgs {
@@ -84,6 +89,7 @@ impl FailoverArgs {
             tcp_cc: "reno".to_owned(),
             seed: 2005,
             transfer_limit: 60.0,
+            observe: false,
         }
     }
 
@@ -139,7 +145,12 @@ pub fn run(args: &FailoverArgs) -> Result<FailoverOutcome> {
     } else {
         &CLIENTS[..2]
     };
-    let mut runs = Vec::new();
+    let stem = if args.host_crash {
+        "failover-host-crash"
+    } else {
+        "failover"
+    };
+    let (mut runs, mut observer, mut dashboards) = (Vec::new(), None, Vec::new());
     for &(label, tcp, range_resume) in clients {
         let setup: HostSetup<'_> =
             Box::new(|topology, role| tcp_congestion::use_in(topology, role, &args.tcp_cc));
@@ -155,16 +166,16 @@ pub fn run(args: &FailoverArgs) -> Result<FailoverOutcome> {
             spec,
             Some(setup),
         )?;
-        let stem = label.to_ascii_lowercase().replace([' ', '(', ')'], "");
+        let name = label.to_ascii_lowercase().replace([' ', '(', ')'], "");
         let url = match tcp {
             false => pool.trickles_url(FILE),
             true => pool.http_url(FILE).unwrap_or_default(),
         };
         let mut client = ClientSpec::single(
             url,
-            context.temp_path(&format!("{stem}.download")),
+            context.temp_path(&format!("{name}.download")),
             context.fixture.path(),
-            &stem,
+            &name,
         );
         client.idle_timeout = Duration::from_secs(30);
         client.range_resume = range_resume;
@@ -178,18 +189,23 @@ pub fn run(args: &FailoverArgs) -> Result<FailoverOutcome> {
             client.allow_failure = !range_resume;
         }
         let (bins, host) = (&context.binaries, topology.host("client"));
+        let started = match args.observe {
+            true => observe::watch_pool(&mut observer, &topology, &pool, &mut client, &host)?,
+            false => observe::unix_now(),
+        };
         let limit = Duration::from_secs_f64(args.transfer_limit);
         let run =
             fetch_through_failover(bins, &mut pool, &host, client, &schedule, limit, &expected)?;
+        if let Some(observer) = &observer {
+            let path = context.result_path(&format!("{stem}-overview-{name}"));
+            let drawn = observer.draw_overview(started, &path)?;
+            dashboards.extend([drawn.files.png, drawn.files.svg]);
+        }
         pool.stop()?;
         runs.push((label, run));
     }
+    drop(observer);
     drop(topology);
-    let stem = if args.host_crash {
-        "failover-host-crash"
-    } else {
-        "failover"
-    };
     let traces: Vec<_> = runs.iter().map(|(l, r)| (*l, &r.transfer.trace)).collect();
     let what = if args.host_crash {
         "host crashed"
@@ -204,7 +220,8 @@ pub fn run(args: &FailoverArgs) -> Result<FailoverOutcome> {
         "Server {what} at {} s: goodput, {} Mbit/s bottleneck",
         args.kill_at, args.rate_mbit
     );
-    let files = write_goodput_series(&context.result_path(stem), &title, &traces, &markers)?;
+    let mut files = write_goodput_series(&context.result_path(stem), &title, &traces, &markers)?;
+    files.extend(dashboards);
     let report = context.publish(
         table(&runs),
         &format!("{stem}-summary.csv"),

@@ -35,8 +35,10 @@ use super::results_table::ResultTable;
 use super::tcp_congestion;
 use crate::binaries::Profile;
 use crate::byte_size::parse_byte_size;
+use crate::dashboard_render::RenderedDashboard;
 use crate::error::{LabError, Result};
 use crate::measure::recovery::{legend, RECOVERY_RULE};
+use crate::observe;
 use crate::pool::failover::{fetch_through_failover, FailoverRun};
 use crate::pool::{FrontEnd, HostSetup, Pool, PoolSpec};
 use crate::schedule::{Action, FailureSchedule, Target, Trigger};
@@ -110,6 +112,11 @@ pub struct PoolArgs {
     /// Seconds the transfer may take before the run fails.
     #[arg(long, default_value_t = 120.0)]
     pub transfer_limit: f64,
+    /// Run a real Prometheus in the router scraping every component and the client, and draw
+    /// the failover overview and the pool dashboard from it (`pool-overview.png`,
+    /// `pool-dashboard.png`).
+    #[arg(long)]
+    pub observe: bool,
 }
 
 impl PoolArgs {
@@ -129,6 +136,7 @@ impl PoolArgs {
             tcp_cc: "reno".to_owned(),
             seed: 2005,
             transfer_limit: 60.0,
+            observe: false,
         }
     }
 
@@ -159,6 +167,8 @@ pub struct PoolOutcome {
     /// Reply bytes the balancer relayed to the client (`to_client`, all backends): the whole
     /// download in relay mode, none in direct-return mode. `None` if the metrics were not read.
     pub relayed_reply_bytes: Option<u64>,
+    /// With `--observe`: the failover overview and the pool dashboard, drawn from Prometheus.
+    pub dashboards: Vec<RenderedDashboard>,
     /// The table and files.
     pub report: Report,
 }
@@ -205,6 +215,11 @@ pub fn run(args: &PoolArgs) -> Result<PoolOutcome> {
         "pool-client",
     );
     client.idle_timeout = Duration::from_secs(30);
+    let (mut observer, host) = (None, topology.host("client"));
+    let started = match args.observe {
+        true => observe::watch_pool(&mut observer, &topology, &pool, &mut client, &host)?,
+        false => observe::unix_now(),
+    };
     let mut schedule =
         FailureSchedule::at(Trigger::At(args.kill_at), Action::Kill(Target::Serving));
     if !args.no_restart {
@@ -213,13 +228,21 @@ pub fn run(args: &PoolArgs) -> Result<PoolOutcome> {
             Action::Restart(Target::Serving),
         );
     }
-    let (bins, host) = (&context.binaries, topology.host("client"));
-    let limit = Duration::from_secs_f64(args.transfer_limit);
+    let (bins, limit) = (
+        &context.binaries,
+        Duration::from_secs_f64(args.transfer_limit),
+    );
     let run = fetch_through_failover(bins, &mut pool, &host, client, &schedule, limit, &expected)?;
     let relayed_reply_bytes = pool
         .balancer()
         .and_then(|b| b.metrics())
         .map(|text| relayed_reply_bytes(&text));
+    let mut dashboards = Vec::new();
+    if let Some(observer) = observer {
+        for (name, stem) in [("failover", "pool-overview"), ("pool", "pool-dashboard")] {
+            dashboards.push(observer.draw(name, started, &context.result_path(stem))?);
+        }
+    }
     pool.stop()?;
     drop(topology);
     let bytes_lost = match run.byte_exact {
@@ -233,12 +256,17 @@ pub fn run(args: &PoolArgs) -> Result<PoolOutcome> {
         args.mode.label(),
         args.rate_mbit
     );
-    let files = write_goodput_series(
+    let mut files = write_goodput_series(
         &context.result_path("pool"),
         &title,
         &[("Trickles through the balancer", &run.transfer.trace)],
         run.transfer.trace.events(),
     )?;
+    files.extend(
+        dashboards
+            .iter()
+            .flat_map(|d| [d.files.png.clone(), d.files.svg.clone()]),
+    );
     let table = summary_table(&run, bytes_lost, relayed_reply_bytes, args);
     let report = context.publish(table, "pool-summary.csv", &legend(RECOVERY_RULE), files)?;
     Ok(PoolOutcome {
@@ -246,6 +274,7 @@ pub fn run(args: &PoolArgs) -> Result<PoolOutcome> {
         run,
         bytes_lost,
         relayed_reply_bytes,
+        dashboards,
         report,
     })
 }

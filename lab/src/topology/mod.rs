@@ -87,13 +87,11 @@ impl Host {
         }
     }
 
-    /// An address for a control endpoint (`/metrics`, `/healthz`) that only the lab reaches: the
-    /// namespace's own 127.0.0.1:`port`, or a free loopback port.
+    /// An address for a control endpoint (`/metrics`, `/healthz`): `port` on the host's address
+    /// in a namespace (the lab's probes reach it from inside, a Prometheus in the router from
+    /// outside: `--observe`), a free loopback port on loopback.
     pub fn control(&self, port: u16) -> Result<SocketAddr> {
-        match self.netns {
-            Some(_) => Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port)),
-            None => ports::free_tcp(self.address),
-        }
+        self.tcp(port)
     }
 
     /// Runs `work` inside the host's namespace (on a thread that joined it), or right here on

@@ -81,3 +81,37 @@ fn in_direct_return_mode_the_data_bypasses_the_balancer_through_a_kill() {
         "direct-return replies must not cross the balancer"
     );
 }
+
+/// `exp pool --observe` over IPv6: a real Prometheus in the router scrapes every host's
+/// control address and the client's, and both dashboards drawn from it show the failover: the
+/// killed replica's health, every replica's traffic, the client's delivery.
+#[test]
+fn the_observed_pool_shows_the_failover_in_prometheus_over_ipv6() {
+    let (_out, mut base) = experiment_base("the observed pool experiment test");
+    base.ipv6 = true;
+    let args = PoolArgs {
+        observe: true,
+        ..PoolArgs::reduced(base)
+    };
+
+    let outcome = pool::run(&args).unwrap_or_else(|e| panic!("exp pool --observe: {e}"));
+
+    assert!(outcome.run.byte_exact, "{:?}", outcome.run.transfer.stats);
+    let [overview, dashboard] = &outcome.dashboards[..] else {
+        panic!("two dashboards: {:?}", outcome.dashboards.len());
+    };
+    for (drawn, panel, at_least) in [
+        (overview, "Client delivery rate", 1),
+        (overview, "Replica health (balancer)", args.replicas),
+        (overview, "Replica scrape (Prometheus)", args.replicas),
+        (dashboard, "Datagrams to backends", args.replicas),
+        (dashboard, "Backend health", args.replicas),
+    ] {
+        assert!(
+            drawn.series_of(panel) >= at_least,
+            "{panel}: fewer than {at_least} series in {:?}",
+            drawn.panels
+        );
+    }
+    assert_written(&outcome.report);
+}
