@@ -95,4 +95,10 @@ pub struct ClientStats {
     pub resumes: u64,
     /// Smoothed RTT in µs (0 before any sample).
     pub srtt_micros: u64,
+    /// "Destination unreachable" errors for this connection's datagrams that it acted on (an
+    /// immediate retry instead of waiting for the timer).
+    pub unreachables: u64,
+    /// Unreachables for this connection ignored by the pacing (arriving within the gap after
+    /// the last one acted on).
+    pub unreachables_paced: u64,
 }

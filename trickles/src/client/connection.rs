@@ -19,10 +19,15 @@ use super::flight::{Flight, Forecast};
 use super::reassembly::Reassembly;
 use super::receipts::Receipts;
 use super::rtt::RttEstimator;
+use super::unreachable::UnreachablePacer;
 
 /// Epochs remembered by [`ClientConnection::note_epoch`]: an epoch changes at most once a
 /// round trip, and packets of older ones are long out of the network.
 const RECENT_EPOCHS: usize = 4;
+
+/// Errors saying the server is unreachable are not believed within this long after one of its
+/// packets (or a quarter of the smoothed RTT, if longer): see [`super::unreachable`].
+const UNREACHABLE_MIN_QUIET: Duration = Duration::from_millis(1);
 
 /// The stream mapping and nonce stream of the current incarnation (one HELLO's answer).
 #[derive(Clone, Copy, Debug)]
@@ -82,6 +87,7 @@ pub struct ClientConnection {
     proof: Vec<SackBlock>,
     last_now: Instant,
     reader_progressed: bool,
+    unreachable: UnreachablePacer,
 }
 
 impl ClientConnection {
@@ -121,6 +127,7 @@ impl ClientConnection {
             proof: Vec::new(),
             last_now: now,
             reader_progressed: false,
+            unreachable: UnreachablePacer::default(),
         };
         c.send_hello(now);
         c
@@ -175,7 +182,12 @@ impl ClientConnection {
     /// When [`Self::handle_timeout`] must be called next.
     pub fn poll_timeout(&self) -> Option<Instant> {
         match self.status {
-            ClientStatus::Connecting | ClientStatus::Transferring => self.deadline,
+            ClientStatus::Connecting | ClientStatus::Transferring => {
+                match (self.deadline, self.unreachable.deferred_until()) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                }
+            }
             ClientStatus::Done | ClientStatus::Failed(_) => None,
         }
     }
@@ -229,6 +241,13 @@ impl ClientConnection {
     /// The timer fired: resend the HELLO, flush held requests, or restart the window.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.last_now = now;
+        let live = matches!(
+            self.status,
+            ClientStatus::Connecting | ClientStatus::Transferring
+        );
+        if live && self.unreachable.take_deferred(now, self.rtt.rto(0)) {
+            self.react_to_unreachable(now);
+        }
         if self.deadline.is_none_or(|d| now < d) {
             return;
         }
@@ -243,6 +262,58 @@ impl ClientConnection {
             }
             ClientStatus::Transferring => self.on_transfer_timeout(now),
             ClientStatus::Done | ClientStatus::Failed(_) => {}
+        }
+    }
+
+    /// The network says the server cannot be reached: an ICMP port (or host) unreachable for
+    /// a datagram of ours, of which `quoted` is what the error carries (the driver reads it from
+    /// its socket's error queue). Acted on only when `quoted` is one of this connection's HELLOs
+    /// or requests, and at most once per pacing gap ([`super::unreachable`]): then it sends at
+    /// once what the timer would send (the HELLO again, or the slow-start restart of the
+    /// window), without counting toward giving up and without moving the timer. Returns whether
+    /// it was acted on.
+    pub fn handle_unreachable(&mut self, now: Instant, quoted: &[u8]) -> bool {
+        self.last_now = now;
+        let ours = Header::parse(quoted).is_ok_and(|(header, _)| {
+            header.conn_id == self.conn_id
+                && matches!(header.packet_type, PacketType::Hello | PacketType::Request)
+        });
+        if !ours
+            || !matches!(
+                self.status,
+                ClientStatus::Connecting | ClientStatus::Transferring
+            )
+        {
+            return false;
+        }
+        if !self.unreachable.allow(now, self.rtt.rto(0)) {
+            self.stats.unreachables_paced += 1;
+            return false;
+        }
+        self.react_to_unreachable(now);
+        true
+    }
+
+    /// Sends at once what resumes the stream soonest: the HELLO again, or a new HELLO at the
+    /// first byte we lack. Not a slow-start restart: the server refuses those from a
+    /// continuation younger than its minimum restart age (100 ms), which a failure detected
+    /// at once always is; a HELLO is what any new connection may send, answered with the
+    /// initial window.
+    fn react_to_unreachable(&mut self, now: Instant) {
+        self.stats.unreachables += 1;
+        let (deadline, before) = (self.deadline, self.status.clone());
+        match self.status {
+            ClientStatus::Connecting => {
+                self.send_hello(now);
+                // Not an attempt of the timer's: a forged error must not use up the HELLOs.
+                self.hello_attempts -= 1;
+            }
+            _ => self.resume(now),
+        }
+        // The timer keeps its course (a flood of errors cannot postpone giving up); only a
+        // resumption, which starts a new HELLO exchange, arms its own.
+        if self.status == before {
+            self.deadline = deadline;
         }
     }
 
@@ -265,6 +336,10 @@ impl ClientConnection {
 
     fn on_response(&mut self, now: Instant, r: &ResponseRepr<'_>) {
         self.stats.packets_received += 1;
+        let quiet = Duration(
+            (self.rtt.srtt().map_or(0, |d| d.micros()) / 4).max(UNREACHABLE_MIN_QUIET.micros()),
+        );
+        self.unreachable.answered(now, quiet, self.rtt.rto(0));
         let c = r.continuation.fields;
         if self.retired_tokens.contains(&c.token_base) {
             let _ = self.store_data(&c, r.data);
@@ -514,9 +589,14 @@ impl ClientConnection {
                 return;
             }
         }
-        // As TCP's RTO: whatever is in flight is presumed lost; restart the window at the first
-        // packet we lack (held requests are dropped: the restart re-sends their packets).
         self.stats.timeouts += 1;
+        self.restart_window(now);
+    }
+
+    /// As TCP's RTO: whatever is in flight is presumed lost; restart the window at the first
+    /// packet we lack (held requests are dropped: the restart re-sends their packets), or resume
+    /// the stream with a HELLO when the restart continuation is too old or used up.
+    fn restart_window(&mut self, now: Instant) {
         let usable = self.restart.as_ref().is_some_and(|r| {
             r.attempts <= crate::cc::MAX_RESTART_ATTEMPT
                 && now.saturating_since(r.received_at).micros() * 4

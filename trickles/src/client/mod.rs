@@ -8,7 +8,9 @@
 //! reordering threshold declares a loss, and while the packets they would release do not fit
 //! the window), restarts the window with a slow-start request after a timeout, and, if its
 //! continuations have gone stale, resumes the stream with a new `HELLO` at the first byte it
-//! lacks. It accepts a connection's packets from whichever replica sends them.
+//! lacks. It accepts a connection's packets from whichever replica sends them. When the network
+//! says the server is unreachable (an ICMP error the driver reads from its socket), it retries at
+//! once instead of waiting for its timer, paced so that forged errors cost little ([`unreachable`]).
 
 pub mod config;
 pub mod connection;
@@ -17,6 +19,7 @@ pub mod reassembly;
 pub mod receipts;
 pub mod rtt;
 pub mod scoreboard;
+pub mod unreachable;
 
 pub use config::{ClientConfig, ClientError, ClientStats, ClientStatus};
 pub use connection::ClientConnection;

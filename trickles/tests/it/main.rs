@@ -9,3 +9,4 @@ mod direct_transfer;
 mod protocol_examples;
 mod security;
 mod sim_scenarios;
+mod unreachable;
