@@ -21,6 +21,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
 use crate::error::{ClientError, Result};
+use crate::metrics::TransportTotals;
 use crate::options::FetchOptions;
 use crate::recorder::TransferRecorder;
 use crate::stats::TransferStats;
@@ -72,7 +73,7 @@ pub async fn fetch_http(
         }
     }
     recorder
-        .finish(url, 0, reconnects)
+        .finish(url, TransportTotals::default(), reconnects)
         .map_err(ClientError::Output)
 }
 

@@ -9,6 +9,7 @@
 //! | `trickles_client_stall_duration_seconds` | histogram of gaps between two deliveries of one transfer that lasted at least [`STALL_THRESHOLD`] (its `_count` is the number of stalls) |
 //! | `trickles_client_retransmissions_total` | retransmitted packets received (Trickles) |
 //! | `trickles_client_timeouts_total` | retransmission timeouts that restarted a window (Trickles) |
+//! | `trickles_client_unreachables_total` | ICMP "destination unreachable" for our own datagrams that the transport acted on at once (Trickles) |
 //! | `trickles_client_active_transfers` | transfers started and not ended |
 //! | `trickles_client_transfers_total{result}` | ended transfers, `completed` or `failed` |
 //! | `trickles_client_build_info{version,profile}`, `process_*` | [`trickles_netfn::standard_metrics`] |
@@ -44,6 +45,7 @@ pub struct ClientMetrics {
     stall_duration: Histogram,
     retransmissions: IntCounter,
     timeouts: IntCounter,
+    unreachables: IntCounter,
     active: IntGauge,
     transfers: IntCounterVec,
 }
@@ -76,6 +78,10 @@ impl ClientMetrics {
                 "trickles_client_timeouts_total",
                 "Retransmission timeouts that restarted a window",
             )?,
+            unreachables: IntCounter::new(
+                "trickles_client_unreachables_total",
+                "ICMP destination-unreachable errors for our datagrams acted on at once",
+            )?,
             active: IntGauge::new(
                 "trickles_client_active_transfers",
                 "Transfers started and not ended",
@@ -94,6 +100,7 @@ impl ClientMetrics {
         r.register(Box::new(metrics.stall_duration.clone()))?;
         r.register(Box::new(metrics.retransmissions.clone()))?;
         r.register(Box::new(metrics.timeouts.clone()))?;
+        r.register(Box::new(metrics.unreachables.clone()))?;
         r.register(Box::new(metrics.active.clone()))?;
         r.register(Box::new(metrics.transfers.clone()))?;
         for result in [COMPLETED, FAILED] {
@@ -109,7 +116,7 @@ impl ClientMetrics {
         TransferMetrics {
             metrics: self.clone(),
             completed: false,
-            reported: (0, 0),
+            reported: TransportTotals::default(),
         }
     }
 }
@@ -119,8 +126,19 @@ impl ClientMetrics {
 pub struct TransferMetrics {
     metrics: ClientMetrics,
     completed: bool,
-    /// Retransmissions and timeouts already added.
-    reported: (u64, u64),
+    /// What was already added.
+    reported: TransportTotals,
+}
+
+/// A connection's running totals of its transport events.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TransportTotals {
+    /// Retransmitted packets received.
+    pub retransmissions: u64,
+    /// Timeouts that restarted a window.
+    pub timeouts: u64,
+    /// Destination-unreachable errors acted on.
+    pub unreachables: u64,
 }
 
 impl TransferMetrics {
@@ -137,16 +155,20 @@ impl TransferMetrics {
         }
     }
 
-    /// The transport's running totals of retransmissions and timeouts; adds what is new.
-    pub fn transport_totals(&mut self, retransmissions: u64, timeouts: u64) {
-        let m = &self.metrics;
+    /// The transport's running totals; adds what is new.
+    pub fn transport_totals(&mut self, totals: TransportTotals) {
+        let (m, old) = (&self.metrics, self.reported);
         m.retransmissions
-            .inc_by(retransmissions.saturating_sub(self.reported.0));
-        m.timeouts.inc_by(timeouts.saturating_sub(self.reported.1));
-        self.reported = (
-            self.reported.0.max(retransmissions),
-            self.reported.1.max(timeouts),
-        );
+            .inc_by(totals.retransmissions.saturating_sub(old.retransmissions));
+        m.timeouts
+            .inc_by(totals.timeouts.saturating_sub(old.timeouts));
+        m.unreachables
+            .inc_by(totals.unreachables.saturating_sub(old.unreachables));
+        self.reported = TransportTotals {
+            retransmissions: old.retransmissions.max(totals.retransmissions),
+            timeouts: old.timeouts.max(totals.timeouts),
+            unreachables: old.unreachables.max(totals.unreachables),
+        };
     }
 
     /// The whole body was delivered.
@@ -199,13 +221,19 @@ mod tests {
             2.0
         );
         assert!(value(&metrics, "trickles_client_last_delivery_timestamp_seconds ") > 1e9);
-        first.transport_totals(3, 1);
-        first.transport_totals(5, 1);
+        let totals = |retransmissions, unreachables| TransportTotals {
+            retransmissions,
+            timeouts: 1,
+            unreachables,
+        };
+        first.transport_totals(totals(3, 2));
+        first.transport_totals(totals(5, 2));
         assert_eq!(
             value(&metrics, "trickles_client_retransmissions_total "),
             5.0
         );
         assert_eq!(value(&metrics, "trickles_client_timeouts_total "), 1.0);
+        assert_eq!(value(&metrics, "trickles_client_unreachables_total "), 2.0);
         first.completed();
         drop(first);
         drop(second);

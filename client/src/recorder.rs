@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
-use crate::metrics::{ClientMetrics, TransferMetrics};
+use crate::metrics::{ClientMetrics, TransferMetrics, TransportTotals};
 use crate::progress::ProgressReporter;
 use crate::sink::BodySink;
 use crate::stats::{goodput_mbps, TransferStats};
@@ -53,10 +53,10 @@ impl TransferRecorder {
         self
     }
 
-    /// The transport's running totals of retransmissions and timeouts, for the metrics.
-    pub fn transport_totals(&mut self, retransmissions: u64, timeouts: u64) {
+    /// The transport's running totals (retransmissions, timeouts...), for the metrics.
+    pub fn transport_totals(&mut self, totals: TransportTotals) {
         if let Some(metrics) = &mut self.metrics {
-            metrics.transport_totals(retransmissions, timeouts);
+            metrics.transport_totals(totals);
         }
     }
 
@@ -108,7 +108,7 @@ impl TransferRecorder {
     pub fn finish(
         mut self,
         url: &TargetUrl,
-        retransmissions: u64,
+        transport: TransportTotals,
         reconnects: u32,
     ) -> io::Result<TransferStats> {
         self.sink.finish()?;
@@ -126,10 +126,11 @@ impl TransferRecorder {
             bytes: self.delivered,
             seconds,
             goodput_mbps: goodput_mbps(self.delivered, seconds),
-            retransmissions,
+            retransmissions: transport.retransmissions,
             longest_stall_ms: self.longest_stall.as_secs_f64() * 1e3,
             first_byte_ms: first_byte.as_secs_f64() * 1e3,
             reconnects,
+            unreachables: transport.unreachables,
             sha256: hex::encode(self.hasher.finalize()),
         })
     }

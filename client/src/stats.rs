@@ -2,7 +2,7 @@
 //!
 //! These are the `--stats-json` documents the lab reads, so field names are part of the
 //! interface: `url, protocol, bytes, seconds, goodput_mbps, retransmissions,
-//! longest_stall_ms, sha256` (plus `first_byte_ms` and `reconnects`).
+//! longest_stall_ms, sha256` (plus `first_byte_ms`, `reconnects` and `unreachables`).
 
 use serde::{Deserialize, Serialize};
 
@@ -29,6 +29,10 @@ pub struct TransferStats {
     pub first_byte_ms: f64,
     /// HTTP range resumes performed after connection errors (0 for Trickles).
     pub reconnects: u32,
+    /// ICMP "destination unreachable" errors for our datagrams that the Trickles client acted
+    /// on at once (resending instead of waiting for its timer); 0 for HTTP.
+    #[serde(default)]
+    pub unreachables: u64,
     /// Lower-case hex SHA-256 of the body.
     pub sha256: String,
 }
@@ -112,6 +116,7 @@ mod tests {
             longest_stall_ms: stall,
             first_byte_ms: 1.25,
             reconnects: 0,
+            unreachables: 0,
             sha256: "ab".repeat(32),
         };
         let report = ParallelReport::new(

@@ -15,6 +15,12 @@
 //!    a datagram too long for a receive slot is dropped;
 //! 4. fire the connection timers that are due (`handle_timeout`).
 //!
+//! The wait in step 3 also wakes for ICMP errors: a "destination unreachable" that quotes one
+//! of our datagrams is handed to the connection it names (`handle_unreachable`), which resends
+//! at once instead of waiting for its timer, at a pace the core bounds. A server whose process
+//! died answers this way within a round trip, so the client resumes as soon as a replica (or
+//! the restarted process) is back, not one backed-off timeout later.
+//!
 //! The batched I/O is [`crate::udp_socket`]'s (which says what it reuses from
 //! `trickles-netfn`). The receive buffers and the send queue are allocated once per fetch.
 //!
@@ -31,10 +37,14 @@ use trickles::time::Instant as CoreInstant;
 use trickles::Transmit;
 
 use crate::error::{ClientError, Result};
+use crate::metrics::TransportTotals;
 use crate::options::FetchOptions;
 use crate::recorder::TransferRecorder;
 use crate::stats::TransferStats;
-use crate::udp_socket::{self, ClientSocket, Received, RecvBatch, SendBatch, BATCH_LEN};
+use crate::udp_socket::{
+    self, is_pending_icmp_error, ClientSocket, Received, RecvBatch, SendBatch, Unreachable,
+    BATCH_LEN,
+};
 use crate::url::TargetUrl;
 use crate::via_mirror::DatagramPath;
 
@@ -43,6 +53,10 @@ use crate::via_mirror::DatagramPath;
 const RECEIVE_BATCH: usize = 8 * BATCH_LEN;
 /// Bytes moved from a connection to its output per `read` call.
 const READ_CHUNK: usize = 256 * 1024;
+/// ICMP errors read per wake-up (the core paces its reactions; this bounds the reading).
+const ERROR_BATCH: usize = 64;
+/// Bytes of a quoted datagram kept: the header is what identifies it.
+const QUOTED_LEN: usize = 512;
 
 /// Fetches `url` from `addrs[0]` once per recorder, all transfers over one UDP socket;
 /// one result per recorder, in order.
@@ -127,6 +141,8 @@ struct Driver<'a> {
     sender: SendBatch,
     /// Direct, or through a packet mirror (`--via`).
     path: DatagramPath,
+    /// The datagram an ICMP error quotes.
+    quoted: Vec<u8>,
 }
 
 impl<'a> Driver<'a> {
@@ -172,6 +188,7 @@ impl<'a> Driver<'a> {
             outbox: Vec::new(),
             sender: SendBatch::new(),
             path: DatagramPath::default(),
+            quoted: vec![0; QUOTED_LEN],
         }
     }
 
@@ -184,8 +201,15 @@ impl<'a> Driver<'a> {
                 break;
             }
             let deadline = self.next_deadline();
-            match tokio::time::timeout_at(deadline, socket.readable()).await {
-                Ok(Ok(())) => self.drain(socket, &mut inbox),
+            match tokio::time::timeout_at(deadline, socket.incoming()).await {
+                Ok(Ok(incoming)) => {
+                    if incoming.errors {
+                        self.drain_errors(socket);
+                    }
+                    if incoming.datagrams {
+                        self.drain(socket, &mut inbox);
+                    }
+                }
                 Ok(Err(error)) => tracing::debug!(%error, "udp receive error"),
                 Err(_elapsed) => {}
             }
@@ -209,7 +233,7 @@ impl<'a> Driver<'a> {
     /// Receives whatever is already queued on the socket (up to [`RECEIVE_BATCH`] datagrams),
     /// without waiting.
     fn drain(&mut self, socket: &ClientSocket, inbox: &mut RecvBatch) {
-        let mut drained = 0;
+        let (mut drained, mut pending_errors) = (0, 0);
         while drained < RECEIVE_BATCH {
             match socket.try_recv_batch(inbox) {
                 // recvmmsg returns at least one datagram or an error; never spin on a zero.
@@ -222,10 +246,51 @@ impl<'a> Driver<'a> {
                     }
                 }
                 Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => break,
+                // An ICMP error was pending: it is on the error queue, datagrams may follow.
+                Err(error) if is_pending_icmp_error(&error) && pending_errors < BATCH_LEN => {
+                    pending_errors += 1;
+                    self.drain_errors(socket);
+                }
                 Err(error) => {
                     tracing::debug!(%error, "udp receive error");
                     break;
                 }
+            }
+        }
+    }
+
+    /// Reads the socket's queued ICMP errors (up to [`ERROR_BATCH`]) and hands each
+    /// "unreachable" to the connection whose datagram it quotes.
+    fn drain_errors(&mut self, socket: &ClientSocket) {
+        for _ in 0..ERROR_BATCH {
+            match socket.try_recv_unreachable(&mut self.quoted) {
+                Ok(Some(unreachable)) => self.dispatch_unreachable(wall_clock(), unreachable),
+                Ok(None) => {}
+                Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(error) => {
+                    tracing::debug!(%error, "udp error queue");
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Hands an ICMP "unreachable" to the connection its quoted datagram names.
+    fn dispatch_unreachable(&mut self, now: CoreInstant, unreachable: Unreachable) {
+        let quoted = &self.quoted[..unreachable.quoted_len];
+        let Some(quoted) = self.path.quoted(quoted) else {
+            return;
+        };
+        let Some(&index) =
+            trickles::wire::connection_id(quoted).and_then(|conn_id| self.by_conn_id.get(&conn_id))
+        else {
+            tracing::trace!(?unreachable, "unreachable for no connection of ours");
+            return;
+        };
+        if let Some(transfer) = self.transfers.get_mut(index) {
+            if transfer.outcome.is_none() {
+                let acted = transfer.connection.handle_unreachable(now, quoted);
+                tracing::debug!(?unreachable, acted, "destination unreachable");
             }
         }
     }
@@ -311,8 +376,7 @@ impl<'a> Driver<'a> {
                 return Some(Err(ClientError::Output(error)));
             }
         }
-        let transport = transfer.connection.stats();
-        recorder.transport_totals(transport.retransmissions, transport.timeouts);
+        recorder.transport_totals(transport_totals(&transfer.connection));
         if !transfer.length_announced {
             if let Some(total) = transfer.connection.total_len() {
                 recorder.announce_length(total);
@@ -379,10 +443,19 @@ fn finish(
             });
         }
     }
-    let retransmissions = connection.stats().retransmissions;
     recorder
-        .finish(url, retransmissions, 0)
+        .finish(url, transport_totals(connection), 0)
         .map_err(ClientError::Output)
+}
+
+/// The connection's running totals, as the recorder and the metrics count them.
+fn transport_totals(connection: &ClientConnection) -> TransportTotals {
+    let stats = connection.stats();
+    TransportTotals {
+        retransmissions: stats.retransmissions,
+        timeouts: stats.timeouts,
+        unreachables: stats.unreachables,
+    }
 }
 
 /// The core gave up: a REFUSE (not found, bad request...) or its own timeout.

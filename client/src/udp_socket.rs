@@ -8,7 +8,11 @@
 //! - receive: [`ClientSocket::try_recv_batch`] is one `recvmmsg(2)` into a [`RecvBatch`],
 //!   [`ClientSocket::readable`] waits for the next datagram;
 //! - send: [`ClientSocket::send_all`] sends a whole queue, one `sendmmsg(2)` per batch, and
-//!   waits for writability when the send buffer is full, so no request is dropped by us.
+//!   waits for writability when the send buffer is full, so no request is dropped by us;
+//! - errors: the socket asks for ICMP errors ([`error_queue`]); [`ClientSocket::incoming`]
+//!   wakes for them too and [`ClientSocket::try_recv_unreachable`] reads them. A pending error
+//!   also fails the next send or receive once (`ECONNREFUSED`, `EHOSTUNREACH`): that call is
+//!   simply made again, the error itself is read from the queue.
 //!
 //! **Which batch code, and why.** Receiving reuses `trickles-netfn`'s [`RecvBatch`] as is: it
 //! takes any `std::net::UdpSocket`, returns `WouldBlock` on an empty non-blocking socket (what
@@ -19,6 +23,7 @@
 //! which counts `EAGAIN` as a refused datagram and skips it: a full send buffer would turn into
 //! lost requests. [`send_batch`] only views transmits as netfn datagrams.
 
+pub mod error_queue;
 mod send_batch;
 
 use std::io;
@@ -29,6 +34,7 @@ use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 use trickles::Transmit;
 
+pub use error_queue::Unreachable;
 pub use send_batch::SendBatch;
 pub use trickles_netfn::udp::{Received, RecvBatch, BATCH_LEN};
 
@@ -59,10 +65,13 @@ pub fn bind_for(server: SocketAddr, buffer_bytes: usize) -> io::Result<ClientSoc
     socket.bind(&wildcard.into())?;
     socket.set_nonblocking(true)?;
     let socket = UdpSocket::from(socket);
+    if let Err(error) = error_queue::enable(&socket, server.is_ipv6()) {
+        tracing::warn!(%error, "could not ask for ICMP errors; a dead server is noticed by timer only");
+    }
+    let interest = Interest::READABLE | Interest::WRITABLE | Interest::ERROR;
     // SAFETY: a `std::net::UdpSocket` owns its descriptor, which stays open and unchanged
     // until the socket is dropped, and the `AsyncFd` owns the socket.
-    let registered =
-        unsafe { AsyncFd::register_with_interest(socket, Interest::READABLE | Interest::WRITABLE) };
+    let registered = unsafe { AsyncFd::register_with_interest(socket, interest) };
     match registered {
         Ok(io) => Ok(ClientSocket { io }),
         Err(error) => Err(error.into_parts().1),
@@ -80,6 +89,25 @@ impl ClientSocket {
         self.io.readable().await.map(drop)
     }
 
+    /// Waits until the socket may have a datagram or an ICMP error to read.
+    pub async fn incoming(&self) -> io::Result<Incoming> {
+        let guard = self.io.ready(Interest::READABLE | Interest::ERROR).await?;
+        let ready = guard.ready();
+        Ok(Incoming {
+            datagrams: ready.is_readable() || ready.is_read_closed(),
+            errors: ready.is_error(),
+        })
+    }
+
+    /// Reads one entry of the error queue without waiting (see
+    /// [`error_queue::recv_error`]): an unreachable with its quoted datagram in `quoted`,
+    /// `None` for an entry of another kind, `WouldBlock` when the queue is empty.
+    pub fn try_recv_unreachable(&self, quoted: &mut [u8]) -> io::Result<Option<Unreachable>> {
+        self.io.try_io(Interest::ERROR, |socket| {
+            error_queue::recv_error(socket, quoted)
+        })
+    }
+
     /// One `recvmmsg` into `batch`, without waiting: how many datagrams it now holds (at least
     /// one), or `WouldBlock` when none is queued.
     pub fn try_recv_batch(&self, batch: &mut RecvBatch) -> io::Result<usize> {
@@ -92,6 +120,7 @@ impl ClientSocket {
     /// datagram (logged; the connection's timers recover from it) and sending goes on.
     pub async fn send_all(&self, batch: &mut SendBatch, transmits: &[Transmit]) {
         let mut rest = transmits;
+        let mut pending_errors = 0;
         while let Some(first) = rest.first() {
             match self
                 .io
@@ -105,6 +134,10 @@ impl ClientSocket {
                     }
                 }
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                // A queued ICMP error, reported (and cleared) by this call: not this datagram's.
+                Err(error) if is_pending_icmp_error(&error) && pending_errors < MAX_PENDING => {
+                    pending_errors += 1;
+                }
                 Err(error) => {
                     tracing::debug!(%error, destination = %first.destination, "udp send error");
                     rest = &rest[1..];
@@ -112,6 +145,27 @@ impl ClientSocket {
             }
         }
     }
+}
+
+/// What [`ClientSocket::incoming`] found ready.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Incoming {
+    /// Datagrams may be queued.
+    pub datagrams: bool,
+    /// ICMP errors may be queued.
+    pub errors: bool,
+}
+
+/// Calls in a row that may fail on queued ICMP errors before one is taken for the datagram's.
+const MAX_PENDING: u32 = 4;
+
+/// Whether a send or receive failed only because an ICMP error for an earlier datagram was
+/// pending on the socket (the error is on the queue; the call may be made again).
+pub fn is_pending_icmp_error(error: &io::Error) -> bool {
+    matches!(
+        error.raw_os_error(),
+        Some(libc::ECONNREFUSED | libc::EHOSTUNREACH | libc::ENETUNREACH)
+    )
 }
 
 #[cfg(test)]

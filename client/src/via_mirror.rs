@@ -54,6 +54,17 @@ impl DatagramPath {
         }
     }
 
+    /// The datagram of ours that an ICMP error quotes, as the core sent it: through a mirror,
+    /// without the encapsulation (`None` if the quote is not one of our encapsulations).
+    pub fn quoted<'a>(&self, quoted: &'a [u8]) -> Option<&'a [u8]> {
+        match &self.route {
+            None => Some(quoted),
+            Some(_) => trickles_netfn::encap::EncapRepr::parse(quoted)
+                .ok()
+                .map(|(_, inner)| inner),
+        }
+    }
+
     /// The sender and datagram to hand to a connection, or `None` for a datagram that did not
     /// come through the mirror (when a mirror is used).
     pub fn received<'a>(

@@ -40,6 +40,7 @@ fn transfer(bytes: u64, seconds: f64, retransmissions: u64, stall: f64) -> Trans
         longest_stall_ms: stall,
         first_byte_ms: 1.0,
         reconnects: 0,
+        unreachables: 0,
         sha256: "00".repeat(32),
     }
 }

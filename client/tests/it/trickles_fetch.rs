@@ -213,3 +213,42 @@ fn silent_server_times_out_after_the_idle_timeout() {
         "the client did send HELLOs"
     );
 }
+
+/// A server that dies closes its port, and the port answers "unreachable": the client acts on
+/// the ICMP error (counted in its stats) instead of only waiting for its timer, and resumes
+/// from the restarted server byte-exact.
+fn killed_server_is_heard_of_by_icmp_and_resumed(bind: &str) {
+    let body = test_body(BODY_LEN, 3);
+    let app = || memory_app([("/file.bin", body.clone())]);
+    let mut server = TestServer::start(bind, app(), FaultScript::default());
+    let (addr, url, opts) = (server.addr(), server.url("/file.bin"), fast_options());
+    let fetching = std::thread::spawn(move || fetch_to_memory(&url, &opts));
+    let started = Instant::now();
+    while server.handled() < 200 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "transfer never got going"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    server.kill();
+    std::thread::sleep(Duration::from_millis(300));
+    let _restarted = TestServer::builder(app()).bind(addr).start();
+    let (result, received) = fetching.join().expect("client thread");
+    let stats = result.expect("the transfer survives the restart");
+    assert_exact(&stats, &received, &body);
+    assert!(
+        stats.unreachables >= 1,
+        "the closed port's ICMP errors were acted on: {stats:?}"
+    );
+}
+
+#[test]
+fn killed_server_is_heard_of_by_icmp_and_resumed_over_ipv4() {
+    killed_server_is_heard_of_by_icmp_and_resumed("127.0.0.1:0");
+}
+
+#[test]
+fn killed_server_is_heard_of_by_icmp_and_resumed_over_ipv6() {
+    killed_server_is_heard_of_by_icmp_and_resumed("[::1]:0");
+}

@@ -123,6 +123,7 @@ fn seen(url: &str, trace: &DeliveryTrace) -> TransferStats {
         longest_stall_ms: 0.0,
         first_byte_ms: 0.0,
         reconnects: 0,
+        unreachables: 0,
         sha256: String::new(),
     }
 }
