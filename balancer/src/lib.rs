@@ -62,6 +62,7 @@ pub mod metrics;
 pub mod pool;
 pub mod probe;
 pub mod service;
+pub mod xdp;
 
 pub use config::{
     BackendFile, BackendName, BalancerConfig, BalancerConfigFile, HealthFile, ModeFile, PolicyFile,

@@ -8,3 +8,4 @@ mod maglev_properties;
 mod real_processes;
 mod support;
 mod through_mirror;
+mod xdp_fixtures;
