@@ -37,6 +37,8 @@
 //! - [`pool`]: [`pool::PoolState`], configuration + health → forwarding table (pure);
 //! - [`datapath`]: the worker loop on the VIP sockets (batched, lock-free table swap);
 //! - [`probe`], [`controller`]: health probes and the task that publishes tables;
+//! - [`xdp`]: the XDP datapath (`bpf/balancer.c`, loaded with aya): the same decision in the
+//!   driver, in front of the userspace datapath (`datapath: xdp | auto`, `docs/XDP.md`);
 //! - [`config`], [`metrics`], [`service`] (start, reload, stop), [`cli`], [`error`].
 //!
 //! ## Library use (tests, the lab)

@@ -10,6 +10,9 @@
 //! - [`program`]: [`XdpBalancer`]: load, publish a table (two generations, flipped), attach,
 //!   test-run, read counters;
 //! - [`counters`]: counters → `trickles_balancer_*` metrics;
+//! - [`runner`]: [`runner::XdpDatapath`], attached in front of the userspace datapath and fed
+//!   by the control plane's tables;
+//! - [`settings`]: `datapath: userspace | xdp | auto` and the `xdp_*` keys;
 //! - [`privileges`]: the capabilities it needs, named when missing;
 //! - [`error`]: [`XdpError`], why XDP is unavailable.
 
@@ -19,6 +22,8 @@ pub mod error;
 pub mod object;
 pub mod privileges;
 pub mod program;
+pub mod runner;
+pub mod settings;
 
 pub use error::XdpError;
 pub use program::{action, TestRunOutcome, XdpBalancer};
