@@ -47,9 +47,12 @@ struct {
     __type(value, struct trk_generation);
 } trk_generations SEC(".maps");
 
-/* Slot s of generation g at g * TRK_MAX_TABLE_SIZE + s: the backend index. */
+/* Slot s of generation g at g * TRK_MAX_TABLE_SIZE + s: the backend index. Memory-mapped by
+ * the control plane, which writes a whole generation with one copy instead of a system call
+ * per slot. */
 struct {
     __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(map_flags, BPF_F_MMAPABLE);
     __uint(max_entries, TRK_GENERATIONS * TRK_MAX_TABLE_SIZE);
     __type(key, __u32);
     __type(value, __u32);

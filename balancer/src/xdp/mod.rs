@@ -9,6 +9,7 @@
 //! - [`object`]: the compiled object, embedded;
 //! - [`program`]: [`XdpBalancer`]: load, publish a table (two generations, flipped), attach,
 //!   test-run, read counters;
+//! - [`mapped_slots`]: the Maglev slots written through a memory mapping;
 //! - [`counters`]: counters → `trickles_balancer_*` metrics;
 //! - [`runner`]: [`runner::XdpDatapath`], attached in front of the userspace datapath and fed
 //!   by the control plane's tables;
@@ -19,6 +20,7 @@
 pub mod abi;
 pub mod counters;
 pub mod error;
+pub mod mapped_slots;
 pub mod object;
 pub mod privileges;
 pub mod program;

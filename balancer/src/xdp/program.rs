@@ -3,8 +3,8 @@
 //! [`XdpBalancer::publish`] writes a [`ForwardingTable`] into the generation that is *not* in
 //! force (Maglev slots, backend addresses and their index, upstream relays, the mode), then
 //! flips `trk_config.generation`: frames see the old table or the new one, never a mix, and
-//! the program stays attached. Only the slots that differ from what that generation held are
-//! rewritten. Dropping the value detaches every program it attached.
+//! the program stays attached. The Maglev slots are written through a memory mapping
+//! ([`MappedSlots`]). Dropping the value detaches every program it attached.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -16,6 +16,7 @@ use aya::Ebpf;
 use super::abi::{self, Config, Endpoint, Generation};
 use super::counters::CounterSnapshot;
 use super::error::XdpError;
+use super::mapped_slots::MappedSlots;
 use super::object::{balancer_object, BALANCER_PROGRAM, FORWARD_ONLY_PROGRAM, PASS_PROGRAM};
 use crate::core::{ForwardingMode, ForwardingTable, Policy};
 
@@ -46,11 +47,12 @@ pub mod action {
 
 /// The loaded XDP datapath.
 pub struct XdpBalancer {
+    /// Declared first: unmapped before the object (and the map) goes.
+    maglev: MappedSlots,
     ebpf: Ebpf,
     config: Config,
     published: bool,
-    /// Per generation: its Maglev slots, backend-index keys, backend count, upstream keys.
-    slots: [Vec<u32>; 2],
+    /// Per generation: its backend-index keys, backend count, upstream keys.
     index_keys: [Vec<Endpoint>; 2],
     backend_count: [u32; 2],
     upstream_keys: [Vec<Endpoint>; 2],
@@ -77,11 +79,21 @@ impl XdpBalancer {
                 .load()
                 .map_err(XdpError::program(format!("{name}: load")))?;
         }
+        let maglev = match ebpf.map("trk_maglev") {
+            Some(aya::maps::Map::Array(data)) => {
+                MappedSlots::map(data.fd(), (abi::GENERATIONS * abi::MAX_TABLE_SIZE) as usize)?
+            }
+            _ => {
+                return Err(XdpError::Unsupported(
+                    "no array trk_maglev in the object".into(),
+                ))
+            }
+        };
         let mut balancer = XdpBalancer {
+            maglev,
             ebpf,
             config: Config::default(),
             published: false,
-            slots: [Vec::new(), Vec::new()],
             index_keys: [Vec::new(), Vec::new()],
             backend_count: [0; 2],
             upstream_keys: [Vec::new(), Vec::new()],
@@ -230,21 +242,11 @@ impl XdpBalancer {
         self.index_keys[g] = index_keys;
         self.upstream_keys[g] = upstream_keys;
 
-        // Maglev slots: only those that differ from what this generation held.
-        let slots: Vec<u32> = table.maglev_slots().collect();
-        {
-            let old = std::mem::take(&mut self.slots[g]);
-            let mut maglev: Array<&mut MapData, u32> = open_map(&mut self.ebpf, "trk_maglev")?;
-            let base = next * abi::MAX_TABLE_SIZE;
-            for (s, &backend) in slots.iter().enumerate() {
-                if old.get(s) != Some(&backend) {
-                    maglev
-                        .set(base + s as u32, backend, 0)
-                        .map_err(XdpError::map("trk_maglev: set"))?;
-                }
-            }
+        // Maglev slots, through the mapping.
+        let base = (next * abi::MAX_TABLE_SIZE) as usize;
+        for (s, backend) in table.maglev_slots().enumerate() {
+            self.maglev.set(base + s, backend);
         }
-        self.slots[g] = slots;
         {
             let mut generations: Array<&mut MapData, Generation> =
                 open_map(&mut self.ebpf, "trk_generations")?;
@@ -271,6 +273,12 @@ impl XdpBalancer {
     /// The generation in force.
     pub fn generation(&self) -> u32 {
         self.config.generation
+    }
+
+    /// The backend index in slot `slot` of the generation in force (what the program reads).
+    pub fn slot(&self, slot: usize) -> u32 {
+        self.maglev
+            .get((self.config.generation * abi::MAX_TABLE_SIZE) as usize + slot)
     }
 
     /// Attach the balancer's program to `interface` (`XdpMode::Driver`: native XDP).

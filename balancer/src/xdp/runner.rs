@@ -31,7 +31,7 @@ use crate::metrics::BalancerMetrics;
 /// How often the thread looks for a new table.
 pub const TABLE_POLL: Duration = Duration::from_millis(10);
 /// How often the counters are added to the metrics.
-pub const COUNTER_INTERVAL: Duration = Duration::from_millis(500);
+pub const COUNTER_INTERVAL: Duration = Duration::from_millis(25);
 
 /// The running XDP datapath.
 pub struct XdpDatapath {

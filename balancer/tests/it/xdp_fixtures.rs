@@ -214,3 +214,41 @@ fn without_a_route_a_frame_goes_up_unchanged() {
         .expect("name");
     assert_eq!(passes[no_route], 2);
 }
+
+#[test]
+fn a_published_table_is_the_userspace_table_slot_for_slot() {
+    let Some(mut xdp) = load() else { return };
+    let a = Family::V4.addresses();
+    let build = |up: [bool; 3]| {
+        let backends = (0..3)
+            .map(|i| trickles_balancer::core::TableBackend {
+                name: format!("r{i}"),
+                address: a.backends[i],
+                weight: 1,
+                up: up[i],
+                drained: false,
+            })
+            .collect();
+        ForwardingTable::build(
+            backends,
+            trickles_balancer::core::Policy::Maglev,
+            ForwardingMode::Relay,
+            65_537,
+        )
+        .expect("table")
+    };
+    for up in [[true; 3], [true, false, true], [true; 3]] {
+        let table = build(up);
+        let started = std::time::Instant::now();
+        xdp.publish(&table).expect("publish");
+        let took = started.elapsed();
+        let differing = table
+            .maglev_slots()
+            .enumerate()
+            .filter(|&(s, backend)| xdp.slot(s) != backend)
+            .count();
+        assert_eq!(differing, 0, "up {up:?}");
+        eprintln!("published 65,537 slots (up {up:?}) in {took:?}");
+        assert!(took < std::time::Duration::from_secs(1), "{took:?}");
+    }
+}
