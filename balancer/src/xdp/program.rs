@@ -17,7 +17,10 @@ use super::abi::{self, Config, Endpoint, Generation};
 use super::counters::CounterSnapshot;
 use super::error::XdpError;
 use super::mapped_slots::MappedSlots;
-use super::object::{balancer_object, BALANCER_PROGRAM, FORWARD_ONLY_PROGRAM, PASS_PROGRAM};
+use super::object::{
+    balancer_object, BALANCER_PROGRAM, DROP_PROGRAM, FORWARD_ONLY_PROGRAM, GENERATE_PROGRAM,
+    PASS_PROGRAM,
+};
 use crate::core::{ForwardingMode, ForwardingTable, Policy};
 
 /// What one program test-run gave.
@@ -74,7 +77,13 @@ impl XdpBalancer {
     pub fn load() -> Result<Self, XdpError> {
         let object = balancer_object().ok_or(XdpError::NotBuilt)?;
         let mut ebpf = Ebpf::load(object)?;
-        for name in [BALANCER_PROGRAM, FORWARD_ONLY_PROGRAM, PASS_PROGRAM] {
+        for name in [
+            BALANCER_PROGRAM,
+            FORWARD_ONLY_PROGRAM,
+            PASS_PROGRAM,
+            DROP_PROGRAM,
+            GENERATE_PROGRAM,
+        ] {
             program_mut(&mut ebpf, name)?
                 .load()
                 .map_err(XdpError::program(format!("{name}: load")))?;
@@ -348,6 +357,60 @@ impl XdpBalancer {
         })
     }
 
+    /// The frame the generator program (`generate_xdp`) writes before sending (at most 256
+    /// bytes, the length of the frames it is run on).
+    pub fn set_generated_frame(&mut self, frame: &[u8]) -> Result<(), XdpError> {
+        let mut value = BenchFrame {
+            len: frame.len() as u32,
+            bytes: [0; 256],
+        };
+        if frame.is_empty() || frame.len() > value.bytes.len() {
+            return Err(XdpError::Unsupported(format!(
+                "a generated frame of {} bytes (1 to 256)",
+                frame.len()
+            )));
+        }
+        value.bytes[..frame.len()].copy_from_slice(frame);
+        let mut map: Array<&mut MapData, BenchFrame> = open_map(&mut self.ebpf, "trk_bench_frame")?;
+        map.set(0, value, 0)
+            .map_err(XdpError::map("trk_bench_frame: set"))
+    }
+
+    /// Runs program `name` on `repeat` copies of `frame` as if they arrived on the device
+    /// `ifindex` of this thread's network namespace, **live** (`BPF_F_TEST_XDP_LIVE_FRAMES`):
+    /// `XDP_TX` and `XDP_REDIRECT` really transmit, `XDP_PASS` hands the frame to the stack.
+    /// The kernel's own traffic generator: the benchmarks inject with it. Returns the wall time.
+    pub fn run_live(
+        &self,
+        name: &str,
+        frame: &[u8],
+        ifindex: u32,
+        repeat: u32,
+    ) -> Result<Duration, XdpError> {
+        let program: &Xdp = self
+            .ebpf
+            .program(name)
+            .ok_or_else(|| XdpError::Unsupported(format!("no program {name} in the object")))?
+            .try_into()
+            .map_err(XdpError::program(format!("{name}: type")))?;
+        // struct xdp_md: data, data_end, data_meta, ingress_ifindex, rx_queue_index,
+        // egress_ifindex.
+        let mut context = [0u8; 24];
+        context[4..8].copy_from_slice(&(frame.len() as u32).to_ne_bytes());
+        context[12..16].copy_from_slice(&ifindex.to_ne_bytes());
+        let started = std::time::Instant::now();
+        program
+            .test_run(TestRunOptions {
+                data_in: Some(frame),
+                ctx_in: Some(&context),
+                repeat: repeat.max(1),
+                attrs: aya::programs::TestRunAttrs::new().xdp_live_frames(64),
+                ..TestRunOptions::default()
+            })
+            .map_err(XdpError::program(format!("{name}: live test run")))?;
+        Ok(started.elapsed())
+    }
+
     /// The counters summed over CPUs: the first `backends` backend slots, the drops and the
     /// passes.
     pub fn counters(&self, backends: usize) -> Result<CounterSnapshot, XdpError> {
@@ -397,6 +460,17 @@ where
         .ok_or_else(|| XdpError::Unsupported(format!("no map {name} in the object")))?;
     M::try_from(map).map_err(XdpError::map(format!("{name}: open")))
 }
+
+/// `struct bench_frame` of `balancer.c`: the generator's template.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct BenchFrame {
+    len: u32,
+    bytes: [u8; 256],
+}
+
+// SAFETY: `repr(C)`, integers and bytes, no padding (4 + 256 bytes), any bit pattern valid.
+unsafe impl aya::Pod for BenchFrame {}
 
 fn program_mut<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut Xdp, XdpError> {
     ebpf.program_mut(name)
