@@ -4,7 +4,8 @@
 //! transfer through the balancer with the program attached (generic XDP on loopback, where the
 //! kernel routes locally and the program hands every frame up) stays byte-exact.
 //!
-//! The unprivileged runs drop to `nobody` when the tests run as root.
+//! The unprivileged runs drop to `nobody` when the tests run as root; the privileged ones run
+//! in a network namespace of their own, so the program on its loopback sees no other traffic.
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
@@ -107,11 +108,25 @@ fn privileged() -> bool {
     }
 }
 
+/// Runs `body` in a fresh network namespace (its own loopback: the programs attached there
+/// touch no other process's traffic), deleted afterwards.
+fn in_own_namespace(role: &str, body: impl FnOnce() + Send) {
+    let namespace = trickles_testkit::namespace::Namespace::create(role).expect("namespace");
+    namespace
+        .handle()
+        .run_inside(body)
+        .expect("enter the namespace");
+}
+
 #[test]
 fn auto_falls_back_when_the_device_has_no_native_xdp() {
     if !privileged() {
         return;
     }
+    in_own_namespace("xdp-fallback", auto_falls_back_on_lo);
+}
+
+fn auto_falls_back_on_lo() {
     let vip = free_udp_addr();
     let runtime = runtime();
     let balancer = start_balancer(
@@ -131,6 +146,10 @@ fn a_transfer_through_the_attached_program_is_byte_exact() {
     if !privileged() {
         return;
     }
+    in_own_namespace("xdp-transfer", transfer_through_generic_xdp_on_lo);
+}
+
+fn transfer_through_generic_xdp_on_lo() {
     let body = body(2 << 20);
     let app = application(body.clone());
     let vip = free_udp_addr();
