@@ -6,13 +6,15 @@
  *     from a backend (trk_backend_index):  check the encapsulation header, strip it, send the
  *                                         inner datagram to the client it names (Return)
  *     from anyone else:                    Maglev slot of the connection id → backend; prepend
- *                                         the header naming the client (Forward)
+ *                                         the header naming the client (Forward); through an
+ *                                         upstream relay, its header is replaced by one naming
+ *                                         the client and the relay (VIA)
  *
  * Checksums are updated incrementally (RFC 1624), the next hop comes from bpf_fib_lookup
  * (XDP_TX on the same device, XDP_REDIRECT to another) or, in gateway mode, from the
  * configured MAC. Whatever the program does not handle goes up unchanged (XDP_PASS) to the
- * userspace datapath, which listens on the same VIP: frames not for a VIP, VIA relays, headers
- * with options, mixed families, no route. Every decision is counted in trk_counters, which the
+ * userspace datapath, which listens on the same VIP: frames not for a VIP, headers longer than
+ * TRK_ENCAP_MAX_LEN or not a multiple of 4, mixed families, no route. Every decision is counted in trk_counters, which the
  * control plane turns into the userspace datapath's Prometheus metrics.
  *
  * The control plane writes a whole table generation (Maglev slots, backends, their index,
@@ -180,34 +182,60 @@ struct csum_words_v6 {
     __u16 len2;
 };
 
-/* The new UDP checksum after the addresses, ports and length change from `old` to `new` and
- * `added` (even length, a multiple of 4) is prepended to the payload or `removed` stripped. */
-static __always_inline __u16 udp_checksum_v4(__u16 check, struct csum_words_v4 *old,
-                                             struct csum_words_v4 *new, void *block,
-                                             __u32 block_len, int added)
+/* A header to prepend: up to TRK_ENCAP_MAX_LEN bytes, `len` a multiple of 4 (0: nothing). */
+struct block {
+    __u8 bytes[64];
+    __u32 len;
+};
+
+/* Where a frame goes, decided by from_backend / from_client and carried out by rewrite. */
+struct plan {
+    __u8 dst[16];
+    __u16 dport;
+    __u32 removed;        /* bytes of the payload's start replaced by `added` */
+    __u32 counter;        /* first counter of the backend and direction */
+    __u32 counted_bytes;  /* the datagram's bytes in the metrics */
+    struct block added;
+};
+
+/* Per-CPU scratch space: the plan and the header buffers do not fit the 512-byte stack. */
+struct scratch {
+    struct plan plan;
+    __u8 old_header[64];
+    __u8 options[64];
+};
+
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct scratch);
+} trk_scratch SEC(".maps");
+
+#define REWRITE (-1) /* from_backend / from_client: carry out the plan */
+
+/* `len` (a multiple of 4, 4..64) in a form whose bounds the verifier keeps. */
+static __always_inline __u32 bound4(__u32 len)
 {
-    if (check == 0)
-        return 0; /* IPv4 without a checksum stays without one */
-    __u32 sum = (~check) & 0xffff;
-    sum = bpf_csum_diff((__be32 *)old, sizeof(*old), (__be32 *)new, sizeof(*new), sum);
-    if (added)
-        sum = bpf_csum_diff(0, 0, block, block_len, sum);
-    else
-        sum = bpf_csum_diff(block, block_len, 0, 0, sum);
-    __u16 result = ~fold(sum) & 0xffff;
-    return result ? result : 0xffff;
+    return ((((len >> 2) - 1) & 15) + 1) << 2;
 }
 
-static __always_inline __u16 udp_checksum_v6(__u16 check, struct csum_words_v6 *old,
-                                             struct csum_words_v6 *new, void *block,
-                                             __u32 block_len, int added)
+/* The new UDP checksum (RFC 1624) after the words `old` become `new` (`words` bytes), `rlen`
+ * bytes (`removed`) are stripped from the start of the payload and `alen` bytes (`added`) put
+ * there instead; both lengths multiples of 4, so nothing after them changes parity. An IPv4
+ * datagram without a checksum keeps none. */
+static __always_inline __u16 udp_checksum(__u16 check, int v4, void *old, void *new,
+                                          __u32 words, void *removed, __u32 rlen, void *added,
+                                          __u32 alen)
 {
+    if (v4 && check == 0)
+        return 0;
     __u32 sum = (~check) & 0xffff;
-    sum = bpf_csum_diff((__be32 *)old, sizeof(*old), (__be32 *)new, sizeof(*new), sum);
-    if (added)
-        sum = bpf_csum_diff(0, 0, block, block_len, sum);
-    else
-        sum = bpf_csum_diff(block, block_len, 0, 0, sum);
+    sum = bpf_csum_diff(old, words, new, words, sum);
+    if (rlen)
+        sum = bpf_csum_diff(removed, bound4(rlen), 0, 0, sum);
+    if (alen)
+        sum = bpf_csum_diff(0, 0, added, bound4(alen), sum);
     __u16 result = ~fold(sum) & 0xffff;
     return result ? result : 0xffff;
 }
@@ -266,13 +294,17 @@ static __always_inline int finish(int action, __u32 ifindex)
     return action;
 }
 
-/* Rewrite an IPv4 frame: addresses `src`→`dst`, ports, and `delta` bytes of encapsulation
- * header added (> 0, header in `block`) or removed (< 0) at the start of the payload. */
+/* Rewrite a frame: addresses and ports to `new_src`:`new_sport` → `new_dst`:`new_dport`, the
+ * first `removed` bytes of the payload replaced by `added`, counted for `counter` with
+ * `counted_bytes`. The IPv4 and IPv6 versions differ only in the IP header. */
 static __always_inline int rewrite_v4(struct xdp_md *ctx, const struct trk_config *config,
-                                      struct flow *flow, const __u8 *new_src, __u16 new_sport,
-                                      const __u8 *new_dst, __u16 new_dport, void *block,
-                                      int delta, __u32 backend_counter, __u32 counted_bytes)
+                                      struct flow *flow, struct scratch *scratch)
 {
+    struct plan *plan = &scratch->plan;
+    const __u8 *new_src = flow->dst, *new_dst = plan->dst;
+    __u16 new_sport = flow->dport, new_dport = plan->dport;
+    __u32 removed = plan->removed;
+    struct block *added = &plan->added;
     void *data = (void *)(long)ctx->data;
     void *end = (void *)(long)ctx->data_end;
     const __u32 hdrs = sizeof(struct ethhdr) + sizeof(struct iphdr) + sizeof(struct udphdr);
@@ -282,6 +314,7 @@ static __always_inline int rewrite_v4(struct xdp_md *ctx, const struct trk_confi
     struct iphdr ip = *(struct iphdr *)(data + sizeof(struct ethhdr));
     struct udphdr udp = *(struct udphdr *)(data + sizeof(struct ethhdr) + sizeof(struct iphdr));
 
+    int delta = (int)added->len - (int)removed;
     __u32 new_ulen = flow->datagram_len + sizeof(struct udphdr) + delta;
     __u8 smac[6], dmac[6];
     __u32 ifindex = 0;
@@ -302,18 +335,11 @@ static __always_inline int rewrite_v4(struct xdp_md *ctx, const struct trk_confi
     new.sport = new_sport;
     new.dport = new_dport;
     new.len1 = new.len2 = bpf_htons(new_ulen);
-
-    __u8 removed[TRK_ENCAP_LEN_V4];
-    if (delta < 0) {
-        /* The header being stripped, for the checksum: it follows the UDP header. */
-        void *at = data + hdrs;
-        if (at + TRK_ENCAP_LEN_V4 > end)
-            return XDP_PASS;
-        __builtin_memcpy(removed, at, TRK_ENCAP_LEN_V4);
-        udp.check = udp_checksum_v4(udp.check, &old, &new, removed, TRK_ENCAP_LEN_V4, 0);
-    } else {
-        udp.check = udp_checksum_v4(udp.check, &old, &new, block, TRK_ENCAP_LEN_V4, 1);
-    }
+    __u8 *old_header = scratch->old_header;
+    if (removed && bpf_xdp_load_bytes(ctx, hdrs, old_header, bound4(removed)))
+        return XDP_PASS;
+    udp.check = udp_checksum(udp.check, 1, &old, &new, sizeof(old), old_header, removed,
+                             added->bytes, added->len);
     if (bpf_xdp_adjust_head(ctx, -delta))
         return XDP_PASS;
     data = (void *)(long)ctx->data;
@@ -335,21 +361,21 @@ static __always_inline int rewrite_v4(struct xdp_md *ctx, const struct trk_confi
     *(struct ethhdr *)data = eth;
     *(struct iphdr *)(data + sizeof(struct ethhdr)) = ip;
     *(struct udphdr *)(data + sizeof(struct ethhdr) + sizeof(struct iphdr)) = udp;
-    if (delta > 0) {
-        if (data + hdrs + TRK_ENCAP_LEN_V4 > end)
-            return XDP_ABORTED;
-        __builtin_memcpy(data + hdrs, block, TRK_ENCAP_LEN_V4);
-    }
-    count(backend_counter, 1);
-    count(backend_counter + 1, counted_bytes);
+    if (added->len && bpf_xdp_store_bytes(ctx, hdrs, added->bytes, bound4(added->len)))
+        return XDP_ABORTED;
+    count(plan->counter, 1);
+    count(plan->counter + 1, plan->counted_bytes);
     return finish(action, ifindex);
 }
 
 static __always_inline int rewrite_v6(struct xdp_md *ctx, const struct trk_config *config,
-                                      struct flow *flow, const __u8 *new_src, __u16 new_sport,
-                                      const __u8 *new_dst, __u16 new_dport, void *block,
-                                      int delta, __u32 backend_counter, __u32 counted_bytes)
+                                      struct flow *flow, struct scratch *scratch)
 {
+    struct plan *plan = &scratch->plan;
+    const __u8 *new_src = flow->dst, *new_dst = plan->dst;
+    __u16 new_sport = flow->dport, new_dport = plan->dport;
+    __u32 removed = plan->removed;
+    struct block *added = &plan->added;
     void *data = (void *)(long)ctx->data;
     void *end = (void *)(long)ctx->data_end;
     const __u32 hdrs = sizeof(struct ethhdr) + sizeof(struct ipv6hdr) + sizeof(struct udphdr);
@@ -360,6 +386,7 @@ static __always_inline int rewrite_v6(struct xdp_md *ctx, const struct trk_confi
     struct udphdr udp =
         *(struct udphdr *)(data + sizeof(struct ethhdr) + sizeof(struct ipv6hdr));
 
+    int delta = (int)added->len - (int)removed;
     __u32 new_ulen = flow->datagram_len + sizeof(struct udphdr) + delta;
     __u8 smac[6], dmac[6];
     __u32 ifindex = 0;
@@ -380,17 +407,11 @@ static __always_inline int rewrite_v6(struct xdp_md *ctx, const struct trk_confi
     new.sport = new_sport;
     new.dport = new_dport;
     new.len1 = new.len2 = bpf_htons(new_ulen);
-
-    __u8 removed[TRK_ENCAP_LEN_V6];
-    if (delta < 0) {
-        void *at = data + hdrs;
-        if (at + TRK_ENCAP_LEN_V6 > end)
-            return XDP_PASS;
-        __builtin_memcpy(removed, at, TRK_ENCAP_LEN_V6);
-        udp.check = udp_checksum_v6(udp.check, &old, &new, removed, TRK_ENCAP_LEN_V6, 0);
-    } else {
-        udp.check = udp_checksum_v6(udp.check, &old, &new, block, TRK_ENCAP_LEN_V6, 1);
-    }
+    __u8 *old_header = scratch->old_header;
+    if (removed && bpf_xdp_load_bytes(ctx, hdrs, old_header, bound4(removed)))
+        return XDP_PASS;
+    udp.check = udp_checksum(udp.check, 0, &old, &new, sizeof(old), old_header, removed,
+                             added->bytes, added->len);
     if (bpf_xdp_adjust_head(ctx, -delta))
         return XDP_PASS;
     data = (void *)(long)ctx->data;
@@ -410,32 +431,136 @@ static __always_inline int rewrite_v6(struct xdp_md *ctx, const struct trk_confi
     *(struct ethhdr *)data = eth;
     *(struct ipv6hdr *)(data + sizeof(struct ethhdr)) = ip;
     *(struct udphdr *)(data + sizeof(struct ethhdr) + sizeof(struct ipv6hdr)) = udp;
-    if (delta > 0) {
-        if (data + hdrs + TRK_ENCAP_LEN_V6 > end)
-            return XDP_ABORTED;
-        __builtin_memcpy(data + hdrs, block, TRK_ENCAP_LEN_V6);
-    }
-    count(backend_counter, 1);
-    count(backend_counter + 1, counted_bytes);
+    if (added->len && bpf_xdp_store_bytes(ctx, hdrs, added->bytes, bound4(added->len)))
+        return XDP_ABORTED;
+    count(plan->counter, 1);
+    count(plan->counter + 1, plan->counted_bytes);
     return finish(action, ifindex);
 }
 
 static __always_inline int rewrite(struct xdp_md *ctx, const struct trk_config *config,
-                                   struct flow *flow, const __u8 *new_src, __u16 new_sport,
-                                   const __u8 *new_dst, __u16 new_dport, void *block, int delta,
-                                   __u32 backend_counter, __u32 counted_bytes)
+                                   struct flow *flow, struct scratch *scratch)
 {
     if (flow->family == TRK_FAMILY_IPV4)
-        return rewrite_v4(ctx, config, flow, new_src, new_sport, new_dst, new_dport, block,
-                          delta, backend_counter, counted_bytes);
-    return rewrite_v6(ctx, config, flow, new_src, new_sport, new_dst, new_dport, block, delta,
-                      backend_counter, counted_bytes);
+        return rewrite_v4(ctx, config, flow, scratch);
+    return rewrite_v6(ctx, config, flow, scratch);
 }
 
-/* A backend's reply: [encap naming the client] [inner] → [inner] to the client, from the VIP. */
-static __always_inline int from_backend(struct xdp_md *ctx, const struct trk_config *config,
-                                        struct flow *flow, void *payload, __u32 backend,
-                                        __u32 generation)
+/* Fills the plan: to `dst`:`dport`, `removed` bytes replaced by the plan's block. */
+static __always_inline int plan_to(struct plan *plan, __u8 family, const __u8 *dst, __u16 dport,
+                                   __u32 removed, __u32 counter, __u32 counted_bytes)
+{
+    __builtin_memset(plan->dst, 0, 16);
+    if (family == TRK_FAMILY_IPV4)
+        __builtin_memcpy(plan->dst, dst, 4);
+    else
+        __builtin_memcpy(plan->dst, dst, 16);
+    plan->dport = dport;
+    plan->removed = removed;
+    plan->counter = counter;
+    plan->counted_bytes = counted_bytes;
+    return REWRITE;
+}
+
+/* Writes the VIA option naming `family` `addr`:`port` at `at`; returns its length. */
+static __always_inline __u32 put_via(__u8 *at, __u8 family, const __u8 *addr, __u16 port)
+{
+    at[0] = TRK_OPTION_VIA;
+    __builtin_memcpy(at + 2, &port, 2);
+    if (family == TRK_FAMILY_IPV4) {
+        at[1] = 6;
+        __builtin_memcpy(at + 4, addr, 4);
+        return 8;
+    }
+    at[1] = 18;
+    __builtin_memcpy(at + 4, addr, 16);
+    return 20;
+}
+
+/* The encapsulation header naming `peer` with `flags`, and a VIA option when `via_family` is
+ * not 0: what EncapRepr::emit_via writes. */
+static __always_inline void encap_header(struct block *b, __u8 family, const __u8 *addr,
+                                         __u16 port, __u8 flags, __u8 via_family,
+                                         const __u8 *via_addr, __u16 via_port)
+{
+    b->bytes[0] = TRK_ENCAP_MAGIC_0;
+    b->bytes[1] = TRK_ENCAP_MAGIC_1;
+    b->bytes[2] = TRK_ENCAP_VERSION;
+    b->bytes[3] = family;
+    b->bytes[4] = flags;
+    __builtin_memcpy(b->bytes + 6, &port, 2);
+    __u32 len;
+    if (family == TRK_FAMILY_IPV4) {
+        __builtin_memcpy(b->bytes + 8, addr, 4);
+        len = TRK_ENCAP_LEN_V4;
+        if (via_family)
+            len += put_via(b->bytes + TRK_ENCAP_LEN_V4, via_family, via_addr, via_port);
+    } else {
+        __builtin_memcpy(b->bytes + 8, addr, 16);
+        len = TRK_ENCAP_LEN_V6;
+        if (via_family)
+            len += put_via(b->bytes + TRK_ENCAP_LEN_V6, via_family, via_addr, via_port);
+    }
+    b->bytes[5] = len;
+    b->len = len;
+}
+
+/* Offset of the UDP payload in a frame of `family` (no IP options, no extension headers). */
+static __always_inline __u32 payload_offset(__u8 family)
+{
+    return family == TRK_FAMILY_IPV4
+               ? sizeof(struct ethhdr) + sizeof(struct iphdr) + sizeof(struct udphdr)
+               : sizeof(struct ethhdr) + sizeof(struct ipv6hdr) + sizeof(struct udphdr);
+}
+
+/* The fixed part of an encapsulation header at `h` (the start of the payload): checks as
+ * EncapPacket::new_checked; fills `peer`, `peer_port`, `family` and `header_len`. Returns 0,
+ * or the drop reason + 1. */
+static __always_inline int parse_header(struct xdp_md *ctx, struct flow *flow, __u8 *h,
+                                        __u8 *family, __u8 *peer, __u16 *peer_port,
+                                        __u32 *header_len)
+{
+    void *end = (void *)(long)ctx->data_end;
+    if (flow->datagram_len < TRK_ENCAP_LEN_V4 || (void *)(h + TRK_ENCAP_LEN_V4) > end)
+        return TRK_DROP_MALFORMED_ENCAP + 1;
+    if (h[2] != TRK_ENCAP_VERSION)
+        return TRK_DROP_MALFORMED_ENCAP + 1;
+    __u32 minimum;
+    if (h[3] == TRK_FAMILY_IPV4)
+        minimum = TRK_ENCAP_LEN_V4;
+    else if (h[3] == TRK_FAMILY_IPV6)
+        minimum = TRK_ENCAP_LEN_V6;
+    else
+        return TRK_DROP_MALFORMED_ENCAP + 1;
+    __u32 len = h[5];
+    if (len < minimum || flow->datagram_len < len)
+        return TRK_DROP_MALFORMED_ENCAP + 1;
+    *family = h[3];
+    *header_len = len;
+    *peer_port = *(__u16 *)(h + 6);
+    if (*family == TRK_FAMILY_IPV4) {
+        __builtin_memcpy(peer, h + 8, 4);
+    } else {
+        if ((void *)(h + TRK_ENCAP_LEN_V6) > end)
+            return TRK_DROP_MALFORMED_ENCAP + 1;
+        __builtin_memcpy(peer, h + 8, 16);
+    }
+    return 0;
+}
+
+static __always_inline int is_backend(__u8 family, const __u8 *addr, __u16 port,
+                                      __u32 generation)
+{
+    struct trk_endpoint key;
+    endpoint(&key, family, addr, port, generation);
+    return bpf_map_lookup_elem(&trk_backend_index, &key) != 0;
+}
+
+/* A backend's reply: [header naming the client (and a VIA relay)] [inner] → [inner] to the
+ * client, or [header naming the client] [inner] to the VIA relay; from the VIP. */
+static __always_inline int from_backend(struct xdp_md *ctx, struct flow *flow, void *payload,
+                                        __u32 backend, __u32 generation,
+                                        struct scratch *scratch)
 {
     void *end = (void *)(long)ctx->data_end;
     __u8 *h = payload;
@@ -443,64 +568,112 @@ static __always_inline int from_backend(struct xdp_md *ctx, const struct trk_con
         return drop(TRK_DROP_BACKEND_NOT_ENCAPSULATED);
     if (h[0] != TRK_ENCAP_MAGIC_0 || h[1] != TRK_ENCAP_MAGIC_1)
         return drop(TRK_DROP_BACKEND_NOT_ENCAPSULATED);
-    if (flow->datagram_len < TRK_ENCAP_LEN_V4 || (void *)(h + TRK_ENCAP_LEN_V4) > end)
-        return drop(TRK_DROP_MALFORMED_ENCAP);
-    if (h[2] != TRK_ENCAP_VERSION)
-        return drop(TRK_DROP_MALFORMED_ENCAP);
-    __u8 family = h[3];
-    __u32 minimum;
-    if (family == TRK_FAMILY_IPV4)
-        minimum = TRK_ENCAP_LEN_V4;
-    else if (family == TRK_FAMILY_IPV6)
-        minimum = TRK_ENCAP_LEN_V6;
-    else
-        return drop(TRK_DROP_MALFORMED_ENCAP);
-    __u32 header_len = h[5];
-    if (header_len < minimum || flow->datagram_len < header_len)
-        return drop(TRK_DROP_MALFORMED_ENCAP);
-    if (header_len != minimum)
-        return pass(TRK_PASS_OPTIONS);
+    __u8 family = 0, client[16] = {};
+    __u16 client_port = 0;
+    __u32 header_len = 0;
+    int bad = parse_header(ctx, flow, h, &family, client, &client_port, &header_len);
+    if (bad)
+        return drop(bad - 1);
+    __u32 minimum = family == TRK_FAMILY_IPV4 ? TRK_ENCAP_LEN_V4 : TRK_ENCAP_LEN_V6;
 
-    __u8 client[16] = {};
-    __u16 client_port = *(__u16 *)(h + 6);
-    if (family == TRK_FAMILY_IPV4) {
-        __builtin_memcpy(client, h + 8, 4);
-    } else {
-        if ((void *)(h + TRK_ENCAP_LEN_V6) > end)
-            return drop(TRK_DROP_MALFORMED_ENCAP);
-        __builtin_memcpy(client, h + 8, 16);
+    /* Options: the first VIA counts, others are skipped (find_via). */
+    __u8 via_family = 0, via[16] = {};
+    __u16 via_port = 0;
+    if (header_len != minimum) {
+        if (header_len > TRK_ENCAP_MAX_LEN || (header_len & 3))
+            return pass(TRK_PASS_OPTIONS);
+        __u8 *o = scratch->options;
+        if (bpf_xdp_load_bytes(ctx, payload_offset(flow->family), o, bound4(header_len)))
+            return XDP_PASS;
+        __u32 off = minimum;
+        int done = 0;
+        for (int i = 0; i < 16; i++) {
+            if (off >= header_len) {
+                done = 1;
+                break;
+            }
+            if (off + 2 > header_len)
+                return drop(TRK_DROP_MALFORMED_ENCAP);
+            __u8 type = o[off & 63];
+            __u32 len = o[(off + 1) & 63];
+            if (off + 2 + len > header_len)
+                return drop(TRK_DROP_MALFORMED_ENCAP);
+            if (type == TRK_OPTION_VIA) {
+                if (len != 6 && len != 18)
+                    return drop(TRK_DROP_MALFORMED_ENCAP);
+                via_port = (__u16)o[(off + 2) & 63] | ((__u16)o[(off + 3) & 63] << 8);
+                via_family = len == 6 ? TRK_FAMILY_IPV4 : TRK_FAMILY_IPV6;
+#pragma unroll
+                for (int k = 0; k < 16; k++)
+                    if (k < (int)len - 2)
+                        via[k] = o[(off + 4 + k) & 63];
+                done = 1;
+                break;
+            }
+            off += 2 + len;
+        }
+        if (!done)
+            return pass(TRK_PASS_OPTIONS);
     }
-    struct trk_endpoint key;
-    endpoint(&key, family, client, client_port, generation);
-    if (bpf_map_lookup_elem(&trk_backend_index, &key))
+    if (is_backend(family, client, client_port, generation) ||
+        (via_family && is_backend(via_family, via, via_port, generation)))
         return drop(TRK_DROP_LOOP);
+    __u32 counter = backend * TRK_COUNTERS_PER_BACKEND + TRK_CTR_TO_CLIENT_PACKETS;
+    __u32 inner_len = flow->datagram_len - header_len;
+    struct plan *plan = &scratch->plan;
+    plan->added.len = 0;
+    if (via_family) {
+        struct trk_endpoint key;
+        endpoint(&key, via_family, via, via_port, generation);
+        if (!bpf_map_lookup_elem(&trk_upstreams, &key))
+            return drop(TRK_DROP_UNKNOWN_VIA);
+        if (via_family != flow->family)
+            return pass(TRK_PASS_FAMILY);
+        encap_header(&plan->added, family, client, client_port, 0, 0, 0, 0);
+        return plan_to(plan, via_family, via, via_port, header_len, counter, inner_len);
+    }
     if (family != flow->family)
         return pass(TRK_PASS_FAMILY);
-    __u32 counter = backend * TRK_COUNTERS_PER_BACKEND + TRK_CTR_TO_CLIENT_PACKETS;
-    return rewrite(ctx, config, flow, flow->dst, flow->dport, client, client_port, 0,
-                   -(int)header_len, counter, flow->datagram_len - header_len);
+    return plan_to(plan, family, client, client_port, header_len, counter, inner_len);
 }
 
-/* A client's datagram: [datagram] → [encap naming the client] [datagram] to its backend. */
-static __always_inline int from_client(struct xdp_md *ctx, const struct trk_config *config,
-                                       struct flow *flow, void *payload, __u32 generation)
+/* A client's datagram, [datagram] or (through an upstream relay) [header naming the client]
+ * [datagram] → [header naming the client (and the relay as VIA)] [datagram] to its backend. */
+static __always_inline int from_client(struct xdp_md *ctx, struct flow *flow, void *payload,
+                                       __u32 generation, struct scratch *scratch)
 {
     void *end = (void *)(long)ctx->data_end;
     __u8 *d = payload;
+    __u8 family = flow->family, client[16] = {}, via_family = 0;
+    __u16 client_port = flow->sport;
+    __u32 header_len = 0;
+    __builtin_memcpy(client, flow->src, 16);
     if (flow->datagram_len >= 2 && (void *)(d + 2) <= end && d[0] == TRK_ENCAP_MAGIC_0 &&
         d[1] == TRK_ENCAP_MAGIC_1) {
         struct trk_endpoint key;
         endpoint(&key, flow->family, flow->src, flow->sport, generation);
-        if (bpf_map_lookup_elem(&trk_upstreams, &key))
-            return pass(TRK_PASS_UPSTREAM);
-        return drop(TRK_DROP_UNTRUSTED_ENCAP);
+        if (!bpf_map_lookup_elem(&trk_upstreams, &key))
+            return drop(TRK_DROP_UNTRUSTED_ENCAP);
+        __builtin_memset(client, 0, 16);
+        int bad = parse_header(ctx, flow, d, &family, client, &client_port, &header_len);
+        if (bad)
+            return drop(bad - 1);
+        if (is_backend(family, client, client_port, generation))
+            return drop(TRK_DROP_LOOP);
+        via_family = flow->family;
     }
-    if (flow->datagram_len < TRK_MIN_CLIENT_DATAGRAM || (void *)(d + TRK_MIN_CLIENT_DATAGRAM) > end)
+    if (flow->datagram_len < header_len + TRK_MIN_CLIENT_DATAGRAM)
+        return drop(TRK_DROP_TOO_SHORT);
+    if (header_len > TRK_ENCAP_MAX_LEN || (header_len & 3))
+        return pass(TRK_PASS_OPTIONS);
+    __u8 id[8];
+    if (bpf_xdp_load_bytes(ctx, payload_offset(flow->family) + header_len + TRK_CONN_ID_OFFSET,
+                           id, 8))
         return drop(TRK_DROP_TOO_SHORT);
     __u64 conn_id = 0;
 #pragma unroll
     for (int i = 0; i < 8; i++)
-        conn_id = (conn_id << 8) | d[TRK_CONN_ID_OFFSET + i];
+        conn_id = (conn_id << 8) | id[i];
 
     struct trk_generation *gen = bpf_map_lookup_elem(&trk_generations, &generation);
     if (!gen || gen->table_size == 0 || gen->table_size > TRK_MAX_TABLE_SIZE)
@@ -522,20 +695,11 @@ static __always_inline int from_client(struct xdp_md *ctx, const struct trk_conf
     __u8 backend_addr[16];
     __builtin_memcpy(backend_addr, backend->addr, 16);
     __u16 backend_port = backend->port;
-    if (flow->family == TRK_FAMILY_IPV4) {
-        __u8 header[TRK_ENCAP_LEN_V4] = {TRK_ENCAP_MAGIC_0, TRK_ENCAP_MAGIC_1, TRK_ENCAP_VERSION,
-                                         TRK_FAMILY_IPV4,   flags,             TRK_ENCAP_LEN_V4};
-        __builtin_memcpy(header + 6, &flow->sport, 2);
-        __builtin_memcpy(header + 8, flow->src, 4);
-        return rewrite_v4(ctx, config, flow, flow->dst, flow->dport, backend_addr, backend_port,
-                          header, TRK_ENCAP_LEN_V4, counter, flow->datagram_len);
-    }
-    __u8 header[TRK_ENCAP_LEN_V6] = {TRK_ENCAP_MAGIC_0, TRK_ENCAP_MAGIC_1, TRK_ENCAP_VERSION,
-                                     TRK_FAMILY_IPV6,   flags,             TRK_ENCAP_LEN_V6};
-    __builtin_memcpy(header + 6, &flow->sport, 2);
-    __builtin_memcpy(header + 8, flow->src, 16);
-    return rewrite_v6(ctx, config, flow, flow->dst, flow->dport, backend_addr, backend_port,
-                      header, TRK_ENCAP_LEN_V6, counter, flow->datagram_len);
+    struct plan *plan = &scratch->plan;
+    encap_header(&plan->added, family, client, client_port, flags, via_family, flow->src,
+                 flow->sport);
+    return plan_to(plan, flow->family, backend_addr, backend_port, header_len, counter,
+                   flow->datagram_len - header_len);
 }
 
 static __always_inline int decide(struct xdp_md *ctx, struct flow *flow, void *payload)
@@ -548,16 +712,24 @@ static __always_inline int decide(struct xdp_md *ctx, struct flow *flow, void *p
     struct trk_config *config = bpf_map_lookup_elem(&trk_config, &zero);
     if (!config)
         return XDP_PASS;
+    struct scratch *scratch = bpf_map_lookup_elem(&trk_scratch, &zero);
+    if (!scratch)
+        return XDP_PASS;
     __u32 generation = config->generation & 1;
     endpoint(&key, flow->family, flow->src, flow->sport, generation);
     __u32 *backend = bpf_map_lookup_elem(&trk_backend_index, &key);
+    int verdict;
     if (backend) {
         __u32 index = *backend;
         if (index >= TRK_MAX_BACKENDS)
             return XDP_PASS;
-        return from_backend(ctx, config, flow, payload, index, generation);
+        verdict = from_backend(ctx, flow, payload, index, generation, scratch);
+    } else {
+        verdict = from_client(ctx, flow, payload, generation, scratch);
     }
-    return from_client(ctx, config, flow, payload, generation);
+    if (verdict != REWRITE)
+        return verdict;
+    return rewrite(ctx, config, flow, scratch);
 }
 
 SEC("xdp")

@@ -31,6 +31,8 @@
 #define TRK_FLAG_DIRECT_RETURN 0x01
 #define TRK_ENCAP_LEN_V4 12
 #define TRK_ENCAP_LEN_V6 24
+#define TRK_ENCAP_MAX_LEN 44 /* an IPv6 peer and an IPv6 VIA option */
+#define TRK_OPTION_VIA 0x56
 
 /* trk_config.flags */
 #define TRK_CONFIG_GATEWAY 0x01 /* send everything to gateway_mac by XDP_TX, no FIB lookup */
@@ -52,10 +54,12 @@
 #define TRK_DROP_MALFORMED_ENCAP 3
 #define TRK_DROP_BACKEND_NOT_ENCAPSULATED 4
 #define TRK_DROP_LOOP 5
+#define TRK_DROP_UNKNOWN_VIA 9
 #define TRK_DROP_REASONS 10
 #define TRK_PASS_BASE 1034 /* TRK_DROP_BASE + TRK_DROP_REASONS */
-#define TRK_PASS_UPSTREAM 0 /* encapsulated by a trusted upstream relay (VIA): userspace */
-#define TRK_PASS_OPTIONS 1  /* a backend's header carries options (VIA or unknown) */
+#define TRK_PASS_UPSTREAM 0 /* unused since VIA is handled; kept for the counters' layout */
+#define TRK_PASS_OPTIONS 1  /* a header longer than TRK_ENCAP_MAX_LEN, not a multiple of 4,
+                               or with more than 16 options */
 #define TRK_PASS_FAMILY 2   /* client and backend of different address families */
 #define TRK_PASS_NO_ROUTE 3 /* the FIB lookup did not give a next hop */
 #define TRK_PASS_HEADERS 4  /* IP options, extension headers, fragments, odd lengths */

@@ -43,6 +43,10 @@ pub const FLAG_DIRECT_RETURN: u8 = 0x01;
 pub const ENCAP_LEN_V4: u32 = 12;
 /// Header length with an IPv6 peer.
 pub const ENCAP_LEN_V6: u32 = 24;
+/// Longest header the program reads or writes (an IPv6 peer and an IPv6 VIA option).
+pub const ENCAP_MAX_LEN: u32 = 44;
+/// The VIA option's type.
+pub const OPTION_VIA: u8 = 0x56;
 /// [`Config::flags`]: send everything to the gateway MAC (no FIB lookup).
 pub const CONFIG_GATEWAY: u32 = 0x01;
 /// [`Generation::flags`]: direct server return.
@@ -71,13 +75,16 @@ pub const DROP_MALFORMED_ENCAP: u32 = 3;
 pub const DROP_BACKEND_NOT_ENCAPSULATED: u32 = 4;
 /// Drop: a backend's reply names a backend.
 pub const DROP_LOOP: u32 = 5;
+/// Drop: a reply names a VIA relay that is not an upstream.
+pub const DROP_UNKNOWN_VIA: u32 = 9;
 /// Drop counters (as many as [`crate::core::DropReason::ALL`]).
 pub const DROP_REASONS: u32 = 10;
 /// First pass counter.
 pub const PASS_BASE: u32 = DROP_BASE + DROP_REASONS;
-/// Passed up: encapsulated by a trusted upstream relay.
+/// Passed up: unused since the program handles VIA (kept for the counters' layout).
 pub const PASS_UPSTREAM: u32 = 0;
-/// Passed up: a backend's header carries options.
+/// Passed up: a header longer than [`ENCAP_MAX_LEN`], not a multiple of 4, or with more than
+/// 16 options.
 pub const PASS_OPTIONS: u32 = 1;
 /// Passed up: client and backend of different families.
 pub const PASS_FAMILY: u32 = 2;
@@ -126,6 +133,8 @@ pub const DEFINES: &[(&str, u64)] = &[
     ("FLAG_DIRECT_RETURN", FLAG_DIRECT_RETURN as u64),
     ("ENCAP_LEN_V4", ENCAP_LEN_V4 as u64),
     ("ENCAP_LEN_V6", ENCAP_LEN_V6 as u64),
+    ("ENCAP_MAX_LEN", ENCAP_MAX_LEN as u64),
+    ("OPTION_VIA", OPTION_VIA as u64),
     ("CONFIG_GATEWAY", CONFIG_GATEWAY as u64),
     ("GENERATION_DIRECT_RETURN", GENERATION_DIRECT_RETURN as u64),
     ("COUNTERS_PER_BACKEND", COUNTERS_PER_BACKEND as u64),
@@ -143,6 +152,7 @@ pub const DEFINES: &[(&str, u64)] = &[
         DROP_BACKEND_NOT_ENCAPSULATED as u64,
     ),
     ("DROP_LOOP", DROP_LOOP as u64),
+    ("DROP_UNKNOWN_VIA", DROP_UNKNOWN_VIA as u64),
     ("DROP_REASONS", DROP_REASONS as u64),
     ("PASS_BASE", PASS_BASE as u64),
     ("PASS_UPSTREAM", PASS_UPSTREAM as u64),
@@ -329,6 +339,9 @@ mod tests {
             Some(DROP_BACKEND_NOT_ENCAPSULATED)
         );
         assert_eq!(index(DropReason::Loop), Some(DROP_LOOP));
+        assert_eq!(index(DropReason::UnknownVia), Some(DROP_UNKNOWN_VIA));
+        assert_eq!(ENCAP_MAX_LEN as usize, encap::MAX_HEADER_LEN);
+        assert_eq!(OPTION_VIA, encap::OPTION_VIA);
     }
 
     #[test]

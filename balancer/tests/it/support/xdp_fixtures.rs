@@ -205,25 +205,96 @@ pub fn fixtures(family: Family) -> Vec<Fixture> {
         Some("family"),
     ));
 
-    let mut via = vec![0u8; 128];
-    let len = EncapRepr::new(a.client)
-        .emit_via(Some(a.upstream), &mut via)
-        .expect("fits");
-    via.truncate(len);
-    via.extend_from_slice(&reply_body(300));
-    list.push(passes(
+    let with_via = |peer: SocketAddr, via: SocketAddr, inner: &[u8]| {
+        let mut bytes = vec![0u8; 64];
+        let len = EncapRepr::new(peer)
+            .emit_via(Some(via), &mut bytes)
+            .expect("fits");
+        bytes.truncate(len);
+        bytes.extend_from_slice(inner);
+        bytes
+    };
+    list.push(decides(
         "reply through the upstream (VIA)",
-        from_backend(2, &via),
-        Some("options"),
+        from_backend(2, &with_via(a.client, a.upstream, &reply_body(300))),
     ));
-    list.push(passes(
+    list.push(decides(
+        "reply through the upstream for a client of the other family",
+        from_backend(2, &with_via(other_family, a.upstream, &reply_body(40))),
+    ));
+    list.push(decides(
+        "reply through a relay that is not an upstream",
+        from_backend(1, &with_via(a.client, a.client, b"z")),
+    ));
+    list.push(decides(
+        "reply whose VIA is a backend (loop)",
+        from_backend(1, &with_via(a.client, a.backends[0], b"z")),
+    ));
+    let mut unknown_option = EncapRepr::new(a.client).encapsulate(&reply_body(64));
+    let base = unknown_option[5] as usize;
+    unknown_option.splice(base..base, [0x77, 2, 0xAA, 0xBB]);
+    unknown_option[5] += 4;
+    list.push(decides(
+        "reply with an unknown option (skipped)",
+        from_backend(0, &unknown_option),
+    ));
+    let mut broken_option = unknown_option.clone();
+    broken_option[base + 1] = 9;
+    list.push(decides(
+        "reply with an option longer than its header",
+        from_backend(0, &broken_option),
+    ));
+    let mut bad_via = with_via(a.client, a.upstream, b"q");
+    bad_via[base + 1] = 5;
+    list.push(decides(
+        "reply with a VIA of length 5",
+        from_backend(0, &bad_via),
+    ));
+    list.push(decides(
         "request through the upstream relay",
         frame(
             a.upstream,
             a.vip,
             &EncapRepr::new(a.client).encapsulate(&request(11, 200)),
         ),
-        Some("upstream"),
+    ));
+    list.push(decides(
+        "request through the upstream from a client of the other family",
+        frame(
+            a.upstream,
+            a.vip,
+            &EncapRepr::new(other_family).encapsulate(&request(12, 90)),
+        ),
+    ));
+    list.push(decides(
+        "request through the upstream, 9 bytes (too short)",
+        frame(
+            a.upstream,
+            a.vip,
+            &EncapRepr::new(a.client).encapsulate(&request(13, 10)[..9]),
+        ),
+    ));
+    list.push(decides(
+        "request through the upstream naming a backend (loop)",
+        frame(
+            a.upstream,
+            a.vip,
+            &EncapRepr::new(a.backends[1]).encapsulate(&request(14, 40)),
+        ),
+    ));
+    let mut bad = EncapRepr::new(a.client).encapsulate(&request(15, 40));
+    bad[2] = 3;
+    list.push(decides(
+        "request through the upstream with header version 3",
+        frame(a.upstream, a.vip, &bad),
+    ));
+    let mut odd = EncapRepr::new(a.client).encapsulate(&request(16, 40));
+    odd.insert(base, 0);
+    odd[5] += 1;
+    list.push(passes(
+        "request through the upstream, header of 13 bytes (padding)",
+        frame(a.upstream, a.vip, &odd),
+        Some("options"),
     ));
     let mut other_vip = a.vip;
     other_vip.set_port(4434);
