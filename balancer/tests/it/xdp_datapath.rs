@@ -2,7 +2,9 @@
 //! the userspace datapath and says why (`auto`) or refuses to start naming the missing
 //! capabilities (`xdp`); with them, `auto` falls back when a device has no native XDP, and a
 //! transfer through the balancer with the program attached (generic XDP on loopback, where the
-//! kernel routes locally and the program hands every frame up) stays byte-exact.
+//! kernel routes locally and the program hands every frame up) stays byte-exact; a reload
+//! keeps the program attached, and one to a table it cannot hold (spraying) detaches it while
+//! the sockets carry on.
 //!
 //! The unprivileged runs drop to `nobody` when the tests run as root; the privileged ones run
 //! in a network namespace of their own, so the program on its loopback sees no other traffic.
@@ -188,4 +190,56 @@ fn metrics_value(text: &str, series: &str) -> f64 {
         .find_map(|l| l.strip_prefix(series))
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0.0)
+}
+
+#[test]
+fn a_reload_keeps_the_program_attached_and_one_it_cannot_hold_hands_over_to_userspace() {
+    if !privileged() {
+        return;
+    }
+    in_own_namespace("xdp-reload", reload_with_the_program_attached);
+}
+
+fn reload_with_the_program_attached() {
+    let body = body(1 << 20);
+    let app = application(body.clone());
+    let vip = free_udp_addr();
+    let (_replicas, addrs) = replicas(&app, vip, 3);
+    let runtime = runtime();
+    let xdp = "datapath: xdp\nxdp_interfaces: [lo]\nxdp_mode: generic\n";
+    let balancer = start_balancer(&runtime, config(&balancer_yaml(vip, &addrs, xdp)));
+    assert_eq!(active_within_10_s(&balancer, 3), 3);
+    let datapath = |b: &trickles_balancer::service::RunningBalancer| {
+        let text = trickles_netfn::render(&b.metrics().registry);
+        metrics_value(&text, "trickles_balancer_datapath_info{datapath=\"xdp\"}")
+    };
+
+    // A drain: a new table in the idle generation, flipped; the program stays.
+    let drained = balancer_yaml(vip, &addrs, xdp).replace(
+        &format!("    address: \"{}\"\n", addrs[1]),
+        &format!("    address: \"{}\"\n    drain: true\n", addrs[1]),
+    );
+    balancer.apply(config(&drained));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while balancer.table().active().len() != 2 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(balancer.table().active().len(), 2, "r1 drained");
+    assert_eq!(fetch_through(vip).sha256, sha256(&body), "byte-exact");
+    assert_eq!(datapath(&balancer), 1.0, "still attached after the reload");
+
+    // Spraying keeps per-worker state: the program detaches, the sockets carry on.
+    let spraying = format!("{xdp}policy: round_robin\n");
+    balancer.apply(config(&balancer_yaml(vip, &addrs, &spraying)));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while datapath(&balancer) != 0.0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(datapath(&balancer), 0.0, "detached for a spraying policy");
+    assert_eq!(
+        fetch_through(vip).sha256,
+        sha256(&body),
+        "byte-exact on userspace"
+    );
+    runtime.block_on(balancer.shutdown());
 }
