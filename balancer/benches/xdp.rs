@@ -1,7 +1,7 @@
 //! The XDP datapath's benchmarks (not tests; root, and a binary built with clang).
 //!
-//! `cargo bench -p trickles-balancer --bench xdp [-- FRAMES]` (FRAMES per round, default
-//! 2,000,000; five rounds)
+//! `cargo bench -p trickles-balancer --bench xdp [-- [FRAMES] [veth|fixtures]]` (FRAMES per
+//! round, default 2,000,000; nine rounds; `veth` or `fixtures` runs only that part)
 //!
 //! 1. **ns per packet, per fixture**: every frame of the fixture table
 //!    (`tests/it/support/xdp_fixtures.rs`) through the balancer's program by program test-run
@@ -46,7 +46,7 @@ use xdp_fixtures::{fixtures, frame, request, table, Family, GATEWAY_MAC, OUR_MAC
 /// Single runs per fixture and program: the kernel times each; the median is reported (a run
 /// repeated in one call would see the frame it rewrote the time before).
 const RUNS: usize = 5_000;
-const ROUNDS: usize = 5;
+const ROUNDS: usize = 9;
 
 fn main() {
     let frames: u32 = std::env::args()
@@ -64,8 +64,16 @@ fn main() {
             return;
         }
     };
-    per_fixture(xdp);
-    through_veth(frames);
+    let only = |part: &str| {
+        let parts: Vec<String> = std::env::args().skip(1).collect();
+        !parts.iter().any(|p| p == "veth" || p == "fixtures") || parts.iter().any(|p| p == part)
+    };
+    if only("fixtures") {
+        per_fixture(xdp);
+    }
+    if only("veth") {
+        through_veth(frames);
+    }
 }
 
 fn action_name(action: u32) -> &'static str {

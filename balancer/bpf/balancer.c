@@ -294,6 +294,50 @@ static __always_inline int finish(int action, __u32 ifindex)
     return action;
 }
 
+/* Copies the `len` bytes at `at` in the frame to `out`: the two common lengths by direct
+ * loads, others through the helper. Returns 0 on success. */
+static __always_inline int load_header(struct xdp_md *ctx, void *data, void *end, __u32 at,
+                                       __u8 *out, __u32 len)
+{
+    if (len == TRK_ENCAP_LEN_V4) {
+        if (data + at + TRK_ENCAP_LEN_V4 > end)
+            return -1;
+        __builtin_memcpy(out, data + at, TRK_ENCAP_LEN_V4);
+        return 0;
+    }
+    if (len == TRK_ENCAP_LEN_V6) {
+        if (data + at + TRK_ENCAP_LEN_V6 > end)
+            return -1;
+        __builtin_memcpy(out, data + at, TRK_ENCAP_LEN_V6);
+        return 0;
+    }
+    if (len)
+        return bpf_xdp_load_bytes(ctx, at, out, bound4(len)) ? -1 : 0;
+    return 0;
+}
+
+/* Writes `added` at `at` bytes into the frame: the two common lengths (a header without
+ * options) by direct stores, others through the helper. Returns 0 on success. */
+static __always_inline int store_header(struct xdp_md *ctx, void *data, void *end, __u32 at,
+                                        struct block *added)
+{
+    if (added->len == TRK_ENCAP_LEN_V4) {
+        if (data + at + TRK_ENCAP_LEN_V4 > end)
+            return -1;
+        __builtin_memcpy(data + at, added->bytes, TRK_ENCAP_LEN_V4);
+        return 0;
+    }
+    if (added->len == TRK_ENCAP_LEN_V6) {
+        if (data + at + TRK_ENCAP_LEN_V6 > end)
+            return -1;
+        __builtin_memcpy(data + at, added->bytes, TRK_ENCAP_LEN_V6);
+        return 0;
+    }
+    if (added->len)
+        return bpf_xdp_store_bytes(ctx, at, added->bytes, bound4(added->len)) ? -1 : 0;
+    return 0;
+}
+
 /* Rewrite a frame: addresses and ports to `new_src`:`new_sport` → `new_dst`:`new_dport`, the
  * first `removed` bytes of the payload replaced by `added`, counted for `counter` with
  * `counted_bytes`. The IPv4 and IPv6 versions differ only in the IP header. */
@@ -336,7 +380,7 @@ static __always_inline int rewrite_v4(struct xdp_md *ctx, const struct trk_confi
     new.dport = new_dport;
     new.len1 = new.len2 = bpf_htons(new_ulen);
     __u8 *old_header = scratch->old_header;
-    if (removed && bpf_xdp_load_bytes(ctx, hdrs, old_header, bound4(removed)))
+    if (load_header(ctx, data, end, hdrs, old_header, removed))
         return XDP_PASS;
     udp.check = udp_checksum(udp.check, 1, &old, &new, sizeof(old), old_header, removed,
                              added->bytes, added->len);
@@ -361,7 +405,7 @@ static __always_inline int rewrite_v4(struct xdp_md *ctx, const struct trk_confi
     *(struct ethhdr *)data = eth;
     *(struct iphdr *)(data + sizeof(struct ethhdr)) = ip;
     *(struct udphdr *)(data + sizeof(struct ethhdr) + sizeof(struct iphdr)) = udp;
-    if (added->len && bpf_xdp_store_bytes(ctx, hdrs, added->bytes, bound4(added->len)))
+    if (store_header(ctx, data, end, hdrs, added))
         return XDP_ABORTED;
     count(plan->counter, 1);
     count(plan->counter + 1, plan->counted_bytes);
@@ -408,7 +452,7 @@ static __always_inline int rewrite_v6(struct xdp_md *ctx, const struct trk_confi
     new.dport = new_dport;
     new.len1 = new.len2 = bpf_htons(new_ulen);
     __u8 *old_header = scratch->old_header;
-    if (removed && bpf_xdp_load_bytes(ctx, hdrs, old_header, bound4(removed)))
+    if (load_header(ctx, data, end, hdrs, old_header, removed))
         return XDP_PASS;
     udp.check = udp_checksum(udp.check, 0, &old, &new, sizeof(old), old_header, removed,
                              added->bytes, added->len);
@@ -431,7 +475,7 @@ static __always_inline int rewrite_v6(struct xdp_md *ctx, const struct trk_confi
     *(struct ethhdr *)data = eth;
     *(struct ipv6hdr *)(data + sizeof(struct ethhdr)) = ip;
     *(struct udphdr *)(data + sizeof(struct ethhdr) + sizeof(struct ipv6hdr)) = udp;
-    if (added->len && bpf_xdp_store_bytes(ctx, hdrs, added->bytes, bound4(added->len)))
+    if (store_header(ctx, data, end, hdrs, added))
         return XDP_ABORTED;
     count(plan->counter, 1);
     count(plan->counter + 1, plan->counted_bytes);
@@ -666,14 +710,23 @@ static __always_inline int from_client(struct xdp_md *ctx, struct flow *flow, vo
         return drop(TRK_DROP_TOO_SHORT);
     if (header_len > TRK_ENCAP_MAX_LEN || (header_len & 3))
         return pass(TRK_PASS_OPTIONS);
-    __u8 id[8];
-    if (bpf_xdp_load_bytes(ctx, payload_offset(flow->family) + header_len + TRK_CONN_ID_OFFSET,
-                           id, 8))
-        return drop(TRK_DROP_TOO_SHORT);
     __u64 conn_id = 0;
+    if (header_len == 0) {
+        if ((void *)(d + TRK_MIN_CLIENT_DATAGRAM) > end)
+            return drop(TRK_DROP_TOO_SHORT);
 #pragma unroll
-    for (int i = 0; i < 8; i++)
-        conn_id = (conn_id << 8) | id[i];
+        for (int i = 0; i < 8; i++)
+            conn_id = (conn_id << 8) | d[TRK_CONN_ID_OFFSET + i];
+    } else {
+        __u8 id[8];
+        if (bpf_xdp_load_bytes(ctx,
+                               payload_offset(flow->family) + header_len + TRK_CONN_ID_OFFSET,
+                               id, 8))
+            return drop(TRK_DROP_TOO_SHORT);
+#pragma unroll
+        for (int i = 0; i < 8; i++)
+            conn_id = (conn_id << 8) | id[i];
+    }
 
     struct trk_generation *gen = bpf_map_lookup_elem(&trk_generations, &generation);
     if (!gen || gen->table_size == 0 || gen->table_size > TRK_MAX_TABLE_SIZE)
