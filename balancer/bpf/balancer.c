@@ -220,22 +220,44 @@ static __always_inline __u32 bound4(__u32 len)
     return ((((len >> 2) - 1) & 15) + 1) << 2;
 }
 
-/* The new UDP checksum (RFC 1624) after the words `old` become `new` (`words` bytes), `rlen`
- * bytes (`removed`) are stripped from the start of the payload and `alen` bytes (`added`) put
- * there instead; both lengths multiples of 4, so nothing after them changes parity. An IPv4
- * datagram without a checksum keeps none. */
-static __always_inline __u16 udp_checksum(__u16 check, int v4, void *old, void *new,
-                                          __u32 words, void *removed, __u32 rlen, void *added,
-                                          __u32 alen)
+/* One's-complement sum helpers, on memory as it lies (the sum does not depend on byte order
+ * as long as the result is stored the same way). `n` 16-bit words, a constant. */
+static __always_inline __u32 add_words(__u32 acc, const void *p, const int n, int negate)
+{
+    const __u16 *w = p;
+#pragma unroll
+    for (int i = 0; i < n; i++)
+        acc += negate ? (__u16)~w[i] : w[i];
+    return acc;
+}
+
+/* The same over a buffer of 64 bytes of which the first `len` (even) count. */
+static __always_inline __u32 add_block(__u32 acc, const __u8 *b, __u32 len, int negate)
+{
+    const __u16 *w = (const __u16 *)b;
+#pragma unroll
+    for (int i = 0; i < 32; i++)
+        if ((__u32)(2 * i) < len)
+            acc += negate ? (__u16)~w[i] : w[i];
+    return acc;
+}
+
+/* The new UDP checksum (RFC 1624: HC' = ~(~HC + ~m + m')) after the words `old` become `new`
+ * (`words` 16-bit words), `rlen` bytes (`removed`) are stripped from the start of the payload
+ * and `alen` bytes (`added`) put there instead; both lengths multiples of 4, so nothing after
+ * them changes parity. Summed inline: two bpf_csum_diff calls cost as much as the rest of the
+ * program. An IPv4 datagram without a checksum keeps none. */
+static __always_inline __u16 udp_checksum(__u16 check, int v4, const void *old, const void *new,
+                                          const int words, const __u8 *removed, __u32 rlen,
+                                          const __u8 *added, __u32 alen)
 {
     if (v4 && check == 0)
         return 0;
-    __u32 sum = (~check) & 0xffff;
-    sum = bpf_csum_diff(old, words, new, words, sum);
-    if (rlen)
-        sum = bpf_csum_diff(removed, bound4(rlen), 0, 0, sum);
-    if (alen)
-        sum = bpf_csum_diff(0, 0, added, bound4(alen), sum);
+    __u32 sum = (__u16)~check;
+    sum = add_words(sum, old, words, 1);
+    sum = add_words(sum, new, words, 0);
+    sum = add_block(sum, removed, rlen, 1);
+    sum = add_block(sum, added, alen, 0);
     __u16 result = ~fold(sum) & 0xffff;
     return result ? result : 0xffff;
 }
@@ -382,7 +404,7 @@ static __always_inline int rewrite_v4(struct xdp_md *ctx, const struct trk_confi
     __u8 *old_header = scratch->old_header;
     if (load_header(ctx, data, end, hdrs, old_header, removed))
         return XDP_PASS;
-    udp.check = udp_checksum(udp.check, 1, &old, &new, sizeof(old), old_header, removed,
+    udp.check = udp_checksum(udp.check, 1, &old, &new, sizeof(old) / 2, old_header, removed,
                              added->bytes, added->len);
     if (bpf_xdp_adjust_head(ctx, -delta))
         return XDP_PASS;
@@ -454,7 +476,7 @@ static __always_inline int rewrite_v6(struct xdp_md *ctx, const struct trk_confi
     __u8 *old_header = scratch->old_header;
     if (load_header(ctx, data, end, hdrs, old_header, removed))
         return XDP_PASS;
-    udp.check = udp_checksum(udp.check, 0, &old, &new, sizeof(old), old_header, removed,
+    udp.check = udp_checksum(udp.check, 0, &old, &new, sizeof(old) / 2, old_header, removed,
                              added->bytes, added->len);
     if (bpf_xdp_adjust_head(ctx, -delta))
         return XDP_PASS;
