@@ -13,7 +13,7 @@
 #define TRK_MAX_BACKENDS 256
 #define TRK_MAX_TABLE_SIZE 65537
 #define TRK_GENERATIONS 2
-#define TRK_MAX_VIPS 16
+#define TRK_VIP_PORTS 65536 /* trk_vip_ports: one IPv4 and one IPv6 VIP per port */
 #define TRK_MAX_UPSTREAMS 16
 
 /* The Trickles datagram (docs/PROTOCOL.md §2) and the key mixer (core/constants.rs). */
@@ -67,7 +67,7 @@
 #define TRK_COUNTERS 1039 /* TRK_PASS_BASE + TRK_PASS_REASONS */
 
 /* An address and port: a VIP, a backend, an upstream relay. IPv4 uses addr[0..4], the rest
- * zero; the port is in network byte order. `generation` is 0 in trk_vips and trk_backends,
+ * zero; the port is in network byte order. `generation` is 0 in trk_backends,
  * and the table generation in the keys of trk_backend_index and trk_upstreams. */
 struct trk_endpoint {
     __u8 family;
@@ -78,6 +78,18 @@ struct trk_endpoint {
 #define TRK_ENDPOINT_SIZE 20
 #define TRK_ENDPOINT_OFF_PORT 2
 #define TRK_ENDPOINT_OFF_ADDR 4
+
+/* The VIPs on one port (trk_vip_ports, indexed by the port in host order). */
+struct trk_vip_port {
+    __u32 families; /* TRK_VIP_IPV4 | TRK_VIP_IPV6 */
+    __u8 v4[4];
+    __u8 v6[16] __attribute__((aligned(8)));
+};
+#define TRK_VIP_IPV4 0x01
+#define TRK_VIP_IPV6 0x02
+#define TRK_VIP_PORT_SIZE 24
+#define TRK_VIP_PORT_OFF_V4 4
+#define TRK_VIP_PORT_OFF_V6 8
 
 /* One table generation (two exist; trk_config.generation says which one is in force). */
 struct trk_generation {
@@ -101,6 +113,9 @@ _Static_assert(sizeof(struct trk_endpoint) == TRK_ENDPOINT_SIZE, "trk_endpoint s
 _Static_assert(__builtin_offsetof(struct trk_endpoint, port) == TRK_ENDPOINT_OFF_PORT, "port");
 _Static_assert(__builtin_offsetof(struct trk_endpoint, addr) == TRK_ENDPOINT_OFF_ADDR, "addr");
 _Static_assert(sizeof(struct trk_generation) == TRK_GENERATION_SIZE, "trk_generation size");
+_Static_assert(sizeof(struct trk_vip_port) == TRK_VIP_PORT_SIZE, "trk_vip_port size");
+_Static_assert(__builtin_offsetof(struct trk_vip_port, v4) == TRK_VIP_PORT_OFF_V4, "v4");
+_Static_assert(__builtin_offsetof(struct trk_vip_port, v6) == TRK_VIP_PORT_OFF_V6, "v6");
 _Static_assert(sizeof(struct trk_config) == TRK_CONFIG_SIZE, "trk_config size");
 _Static_assert(__builtin_offsetof(struct trk_config, gateway_mac) == TRK_CONFIG_OFF_GATEWAY_MAC,
                "gateway_mac");

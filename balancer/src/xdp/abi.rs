@@ -15,8 +15,18 @@ pub const MAX_BACKENDS: u32 = 256;
 pub const MAX_TABLE_SIZE: u32 = 65_537;
 /// Table generations (one serves while the other is written).
 pub const GENERATIONS: u32 = 2;
-/// VIPs (listen addresses).
-pub const MAX_VIPS: u32 = 16;
+/// Entries of `trk_vip_ports` (one per UDP port).
+pub const VIP_PORTS: u32 = 65_536;
+/// [`VipPort::families`]: an IPv4 VIP on this port.
+pub const VIP_IPV4: u32 = 0x01;
+/// [`VipPort::families`]: an IPv6 VIP on this port.
+pub const VIP_IPV6: u32 = 0x02;
+/// `sizeof(struct trk_vip_port)`.
+pub const VIP_PORT_SIZE: u32 = 24;
+/// `offsetof(struct trk_vip_port, v4)`.
+pub const VIP_PORT_OFF_V4: u32 = 4;
+/// `offsetof(struct trk_vip_port, v6)`.
+pub const VIP_PORT_OFF_V6: u32 = 8;
 /// Upstream relays per generation.
 pub const MAX_UPSTREAMS: u32 = 16;
 /// Where the connection id starts in a datagram.
@@ -119,7 +129,12 @@ pub const DEFINES: &[(&str, u64)] = &[
     ("MAX_BACKENDS", MAX_BACKENDS as u64),
     ("MAX_TABLE_SIZE", MAX_TABLE_SIZE as u64),
     ("GENERATIONS", GENERATIONS as u64),
-    ("MAX_VIPS", MAX_VIPS as u64),
+    ("VIP_PORTS", VIP_PORTS as u64),
+    ("VIP_IPV4", VIP_IPV4 as u64),
+    ("VIP_IPV6", VIP_IPV6 as u64),
+    ("VIP_PORT_SIZE", VIP_PORT_SIZE as u64),
+    ("VIP_PORT_OFF_V4", VIP_PORT_OFF_V4 as u64),
+    ("VIP_PORT_OFF_V6", VIP_PORT_OFF_V6 as u64),
     ("MAX_UPSTREAMS", MAX_UPSTREAMS as u64),
     ("CONN_ID_OFFSET", CONN_ID_OFFSET as u64),
     ("MIN_CLIENT_DATAGRAM", MIN_CLIENT_DATAGRAM as u64),
@@ -207,6 +222,18 @@ impl Endpoint {
     }
 }
 
+/// `struct trk_vip_port`: the VIPs listening on one port.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VipPort {
+    /// [`VIP_IPV4`] | [`VIP_IPV6`].
+    pub families: u32,
+    /// The IPv4 VIP.
+    pub v4: [u8; 4],
+    /// The IPv6 VIP.
+    pub v6: [u8; 16],
+}
+
 /// `struct trk_generation`: one table generation's settings.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -236,6 +263,8 @@ pub struct Config {
 unsafe impl aya::Pod for Endpoint {}
 // SAFETY: as above.
 unsafe impl aya::Pod for Generation {}
+// SAFETY: as above (4 + 4 + 16 bytes, no padding).
+unsafe impl aya::Pod for VipPort {}
 // SAFETY: as above.
 unsafe impl aya::Pod for Config {}
 
@@ -296,6 +325,9 @@ mod tests {
         assert_eq!(offset_of!(Endpoint, port) as u32, ENDPOINT_OFF_PORT);
         assert_eq!(offset_of!(Endpoint, addr) as u32, ENDPOINT_OFF_ADDR);
         assert_eq!(size_of::<Generation>() as u32, GENERATION_SIZE);
+        assert_eq!(size_of::<VipPort>() as u32, VIP_PORT_SIZE);
+        assert_eq!(offset_of!(VipPort, v4) as u32, VIP_PORT_OFF_V4);
+        assert_eq!(offset_of!(VipPort, v6) as u32, VIP_PORT_OFF_V6);
         assert_eq!(size_of::<Config>() as u32, CONFIG_SIZE);
         assert_eq!(
             offset_of!(Config, gateway_mac) as u32,

@@ -6,14 +6,14 @@
 //! the program stays attached. The Maglev slots are written through a memory mapping
 //! ([`MappedSlots`]). Dropping the value detaches every program it attached.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use aya::maps::{Array, HashMap, MapData, PerCpuArray};
 use aya::programs::{TestRun, TestRunOptions, Xdp, XdpMode};
 use aya::Ebpf;
 
-use super::abi::{self, Config, Endpoint, Generation};
+use super::abi::{self, Config, Endpoint, Generation, VipPort};
 use super::counters::CounterSnapshot;
 use super::error::XdpError;
 use super::mapped_slots::MappedSlots;
@@ -59,7 +59,7 @@ pub struct XdpBalancer {
     index_keys: [Vec<Endpoint>; 2],
     backend_count: [u32; 2],
     upstream_keys: [Vec<Endpoint>; 2],
-    vips: Vec<Endpoint>,
+    vip_ports: Vec<u16>,
     attached: Vec<String>,
 }
 
@@ -106,31 +106,49 @@ impl XdpBalancer {
             index_keys: [Vec::new(), Vec::new()],
             backend_count: [0; 2],
             upstream_keys: [Vec::new(), Vec::new()],
-            vips: Vec::new(),
+            vip_ports: Vec::new(),
             attached: Vec::new(),
         };
         balancer.write_config()?;
         Ok(balancer)
     }
 
-    /// The addresses the balancer answers on: frames to anything else pass untouched.
+    /// The addresses the balancer answers on (one IPv4 and one IPv6 address per port): frames
+    /// to anything else pass untouched.
     pub fn set_vips(&mut self, vips: &[SocketAddr]) -> Result<(), XdpError> {
-        if vips.len() > abi::MAX_VIPS as usize {
-            return Err(XdpError::Unsupported(format!(
-                "{} listen addresses (at most {})",
-                vips.len(),
-                abi::MAX_VIPS
-            )));
-        }
-        let mut map: HashMap<&mut MapData, Endpoint, u32> = open_map(&mut self.ebpf, "trk_vips")?;
-        for old in self.vips.drain(..) {
-            let _ = map.remove(&old);
-        }
+        let mut ports: std::collections::BTreeMap<u16, VipPort> = Default::default();
         for vip in vips {
-            let key = Endpoint::new(*vip, 0);
-            map.insert(key, 1, 0)
-                .map_err(XdpError::map("trk_vips: insert"))?;
-            self.vips.push(key);
+            let entry = ports.entry(vip.port()).or_default();
+            let (bit, taken) = match vip.ip() {
+                IpAddr::V4(ip) => {
+                    let taken = entry.families & abi::VIP_IPV4 != 0;
+                    entry.v4 = ip.octets();
+                    (abi::VIP_IPV4, taken)
+                }
+                IpAddr::V6(ip) => {
+                    let taken = entry.families & abi::VIP_IPV6 != 0;
+                    entry.v6 = ip.octets();
+                    (abi::VIP_IPV6, taken)
+                }
+            };
+            if taken {
+                return Err(XdpError::Unsupported(format!(
+                    "two listen addresses of one family on port {} (one IPv4 and one IPv6 VIP \
+                     per port)",
+                    vip.port()
+                )));
+            }
+            entry.families |= bit;
+        }
+        let mut map: Array<&mut MapData, VipPort> = open_map(&mut self.ebpf, "trk_vip_ports")?;
+        for old in self.vip_ports.drain(..) {
+            map.set(u32::from(old), VipPort::default(), 0)
+                .map_err(XdpError::map("trk_vip_ports: clear"))?;
+        }
+        for (port, entry) in ports {
+            map.set(u32::from(port), entry, 0)
+                .map_err(XdpError::map("trk_vip_ports: set"))?;
+            self.vip_ports.push(port);
         }
         Ok(())
     }

@@ -303,6 +303,15 @@ pub fn fixtures(family: Family) -> Vec<Fixture> {
         frame(a.client, other_vip, &request(1, 100)),
         None,
     ));
+    let other_address = match family {
+        Family::V4 => sa("198.18.0.9:4433"),
+        Family::V6 => sa("[2001:2::9]:4433"),
+    };
+    list.push(passes(
+        "request to the VIP's port on another address",
+        frame(a.client, other_address, &request(1, 100)),
+        None,
+    ));
     let mut truncated = to_vip(&request(1, 100));
     truncated.truncate(truncated.len() - 20);
     list.push(passes("frame shorter than its UDP length", truncated, None));
