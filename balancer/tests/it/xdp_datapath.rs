@@ -34,7 +34,11 @@ fn run_unprivileged(datapath: &str, wanted: &str, expect_exit: bool) -> (String,
     );
     std::fs::write(&path, yaml).expect("write");
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
-    let mut command = Command::new(env!("CARGO_BIN_EXE_trickles-balancer"));
+    // A copy `nobody` can reach whatever the permissions of the checkout's directories.
+    let program = dir.path().join("trickles-balancer");
+    std::fs::copy(env!("CARGO_BIN_EXE_trickles-balancer"), &program).expect("copy the binary");
+    std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let mut command = Command::new(&program);
     command
         .arg("--config")
         .arg(&path)
@@ -46,7 +50,19 @@ fn run_unprivileged(datapath: &str, wanted: &str, expect_exit: bool) -> (String,
     if unsafe { libc::geteuid() } == 0 {
         command.uid(65534).gid(65534);
     }
-    let mut child = command.spawn().expect("start trickles-balancer");
+    // A thread forking while the copy was open for writing can make exec fail with ETXTBSY
+    // for a moment: retry a few times.
+    let mut attempts = 0;
+    let mut child = loop {
+        match command.spawn() {
+            Ok(child) => break child,
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && attempts < 20 => {
+                attempts += 1;
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(e) => panic!("start trickles-balancer: {e}"),
+        }
+    };
     let stderr = child.stderr.take().expect("stderr");
     let (lines, received) = mpsc::channel();
     std::thread::spawn(move || {
