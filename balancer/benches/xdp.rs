@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 #[allow(dead_code)]
-#[path = "../tests/it/support/xdp_fixtures.rs"]
+#[path = "../tests/it/support/xdp_fixtures/mod.rs"]
 mod xdp_fixtures;
 
 use aya::programs::XdpMode;
