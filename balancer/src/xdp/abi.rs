@@ -2,7 +2,7 @@
 //! is where they are defined. [`DEFINES`] lists every `#define TRK_*` of the header with its
 //! value here; the test `the_c_header_and_the_rust_abi_agree` reads the header and checks that
 //! both lists are the same, and that the protocol constants equal the userspace datapath's
-//! ([`crate::core::constants`], `trickles_netfn::encap`, [`DropReason::ALL`]).
+//! ([`crate::core::constants`], `trickles_netfn::encap`, [`crate::core::DropReason::ALL`]).
 
 use std::net::{IpAddr, SocketAddr};
 
