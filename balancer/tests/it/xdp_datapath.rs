@@ -4,7 +4,7 @@
 //! transfer through the balancer with the program attached (generic XDP on loopback, where the
 //! kernel routes locally and the program hands every frame up) stays byte-exact; a reload
 //! keeps the program attached, and one to a table it cannot hold (spraying) detaches it while
-//! the sockets carry on.
+//! the sockets carry on; a SIGKILLed balancer leaves no program attached.
 //!
 //! The unprivileged runs drop to `nobody` when the tests run as root; the privileged ones run
 //! in a network namespace of their own, so the program on its loopback sees no other traffic.
@@ -258,4 +258,73 @@ fn reload_with_the_program_attached() {
         "byte-exact on userspace"
     );
     runtime.block_on(balancer.shutdown());
+}
+
+#[test]
+fn a_killed_balancer_leaves_no_program_attached() {
+    if !privileged() {
+        return;
+    }
+    let namespace = trickles_testkit::namespace::Namespace::create("xdp-kill").expect("namespace");
+    namespace
+        .ip(&["link", "add", "v0", "type", "veth", "peer", "name", "v1"])
+        .expect("veth pair");
+    namespace
+        .ip(&["address", "add", "198.18.20.1/24", "dev", "v0"])
+        .expect("address");
+    for device in ["v0", "v1"] {
+        namespace
+            .ip(&["link", "set", device, "up"])
+            .expect("link up");
+    }
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("balancer.yaml");
+    let yaml = balancer_yaml(
+        "198.18.20.1:4433".parse().expect("vip"),
+        &["198.18.20.2:5001".parse().expect("backend")],
+        "datapath: xdp\nxdp_interfaces: [v0]\n",
+    );
+    std::fs::write(&path, yaml).expect("write");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_trickles-balancer"));
+    command
+        .arg("--config")
+        .arg(&path)
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    namespace.handle().enter(&mut command).expect("enter");
+    let mut child = command.spawn().expect("start trickles-balancer");
+    let stderr = child.stderr.take().expect("stderr");
+    let (lines, received) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut log = String::new();
+    while let Ok(line) = received.recv_timeout(Duration::from_secs(20)) {
+        log.push_str(&line);
+        log.push('\n');
+        if line.contains("XDP datapath attached") {
+            break;
+        }
+    }
+    let attached = |ns: &trickles_testkit::namespace::Namespace| {
+        ns.ip(&["link", "show", "v0"])
+            .expect("ip link")
+            .contains("prog/xdp")
+    };
+    let was_attached = attached(&namespace);
+    let _ = child.kill(); // SIGKILL: no shutdown path runs
+    let _ = child.wait();
+    assert!(was_attached, "the program was attached:\n{log}");
+    // The attachment is a BPF link owned by the process: the kernel releases it with the
+    // process's file descriptors.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while attached(&namespace) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!attached(&namespace), "still attached after SIGKILL");
 }
