@@ -43,6 +43,8 @@
 pub mod binary;
 pub mod command_line;
 pub mod error;
+#[cfg(feature = "frames")]
+pub mod frames;
 pub mod interrupt;
 pub mod namespace;
 pub mod ports;

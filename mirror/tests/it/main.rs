@@ -8,3 +8,4 @@ mod decisions;
 mod loopback;
 mod trickles_transfer;
 mod tunnel;
+mod xdp_fixtures;
