@@ -8,6 +8,7 @@
 //!   against `trickles-netfn`'s; [`header`]: reading a C header's `#define`s for such checks;
 //! - [`kit`]: programs and maps of a loaded object by name, program test runs (once or live),
 //!   per-CPU counters summed;
+//! - [`follower`]: the thread that keeps an attached program in step with its control plane;
 //! - [`mapped_slots`]: an array map written through a memory mapping;
 //! - [`privileges`]: `CAP_BPF` / `CAP_NET_ADMIN`, named when missing;
 //! - [`settings`]: `datapath: userspace | xdp | auto` and the `xdp_*` keys;
@@ -20,6 +21,7 @@
 pub mod clang;
 pub mod encap_abi;
 pub mod error;
+pub mod follower;
 pub mod header;
 pub mod kit;
 pub mod mapped_slots;
