@@ -6,9 +6,12 @@
 //! - [`abi`]: the constants and layouts shared with the C program (`bpf/mirror_abi.h`, checked
 //!   by a test);
 //! - [`program`]: [`XdpMirror`]: load, listen addresses, publish the rules, attach, test-run,
-//!   read counters.
+//!   read counters;
+//! - [`runner`]: [`runner::XdpMirrorDatapath`], attached in front of the userspace datapath and
+//!   following the published rules.
 
 pub mod abi;
 pub mod program;
+pub mod runner;
 
 pub use program::{XdpMirror, XdpMirrorCounters};
