@@ -49,6 +49,7 @@ pub mod interrupt;
 pub mod namespace;
 pub mod ports;
 pub mod process;
+pub mod unprivileged;
 
 #[cfg(feature = "trickles")]
 mod clock;

@@ -266,10 +266,20 @@ impl XdpMirror {
 
     /// Attach the mirror's program to `interface`.
     pub fn attach(&mut self, interface: &str, mode: XdpMode) -> Result<(), XdpError> {
-        program_mut(&mut self.ebpf, MIRROR_PROGRAM)?
+        self.attach_program(MIRROR_PROGRAM, interface, mode)
+    }
+
+    /// Attach one of the object's programs (`pass_xdp` on a veth's peer) to `interface`.
+    pub fn attach_program(
+        &mut self,
+        name: &str,
+        interface: &str,
+        mode: XdpMode,
+    ) -> Result<(), XdpError> {
+        program_mut(&mut self.ebpf, name)?
             .attach(interface, mode)
             .map_err(XdpError::program(format!(
-                "{MIRROR_PROGRAM}: attach to {interface} ({mode:?} mode)"
+                "{name}: attach to {interface} ({mode:?} mode)"
             )))?;
         self.attached.push(interface.to_owned());
         Ok(())

@@ -8,4 +8,5 @@ mod decisions;
 mod loopback;
 mod trickles_transfer;
 mod tunnel;
+mod xdp_datapath;
 mod xdp_fixtures;
