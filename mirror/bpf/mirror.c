@@ -5,9 +5,11 @@
  *   UDP to a listen address (trk_mirror_locals):
  *     from a listen address ─▶ drop loop
  *     encapsulation header checked as EncapPacket::new_checked ─▶ drop malformed
- *     options (a tag, padding) ─▶ up to userspace, which verifies tags
- *     sender by address: the most specific pattern (trk_mirror_patterns) ─▶ drop unknown_source;
- *       its peer has keys ─▶ drop missing_tag
+ *     options walked as AuthOption::find (malformed); a tag: its key (trk_mirror_keys, unknown
+ *       key; only from the key's peer's addresses when it has some), the SipHash-2-4 tag over
+ *       the whole datagram (bad tag), the timestamp against the wall clock (stale tag)
+ *     no tag: the sender by address, the most specific pattern (trk_mirror_patterns) ─▶ drop
+ *       unknown_source; its peer has keys ─▶ drop missing_tag
  *     destination forwardable and within the peer's reach ─▶ drop destination_not_allowed;
  *       a listen address ─▶ drop loop
  *     the sender's direction is WAN-emulated ─▶ up to userspace (the emulator holds datagrams)
@@ -116,9 +118,19 @@ static __always_inline int pass(__u32 reason)
 #include "rewrite.h"
 
 #include "mirror_guard.h"
+#include "mirror_tag.h"
+
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 256);
+    __type(key, __u32);
+    __type(value, struct trk_mirror_key);
+} trk_mirror_keys SEC(".maps");
 
 struct scratch {
     struct rewrite_plan rewrite;
+    __u8 options[64];
+    __u8 message[2080]; /* the tag's input: 24 bytes of prefix, then the datagram (and slack) */
 };
 
 struct {
@@ -176,22 +188,58 @@ static __always_inline int matches(const struct trk_pattern *pattern, __u8 famil
     return 1;
 }
 
-/* The peer whose pattern matches `addr`:`port` most specifically (PeerTable::by_address), or -1. */
-static __always_inline int by_address(const struct patterns *patterns, __u32 count_in_use,
-                                      __u8 family, const __u8 *addr, __u16 port)
+/* One scan over the patterns (a bpf_loop callback, verified once however many patterns). */
+struct scan {
+    const struct patterns *patterns;
+    const __u8 *addr;
+    __u32 count;
+    __u32 best_rank;
+    int best;    /* the most specific match's peer, or -1 */
+    int only;    /* >= 0: only this peer's patterns count, the first match ends the scan */
+    __u16 port;
+    __u8 family;
+};
+
+static long scan_pattern(__u32 i, void *context)
 {
-    int best = -1;
-    __u32 best_rank = 0;
-    for (int i = 0; i < TRK_MIRROR_MAX_PATTERNS; i++) {
-        if ((__u32)i >= count_in_use)
-            break;
-        const struct trk_pattern *p = &patterns->p[i];
-        if (matches(p, family, addr, port) && (best < 0 || p->rank > best_rank)) {
-            best = p->peer;
-            best_rank = p->rank;
-        }
+    struct scan *scan = context;
+    if (i >= scan->count)
+        return 1;
+    __u64 index = i;
+    /* An opaque mask: the compiler may not drop it, the verifier needs it. */
+    asm volatile("%0 &= 63" : "+r"(index));
+    const struct trk_pattern *p = &scan->patterns->p[index];
+    if (scan->only >= 0 && p->peer != scan->only)
+        return 0;
+    if (!matches(p, scan->family, scan->addr, scan->port))
+        return 0;
+    if (scan->only >= 0) {
+        scan->best = p->peer;
+        return 1;
     }
-    return best;
+    if (scan->best < 0 || p->rank > scan->best_rank) {
+        scan->best = p->peer;
+        scan->best_rank = p->rank;
+    }
+    return 0;
+}
+
+/* The peer whose pattern matches `addr`:`port` most specifically (PeerTable::by_address), or
+ * -1; with `only` >= 0, whether one of that peer's patterns matches (its index, or -1). */
+static __always_inline int by_address(const struct patterns *patterns, __u32 count_in_use,
+                                      __u8 family, const __u8 *addr, __u16 port, int only)
+{
+    struct scan scan = {
+        .patterns = patterns,
+        .addr = addr,
+        .count = count_in_use,
+        .best = -1,
+        .only = only,
+        .port = port,
+        .family = family,
+    };
+    bpf_loop(TRK_MIRROR_MAX_PATTERNS, scan_pattern, &scan, 0);
+    return scan.best;
 }
 
 /* forwardable(): a port, not the unspecified address, not multicast, not IPv4 broadcast. */
@@ -226,6 +274,65 @@ static __always_inline int ipv4_mapped(__u8 family, const __u8 *addr)
     return zero == 0 && addr[10] == 0xff && addr[11] == 0xff;
 }
 
+#define AUTH_PASS (-1000) /* a datagram too long to verify here: up to userspace */
+
+/* Who tagged the datagram (PeerTable::authenticate with a tag): the peer's index,
+ * -(refusal + 1), or AUTH_PASS. */
+static __always_inline int authenticate(struct xdp_md *ctx, const struct trk_mirror_config *config,
+                                        const struct patterns *patterns, struct scratch *scratch,
+                                        const struct flow *flow, const struct auth *auth,
+                                        __u8 family, const __u8 *destination, __u16 dport,
+                                        __u32 header_len)
+{
+    __u32 id = auth->key_id;
+    struct trk_mirror_key *key = bpf_map_lookup_elem(&trk_mirror_keys, &id);
+    if (!key || key->peer == 0)
+        return -(TRK_REJECT_UNKNOWN_KEY + 1);
+    int peer = key->peer - 1;
+    if (!(key->flags & TRK_KEY_ANY_ADDRESS)) {
+        /* Only from one of the key's peer's own addresses. */
+        if (by_address(patterns, config->patterns, flow->family, flow->src, flow->sport,
+                       peer) < 0)
+            return -(TRK_REJECT_UNKNOWN_KEY + 1);
+    }
+    /* The tag's input: key id, timestamp, destination port, family, address, datagram. */
+    __u8 *m = scratch->message;
+    m[0] = auth->key_id;
+    m[1] = auth->timestamp >> 24;
+    m[2] = auth->timestamp >> 16;
+    m[3] = auth->timestamp >> 8;
+    m[4] = auth->timestamp;
+    __builtin_memcpy(m + 5, &dport, 2);
+    m[7] = family;
+    __u32 prefix;
+    if (family == TRK_FAMILY_IPV4) {
+        __builtin_memcpy(m + 8, destination, 4);
+        prefix = 12;
+    } else {
+        __builtin_memcpy(m + 8, destination, 16);
+        prefix = 24;
+    }
+    __u32 inner = flow->datagram_len - header_len;
+    if (inner > TRK_MIRROR_MAX_DATAGRAM)
+        return AUTH_PASS;
+    if (inner) {
+        __u32 at = payload_offset(flow->family) + header_len;
+        __u32 n = ((inner - 1) & 2047) + 1;
+        if (n > TRK_MIRROR_MAX_DATAGRAM)
+            return AUTH_PASS;
+        int bad = prefix == 12 ? bpf_xdp_load_bytes(ctx, at, m + 12, n)
+                               : bpf_xdp_load_bytes(ctx, at, m + 24, n);
+        if (bad)
+            return -(TRK_REJECT_BAD_TAG + 1);
+    }
+    if (siphash24(key->k0, key->k1, m, prefix + inner) != auth->tag)
+        return -(TRK_REJECT_BAD_TAG + 1);
+    __u64 now = config->clock_secs + (bpf_ktime_get_ns() - config->clock_ktime) / 1000000000ULL;
+    if (!fresh(auth->timestamp, now, config->max_skew_secs))
+        return -(TRK_REJECT_STALE_TAG + 1);
+    return peer;
+}
+
 /* The decision; `*received` is set when the frame is the mirror's to decide (not passed up):
  * the userspace datapath counts the others when it receives them. */
 static __always_inline int decide(struct xdp_md *ctx, struct flow *flow, __u8 *h, int *received)
@@ -254,24 +361,54 @@ static __always_inline int decide(struct xdp_md *ctx, struct flow *flow, __u8 *h
     if (parse_header(ctx, flow, h, &family, destination, &dport, &header_len))
         return reject(TRK_REJECT_MALFORMED);
     __u32 minimum = family == TRK_FAMILY_IPV4 ? TRK_ENCAP_LEN_V4 : TRK_ENCAP_LEN_V6;
-    if (header_len != minimum || ipv4_mapped(family, destination)) {
+    if (header_len > TRK_MIRROR_MAX_HEADER) {
         *received = 0;
-        return pass(header_len != minimum ? TRK_MPASS_OPTIONS : TRK_MPASS_FAMILY);
+        return pass(TRK_MPASS_OPTIONS);
+    }
+    struct auth auth = {};
+    if (header_len > minimum) {
+        __u32 options_len = header_len - minimum;
+        if (bpf_xdp_load_bytes(ctx, payload_offset(flow->family) + minimum, scratch->options,
+                               bound64(options_len)))
+            return XDP_PASS;
+        int found = find_auth(scratch->options, options_len, &auth);
+        if (found == 1)
+            return reject(TRK_REJECT_MALFORMED);
+        if (found == 2) {
+            *received = 0;
+            return pass(TRK_MPASS_OPTIONS);
+        }
+    }
+    if (ipv4_mapped(family, destination)) {
+        *received = 0;
+        return pass(TRK_MPASS_FAMILY);
     }
     __u8 flags = h[4];
 
-    int peer = by_address(patterns, config->patterns, flow->family, flow->src, flow->sport);
-    if (peer < 0)
-        return reject(TRK_REJECT_UNKNOWN_SOURCE);
+    int peer;
+    if (auth.found) {
+        peer = authenticate(ctx, config, patterns, scratch, flow, &auth, family, destination,
+                            dport, header_len);
+        if (peer == AUTH_PASS) {
+            *received = 0;
+            return pass(TRK_MPASS_OPTIONS);
+        }
+        if (peer < 0)
+            return reject(-peer - 1);
+    } else {
+        peer = by_address(patterns, config->patterns, flow->family, flow->src, flow->sport, -1);
+        if (peer < 0)
+            return reject(TRK_REJECT_UNKNOWN_SOURCE);
+    }
     __u32 peer_index = peer;
     struct trk_mirror_peer *info = bpf_map_lookup_elem(&trk_mirror_peers, &peer_index);
     if (!info)
         return reject(TRK_REJECT_UNKNOWN_SOURCE);
-    if (info->flags & TRK_PEER_HAS_KEYS)
+    if (!auth.found && (info->flags & TRK_PEER_HAS_KEYS))
         return reject(TRK_REJECT_MISSING_TAG);
     if (!forwardable(family, destination, dport) ||
         (!(info->flags & TRK_PEER_REACH_ANY) &&
-         by_address(patterns, config->patterns, family, destination, dport) < 0))
+         by_address(patterns, config->patterns, family, destination, dport, -1) < 0))
         return reject(TRK_REJECT_DESTINATION_NOT_ALLOWED);
     if (is_local(family, destination, dport))
         return reject(TRK_REJECT_LOOP);

@@ -10,6 +10,10 @@
 #define TRK_MIRROR_MAX_PATTERNS 64 /* address patterns of all peers, in configuration order */
 #define TRK_MIRROR_MAX_PEERS 64
 #define TRK_MIRROR_LOCAL_PORTS 65536
+#define TRK_MIRROR_MAX_DATAGRAM 1536 /* longest datagram whose tag is verified in XDP */
+#define TRK_MIRROR_MAX_HEADER 64      /* longest header (options included) read in XDP */
+#define TRK_OPTION_MIRROR_AUTH 0x4D
+#define TRK_AUTH_VALUE_LEN 13
 #define TRK_MIRROR_GUARD_SLOTS 16384 /* the source guard's table; trk_mirror_config.slot_mask */
 
 /* trk_mirror_config.flags */
@@ -32,13 +36,16 @@
 #define TRK_REJECT_MALFORMED 0
 #define TRK_REJECT_UNKNOWN_SOURCE 3
 #define TRK_REJECT_MISSING_TAG 4
+#define TRK_REJECT_UNKNOWN_KEY 5
+#define TRK_REJECT_BAD_TAG 6
+#define TRK_REJECT_STALE_TAG 7
 #define TRK_REJECT_DESTINATION_NOT_ALLOWED 8
 #define TRK_REJECT_LOOP 9
 #define TRK_REJECT_RATE_LIMITED 10
 #define TRK_REJECT_AMPLIFICATION 11
 #define TRK_REJECTS 12
 #define TRK_MCTR_PASS_BASE 14
-#define TRK_MPASS_OPTIONS 0 /* the header has options (a tag, padding): userspace checks them */
+#define TRK_MPASS_OPTIONS 0 /* a header longer than TRK_MIRROR_MAX_HEADER, or too many options */
 #define TRK_MPASS_WAN 1     /* the sender's direction is WAN-emulated */
 #define TRK_MPASS_FAMILY 2  /* the other family, or an IPv4-mapped address */
 #define TRK_MPASS_NO_ROUTE 3
@@ -63,6 +70,16 @@ struct trk_mirror_peer {
     __u32 flags; /* TRK_PEER_* */
 };
 
+/* A key by its id (trk_mirror_keys): the peer it belongs to and its SipHash-2-4 key words. */
+struct trk_mirror_key {
+    __u32 peer;  /* index + 1; 0: no such key */
+    __u32 flags; /* TRK_PEER_* of the peer (TRK_KEY_ANY_ADDRESS: it lists no addresses) */
+    __u64 k0;
+    __u64 k1;
+};
+#define TRK_KEY_ANY_ADDRESS 0x100
+#define TRK_MIRROR_KEY_SIZE 24
+
 /* The single entry of trk_mirror_config. */
 struct trk_mirror_config {
     __u32 patterns;      /* patterns in use */
@@ -77,8 +94,11 @@ struct trk_mirror_config {
     __u64 hash_key[2]; /* keys the source guard's slot hash (SipHash-1-3) */
     __u32 slot_mask;   /* slots in use - 1 (a power of two, at most TRK_MIRROR_GUARD_SLOTS) */
     __u32 pad2;
+    __u64 clock_secs;  /* the wall clock (UNIX seconds) at clock_ktime, written every tick */
+    __u64 clock_ktime; /* bpf_ktime_get_ns() then */
+    __u64 max_skew_secs;
 };
-#define TRK_MIRROR_CONFIG_SIZE 80
+#define TRK_MIRROR_CONFIG_SIZE 104
 
 /* The listen addresses on one port (trk_mirror_locals, indexed by the port in host order). */
 struct trk_local_port {
@@ -92,6 +112,7 @@ struct trk_local_port {
 _Static_assert(sizeof(struct trk_pattern) == TRK_PATTERN_SIZE, "trk_pattern size");
 _Static_assert(sizeof(struct trk_mirror_config) == TRK_MIRROR_CONFIG_SIZE, "config size");
 _Static_assert(sizeof(struct trk_local_port) == TRK_LOCAL_PORT_SIZE, "local port size");
+_Static_assert(sizeof(struct trk_mirror_key) == TRK_MIRROR_KEY_SIZE, "key size");
 _Static_assert(TRK_MCTR_PASS_BASE == TRK_MCTR_REJECT_BASE + TRK_REJECTS, "pass base");
 _Static_assert(TRK_MCTR_PEER_BASE == TRK_MCTR_PASS_BASE + TRK_MPASS_REASONS, "peer base");
 _Static_assert(TRK_MCTR_COUNT == TRK_MCTR_PEER_BASE + 2 * TRK_MIRROR_MAX_PEERS, "count");

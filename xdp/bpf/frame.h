@@ -36,6 +36,12 @@ struct rewrite_plan {
     __u8 old_header[64];
 };
 
+/* `len` (1..64) in a form whose bounds the verifier keeps. */
+static __always_inline __u32 bound64(__u32 len)
+{
+    return ((len - 1) & 63) + 1;
+}
+
 /* `len` (a multiple of 4, 4..64) in a form whose bounds the verifier keeps. */
 static __always_inline __u32 bound4(__u32 len)
 {

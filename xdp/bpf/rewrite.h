@@ -76,7 +76,7 @@ static __always_inline int load_header(struct xdp_md *ctx, void *data, void *end
         return 0;
     }
     if (len)
-        return bpf_xdp_load_bytes(ctx, at, out, bound4(len)) ? -1 : 0;
+        return bpf_xdp_load_bytes(ctx, at, out, bound64(len)) ? -1 : 0;
     return 0;
 }
 
@@ -98,7 +98,7 @@ static __always_inline int store_header(struct xdp_md *ctx, void *data, void *en
         return 0;
     }
     if (added->len)
-        return bpf_xdp_store_bytes(ctx, at, added->bytes, bound4(added->len)) ? -1 : 0;
+        return bpf_xdp_store_bytes(ctx, at, added->bytes, bound64(added->len)) ? -1 : 0;
     return 0;
 }
 

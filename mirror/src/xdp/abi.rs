@@ -11,6 +11,14 @@ pub const MIRROR_MAX_PATTERNS: u32 = 64;
 pub const MIRROR_MAX_PEERS: u32 = 64;
 /// Entries of `trk_mirror_locals` (one per port).
 pub const MIRROR_LOCAL_PORTS: u32 = 65_536;
+/// Longest datagram whose tag is verified in XDP.
+pub const MIRROR_MAX_DATAGRAM: u32 = 1536;
+/// Longest header (options included) read in XDP.
+pub const MIRROR_MAX_HEADER: u32 = 64;
+/// The auth option's type.
+pub const OPTION_MIRROR_AUTH: u8 = 0x4D;
+/// The auth option's value length.
+pub const AUTH_VALUE_LEN: u32 = 13;
 /// Slots of the source guard's table.
 pub const MIRROR_GUARD_SLOTS: u32 = 16_384;
 /// Config flag: gateway mode.
@@ -41,6 +49,12 @@ pub const REJECT_MALFORMED: u32 = 0;
 pub const REJECT_UNKNOWN_SOURCE: u32 = 3;
 /// Refusal: a peer with keys sent no tag.
 pub const REJECT_MISSING_TAG: u32 = 4;
+/// Refusal: unknown key.
+pub const REJECT_UNKNOWN_KEY: u32 = 5;
+/// Refusal: the tag does not verify.
+pub const REJECT_BAD_TAG: u32 = 6;
+/// Refusal: the tag's timestamp is too far from the clock.
+pub const REJECT_STALE_TAG: u32 = 7;
 /// Refusal: destination not allowed.
 pub const REJECT_DESTINATION_NOT_ALLOWED: u32 = 8;
 /// Refusal: loop.
@@ -53,7 +67,8 @@ pub const REJECT_AMPLIFICATION: u32 = 11;
 pub const REJECTS: u32 = 12;
 /// First pass counter.
 pub const MCTR_PASS_BASE: u32 = 14;
-/// Passed up: options (a tag, padding).
+/// Passed up: a header longer than [`MIRROR_MAX_HEADER`], more than 16 options, or a tagged
+/// datagram longer than [`MIRROR_MAX_DATAGRAM`].
 pub const MPASS_OPTIONS: u32 = 0;
 /// Passed up: WAN-emulated direction.
 pub const MPASS_WAN: u32 = 1;
@@ -72,7 +87,11 @@ pub const PATTERN_SIZE: u32 = 24;
 /// `trk_pattern.prefix_len` of an exact address and port.
 pub const PATTERN_EXACT: u32 = 255;
 /// `sizeof(struct trk_mirror_config)`.
-pub const MIRROR_CONFIG_SIZE: u32 = 80;
+pub const MIRROR_CONFIG_SIZE: u32 = 104;
+/// [`MirrorKey::flags`]: the key's peer lists no addresses (its tag is accepted from anywhere).
+pub const KEY_ANY_ADDRESS: u32 = 0x100;
+/// `sizeof(struct trk_mirror_key)`.
+pub const MIRROR_KEY_SIZE: u32 = 24;
 /// `sizeof(struct trk_local_port)`.
 pub const LOCAL_PORT_SIZE: u32 = 24;
 
@@ -85,6 +104,15 @@ pub const DEFINES: &[(&str, u64)] = &[
     ("MIRROR_MAX_PEERS", MIRROR_MAX_PEERS as u64),
     ("MIRROR_LOCAL_PORTS", MIRROR_LOCAL_PORTS as u64),
     ("MIRROR_GUARD_SLOTS", MIRROR_GUARD_SLOTS as u64),
+    ("MIRROR_MAX_DATAGRAM", MIRROR_MAX_DATAGRAM as u64),
+    ("MIRROR_MAX_HEADER", MIRROR_MAX_HEADER as u64),
+    ("OPTION_MIRROR_AUTH", OPTION_MIRROR_AUTH as u64),
+    ("AUTH_VALUE_LEN", AUTH_VALUE_LEN as u64),
+    ("REJECT_UNKNOWN_KEY", REJECT_UNKNOWN_KEY as u64),
+    ("REJECT_BAD_TAG", REJECT_BAD_TAG as u64),
+    ("REJECT_STALE_TAG", REJECT_STALE_TAG as u64),
+    ("KEY_ANY_ADDRESS", KEY_ANY_ADDRESS as u64),
+    ("MIRROR_KEY_SIZE", MIRROR_KEY_SIZE as u64),
     ("MIRROR_GATEWAY", MIRROR_GATEWAY as u64),
     ("MIRROR_WAN_TO_SERVER", MIRROR_WAN_TO_SERVER as u64),
     ("MIRROR_WAN_TO_CLIENT", MIRROR_WAN_TO_CLIENT as u64),
@@ -183,6 +211,26 @@ pub struct MirrorConfig {
     pub slot_mask: u32,
     /// Zero.
     pub pad2: u32,
+    /// The wall clock (UNIX seconds) at [`MirrorConfig::clock_ktime`].
+    pub clock_secs: u64,
+    /// `CLOCK_MONOTONIC` (what `bpf_ktime_get_ns` reads) then, in nanoseconds.
+    pub clock_ktime: u64,
+    /// Largest accepted difference between a tag's timestamp and the clock.
+    pub max_skew_secs: u64,
+}
+
+/// `struct trk_mirror_key`: a key by its id.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MirrorKey {
+    /// The peer's index + 1 (0: no such key).
+    pub peer: u32,
+    /// [`KEY_ANY_ADDRESS`].
+    pub flags: u32,
+    /// SipHash-2-4 key word 0.
+    pub k0: u64,
+    /// Key word 1.
+    pub k1: u64,
 }
 
 /// `struct trk_local_port`: the listen addresses on one port.
@@ -208,6 +256,8 @@ unsafe impl aya::Pod for PeerInfo {}
 unsafe impl aya::Pod for MirrorConfig {}
 // SAFETY: as above.
 unsafe impl aya::Pod for LocalPort {}
+// SAFETY: as above.
+unsafe impl aya::Pod for MirrorKey {}
 
 /// The header, as compiled into the program.
 pub const HEADER: &str = include_str!("../../bpf/mirror_abi.h");
@@ -224,8 +274,20 @@ mod tests {
         assert_eq!(size_of::<Pattern>() as u32, PATTERN_SIZE);
         assert_eq!(size_of::<MirrorConfig>() as u32, MIRROR_CONFIG_SIZE);
         assert_eq!(size_of::<LocalPort>() as u32, LOCAL_PORT_SIZE);
+        assert_eq!(size_of::<MirrorKey>() as u32, MIRROR_KEY_SIZE);
+        assert_eq!(
+            OPTION_MIRROR_AUTH,
+            trickles_netfn::mirror_auth::option::OPTION_MIRROR_AUTH
+        );
+        assert_eq!(
+            AUTH_VALUE_LEN as usize,
+            trickles_netfn::mirror_auth::option::AUTH_VALUE_LEN
+        );
         assert_eq!(REJECTS as usize, Reject::ALL.len());
         let index = |r: Reject| Reject::ALL.iter().position(|x| *x == r).map(|i| i as u32);
+        assert_eq!(index(Reject::UnknownKey), Some(REJECT_UNKNOWN_KEY));
+        assert_eq!(index(Reject::BadTag), Some(REJECT_BAD_TAG));
+        assert_eq!(index(Reject::StaleTag), Some(REJECT_STALE_TAG));
         assert_eq!(index(Reject::Malformed), Some(REJECT_MALFORMED));
         assert_eq!(index(Reject::UnknownSource), Some(REJECT_UNKNOWN_SOURCE));
         assert_eq!(index(Reject::MissingTag), Some(REJECT_MISSING_TAG));

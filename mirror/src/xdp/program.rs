@@ -2,8 +2,8 @@
 //! force, attached, run on frames, its counters read.
 //!
 //! [`XdpMirror::publish`] writes the peers, their address patterns (in configuration order,
-//! with their specificity: the program picks the most specific as `PeerTable` does), which
-//! directions are WAN-emulated (those go up to userspace) and the source limits. A publish
+//! with their specificity: the program picks the most specific as `PeerTable` does), their keys
+//! by id, which directions are WAN-emulated (those go up to userspace) and the source limits. A publish
 //! rewrites the maps in place: a frame decided during one may see the old peers with the new
 //! limits, for the few microseconds the writes take.
 
@@ -18,7 +18,7 @@ use trickles_xdp::kit::{load_programs, open_map, per_cpu_sum, program_mut, TestR
 use trickles_xdp::XdpError;
 
 use super::abi::{
-    self, LocalPort, MirrorConfig, Pattern, Patterns, PeerInfo, MIRROR_MAX_PATTERNS,
+    self, LocalPort, MirrorConfig, MirrorKey, Pattern, Patterns, PeerInfo, MIRROR_MAX_PATTERNS,
     MIRROR_MAX_PEERS,
 };
 use crate::auth::{AddressPattern, Reach, Side};
@@ -238,8 +238,33 @@ impl XdpMirror {
             map.set(0, patterns, 0)
                 .map_err(XdpError::map("trk_mirror_patterns: set"))?;
         }
+        {
+            let mut keys: Array<&mut MapData, MirrorKey> =
+                open_map(&mut self.ebpf, "trk_mirror_keys")?;
+            let mut table = [MirrorKey::default(); 256];
+            for (index, peer) in rules.peers.peers().iter().enumerate() {
+                for key in &peer.keys {
+                    let (k0, k1) = key.sip_keys();
+                    table[usize::from(key.id)] = MirrorKey {
+                        peer: index as u32 + 1,
+                        flags: if peer.addresses.is_empty() {
+                            abi::KEY_ANY_ADDRESS
+                        } else {
+                            0
+                        },
+                        k0,
+                        k1,
+                    };
+                }
+            }
+            for (id, key) in table.iter().enumerate() {
+                keys.set(id as u32, *key, 0)
+                    .map_err(XdpError::map("trk_mirror_keys: set"))?;
+            }
+        }
         self.peers = infos.len();
         let config = &mut self.config;
+        config.max_skew_secs = rules.max_clock_skew_secs;
         config.patterns = used as u32;
         config.flags &= abi::MIRROR_GATEWAY;
         if rules.wan.to_server != LinkConfig::default() {
@@ -261,7 +286,7 @@ impl XdpMirror {
         }
         config.credit_cap = guard.credit_cap;
         config.slot_mask = (guard.slots.max(1).next_power_of_two() - 1) as u32;
-        self.write_config()
+        self.set_clock()
     }
 
     /// Attach the mirror's program to `interface`.
@@ -314,6 +339,25 @@ impl XdpMirror {
             counters.forwarded.push((read(base)?, read(base + 1)?));
         }
         Ok(counters)
+    }
+
+    /// Tells the program the time: the wall clock now and the monotonic clock its
+    /// `bpf_ktime_get_ns` reads (tag timestamps are checked against the first, advanced by the
+    /// second). The runner calls it every few milliseconds.
+    pub fn set_clock(&mut self) -> Result<(), XdpError> {
+        let wall = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let mut monotonic = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: clock_gettime writes the timespec it is given.
+        unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut monotonic) };
+        self.config.clock_secs = wall;
+        self.config.clock_ktime =
+            monotonic.tv_sec as u64 * 1_000_000_000 + monotonic.tv_nsec as u64;
+        self.write_config()
     }
 
     fn write_config(&mut self) -> Result<(), XdpError> {

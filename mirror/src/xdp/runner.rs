@@ -110,6 +110,9 @@ impl Following {
             let rules = self.rules.current().clone();
             self.flush(&rules);
             self.last_flush = Instant::now();
+            if let Err(e) = self.xdp.set_clock() {
+                tracing::warn!("cannot tell the XDP program the time: {e}");
+            }
         }
         true
     }

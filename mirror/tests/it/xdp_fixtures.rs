@@ -1,8 +1,8 @@
 //! The mirror's XDP datapath against its userspace decision, on one table of frames (IPv4 and
 //! IPv6): the same datagram through [`Mirror::on_datagram`] and through the compiled program
 //! (`BPF_PROG_TEST_RUN`) must be refused for the same reason or forwarded to the same place
-//! with the same bytes; tagged datagrams, WAN-emulated directions and the other family go up to
-//! userspace unchanged; the counters match.
+//! with the same bytes (tagged datagrams too: good, bad, stale, unknown keys); WAN-emulated
+//! directions and the other family go up to userspace unchanged; the counters match.
 //!
 //! Needs root and a binary built with clang: without them it prints why and checks nothing.
 
@@ -16,12 +16,21 @@ use trickles_mirror::xdp::abi::PASS_NAMES;
 use trickles_mirror::xdp::XdpMirror;
 use trickles_mirror::{Mirror, MirrorSettings};
 use trickles_netfn::encap::EncapRepr;
-use trickles_netfn::mirror_auth::padding;
+use trickles_netfn::mirror_auth::{padding, AuthKey, AuthOption};
 use trickles_netfn::ConfigSource;
 use trickles_testkit::frames::{frame, parse, GATEWAY_MAC, OUR_MAC};
 use trickles_xdp::kit::action;
 use trickles_xdp::privileges::check_this_process;
 use trickles_xdp::XdpError;
+
+const SECRET: &str = "000102030405060708090a0b0c0d0e0f";
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs()
+}
 
 const CONFIG: &str = "\
 listen: [\"198.18.5.1:7000\", \"[2001:2:5::1]:7000\"]
@@ -169,10 +178,65 @@ fn fixtures(v6: bool) -> Vec<Fixture> {
     let pad = padding(8).expect("padding");
     padded.splice(base..base, pad);
     padded[5] += 8;
-    list.push(passes(
-        "a header with options (padding)",
-        frame(client(v6, 9), mirror, &padded),
-        Some("options"),
+    list.push(decides("a header with padding", client(v6, 9), padded));
+    // Tagged datagrams: the option after the header, as the end-host shim writes it.
+    let key = AuthKey::from_hex(1, SECRET).expect("key");
+    let now = now_secs();
+    let tagged = |key: &AuthKey, timestamp: u64, to: SocketAddr, inner: &[u8]| {
+        let mut bytes = wrap(to, inner);
+        let base = bytes[5] as usize;
+        let option = AuthOption::sign(key, timestamp as u32, to, inner).to_bytes();
+        bytes.splice(base..base, option);
+        bytes[5] += option.len() as u8;
+        bytes
+    };
+    let laptop_at = |n: u8| {
+        if v6 {
+            sa(&format!("[2001:2:9::{n:x}]:40000"))
+        } else {
+            sa(&format!("198.18.9.{n}:40000"))
+        }
+    };
+    list.push(decides(
+        "a tagged datagram from the laptop",
+        laptop_at(21),
+        tagged(&key, now, vip, &inner),
+    ));
+    list.push(decides(
+        "a tagged 1200-byte datagram",
+        laptop_at(22),
+        tagged(&key, now, vip, &[0x5A; 1200]),
+    ));
+    list.push(decides(
+        "a tag under an unknown key",
+        laptop_at(23),
+        tagged(
+            &AuthKey::from_hex(9, SECRET).expect("key"),
+            now,
+            vip,
+            &inner,
+        ),
+    ));
+    list.push(decides(
+        "the laptop's tag from outside its addresses",
+        stranger,
+        tagged(&key, now, vip, &inner),
+    ));
+    let mut bad_tag = tagged(&key, now, vip, &inner);
+    let last = bad_tag.len() - 1;
+    bad_tag[last] ^= 1;
+    list.push(decides("a tag over other bytes", laptop_at(24), bad_tag));
+    list.push(decides(
+        "a tag from 1000 s ago",
+        laptop_at(25),
+        tagged(&key, now - 1000, vip, &inner),
+    ));
+    let mut short_option = tagged(&key, now, vip, &inner);
+    short_option[base + 1] = 12;
+    list.push(decides(
+        "an auth option of 12 bytes",
+        laptop_at(26),
+        short_option,
     ));
     let other = if v6 {
         sa("198.18.0.1:4433")
@@ -258,7 +322,7 @@ fn run(xdp: &mut XdpMirror, settings: &MirrorSettings, wan_passes: &[&str]) -> V
             expected_received.0 += 1;
             expected_received.1 += parsed.payload.len() as u64;
             let decision =
-                userspace.on_datagram(Instant(0), 1_700_000_000, parsed.from, &parsed.payload);
+                userspace.on_datagram(Instant(0), now_secs(), parsed.from, &parsed.payload);
             let mut released = Vec::new();
             userspace.release_due(Instant(10_000_000), &mut released);
             match decision {
@@ -276,9 +340,11 @@ fn run(xdp: &mut XdpMirror, settings: &MirrorSettings, wan_passes: &[&str]) -> V
                         fail("userspace scheduled nothing".into());
                         continue;
                     };
-                    let peer = names
+                    // The most specific peer first (one-client is within clients' prefix).
+                    let peer = ["one-client", "vip", "laptop", "clients"]
                         .iter()
-                        .position(|n| sent_by(n, &parsed.from))
+                        .find(|n| sent_by(n, &parsed.from))
+                        .and_then(|n| names.iter().position(|m| m == n))
                         .unwrap_or(0);
                     expected_forwarded[peer].0 += 1;
                     expected_forwarded[peer].1 += sent.datagram.len() as u64;
@@ -364,8 +430,9 @@ fn sent_by(peer: &str, from: &SocketAddr) -> bool {
     let text = from.ip().to_string();
     match peer {
         "vip" => from.port() == 4433,
-        "one-client" => text.ends_with(".77") || text.ends_with("::77"),
-        "clients" => from.port() != 4433 && !(text.ends_with(".77") || text.ends_with("::77")),
+        "one-client" => text == "198.18.1.77" || text == "2001:2:1::77",
+        "laptop" => text.starts_with("198.18.9.") || text.starts_with("2001:2:9:"),
+        "clients" => text.starts_with("198.18.1.") || text.starts_with("2001:2:1:"),
         _ => false,
     }
 }
