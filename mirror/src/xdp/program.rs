@@ -317,7 +317,18 @@ impl XdpMirror {
 
     /// Run the mirror's program once on `frame`, the output frame into `out`.
     pub fn test_run(&self, frame: &[u8], out: &mut [u8]) -> Result<TestRunOutcome, XdpError> {
-        trickles_xdp::kit::test_run(&self.ebpf, MIRROR_PROGRAM, frame, out, 1)
+        self.test_run_program(MIRROR_PROGRAM, frame, out)
+    }
+
+    /// Run program `name` of the object (the mirror's, or `pass_xdp` for the timer's floor)
+    /// once on `frame`.
+    pub fn test_run_program(
+        &self,
+        name: &str,
+        frame: &[u8],
+        out: &mut [u8],
+    ) -> Result<TestRunOutcome, XdpError> {
+        trickles_xdp::kit::test_run(&self.ebpf, name, frame, out, 1)
     }
 
     /// The counters, summed over CPUs.
