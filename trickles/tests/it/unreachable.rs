@@ -20,6 +20,18 @@ fn body() -> Vec<u8> {
     (0..LEN).map(|i| (i * 7 % 253) as u8).collect()
 }
 
+/// What the dead server's host says to each datagram.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Icmp {
+    /// Nothing: the datagrams vanish.
+    Silent,
+    /// "Port unreachable" for every datagram (as on loopback, where Linux does not limit).
+    Every,
+    /// "Port unreachable" as Linux limits it per destination host: a burst of 6, then one a
+    /// second (`net.ipv4.icmp_ratelimit`, the inetpeer token bucket).
+    RateLimited,
+}
+
 enum Wire {
     ToServer(Vec<u8>),
     ToClient(Vec<u8>),
@@ -39,10 +51,10 @@ struct Run {
 }
 
 /// A transfer during which the server process is gone in `[down_from, down_to)` (ms of virtual
-/// time); while it is, its host answers each datagram with "port unreachable" if `icmp`. Every
+/// time); while it is, its host answers as `icmp` says. Every
 /// `forge_every` µs (0: never) a forged unreachable arrives quoting the client's latest
 /// datagram (an on-path forger: the hardest case).
-fn run(down_from: u64, down_to: u64, icmp: bool, forge_every: u64) -> Run {
+fn run(down_from: u64, down_to: u64, icmp: Icmp, forge_every: u64) -> Run {
     let data = body();
     let mut app = MemoryApplication::new();
     app.insert("/f", data.clone());
@@ -60,6 +72,8 @@ fn run(down_from: u64, down_to: u64, icmp: bool, forge_every: u64) -> Run {
     let mut next_forgery = start + Duration(forge_every);
     let deadline = now + Duration::from_secs(120);
     let mut buf = vec![0u8; 65536];
+    // The host's ICMP tokens (for Icmp::RateLimited): 6 at most, one more each second.
+    let (mut tokens, mut refilled) = (6u64, start);
     while now < deadline {
         while let Some(t) = client.poll_transmit(now) {
             if (down_from..down_to).contains(&ms(now)) {
@@ -105,7 +119,21 @@ fn run(down_from: u64, down_to: u64, icmp: bool, forge_every: u64) -> Run {
             let (_, item) = wire.pop_front().unwrap();
             match item {
                 Wire::ToServer(payload) if (down_from..down_to).contains(&ms(now)) => {
-                    if icmp {
+                    let grown = now.saturating_since(refilled).millis() / 1000;
+                    if grown > 0 {
+                        tokens = (tokens + grown).min(6);
+                        refilled = refilled + Duration::from_secs(grown);
+                    }
+                    let send = match icmp {
+                        Icmp::Silent => false,
+                        Icmp::Every => true,
+                        Icmp::RateLimited if tokens > 0 => {
+                            tokens -= 1;
+                            true
+                        }
+                        Icmp::RateLimited => false,
+                    };
+                    if send {
                         wire.push_back((now + ONE_WAY, Wire::Unreachable(payload)));
                     }
                 }
@@ -136,8 +164,8 @@ fn run(down_from: u64, down_to: u64, icmp: bool, forge_every: u64) -> Run {
 #[test]
 fn a_server_back_after_60ms_resumes_within_a_few_ms_when_its_host_says_unreachable() {
     // The transfer takes about 100 ms unhindered: the server dies 50 ms in.
-    let told = run(50, 110, true, 0);
-    let silent = run(50, 110, false, 0);
+    let told = run(50, 110, Icmp::Every, 0);
+    let silent = run(50, 110, Icmp::Silent, 0);
     for (what, r) in [("told", &told), ("silent", &silent)] {
         assert_eq!(r.status, ClientStatus::Done, "{what}: {:?}", r.stats);
         assert!(r.received == body(), "{what}: not byte-exact");
@@ -164,15 +192,36 @@ fn a_server_back_after_60ms_resumes_within_a_few_ms_when_its_host_says_unreachab
 }
 
 #[test]
+fn a_server_back_after_60ms_resumes_within_a_few_ms_even_when_the_host_rate_limits_its_icmp() {
+    // Linux sends 6 unreachables to a host, then one a second: the 6 are drawn by the requests
+    // still in flight at the kill, while the dead server's last packets arrive. The client
+    // keeps them for when the packets stop, then probes every 10 ms.
+    let limited = run(50, 110, Icmp::RateLimited, 0);
+    let silent = run(50, 110, Icmp::Silent, 0);
+    assert_eq!(limited.status, ClientStatus::Done, "{:?}", limited.stats);
+    assert!(limited.received == body(), "not byte-exact");
+    let limited_ms = limited.resumed_after_return_ms.expect("resumed");
+    let silent_ms = silent.resumed_after_return_ms.expect("resumed");
+    eprintln!(
+        "rate-limited ICMP: resumed {limited_ms} ms after the return (silent {silent_ms} ms)"
+    );
+    assert!(
+        limited_ms <= 30,
+        "resumed {limited_ms} ms after the return: {:?}",
+        limited.stats
+    );
+    assert!(silent_ms > limited_ms + 50, "silent {silent_ms} ms");
+}
+
+#[test]
 fn a_dead_server_is_polled_at_a_paced_rate_not_flooded() {
     // Down for 2 s: without pacing every unreachable would trigger a datagram at once.
-    let r = run(50, 2_050, true, 0);
+    let r = run(50, 2_050, Icmp::Every, 0);
     assert_eq!(r.status, ClientStatus::Done, "{:?}", r.stats);
     assert!(r.received == body());
-    // 10, 20, 40, 80, 160 ms, then one per RTO (≥ 200 ms): about 14 in 2 s, plus the
-    // datagrams in flight at the kill and the timer's own retries.
+    // Ten 10 ms gaps, then 20, 40, 80, 160 ms, then one per RTO (≥ 200 ms): about 22 in 2 s.
     assert!(
-        r.stats.unreachables <= 16,
+        r.stats.unreachables <= 26,
         "{} reactions in 2 s: {:?}",
         r.stats.unreachables,
         r.stats
@@ -190,8 +239,8 @@ fn a_dead_server_is_polled_at_a_paced_rate_not_flooded() {
 
 #[test]
 fn forged_unreachables_every_100us_leave_a_healthy_transfer_byte_exact_and_counted() {
-    let clean = run(u64::MAX, u64::MAX, true, 0);
-    let forged = run(u64::MAX, u64::MAX, true, 100);
+    let clean = run(u64::MAX, u64::MAX, Icmp::Every, 0);
+    let forged = run(u64::MAX, u64::MAX, Icmp::Every, 100);
     assert_eq!(forged.status, ClientStatus::Done, "{:?}", forged.stats);
     assert!(forged.received == body(), "not byte-exact");
     assert_eq!(clean.stats.unreachables, 0);
