@@ -289,7 +289,16 @@ impl<'a> Driver<'a> {
         };
         if let Some(transfer) = self.transfers.get_mut(index) {
             if transfer.outcome.is_none() {
-                let acted = transfer.connection.handle_unreachable(now, quoted);
+                // Through a mirror the error names the mirror: it stands for the server.
+                let server = transfer.connection.server();
+                let destination = if self.path.first_hop(server) == unreachable.destination {
+                    server
+                } else {
+                    unreachable.destination
+                };
+                let acted = transfer
+                    .connection
+                    .handle_unreachable(now, destination, quoted);
                 tracing::debug!(?unreachable, acted, "destination unreachable");
             }
         }

@@ -101,4 +101,7 @@ pub struct ClientStats {
     /// Unreachables for this connection ignored by the pacing (arriving within the gap after
     /// the last one acted on).
     pub unreachables_paced: u64,
+    /// Moves to the next of the connection's replicas (after an unreachable or a timeout; only
+    /// with [`super::ClientConnection::with_replicas`]).
+    pub replica_moves: u64,
 }

@@ -33,12 +33,25 @@ pub const FIRST_GAP: Duration = Duration::from_millis(10);
 /// 10 ms, the time a supervised process takes to come back.
 pub const FLAT_PROBES: u32 = 10;
 
+/// Errors are not believed within this long after a packet of the connection (or a quarter of
+/// the smoothed RTT, if longer).
+const MIN_QUIET: Duration = Duration::from_millis(1);
+
 /// What is pending: an error not acted on yet, or a probe after a reaction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Pending {
     /// An error arrived at this time, within a gap or while packets arrived.
     Error(Instant),
     /// A reaction was made and nothing has answered it yet.
+    Probe,
+}
+
+/// Why a reaction is due.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reaction {
+    /// The network said the server is unreachable (now, or while packets still arrived).
+    Error,
+    /// An earlier reaction is unanswered after its gap: try the same server again.
     Probe,
 }
 
@@ -54,6 +67,8 @@ pub struct UnreachablePacer {
     /// When the last packet of the connection arrived, and how long after it an unreachable
     /// is believed.
     last_answer: Option<(Instant, Duration)>,
+    /// The smoothed round trip: no gap is shorter (an answer could not have come sooner).
+    round_trip: Duration,
     /// When the last reaction happened.
     last_reaction: Option<Instant>,
 }
@@ -72,17 +87,15 @@ impl UnreachablePacer {
             }
             return false;
         }
-        let gap = self
-            .next
-            .map_or(FIRST_GAP, |(_, gap)| gap)
-            .min(cap.max(FIRST_GAP));
+        let cap = cap.max(FIRST_GAP);
+        let gap = self.next.map_or(FIRST_GAP, |(_, gap)| gap).min(cap);
         self.reactions += 1;
         let following = if self.reactions < FLAT_PROBES {
             FIRST_GAP
         } else {
-            Duration(gap.micros().saturating_mul(2)).min(cap.max(FIRST_GAP))
+            Duration(gap.micros().saturating_mul(2)).min(cap)
         };
-        self.next = Some((now + gap, following));
+        self.next = Some((now + gap.max(self.round_trip.min(cap)), following));
         self.last_reaction = Some(now);
         self.pending = Some(Pending::Probe);
         true
@@ -97,18 +110,25 @@ impl UnreachablePacer {
         gap_end.max(quiet_until)
     }
 
-    /// Whether the pending reaction is due at `now`; if so it is recorded as [`Self::allow`]
-    /// records one.
-    pub fn take_deferred(&mut self, now: Instant, cap: Duration) -> bool {
-        self.deferred_until().is_some_and(|at| now >= at) && self.allow(now, cap)
+    /// The pending reaction, if it is due at `now`; it is recorded as [`Self::allow`] records
+    /// one.
+    pub fn take_deferred(&mut self, now: Instant, cap: Duration) -> Option<Reaction> {
+        let due = self.deferred_until().is_some_and(|at| now >= at);
+        let reaction = match self.pending? {
+            Pending::Error(_) => Reaction::Error,
+            Pending::Probe => Reaction::Probe,
+        };
+        (due && self.allow(now, cap)).then_some(reaction)
     }
 
-    /// A packet of the connection arrived at `now`: the server is reachable. A pending probe
-    /// is dropped (it was answered), and so is an error kept for a whole `cap` (the RTO) of
-    /// arriving packets; errors are not believed for `quiet`; and once a whole `cap` has passed
-    /// since the last reaction the gaps start again from [`FIRST_GAP`].
-    pub fn answered(&mut self, now: Instant, quiet: Duration, cap: Duration) {
-        self.last_answer = Some((now, quiet));
+    /// A packet of the connection arrived at `now`, with the smoothed round trip `srtt`: the
+    /// server is reachable. A pending probe is dropped (it was answered), and so is an error
+    /// kept for a whole `cap` (the RTO) of arriving packets; errors are not believed for a
+    /// quarter of `srtt`; and once a whole `cap` has passed since the last reaction the gaps
+    /// start again from [`FIRST_GAP`].
+    pub fn answered(&mut self, now: Instant, srtt: Duration, cap: Duration) {
+        self.round_trip = srtt;
+        self.last_answer = Some((now, Duration(srtt.micros() / 4).max(MIN_QUIET)));
         self.pending = match self.pending {
             Some(Pending::Error(at)) if now.saturating_since(at) < cap => Some(Pending::Error(at)),
             _ => None,
@@ -146,41 +166,54 @@ mod tests {
     #[test]
     fn a_reaction_is_probed_again_at_each_gap_end_until_a_packet_answers() {
         let mut pacer = UnreachablePacer::default();
-        let (rto, quiet) = (Duration::from_millis(200), Duration::from_millis(1));
+        let (rto, srtt) = (Duration::from_millis(200), Duration::from_millis(4));
         assert!(pacer.allow(at(0), rto));
         assert_eq!(pacer.deferred_until(), Some(at(10)), "no error needed");
         assert!(!pacer.allow(at(4), rto), "within the gap");
-        assert!(!pacer.take_deferred(at(9), rto));
-        assert!(pacer.take_deferred(at(10), rto));
-        assert!(pacer.take_deferred(at(20), rto));
-        pacer.answered(at(25), quiet, rto);
+        assert_eq!(pacer.take_deferred(at(9), rto), None);
+        assert_eq!(pacer.take_deferred(at(10), rto), Some(Reaction::Probe));
+        assert_eq!(pacer.take_deferred(at(20), rto), Some(Reaction::Probe));
+        pacer.answered(at(25), srtt, rto);
         assert_eq!(pacer.deferred_until(), None, "answered: no more probes");
-        assert!(!pacer.take_deferred(at(40), rto));
+        assert_eq!(pacer.take_deferred(at(40), rto), None);
+    }
+
+    #[test]
+    fn no_gap_is_shorter_than_the_round_trip() {
+        let mut pacer = UnreachablePacer::default();
+        let rto = Duration::from_millis(200);
+        pacer.answered(at(0), Duration::from_millis(30), rto);
+        assert!(pacer.allow(at(50), rto));
+        assert_eq!(pacer.deferred_until(), Some(at(80)));
     }
 
     #[test]
     fn an_error_heard_while_packets_still_arrive_is_acted_on_when_they_stop() {
         let mut pacer = UnreachablePacer::default();
-        let (rto, quiet) = (Duration::from_millis(200), Duration::from_millis(3));
-        pacer.answered(at(100), quiet, rto);
+        let (rto, srtt) = (Duration::from_millis(200), Duration::from_millis(12));
+        pacer.answered(at(100), srtt, rto);
         assert!(!pacer.allow(at(101), rto), "a packet 1 ms ago");
         assert_eq!(pacer.deferred_until(), Some(at(103)));
         // The dead server's last packets, still on the path.
-        pacer.answered(at(102), quiet, rto);
-        pacer.answered(at(104), quiet, rto);
+        pacer.answered(at(102), srtt, rto);
+        pacer.answered(at(104), srtt, rto);
         assert_eq!(pacer.deferred_until(), Some(at(107)), "kept, not dropped");
-        assert!(!pacer.take_deferred(at(106), rto));
-        assert!(pacer.take_deferred(at(107), rto), "3 ms without a packet");
+        assert_eq!(pacer.take_deferred(at(106), rto), None);
+        assert_eq!(
+            pacer.take_deferred(at(107), rto),
+            Some(Reaction::Error),
+            "3 ms without a packet"
+        );
     }
 
     #[test]
     fn an_error_followed_by_a_whole_rto_of_packets_is_forgotten() {
         let mut pacer = UnreachablePacer::default();
-        let (rto, quiet) = (Duration::from_millis(200), Duration::from_millis(3));
-        pacer.answered(at(100), quiet, rto);
+        let (rto, srtt) = (Duration::from_millis(200), Duration::from_millis(12));
+        pacer.answered(at(100), srtt, rto);
         assert!(!pacer.allow(at(101), rto));
         for ms in (102..=302).step_by(2) {
-            pacer.answered(at(ms), quiet, rto);
+            pacer.answered(at(ms), srtt, rto);
         }
         assert_eq!(pacer.deferred_until(), None, "the server kept answering");
     }
@@ -188,12 +221,12 @@ mod tests {
     #[test]
     fn the_gaps_start_again_only_a_whole_rto_after_the_last_reaction() {
         let mut pacer = UnreachablePacer::default();
-        let (rto, quiet) = (Duration::from_millis(200), Duration::from_millis(1));
+        let (rto, srtt) = (Duration::from_millis(200), Duration::from_millis(4));
         let reactions = (0..200).filter(|&ms| pacer.allow(at(ms), rto)).count();
         assert_eq!(reactions, 13, "0, 10 … 90, 100, 120, 160");
-        pacer.answered(at(200), quiet, rto);
+        pacer.answered(at(200), srtt, rto);
         assert!(!pacer.allow(at(230), rto), "the gap is 80 ms now, to 240");
-        pacer.answered(at(360), quiet, rto);
+        pacer.answered(at(360), srtt, rto);
         assert!(
             pacer.allow(at(362), rto),
             "a whole RTO after the last reaction"

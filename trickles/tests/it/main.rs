@@ -7,6 +7,7 @@ mod bottleneck;
 mod cwnd_matches_reno;
 mod direct_transfer;
 mod protocol_examples;
+mod replicas;
 mod security;
 mod sim_scenarios;
 mod unreachable;

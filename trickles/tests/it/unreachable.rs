@@ -112,7 +112,7 @@ fn run(down_from: u64, down_to: u64, icmp: Icmp, forge_every: u64) -> Run {
         if forge_every > 0 && now >= next_forgery {
             next_forgery = now + Duration(forge_every);
             if !latest.is_empty() {
-                client.handle_unreachable(now, &latest);
+                client.handle_unreachable(now, server_addr, &latest);
             }
         }
         while wire.front().is_some_and(|(at, _)| *at <= now) {
@@ -146,7 +146,7 @@ fn run(down_from: u64, down_to: u64, icmp: Icmp, forge_every: u64) -> Run {
                 }
                 Wire::ToClient(payload) => client.handle_datagram(now, server_addr, &payload),
                 Wire::Unreachable(quoted) => {
-                    client.handle_unreachable(now, &quoted);
+                    client.handle_unreachable(now, server_addr, &quoted);
                 }
             }
         }
@@ -263,7 +263,7 @@ fn forged_unreachables_every_100us_leave_a_healthy_transfer_byte_exact_and_count
 }
 
 #[test]
-fn an_unreachable_for_another_connection_or_a_reply_is_ignored() {
+fn an_unreachable_for_another_connection_another_server_or_a_reply_is_ignored() {
     let server: SocketAddr = "198.18.0.1:4433".parse().unwrap();
     let now = Instant(1_700_000_000_000_000);
     let mut client = ClientConnection::new(now, server, b"/f".to_vec(), ClientConfig::default(), 7);
@@ -271,16 +271,21 @@ fn an_unreachable_for_another_connection_or_a_reply_is_ignored() {
     let mut other = ClientConnection::new(now, server, b"/f".to_vec(), ClientConfig::default(), 8);
     let foreign = other.poll_transmit(now).expect("HELLO").payload;
 
-    assert!(!client.handle_unreachable(now, &foreign));
-    assert!(!client.handle_unreachable(now, &hello[..4]));
-    assert!(!client.handle_unreachable(now, b"garbage"));
+    assert!(!client.handle_unreachable(now, server, &foreign));
+    assert!(!client.handle_unreachable(now, server, &hello[..4]));
+    assert!(!client.handle_unreachable(now, server, b"garbage"));
+    let elsewhere: SocketAddr = "198.18.0.9:4433".parse().unwrap();
+    assert!(
+        !client.handle_unreachable(now, elsewhere, &hello),
+        "sent to another server"
+    );
     assert!(client.poll_transmit(now).is_none());
-    assert!(client.handle_unreachable(now, &hello));
+    assert!(client.handle_unreachable(now, server, &hello));
     assert!(
         client.poll_transmit(now).is_some(),
         "the HELLO is sent again at once"
     );
-    assert!(!client.handle_unreachable(now, &hello), "paced");
+    assert!(!client.handle_unreachable(now, server, &hello), "paced");
     assert_eq!(client.stats().unreachables, 1);
     assert_eq!(client.stats().unreachables_paced, 1);
 }
@@ -296,7 +301,7 @@ fn unreachables_never_use_up_the_hellos_of_a_server_that_is_away() {
     // connecting: only its timer's attempts count toward giving up.
     for _ in 0..3_000 {
         now = now + Duration::from_millis(1);
-        client.handle_unreachable(now, &hello);
+        client.handle_unreachable(now, server, &hello);
         client.handle_timeout(now);
         while client.poll_transmit(now).is_some() {}
     }
