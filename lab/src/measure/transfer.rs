@@ -124,6 +124,7 @@ fn seen(url: &str, trace: &DeliveryTrace) -> TransferStats {
         first_byte_ms: 0.0,
         reconnects: 0,
         unreachables: 0,
+        replica_moves: 0,
         sha256: String::new(),
     }
 }
