@@ -368,10 +368,21 @@ impl ClientConnection {
         self.deadline = Some(now + self.rtt.rto(self.backoff));
     }
 
+    /// A response: the stream's bytes, and, when they advance the in-order frontier, the sign
+    /// that the server is there. Packets beyond a hole are not that sign: after a server dies
+    /// and is replaced, the requests lost with it leave a hole, and the replacement's answers
+    /// to later requests land beyond it, while an unreachable heard for the lost ones waits.
     fn on_response(&mut self, now: Instant, r: &ResponseRepr<'_>) {
+        let frontier = self.reassembly.contiguous_end();
+        self.take_response(now, r);
+        if self.reassembly.contiguous_end() > frontier {
+            let srtt = self.rtt.srtt().unwrap_or(Duration(0));
+            self.unreachable.answered(now, srtt, self.rtt.rto(0));
+        }
+    }
+
+    fn take_response(&mut self, now: Instant, r: &ResponseRepr<'_>) {
         self.stats.packets_received += 1;
-        let srtt = self.rtt.srtt().unwrap_or(Duration(0));
-        self.unreachable.answered(now, srtt, self.rtt.rto(0));
         let c = r.continuation.fields;
         if self.retired_tokens.contains(&c.token_base) {
             let _ = self.store_data(&c, r.data);

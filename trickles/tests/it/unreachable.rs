@@ -214,6 +214,28 @@ fn a_server_back_after_60ms_resumes_within_a_few_ms_even_when_the_host_rate_limi
 }
 
 #[test]
+fn a_server_replaced_within_a_round_trip_leaves_a_hole_that_its_unreachables_fill_at_once() {
+    // Down for 8 ms (less than the 10 ms round trip): the requests in flight are lost, the
+    // replacement answers the later ones, whose packets land beyond the hole. The errors for
+    // the lost ones are acted on as soon as the in-order stream stops, not after an RTO.
+    let limited = run(50, 58, Icmp::RateLimited, 0);
+    let silent = run(50, 58, Icmp::Silent, 0);
+    for (what, r) in [("limited", &limited), ("silent", &silent)] {
+        assert_eq!(r.status, ClientStatus::Done, "{what}: {:?}", r.stats);
+        assert!(r.received == body(), "{what}: not byte-exact");
+    }
+    let limited_ms = limited.resumed_after_return_ms.expect("resumed");
+    let silent_ms = silent.resumed_after_return_ms.expect("resumed");
+    eprintln!("replaced in 8 ms: resumed {limited_ms} ms after (silent {silent_ms} ms)");
+    assert!(limited.stats.unreachables >= 1, "{:?}", limited.stats);
+    assert!(
+        limited_ms + 50 < silent_ms,
+        "limited {limited_ms} ms, silent {silent_ms} ms: {:?}",
+        limited.stats
+    );
+}
+
+#[test]
 fn a_dead_server_is_polled_at_a_paced_rate_not_flooded() {
     // Down for 2 s: without pacing every unreachable would trigger a datagram at once.
     let r = run(50, 2_050, Icmp::Every, 0);
