@@ -15,6 +15,8 @@
 //! | `trickles_balancer_backends_in_table` | backends receiving new datagrams |
 //! | `trickles_balancer_config_reloads_total{result}` | reloads applied (`ok`) or refused (`error`) |
 //! | `trickles_balancer_health_check_duration_seconds{backend}` | histogram: time a probe took until its outcome (a timeout counts as the timeout) |
+//! | `trickles_balancer_datapath_info{datapath}` | 1 for the datapath that sees frames first: `xdp` (the XDP program in front, `crate::xdp`) or `userspace` |
+//! | `trickles_balancer_xdp_passed_total{reason}` | XDP datapath only: frames for a VIP it handed up to the userspace datapath (`crate::xdp::counters`) |
 //! | `trickles_balancer_batch_duration_seconds` | histogram: a datapath worker's time per received batch ([`trickles_netfn::batch_histogram`]) |
 //! | `trickles_balancer_build_info{version,profile}`, `process_*` | [`trickles_netfn::standard_metrics`] |
 //!
@@ -63,6 +65,8 @@ pub struct BalancerMetrics {
     pub health_check_duration: HistogramVec,
     /// `trickles_balancer_batch_duration_seconds`
     pub batch_duration: Histogram,
+    /// `trickles_balancer_datapath_info{datapath}`
+    pub datapath_info: IntGaugeVec,
 }
 
 /// Upper bounds of the probe-latency buckets, in seconds (100 µs on loopback up to a 5 s
@@ -143,6 +147,13 @@ impl BalancerMetrics {
                 &["backend"],
             )?,
             batch_duration: trickles_netfn::batch_duration_histogram("balancer")?,
+            datapath_info: IntGaugeVec::new(
+                Opts::new(
+                    "trickles_balancer_datapath_info",
+                    "1 for the datapath that sees frames first (xdp or userspace)",
+                ),
+                &["datapath"],
+            )?,
             registry,
         };
         for reason in DropReason::ALL {
@@ -166,8 +177,19 @@ impl BalancerMetrics {
         r.register(Box::new(metrics.config_reloads.clone()))?;
         r.register(Box::new(metrics.health_check_duration.clone()))?;
         r.register(Box::new(metrics.batch_duration.clone()))?;
+        r.register(Box::new(metrics.datapath_info.clone()))?;
         trickles_netfn::register_standard_metrics(r, "balancer", env!("CARGO_PKG_VERSION"))?;
         Ok(metrics)
+    }
+
+    /// Record which datapath sees frames first (`xdp` or `userspace`).
+    pub fn set_datapath(&self, xdp: bool) {
+        self.datapath_info
+            .with_label_values(&["xdp"])
+            .set(i64::from(xdp));
+        self.datapath_info
+            .with_label_values(&["userspace"])
+            .set(i64::from(!xdp));
     }
 
     /// Count a probe outcome.

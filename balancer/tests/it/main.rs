@@ -8,3 +8,5 @@ mod maglev_properties;
 mod real_processes;
 mod support;
 mod through_mirror;
+mod xdp_datapath;
+mod xdp_fixtures;
