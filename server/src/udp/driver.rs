@@ -1,18 +1,22 @@
 //! [`UdpDriver`]: starts the UDP workers for every listen address and stops them.
 //!
 //! Each address gets `workers` threads; each thread has its own `SO_REUSEPORT` socket and its own
-//! [`ServerEndpoint`] (own replay filter, own RNG), all serving one application behind an `Arc`.
-//! The kernel hashes a client's 4-tuple to one socket, so a client's requests meet the same
-//! replay filter; a replay from another address fails the continuation MAC, which binds the
-//! client address. No lock is shared on the packet path. With `dsr_vips`, each worker also owns
-//! a socket per VIP that its direct-return replies leave from ([`super::vip_sockets`]).
+//! [`ServerEndpoint`] (own RNG), all serving one application behind an `Arc`. The replay filter
+//! is one per process, shared by every worker of every listen address: the kernel hashes a
+//! client's 4-tuple to one socket of *one* address, but nothing stops a client (or an attacker
+//! who saw its packets) from sending a used request to another listen address or port of the
+//! same process, which must be a replay there too. A replay from another client address fails
+//! the continuation MAC, which binds the client address. The filter is lock-free on the packet
+//! path (atomic bit arrays, see [`trickles::replay`]). With `dsr_vips`, each worker also owns a
+//! socket per VIP that its direct-return replies leave from ([`super::vip_sockets`]).
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use trickles::app::{AppError, Application, Opened};
 use trickles::crypto::KeyRing;
-use trickles::server::{ServerConfig, ServerEndpoint};
+use trickles::replay::ReplayFilter;
+use trickles::server::{replay_filter_for, ServerConfig, ServerEndpoint};
 
 use super::direct_return::DirectReturnSettings;
 use super::metrics::UdpMetrics;
@@ -64,7 +68,10 @@ impl UdpDriver {
             keys: Arc::new(SharedKeys::new(keys.clone())),
             metrics,
             balancers: Arc::new(trickles_netfn::Published::new(Vec::new())),
+            replay: Arc::new(replay_filter_for(config)),
         };
+        let soft_state = i64::try_from(shared.replay.memory_bytes()).unwrap_or(i64::MAX);
+        shared.metrics.soft_state_bytes.add(soft_state);
         let mut driver = UdpDriver {
             local_addrs: Vec::with_capacity(listen.len()),
             shared,
@@ -110,8 +117,13 @@ impl UdpDriver {
             .map(|_| VipSockets::bind(direct_return).map(Some))
             .collect::<Result<Vec<_>, _>>()?;
         let vips = Mutex::new(vips);
-        let (config, keys, app, shared) =
-            (config.clone(), keys.clone(), app.clone(), shared.clone());
+        let (config, keys, app, shared, replay) = (
+            config.clone(),
+            keys.clone(),
+            app.clone(),
+            shared.clone(),
+            shared.replay.clone(),
+        );
         let group = WorkerGroup::start(&format!("udp-{addr}"), addr, workers, move |ctx| {
             let taken = vips
                 .lock()
@@ -128,11 +140,12 @@ impl UdpDriver {
                     "socket buffers smaller than wanted (raise net.core.rmem_max / wmem_max)"
                 );
             }
-            let endpoint = ServerEndpoint::new(
+            let endpoint = ServerEndpoint::with_replay_filter(
                 config.clone(),
                 keys.clone(),
                 SharedApplication(app.clone()),
                 rand::random(),
+                replay.clone(),
             );
             worker::run(ctx, vips, endpoint, shared.clone());
         })?;
@@ -155,10 +168,17 @@ impl UdpDriver {
         self.shared.balancers.publish(balancers);
     }
 
+    /// The replay filter every worker shares.
+    pub fn replay_filter(&self) -> &Arc<ReplayFilter> {
+        &self.shared.replay
+    }
+
     /// Stop every worker and wait for them (at most one poll interval).
     pub fn shutdown(self) {
         for group in self.groups {
             group.stop();
         }
+        let soft_state = i64::try_from(self.shared.replay.memory_bytes()).unwrap_or(i64::MAX);
+        self.shared.metrics.soft_state_bytes.sub(soft_state);
     }
 }

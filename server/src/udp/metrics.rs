@@ -69,7 +69,7 @@ pub struct UdpMetrics {
     /// `trickles_server_direct_replies_total{source}`: replies to DIRECT_RETURN requests by
     /// the address they left from (`vip`, `own_address`).
     pub direct_replies: IntCounterVec,
-    /// `trickles_server_soft_state_bytes`: replay filters of all workers (constant in the
+    /// `trickles_server_soft_state_bytes`: the process's replay filter (constant in the
     /// number of clients: the point of Trickles).
     pub soft_state_bytes: IntGauge,
 }
@@ -122,7 +122,7 @@ impl UdpMetrics {
             )?,
             soft_state_bytes: IntGauge::new(
                 "trickles_server_soft_state_bytes",
-                "Bytes of soft state (replay filters) held by the UDP workers",
+                "Bytes of soft state (the replay filter) held by the UDP workers",
             )?,
         };
         for reason in drop_reason_names() {

@@ -42,6 +42,8 @@ pub struct WorkerShared {
     pub metrics: UdpMetrics,
     /// Balancers whose encapsulation header is trusted ([`balancer_relay`]).
     pub balancers: Arc<Published<Vec<std::net::SocketAddr>>>,
+    /// The replay filter of the process ([`trickles::replay`]).
+    pub replay: Arc<trickles::replay::ReplayFilter>,
 }
 
 /// The wall clock as the core wants it.
@@ -68,8 +70,6 @@ pub fn run<A: Application>(
     let mut counts = BatchCounts::default();
     let mut key_generation = shared.keys.generation();
     let mut balancers = Subscriber::new(shared.balancers.clone());
-    let soft_state = i64::try_from(endpoint.soft_state_bytes()).unwrap_or(i64::MAX);
-    shared.metrics.soft_state_bytes.add(soft_state);
 
     while !ctx.stopping() {
         // netfn's receive: a poll timeout or a transient error (an ICMP error reported on the
@@ -135,7 +135,6 @@ pub fn run<A: Application>(
         }
         shared.metrics.flush(&mut counts);
     }
-    shared.metrics.soft_state_bytes.sub(soft_state);
 }
 
 /// Send and empty `queue` through `socket`, counting the outcome.

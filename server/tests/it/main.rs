@@ -8,6 +8,7 @@ mod config_errors;
 mod direct_return_vip;
 mod http_baseline;
 mod keyfile_roundtrip;
+mod replay_across_sockets;
 mod static_files;
 mod support;
 mod udp_driver;

@@ -1,6 +1,7 @@
 //! [`ServerEndpoint`]: the whole server as one function of (datagram, source, time).
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -29,7 +30,8 @@ pub struct ServerEndpoint<A: Application> {
     config: ServerConfig,
     keys: KeyRing,
     app: A,
-    replay: ReplayFilter,
+    /// Shared by every endpoint of one process (see [`ServerEndpoint::with_replay_filter`]).
+    replay: Arc<ReplayFilter>,
     rng: ChaCha8Rng,
     emissions: Vec<Emission>,
 }
@@ -38,11 +40,20 @@ impl<A: Application> ServerEndpoint<A> {
     /// A server with `keys` serving `app`; `seed` seeds the connection-token RNG (drivers pass
     /// OS randomness, the simulator a seeded value).
     pub fn new(config: ServerConfig, keys: KeyRing, app: A, seed: u64) -> Self {
-        let replay = ReplayFilter::with_capacity(
-            config.replay_capacity,
-            config.replay_false_positive,
-            config.freshness,
-        );
+        let replay = Arc::new(replay_filter_for(&config));
+        ServerEndpoint::with_replay_filter(config, keys, app, seed, replay)
+    }
+
+    /// A server using `replay`, a filter shared with the other endpoints of its process (made
+    /// by [`replay_filter_for`]): a request consumed by one is a replay for all, whichever
+    /// socket it arrives on.
+    pub fn with_replay_filter(
+        config: ServerConfig,
+        keys: KeyRing,
+        app: A,
+        seed: u64,
+        replay: Arc<ReplayFilter>,
+    ) -> Self {
         ServerEndpoint {
             config,
             keys,
@@ -69,9 +80,14 @@ impl<A: Application> ServerEndpoint<A> {
         &self.app
     }
 
-    /// Bytes of soft state held (replay filter).
+    /// Bytes of soft state held (replay filter, possibly shared with other endpoints).
     pub fn soft_state_bytes(&self) -> usize {
         self.replay.memory_bytes()
+    }
+
+    /// The replay filter (shared with the other endpoints of the process, if made so).
+    pub fn replay_filter(&self) -> &Arc<ReplayFilter> {
+        &self.replay
     }
 
     /// Handle one datagram from `from`; the answers are appended to `out`. Returns the number
@@ -284,6 +300,16 @@ impl<A: Application> ServerEndpoint<A> {
         }
         Ok(self.emissions.len())
     }
+}
+
+/// The replay filter `config` asks for: `replay_capacity` tokens per generation at
+/// `replay_false_positive`, one generation being the freshness limit.
+pub fn replay_filter_for(config: &ServerConfig) -> ReplayFilter {
+    ReplayFilter::with_capacity(
+        config.replay_capacity,
+        config.replay_false_positive,
+        config.freshness,
+    )
 }
 
 /// A connection's token base: the top byte names the key epoch of its nonce stream (fixed for
