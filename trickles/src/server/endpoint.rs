@@ -231,7 +231,7 @@ impl<A: Application> ServerEndpoint<A> {
         out: &mut Vec<Transmit>,
     ) -> Result<usize, DropReason> {
         let pseudo = pseudo_header(req.conn_id, from);
-        open(&self.keys, &pseudo, &req.continuation).map_err(|e| match e {
+        open(&self.keys, now, &pseudo, &req.continuation).map_err(|e| match e {
             OpenError::UnknownEpoch => DropReason::Epoch,
             OpenError::BadMac => DropReason::Mac,
         })?;
@@ -259,14 +259,16 @@ impl<A: Application> ServerEndpoint<A> {
             .keys
             .get(nonce_epoch(c.token_base))
             .ok_or(DropReason::Epoch)?;
-        let proof = Proof::verify(nonce_key, c.token_base, c.tcp_base, req.sacks.clone())
-            .map_err(|_| DropReason::Proof)?;
+        // The token is consumed before the proof is checked: a wrong proof burns the request,
+        // so nobody gets more than one guess at the nonces per continuation.
         if !self.replay.check_and_insert(
             now,
             replay_token(req.continuation.tag, req.kind, req.attempt),
         ) {
             return Err(DropReason::Replay);
         }
+        let proof = Proof::verify(nonce_key, c.token_base, c.tcp_base, req.sacks.clone())
+            .map_err(|_| DropReason::Proof)?;
         self.emissions.clear();
         decide(&c, req.kind, &proof, &mut self.emissions).map_err(|e| match e {
             StepError::Window | StepError::GapTooLarge => DropReason::Window,
@@ -303,13 +305,21 @@ impl<A: Application> ServerEndpoint<A> {
 }
 
 /// The replay filter `config` asks for: `replay_capacity` tokens per generation at
-/// `replay_false_positive`, one generation being the freshness limit.
+/// `replay_false_positive`. A continuation is valid until `freshness` after its timestamp, and
+/// its timestamp may be up to `max_clock_skew` ahead of this replica's clock (a replica whose
+/// clock runs fast sealed it), so it can be used for `freshness + max_clock_skew` of local
+/// time: one generation must be that long.
 pub fn replay_filter_for(config: &ServerConfig) -> ReplayFilter {
     ReplayFilter::with_capacity(
         config.replay_capacity,
         config.replay_false_positive,
-        config.freshness,
+        replay_generation(config),
     )
+}
+
+/// How long the replay filter must remember a token: see [`replay_filter_for`].
+pub fn replay_generation(config: &ServerConfig) -> crate::time::Duration {
+    config.freshness + config.max_clock_skew
 }
 
 /// A connection's token base: the top byte names the key epoch of its nonce stream (fixed for
