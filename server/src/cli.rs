@@ -99,6 +99,13 @@ pub struct KeygenArgs {
     /// Make the accepted-only key current, keeping the current one accepted (stage two).
     #[arg(long, conflicts_with = "epoch")]
     pub promote: bool,
+    /// Remove the previous key: it opens no continuation from the next reload on.
+    #[arg(long, conflicts_with_all = ["rotate", "stage", "promote", "epoch"])]
+    pub retire: bool,
+    /// Seconds the old key stays accepted after `--rotate` or `--promote` (default 32: the
+    /// freshness limit plus the clock skew).
+    #[arg(long, value_name = "SECONDS")]
+    pub accept_previous_for: Option<u64>,
     /// Overwrite an existing file instead of refusing (when creating a new file).
     #[arg(long)]
     pub force: bool,
