@@ -70,6 +70,10 @@ pub struct RunArgs {
     /// Payload bytes per Trickles data packet.
     #[arg(long, value_name = "N")]
     pub mss: Option<usize>,
+    /// Requests per 32 s (freshness + clock skew) the replay filter is sized for (default
+    /// 1048576); beyond it valid requests start to be dropped as replays.
+    #[arg(long, value_name = "N")]
+    pub replay_capacity: Option<usize>,
     /// Directory of source images for the watermarking application (`/wm/<image>?text=...`).
     #[arg(long, value_name = "DIR")]
     pub watermark_root: Option<PathBuf>,

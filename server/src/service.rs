@@ -187,6 +187,10 @@ impl RunningServer {
             ("metrics", fresh.metrics != old.metrics),
             ("workers", fresh.workers != old.workers),
             ("mss", fresh.mss != old.mss),
+            (
+                "replay_capacity",
+                fresh.replay_capacity != old.replay_capacity,
+            ),
             ("watermark", fresh.watermark != old.watermark),
             ("dsr_vips", fresh.direct_return != old.direct_return),
         ] {
@@ -236,6 +240,9 @@ fn server_config(settings: &Settings) -> ServerConfig {
     let mut config = ServerConfig::default();
     if let Some(mss) = settings.mss.and_then(|m| u16::try_from(m).ok()) {
         config.mss = mss;
+    }
+    if let Some(capacity) = settings.replay_capacity {
+        config.replay_capacity = capacity;
     }
     config
 }

@@ -315,6 +315,48 @@ mod tests {
     }
 
     #[test]
+    fn load_counts_inserts_and_models_the_false_positive_rate() {
+        let f = ReplayFilter::with_capacity(10_000, 0.01, GENERATION);
+        let now = Instant(0);
+        for i in 0..5_000 {
+            f.check_and_insert(now, token(i));
+        }
+        let half = f.load(now);
+        assert_eq!(half.current_inserts, 5_000);
+        assert_eq!(half.inserts_total, 5_000);
+        assert!((half.occupancy - 0.5).abs() < 0.01, "{half:?}");
+        assert!(half.false_positive_rate < 0.005, "{half:?}");
+        for i in 5_000..40_000 {
+            f.check_and_insert(now, token(i));
+        }
+        let over = f.load(now);
+        // Some of the 35,000 new tokens are already taken for replays (false positives).
+        assert!(over.occupancy > 3.0, "{over:?}");
+        assert!(over.false_positive_rate > 0.1, "{over:?}");
+    }
+
+    #[test]
+    fn load_after_a_rotation_counts_the_old_generation_as_previous() {
+        let f = filter();
+        let now = Instant(0);
+        for i in 0..100 {
+            f.check_and_insert(now, token(i));
+        }
+        let next = now + GENERATION;
+        let due = f.load(next);
+        assert_eq!((due.current_inserts, due.previous_inserts), (0, 100));
+        f.check_and_insert(next, token(1_000));
+        let rotated = f.load(next);
+        assert_eq!(
+            (rotated.current_inserts, rotated.previous_inserts),
+            (1, 100)
+        );
+        assert_eq!(rotated.inserts_total, 101);
+        let gone = f.load(next + GENERATION + GENERATION);
+        assert_eq!((gone.current_inserts, gone.previous_inserts), (0, 0));
+    }
+
+    #[test]
     fn token_survives_one_rotation_and_is_forgotten_after_two() {
         let f = filter();
         let start = Instant(5_000_000);

@@ -20,6 +20,7 @@ use trickles::server::{replay_filter_for, ServerConfig, ServerEndpoint};
 
 use super::direct_return::DirectReturnSettings;
 use super::metrics::UdpMetrics;
+use super::replay_watch::ReplayWatch;
 use super::shared_keys::SharedKeys;
 use super::vip_sockets::VipSockets;
 use super::worker::{self, WorkerShared};
@@ -64,11 +65,18 @@ impl UdpDriver {
             tracing::info!(vips = ?direct_return.vips, free_bind = direct_return.free_bind,
                 "direct-return replies leave from the VIP");
         }
+        let replay = Arc::new(replay_filter_for(config));
+        let replay_watch = Arc::new(ReplayWatch::new(
+            replay.clone(),
+            metrics.replay.clone(),
+            config.replay_false_positive,
+        ));
         let shared = WorkerShared {
             keys: Arc::new(SharedKeys::new(keys.clone())),
             metrics,
             balancers: Arc::new(trickles_netfn::Published::new(Vec::new())),
-            replay: Arc::new(replay_filter_for(config)),
+            replay,
+            replay_watch,
         };
         let soft_state = i64::try_from(shared.replay.memory_bytes()).unwrap_or(i64::MAX);
         shared.metrics.soft_state_bytes.add(soft_state);

@@ -44,6 +44,8 @@ pub struct WorkerShared {
     pub balancers: Arc<Published<Vec<std::net::SocketAddr>>>,
     /// The replay filter of the process ([`trickles::replay`]).
     pub replay: Arc<trickles::replay::ReplayFilter>,
+    /// Its metrics and saturation warning ([`super::replay_watch`]).
+    pub replay_watch: Arc<super::replay_watch::ReplayWatch>,
 }
 
 /// The wall clock as the core wants it.
@@ -75,6 +77,7 @@ pub fn run<A: Application>(
         // netfn's receive: a poll timeout or a transient error (an ICMP error reported on the
         // socket) is an empty batch, and a persistent error never spins.
         if receive(&mut batch, socket) == 0 {
+            shared.replay_watch.tick(wall_clock());
             continue;
         }
         // After the (blocking) receive, so a reload applies to the very next datagram.
@@ -134,6 +137,7 @@ pub fn run<A: Application>(
             send_queued(&mut send, vip_socket, queue, &mut counts);
         }
         shared.metrics.flush(&mut counts);
+        shared.replay_watch.tick(now);
     }
 }
 
