@@ -5,6 +5,7 @@
 //! listen: ["127.0.0.1:4433"]   # the VIP(s): clients send here; relayed replies come back here
 //! metrics: 127.0.0.1:9300      # /metrics and /healthz (optional)
 //! workers: 1                   # datapath threads per listen address (SO_REUSEPORT)
+//! share_port: false            # true: join another process already serving `listen`
 //! mode: relay                  # relay (default) | direct_return
 //! policy: maglev               # maglev (default) | round_robin | least_loaded
 //! table_size: 65537            # Maglev slots, prime
@@ -284,6 +285,9 @@ pub struct BalancerConfigFile {
     /// Datapath threads per listen address (absent: 1).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub workers: Option<usize>,
+    /// Share the listen addresses with another process already serving them.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub share_port: bool,
     /// Reply path.
     #[serde(default)]
     pub mode: ModeFile,
@@ -344,6 +348,9 @@ pub struct BalancerConfig {
     pub metrics: Option<SocketAddr>,
     /// Datapath threads per listen address.
     pub workers: usize,
+    /// Join the `SO_REUSEPORT` group of another process serving a listen address instead of
+    /// refusing to start ("address in use by another process").
+    pub share_port: bool,
     /// Reply path.
     pub mode: ForwardingMode,
     /// Backend selection.
@@ -465,6 +472,7 @@ impl BalancerConfig {
             listen: file.listen,
             metrics: file.metrics,
             workers,
+            share_port: file.share_port,
             mode: match file.mode {
                 ModeFile::Relay => ForwardingMode::Relay,
                 ModeFile::DirectReturn => ForwardingMode::DirectReturn,
@@ -624,6 +632,7 @@ backends:
             listen: vec![addr("198.18.0.1:4433"), addr("[2001:2::1]:4433")],
             metrics: Some(addr("198.18.0.1:9300")),
             workers: Some(2),
+            share_port: true,
             mode: ModeFile::DirectReturn,
             policy: PolicyFile::LeastLoaded,
             table_size: Some(TableSize::try_from(251).expect("prime")),
@@ -662,6 +671,7 @@ backends:
                 listen: file.listen.clone(),
                 metrics: file.metrics,
                 workers: 2,
+                share_port: true,
                 mode: ForwardingMode::DirectReturn,
                 policy: Policy::LeastLoaded,
                 table_size: 251,

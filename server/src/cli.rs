@@ -74,6 +74,11 @@ pub struct RunArgs {
     /// 1048576); beyond it valid requests start to be dropped as replays.
     #[arg(long, value_name = "N")]
     pub replay_capacity: Option<usize>,
+    /// Serve the UDP listen addresses together with another process already serving them
+    /// (SO_REUSEPORT: the kernel splits the clients between the processes). Without it an
+    /// address already in use is refused.
+    #[arg(long)]
+    pub share_port: bool,
     /// Directory of source images for the watermarking application (`/wm/<image>?text=...`).
     #[arg(long, value_name = "DIR")]
     pub watermark_root: Option<PathBuf>,

@@ -13,6 +13,7 @@
 //! dsr_vips: ["198.51.100.10:4433"]        # direct return from the VIP (udp::direct_return)
 //! dsr_vip_freebind: false                 # bind the VIP before it is on an interface
 //! replay_capacity: 1048576                # requests per 32 s the replay filter is sized for
+//! share_port: false                       # join another process already serving `listen`
 //! ```
 //!
 //! Every key is optional in the file; unknown keys are errors (a typo must not be silently
@@ -91,6 +92,9 @@ pub struct ServerConfigFile {
     /// Requests per generation (freshness + skew, 32 s) the replay filter is sized for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub replay_capacity: Option<usize>,
+    /// Share the UDP listen addresses with another process already serving them.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub share_port: bool,
 }
 
 impl ServerConfigFile {
@@ -132,6 +136,9 @@ pub struct Settings {
     /// Requests per generation the replay filter is sized for, if set (otherwise the core's
     /// default, 2²⁰).
     pub replay_capacity: Option<usize>,
+    /// Share the UDP listen addresses with another process (otherwise an address already
+    /// served is refused: "address in use by another process").
+    pub share_port: bool,
 }
 
 /// Where a setting came from, to point errors at it.
@@ -343,6 +350,7 @@ impl Settings {
             direct_return,
             watermark,
             replay_capacity,
+            share_port: args.share_port || file.share_port,
         })
     }
 }
@@ -391,6 +399,7 @@ mod tests {
             watermark_font: Some("font.ttf".into()),
             watermark_cache_mb: Some(64),
             replay_capacity: Some(1 << 21),
+            share_port: true,
         };
         let settings = written_and_loaded(dir.path(), &file);
         assert_eq!(
@@ -414,6 +423,7 @@ mod tests {
                     cache_mb: 64,
                 }),
                 replay_capacity: Some(1 << 21),
+                share_port: true,
             }
         );
     }

@@ -6,5 +6,6 @@ mod cli;
 mod loopback_pool;
 mod maglev_properties;
 mod real_processes;
+mod second_instance;
 mod support;
 mod through_mirror;

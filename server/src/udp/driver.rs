@@ -26,7 +26,7 @@ use super::vip_sockets::VipSockets;
 use super::worker::{self, WorkerShared};
 use crate::error::ServerError;
 use trickles_netfn::udp::socket;
-use trickles_netfn::WorkerGroup;
+use trickles_netfn::{Exclusivity, WorkerGroup};
 
 /// An application shared by every worker (the core takes its application by value).
 pub struct SharedApplication<A: ?Sized>(pub Arc<A>);
@@ -41,6 +41,18 @@ impl<A: Application + ?Sized> Application for SharedApplication<A> {
     }
 }
 
+/// Where the UDP workers listen.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UdpListen {
+    /// The listen addresses.
+    pub addrs: Vec<SocketAddr>,
+    /// Worker threads (one socket each) per address.
+    pub workers: usize,
+    /// Join the `SO_REUSEPORT` group of another process serving the same address instead of
+    /// refusing to start ("address in use by another process").
+    pub share_port: bool,
+}
+
 /// The running UDP workers.
 pub struct UdpDriver {
     local_addrs: Vec<SocketAddr>,
@@ -49,12 +61,12 @@ pub struct UdpDriver {
 }
 
 impl UdpDriver {
-    /// Bind `workers` sockets on each address of `listen` and start one thread per socket
-    /// (netfn's [`WorkerGroup`]), each with its own sockets on the VIPs of `direct_return`.
-    /// Fails, leaving nothing running, if any address cannot be bound.
+    /// Bind `listen.workers` sockets on each address of `listen` and start one thread per
+    /// socket (netfn's [`WorkerGroup`]), each with its own sockets on the VIPs of
+    /// `direct_return`. Fails, leaving nothing running, if any address cannot be bound, or is
+    /// served by another process and `listen.share_port` is off.
     pub fn start<A: Application + ?Sized + 'static>(
-        listen: &[SocketAddr],
-        workers: usize,
+        listen: &UdpListen,
         direct_return: &DirectReturnSettings,
         config: &ServerConfig,
         keys: KeyRing,
@@ -81,14 +93,15 @@ impl UdpDriver {
         let soft_state = i64::try_from(shared.replay.memory_bytes()).unwrap_or(i64::MAX);
         shared.metrics.soft_state_bytes.add(soft_state);
         let mut driver = UdpDriver {
-            local_addrs: Vec::with_capacity(listen.len()),
+            local_addrs: Vec::with_capacity(listen.addrs.len()),
             shared,
-            groups: Vec::with_capacity(listen.len()),
+            groups: Vec::with_capacity(listen.addrs.len()),
         };
-        for addr in listen {
+        let workers = listen.workers;
+        for addr in &listen.addrs {
             let started = Self::start_group(
                 *addr,
-                workers,
+                listen,
                 direct_return,
                 config,
                 &keys,
@@ -114,13 +127,18 @@ impl UdpDriver {
     /// starts nothing.
     fn start_group<A: Application + ?Sized + 'static>(
         addr: SocketAddr,
-        workers: usize,
+        listen: &UdpListen,
         direct_return: &DirectReturnSettings,
         config: &ServerConfig,
         keys: &KeyRing,
         app: &Arc<A>,
         shared: &WorkerShared,
     ) -> Result<WorkerGroup, ServerError> {
+        let workers = listen.workers;
+        let exclusivity = Exclusivity::new(
+            listen.share_port,
+            ", or pass --share-port (`share_port: true`) to serve it together",
+        );
         let vips = (0..workers)
             .map(|_| VipSockets::bind(direct_return).map(Some))
             .collect::<Result<Vec<_>, _>>()?;
@@ -132,7 +150,8 @@ impl UdpDriver {
             shared.clone(),
             shared.replay.clone(),
         );
-        let group = WorkerGroup::start(&format!("udp-{addr}"), addr, workers, move |ctx| {
+        let name = format!("udp-{addr}");
+        let group = WorkerGroup::start_with(&name, addr, workers, exclusivity, move |ctx| {
             let taken = vips
                 .lock()
                 .ok()

@@ -20,4 +20,4 @@ pub mod shared_keys;
 pub mod vip_sockets;
 pub mod worker;
 
-pub use driver::UdpDriver;
+pub use driver::{UdpDriver, UdpListen};

@@ -9,6 +9,7 @@ mod direct_return_vip;
 mod http_baseline;
 mod keyfile_roundtrip;
 mod replay_across_sockets;
+mod second_instance;
 mod static_files;
 mod support;
 mod udp_driver;
