@@ -3,6 +3,7 @@
 //! driver, the HTTP baseline, direct return from a VIP, and the watermarking application alone
 //! and across replicas.
 
+mod changed_mid_transfer;
 mod cli;
 mod config_errors;
 mod direct_return_vip;

@@ -294,7 +294,26 @@ impl<A: Application> ServerEndpoint<A> {
             mrtt,
         };
         for e in &self.emissions {
-            let payload = build(&ctx, e).map_err(|_| DropReason::App)?;
+            let payload = match build(&ctx, e) {
+                Ok(payload) => payload,
+                Err(AppError::Changed) => {
+                    // The object is not the one the connection began with: say so (the MAC
+                    // bound `from`, so this answers no spoofed source) rather than let the
+                    // client time out.
+                    let refuse = RefuseRepr {
+                        conn_id: req.conn_id,
+                        code: AppError::Changed.code(),
+                        message: AppError::Changed.to_string().as_bytes(),
+                    }
+                    .emit();
+                    out.push(Transmit {
+                        destination: from,
+                        payload: refuse,
+                    });
+                    return Err(DropReason::App);
+                }
+                Err(_) => return Err(DropReason::App),
+            };
             out.push(Transmit {
                 destination: from,
                 payload,
