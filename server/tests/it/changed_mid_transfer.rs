@@ -102,3 +102,79 @@ fn file_rewritten_in_place_mid_transfer_is_refused_as_changed_not_mixed() {
     assert_eq!((refuse.conn_id, refuse.code), (CONN_ID, 3));
     assert_eq!(refuse.message, b"content changed");
 }
+
+#[test]
+fn client_fails_with_content_changed_and_has_only_old_bytes() {
+    use trickles::client::{ClientConfig, ClientConnection, ClientError, ClientStatus};
+
+    let dir = root();
+    let app = StaticFiles::new(dir.path()).expect("root");
+    let keys = KeyRing::new(Key::from_secret(1, &[4; 32]));
+    let mut server = ServerEndpoint::new(ServerConfig::default(), keys, app, 2);
+    let mut now = T0;
+    let mut client = ClientConnection::new(
+        now,
+        "198.18.0.1:4433".parse().expect("addr"),
+        b"/file.bin".to_vec(),
+        ClientConfig::default(),
+        CONN_ID,
+    );
+    let mut received = Vec::new();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut rewritten = false;
+    let rewrite = || {
+        let file = std::fs::File::options()
+            .write(true)
+            .open(dir.path().join("file.bin"))
+            .expect("open for writing");
+        file.write_all_at(&vec![b'n'; LEN], 0).expect("rewrite");
+    };
+    for _ in 0..10_000 {
+        now = now + Duration::from_millis(1);
+        // One datagram at a time, so the file can change between two requests.
+        while let Some(t) = client.poll_transmit(now) {
+            let mut out = Vec::new();
+            let _ = server.handle_datagram(now, client_addr(), &t.payload, &mut out);
+            for answer in out {
+                client.handle_datagram(now, answer.destination, &answer.payload);
+            }
+            loop {
+                let n = client.read(&mut buf);
+                if n == 0 {
+                    break;
+                }
+                received.extend_from_slice(&buf[..n]);
+            }
+            if !rewritten && received.len() >= LEN / 4 {
+                rewrite();
+                rewritten = true;
+            }
+        }
+        if client.poll_timeout().is_some_and(|at| at <= now) {
+            client.handle_timeout(now);
+        }
+        if matches!(
+            client.status(),
+            ClientStatus::Done | ClientStatus::Failed(_)
+        ) {
+            break;
+        }
+    }
+    assert!(rewritten, "the transfer ended before a quarter of it");
+    match client.status() {
+        ClientStatus::Failed(ClientError::Refused { code, message }) => {
+            assert_eq!((code, message.as_str()), (3, "content changed"));
+        }
+        other => panic!("the client ended {other:?}"),
+    }
+    assert!(received.len() < LEN);
+    assert!(
+        received.iter().all(|&b| b == b'o'),
+        "a new byte was delivered"
+    );
+}
+
+/// The address the in-memory client sends from.
+fn client_addr() -> SocketAddr {
+    client()
+}
