@@ -5,6 +5,7 @@
 //! listen: ["127.0.0.1:4433"]   # the VIP(s): clients send here; relayed replies come back here
 //! metrics: 127.0.0.1:9300      # /metrics and /healthz (optional)
 //! workers: 1                   # datapath threads per listen address (SO_REUSEPORT)
+//! share_port: false            # true: join another process already serving `listen`
 //! mode: relay                  # relay (default) | direct_return
 //! policy: maglev               # maglev (default) | round_robin | least_loaded
 //! table_size: 65537            # Maglev slots, prime
@@ -289,6 +290,9 @@ pub struct BalancerConfigFile {
     /// Datapath threads per listen address (absent: 1).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub workers: Option<usize>,
+    /// Share the listen addresses with another process already serving them.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub share_port: bool,
     /// Reply path.
     #[serde(default)]
     pub mode: ModeFile,
@@ -361,6 +365,9 @@ pub struct BalancerConfig {
     pub metrics: Option<SocketAddr>,
     /// Datapath threads per listen address.
     pub workers: usize,
+    /// Join the `SO_REUSEPORT` group of another process serving a listen address instead of
+    /// refusing to start ("address in use by another process").
+    pub share_port: bool,
     /// Reply path.
     pub mode: ForwardingMode,
     /// Backend selection.
@@ -494,6 +501,7 @@ impl BalancerConfig {
             listen: file.listen,
             metrics: file.metrics,
             workers,
+            share_port: file.share_port,
             mode: match file.mode {
                 ModeFile::Relay => ForwardingMode::Relay,
                 ModeFile::DirectReturn => ForwardingMode::DirectReturn,
@@ -659,6 +667,7 @@ backends:
             listen: vec![addr("198.18.0.1:4433"), addr("[2001:2::1]:4433")],
             metrics: Some(addr("198.18.0.1:9300")),
             workers: Some(2),
+            share_port: true,
             mode: ModeFile::DirectReturn,
             policy: PolicyFile::LeastLoaded,
             table_size: Some(TableSize::try_from(251).expect("prime")),
@@ -701,6 +710,7 @@ backends:
                 listen: file.listen.clone(),
                 metrics: file.metrics,
                 workers: 2,
+                share_port: true,
                 mode: ForwardingMode::DirectReturn,
                 policy: Policy::LeastLoaded,
                 table_size: 251,

@@ -16,8 +16,8 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use trickles_netfn::{
-    run_reloads, ConfigError, Health, HealthFn, MetricsEndpoint, Published, ReloadOptions,
-    ReloadTrigger, WorkerGroup,
+    run_reloads, ConfigError, Exclusivity, Health, HealthFn, MetricsEndpoint, Published,
+    ReloadOptions, ReloadTrigger, WorkerGroup,
 };
 
 use crate::config::{BalancerConfig, WATCH_INTERVAL};
@@ -58,9 +58,18 @@ impl RunningBalancer {
         let mut groups = Vec::with_capacity(config.listen.len());
         for addr in &config.listen {
             let (table, metrics) = (table.clone(), metrics.clone());
-            match WorkerGroup::start("balancer", *addr, config.workers, move |ctx| {
-                datapath::run(ctx, table.clone(), metrics.clone())
-            }) {
+            let exclusivity = Exclusivity::new(
+                config.share_port,
+                ", or set `share_port: true` to serve it together",
+            );
+            let started = WorkerGroup::start_with(
+                "balancer",
+                *addr,
+                config.workers,
+                exclusivity,
+                move |ctx| datapath::run(ctx, table.clone(), metrics.clone()),
+            );
+            match started {
                 Ok(group) => {
                     tracing::info!(addr = %group.local_addr(), workers = config.workers, "balancing");
                     groups.push(group);

@@ -10,7 +10,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use trickles_client::{
     fetch_parallel, BodySink, ClientError, ClientMetrics, DiscardSink, FetchOptions, MetricsServer,
-    ParallelReport, ProgressBarReporter, SeekSink, StreamSink, TargetUrl,
+    OutputFile, ParallelReport, ProgressBarReporter, SeekSink, StreamSink, TargetUrl,
 };
 
 /// Fetch trickles:// (Trickles over UDP) and http:// (HTTP/1.1 over TCP) URLs.
@@ -101,7 +101,7 @@ fn get(args: GetArgs) -> Result<(), ClientError> {
             "--stats-json - needs the body written elsewhere (-o FILE)",
         ));
     }
-    let sinks = open_sinks(args.output.as_deref(), parallel)?;
+    let (sinks, outputs) = open_sinks(args.output.as_deref(), parallel)?;
     let via = args.via.map(|mirror| {
         let route = trickles_netfn::MirrorRoute::new(mirror);
         match args.via_key.clone() {
@@ -137,7 +137,11 @@ fn get(args: GetArgs) -> Result<(), ClientError> {
         }
         None => None,
     };
+    // On an error the outputs are dropped: their partial bodies go away.
     let report = fetch_parallel(&url, &opts, sinks)?;
+    for output in outputs {
+        output.commit()?;
+    }
     if !args.quiet {
         eprintln!("{}", summary(&report));
     }
@@ -147,35 +151,50 @@ fn get(args: GetArgs) -> Result<(), ClientError> {
     Ok(())
 }
 
+/// Sinks and the output files to commit once every transfer succeeded.
+type Sinks = (Vec<Box<dyn BodySink>>, Vec<OutputFile>);
+
 /// One sink per transfer: stdout or FILE for a plain get; FILE.i, or nothing, with --parallel.
-fn open_sinks(
-    output: Option<&Path>,
-    parallel: Option<usize>,
-) -> Result<Vec<Box<dyn BodySink>>, ClientError> {
+/// Files are written under a temporary name ([`OutputFile`]).
+fn open_sinks(output: Option<&Path>, parallel: Option<usize>) -> Result<Sinks, ClientError> {
+    let file_sink = |path: &Path| {
+        let (output, file) = OutputFile::create(path)?;
+        let sink: Box<dyn BodySink> = Box::new(SeekSink::new(BufWriter::new(file)));
+        Ok::<_, ClientError>((sink, output))
+    };
     let Some(parallel) = parallel else {
-        let sink: Box<dyn BodySink> = match output {
+        return match output {
             Some(path) if !is_stdout(path) => {
-                Box::new(SeekSink::new(BufWriter::new(create(path)?)))
+                let (sink, output) = file_sink(path)?;
+                Ok((vec![sink], vec![output]))
             }
-            _ => Box::new(StreamSink::new(BufWriter::new(std::io::stdout()))),
+            _ => {
+                let sink = StreamSink::new(BufWriter::new(std::io::stdout()));
+                Ok((vec![Box::new(sink)], Vec::new()))
+            }
         };
-        return Ok(vec![sink]);
     };
     match output {
-        None => Ok((0..parallel)
-            .map(|_| Box::new(DiscardSink) as Box<dyn BodySink>)
-            .collect()),
+        None => Ok((
+            (0..parallel)
+                .map(|_| Box::new(DiscardSink) as Box<dyn BodySink>)
+                .collect(),
+            Vec::new(),
+        )),
         Some(path) if is_stdout(path) => Err(usage(
             "--parallel writes one file per transfer: give -o FILE (or no -o to discard bodies)",
         )),
-        Some(path) => (0..parallel)
-            .map(|i| {
+        Some(path) => {
+            let (mut sinks, mut outputs) = (Vec::new(), Vec::new());
+            for i in 0..parallel {
                 let mut name = path.as_os_str().to_owned();
                 name.push(format!(".{i}"));
-                let file = create(Path::new(&name))?;
-                Ok(Box::new(SeekSink::new(BufWriter::new(file))) as Box<dyn BodySink>)
-            })
-            .collect(),
+                let (sink, output) = file_sink(Path::new(&name))?;
+                sinks.push(sink);
+                outputs.push(output);
+            }
+            Ok((sinks, outputs))
+        }
     }
 }
 
@@ -208,10 +227,6 @@ fn summary(report: &ParallelReport) -> String {
         line.push_str(&format!(", {} retransmissions", totals.retransmissions));
     }
     line
-}
-
-fn create(path: &Path) -> Result<File, ClientError> {
-    File::create(path).map_err(|e| ClientError::Output(with_path(path, e)))
 }
 
 fn with_path(path: &Path, error: std::io::Error) -> std::io::Error {

@@ -90,4 +90,6 @@ pub use metrics_endpoint::{render, Health, HealthFn, MetricsEndpoint};
 pub use mirror_auth::{AuthKey, AuthOption};
 pub use mirror_shim::{MirrorRoute, ShimError};
 pub use standard_metrics::register_standard_metrics;
-pub use udp::{bind_group, receive, Outgoing, RecvBatch, SendBatch, WorkerGroup};
+pub use udp::{
+    bind_group, receive, Exclusivity, Outgoing, PortSharing, RecvBatch, SendBatch, WorkerGroup,
+};

@@ -10,6 +10,6 @@ pub mod workers;
 
 pub use batch::{Outgoing, Received, RecvBatch, SendBatch, SendOutcome, BATCH_LEN};
 pub use socket::{
-    bind_group, bind_one, bind_with, has_requested_buffers, BindOptions, POLL_INTERVAL,
+    bind_group, bind_one, bind_with, has_requested_buffers, BindOptions, PortSharing, POLL_INTERVAL,
 };
-pub use workers::{receive, WorkerContext, WorkerGroup};
+pub use workers::{receive, Exclusivity, WorkerContext, WorkerGroup};
