@@ -25,6 +25,10 @@ pub struct ClientConfig {
     pub max_timeouts: u32,
     /// The servers' freshness limit: older continuations are not used; the stream is resumed.
     pub freshness: Duration,
+    /// The servers' minimum restart age (`ServerConfig::min_restart_age`): a slow-start restart
+    /// whose continuation would reach the server younger than this times 2^attempt is refused
+    /// (silently), so the client resumes with a HELLO instead of losing a backed-off RTO.
+    pub min_restart_age: Duration,
 }
 
 impl Default for ClientConfig {
@@ -39,6 +43,7 @@ impl Default for ClientConfig {
             max_hello_attempts: 6,
             max_timeouts: 10,
             freshness: Duration::from_secs(30),
+            min_restart_age: Duration::from_millis(100),
         }
     }
 }

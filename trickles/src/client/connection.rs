@@ -648,12 +648,19 @@ impl ClientConnection {
 
     /// As TCP's RTO: whatever is in flight is presumed lost; restart the window at the first
     /// packet we lack (held requests are dropped: the restart re-sends their packets), or resume
-    /// the stream with a HELLO when the restart continuation is too old or used up.
+    /// the stream with a HELLO when the restart continuation is too old, used up, or too young
+    /// for the server to accept it for this attempt (it would be dropped as too early, and the
+    /// stall would last another, doubled, RTO).
     fn restart_window(&mut self, now: Instant) {
+        // Its age when the restart reaches the server: since we received it, plus about a
+        // round trip (issued half a round trip before, arriving half a round trip after); half
+        // the smoothed RTT errs toward resuming.
+        let half_rtt = self.rtt.srtt().map_or(0, |d| d.micros() / 2);
         let usable = self.restart.as_ref().is_some_and(|r| {
+            let age = now.saturating_since(r.received_at).micros();
             r.attempts <= crate::cc::MAX_RESTART_ATTEMPT
-                && now.saturating_since(r.received_at).micros() * 4
-                    < self.config.freshness.micros() * 3
+                && age * 4 < self.config.freshness.micros() * 3
+                && age + half_rtt >= self.config.min_restart_age.micros() << r.attempts
         });
         if !usable {
             self.resume(now);
