@@ -89,6 +89,7 @@ impl UdpDriver {
             balancers: Arc::new(trickles_netfn::Published::new(Vec::new())),
             replay,
             replay_watch,
+            untrusted_log: Arc::default(),
         };
         let soft_state = i64::try_from(shared.replay.memory_bytes()).unwrap_or(i64::MAX);
         shared.metrics.soft_state_bytes.add(soft_state);
@@ -192,6 +193,9 @@ impl UdpDriver {
     /// Trust the encapsulation header from these balancer addresses (replacing the list; each
     /// worker picks it up before its next batch). See [`super::balancer_relay`].
     pub fn set_balancers(&self, balancers: Vec<SocketAddr>) {
+        if let Some(hint) = super::untrusted_encap_log::startup_hint(&balancers) {
+            tracing::info!("{hint}");
+        }
         self.shared.balancers.publish(balancers);
     }
 

@@ -9,6 +9,7 @@
 //! - [`metrics`]: the counters, flushed once per batch;
 //! - [`replay_watch`]: how full the process's replay filter is (metrics, a warning);
 //! - [`balancer_relay`]: datagrams relayed by a `trickles-balancer` (encapsulated client address);
+//! - [`untrusted_encap_log`]: why encapsulated datagrams from elsewhere are dropped (logged);
 //! - [`direct_return`], [`vip_sockets`]: direct server return from the VIP (`--dsr-vip`).
 
 pub mod balancer_relay;
@@ -17,6 +18,7 @@ pub mod driver;
 pub mod metrics;
 pub mod replay_watch;
 pub mod shared_keys;
+pub mod untrusted_encap_log;
 pub mod vip_sockets;
 pub mod worker;
 

@@ -46,6 +46,8 @@ pub struct WorkerShared {
     pub replay: Arc<trickles::replay::ReplayFilter>,
     /// Its metrics and saturation warning ([`super::replay_watch`]).
     pub replay_watch: Arc<super::replay_watch::ReplayWatch>,
+    /// Explains `untrusted_encap` drops ([`super::untrusted_encap_log`]).
+    pub untrusted_log: Arc<super::untrusted_encap_log::UntrustedEncapLog>,
 }
 
 /// The wall clock as the core wants it.
@@ -105,6 +107,9 @@ pub fn run<A: Application>(
             {
                 Ok(ingress) => ingress,
                 Err(reason) => {
+                    if reason == balancer_relay::UNTRUSTED_ENCAP {
+                        shared.untrusted_log.refused(now, from, balancers.current());
+                    }
                     counts.reject(reason);
                     continue;
                 }

@@ -14,5 +14,6 @@ mod second_instance;
 mod static_files;
 mod support;
 mod udp_driver;
+mod untrusted_balancer;
 mod watermark_app;
 mod watermark_replicas;
