@@ -55,9 +55,10 @@ impl RunningBalancer {
         let table = Arc::new(Published::new(state.table()?));
         let (stop, shutdown) = watch::channel(false);
 
+        let (control, inbox) = mpsc::unbounded_channel();
         let mut groups = Vec::with_capacity(config.listen.len());
         for addr in &config.listen {
-            let (table, metrics) = (table.clone(), metrics.clone());
+            let (table, metrics, to_control) = (table.clone(), metrics.clone(), control.clone());
             let exclusivity = Exclusivity::new(
                 config.share_port,
                 ", or set `share_port: true` to serve it together",
@@ -67,7 +68,7 @@ impl RunningBalancer {
                 *addr,
                 config.workers,
                 exclusivity,
-                move |ctx| datapath::run(ctx, table.clone(), metrics.clone()),
+                move |ctx| datapath::run(ctx, table.clone(), metrics.clone(), to_control.clone()),
             );
             match started {
                 Ok(group) => {
@@ -141,7 +142,6 @@ impl RunningBalancer {
             None => None,
         };
 
-        let (control, inbox) = mpsc::unbounded_channel();
         let (first_round, mut first_round_done) = watch::channel(false);
         let controller = Controller::new(state, table.clone(), metrics.clone(), first_round);
         let tasks = vec![tokio::spawn(controller.run(
