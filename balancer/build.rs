@@ -1,4 +1,4 @@
-//! Compiles the XDP programs (`bpf/balancer.c`) into `$OUT_DIR/balancer.bpf.o` with clang
+//! Compiles the XDP programs (`bpf/balancer.c` and the headers it includes) into `$OUT_DIR/balancer.bpf.o` with clang
 //! (`-target bpf -O2 -g`), which the crate embeds (`src/xdp/object.rs`).
 //!
 //! Without clang (or with `TRICKLES_NO_BPF=1`) the build still succeeds: it writes an empty
@@ -10,9 +10,8 @@ use std::path::PathBuf;
 use std::process::Command;
 
 fn main() {
-    for input in ["bpf/balancer.c", "bpf/balancer_abi.h"] {
-        println!("cargo:rerun-if-changed={input}");
-    }
+    // Every file of the directory (the program includes its headers).
+    println!("cargo:rerun-if-changed=bpf");
     println!("cargo:rerun-if-env-changed=TRICKLES_CLANG");
     println!("cargo:rerun-if-env-changed=TRICKLES_NO_BPF");
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"))

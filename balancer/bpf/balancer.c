@@ -6,18 +6,25 @@
  *     from a backend (trk_backend_index):  check the encapsulation header, strip it, send the
  *                                         inner datagram to the client it names (Return)
  *     from anyone else:                    Maglev slot of the connection id → backend; prepend
- *                                         the header naming the client (Forward)
+ *                                         the header naming the client (Forward); through an
+ *                                         upstream relay, its header is replaced by one naming
+ *                                         the client and the relay (VIA)
  *
  * Checksums are updated incrementally (RFC 1624), the next hop comes from bpf_fib_lookup
  * (XDP_TX on the same device, XDP_REDIRECT to another) or, in gateway mode, from the
  * configured MAC. Whatever the program does not handle goes up unchanged (XDP_PASS) to the
- * userspace datapath, which listens on the same VIP: frames not for a VIP, VIA relays, headers
- * with options, mixed families, no route. Every decision is counted in trk_counters, which the
- * control plane turns into the userspace datapath's Prometheus metrics.
+ * userspace datapath, which listens on the same VIP: frames not for a VIP, headers longer than
+ * TRK_ENCAP_MAX_LEN or not a multiple of 4, mixed families, no route. Every decision is
+ * counted in trk_counters, which the control plane turns into the userspace datapath's
+ * Prometheus metrics.
  *
  * The control plane writes a whole table generation (Maglev slots, backends, their index,
  * upstreams) while the other one serves, then flips trk_config.generation: a reload never
- * detaches the program and no frame sees half a table. */
+ * detaches the program and no frame sees half a table.
+ *
+ * Files: balancer_abi.h (shared with Rust), frame.h (parsed frame, plan, scratch), checksum.h,
+ * encap.h (the header), rewrite.h (carrying out a plan), testbed.h (the benchmarks' programs);
+ * this file: the maps and the decision. */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/in.h>
@@ -28,10 +35,6 @@
 #include <bpf/bpf_helpers.h>
 
 #include "balancer_abi.h"
-
-#define AF_INET 2
-#define AF_INET6 10
-#define HOP_LIMIT 64
 
 struct {
     __uint(type, BPF_MAP_TYPE_ARRAY);
@@ -81,12 +84,14 @@ struct {
     __type(value, __u32);
 } trk_upstreams SEC(".maps");
 
+/* Port (host order) → the VIPs listening on it: an array lookup, where a hash of the address
+ * cost 40 ns a frame. */
 struct {
-    __uint(type, BPF_MAP_TYPE_HASH);
-    __uint(max_entries, TRK_MAX_VIPS);
-    __type(key, struct trk_endpoint);
-    __type(value, __u32);
-} trk_vips SEC(".maps");
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 65536);
+    __type(key, __u32);
+    __type(value, struct trk_vip_port);
+} trk_vip_ports SEC(".maps");
 
 struct {
     __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -94,17 +99,6 @@ struct {
     __type(key, __u32);
     __type(value, __u64);
 } trk_counters SEC(".maps");
-
-/* What the parser learnt about a frame; addresses and ports as on the wire. */
-struct flow {
-    __u8 family;
-    __u8 src[16];
-    __u8 dst[16];
-    __u16 sport;
-    __u16 dport;
-    __u16 udp_check;
-    __u32 datagram_len; /* UDP payload */
-};
 
 static __always_inline void count(__u32 index, __u64 n)
 {
@@ -168,13 +162,6 @@ static __always_inline __u64 reduce(__u64 key, __u64 size)
     return (high + low) >> 32;
 }
 
-static __always_inline __u32 fold(__u32 sum)
-{
-    sum = (sum & 0xffff) + (sum >> 16);
-    sum = (sum & 0xffff) + (sum >> 16);
-    return sum;
-}
-
 static __always_inline void endpoint(struct trk_endpoint *e, __u8 family, const __u8 *addr,
                                      __u16 port, __u8 generation)
 {
@@ -188,282 +175,24 @@ static __always_inline void endpoint(struct trk_endpoint *e, __u8 family, const 
         __builtin_memcpy(e->addr, addr, 16);
 }
 
-/* The words of the UDP checksum that change: pseudo-header addresses, ports, and the UDP
- * length (counted twice: pseudo-header and UDP header). */
-struct csum_words_v4 {
-    __u8 src[4];
-    __u8 dst[4];
-    __u16 sport;
-    __u16 dport;
-    __u16 len1;
-    __u16 len2;
-};
+#include "frame.h"
+#include "checksum.h"
+#include "encap.h"
+#include "rewrite.h"
 
-struct csum_words_v6 {
-    __u8 src[16];
-    __u8 dst[16];
-    __u16 sport;
-    __u16 dport;
-    __u16 len1;
-    __u16 len2;
-};
-
-/* The new UDP checksum after the addresses, ports and length change from `old` to `new` and
- * `added` (even length, a multiple of 4) is prepended to the payload or `removed` stripped. */
-static __always_inline __u16 udp_checksum_v4(__u16 check, struct csum_words_v4 *old,
-                                             struct csum_words_v4 *new, void *block,
-                                             __u32 block_len, int added)
+static __always_inline int is_backend(__u8 family, const __u8 *addr, __u16 port,
+                                      __u32 generation)
 {
-    if (check == 0)
-        return 0; /* IPv4 without a checksum stays without one */
-    __u32 sum = (~check) & 0xffff;
-    sum = bpf_csum_diff((__be32 *)old, sizeof(*old), (__be32 *)new, sizeof(*new), sum);
-    if (added)
-        sum = bpf_csum_diff(0, 0, block, block_len, sum);
-    else
-        sum = bpf_csum_diff(block, block_len, 0, 0, sum);
-    __u16 result = ~fold(sum) & 0xffff;
-    return result ? result : 0xffff;
+    struct trk_endpoint key;
+    endpoint(&key, family, addr, port, generation);
+    return bpf_map_lookup_elem(&trk_backend_index, &key) != 0;
 }
 
-static __always_inline __u16 udp_checksum_v6(__u16 check, struct csum_words_v6 *old,
-                                             struct csum_words_v6 *new, void *block,
-                                             __u32 block_len, int added)
-{
-    __u32 sum = (~check) & 0xffff;
-    sum = bpf_csum_diff((__be32 *)old, sizeof(*old), (__be32 *)new, sizeof(*new), sum);
-    if (added)
-        sum = bpf_csum_diff(0, 0, block, block_len, sum);
-    else
-        sum = bpf_csum_diff(block, block_len, 0, 0, sum);
-    __u16 result = ~fold(sum) & 0xffff;
-    return result ? result : 0xffff;
-}
-
-static __always_inline __u16 ipv4_header_checksum(struct iphdr *ip)
-{
-    __u16 *words = (__u16 *)ip;
-    __u32 sum = 0;
-#pragma unroll
-    for (int i = 0; i < 10; i++)
-        sum += words[i];
-    return ~fold(sum) & 0xffff;
-}
-
-/* Where a rewritten frame goes: fills the MACs of `eth` and returns the XDP action, or -1 when
- * the kernel has no next hop (the frame goes up unchanged). */
-static __always_inline int next_hop(struct xdp_md *ctx, const struct trk_config *config,
-                                    __u8 family, const __u8 *src, const __u8 *dst,
-                                    __u16 sport, __u16 dport, __u16 ip_len, __u8 *smac,
-                                    __u8 *dmac, __u32 *ifindex)
-{
-    if (config->flags & TRK_CONFIG_GATEWAY) {
-        __builtin_memcpy(dmac, config->gateway_mac, 6);
-        *ifindex = ctx->ingress_ifindex;
-        return XDP_TX;
-    }
-    struct bpf_fib_lookup fib = {};
-    fib.l4_protocol = IPPROTO_UDP;
-    fib.sport = sport;
-    fib.dport = dport;
-    fib.ifindex = ctx->ingress_ifindex;
-    if (family == TRK_FAMILY_IPV4) {
-        fib.family = AF_INET;
-        fib.tot_len = ip_len;
-        __builtin_memcpy(&fib.ipv4_src, src, 4);
-        __builtin_memcpy(&fib.ipv4_dst, dst, 4);
-    } else {
-        fib.family = AF_INET6;
-        fib.tot_len = ip_len;
-        __builtin_memcpy(fib.ipv6_src, src, 16);
-        __builtin_memcpy(fib.ipv6_dst, dst, 16);
-    }
-    long rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), 0);
-    if (rc != BPF_FIB_LKUP_RET_SUCCESS)
-        return -1;
-    __builtin_memcpy(smac, fib.smac, 6);
-    __builtin_memcpy(dmac, fib.dmac, 6);
-    *ifindex = fib.ifindex;
-    return fib.ifindex == ctx->ingress_ifindex ? XDP_TX : XDP_REDIRECT;
-}
-
-static __always_inline int finish(int action, __u32 ifindex)
-{
-    if (action == XDP_REDIRECT)
-        return bpf_redirect(ifindex, 0);
-    return action;
-}
-
-/* Rewrite an IPv4 frame: addresses `src`→`dst`, ports, and `delta` bytes of encapsulation
- * header added (> 0, header in `block`) or removed (< 0) at the start of the payload. */
-static __always_inline int rewrite_v4(struct xdp_md *ctx, const struct trk_config *config,
-                                      struct flow *flow, const __u8 *new_src, __u16 new_sport,
-                                      const __u8 *new_dst, __u16 new_dport, void *block,
-                                      int delta, __u32 backend_counter, __u32 counted_bytes)
-{
-    void *data = (void *)(long)ctx->data;
-    void *end = (void *)(long)ctx->data_end;
-    const __u32 hdrs = sizeof(struct ethhdr) + sizeof(struct iphdr) + sizeof(struct udphdr);
-    if (data + hdrs > end)
-        return XDP_PASS;
-    struct ethhdr eth = *(struct ethhdr *)data;
-    struct iphdr ip = *(struct iphdr *)(data + sizeof(struct ethhdr));
-    struct udphdr udp = *(struct udphdr *)(data + sizeof(struct ethhdr) + sizeof(struct iphdr));
-
-    __u32 new_ulen = flow->datagram_len + sizeof(struct udphdr) + delta;
-    __u8 smac[6], dmac[6];
-    __u32 ifindex = 0;
-    __builtin_memcpy(smac, eth.h_dest, 6);
-    int action = next_hop(ctx, config, TRK_FAMILY_IPV4, new_src, new_dst, new_sport, new_dport,
-                          new_ulen + sizeof(struct iphdr), smac, dmac, &ifindex);
-    if (action < 0)
-        return pass(TRK_PASS_NO_ROUTE);
-
-    struct csum_words_v4 old = {}, new = {};
-    __builtin_memcpy(old.src, flow->src, 4);
-    __builtin_memcpy(old.dst, flow->dst, 4);
-    old.sport = flow->sport;
-    old.dport = flow->dport;
-    old.len1 = old.len2 = udp.len;
-    __builtin_memcpy(new.src, new_src, 4);
-    __builtin_memcpy(new.dst, new_dst, 4);
-    new.sport = new_sport;
-    new.dport = new_dport;
-    new.len1 = new.len2 = bpf_htons(new_ulen);
-
-    __u8 removed[TRK_ENCAP_LEN_V4];
-    if (delta < 0) {
-        /* The header being stripped, for the checksum: it follows the UDP header. */
-        void *at = data + hdrs;
-        if (at + TRK_ENCAP_LEN_V4 > end)
-            return XDP_PASS;
-        __builtin_memcpy(removed, at, TRK_ENCAP_LEN_V4);
-        udp.check = udp_checksum_v4(udp.check, &old, &new, removed, TRK_ENCAP_LEN_V4, 0);
-    } else {
-        udp.check = udp_checksum_v4(udp.check, &old, &new, block, TRK_ENCAP_LEN_V4, 1);
-    }
-    if (bpf_xdp_adjust_head(ctx, -delta))
-        return XDP_PASS;
-    data = (void *)(long)ctx->data;
-    end = (void *)(long)ctx->data_end;
-    if (data + hdrs > end)
-        return XDP_ABORTED;
-
-    __builtin_memcpy(eth.h_source, smac, 6);
-    __builtin_memcpy(eth.h_dest, dmac, 6);
-    __builtin_memcpy(&ip.saddr, new_src, 4);
-    __builtin_memcpy(&ip.daddr, new_dst, 4);
-    ip.tot_len = bpf_htons(new_ulen + sizeof(struct iphdr));
-    ip.ttl = HOP_LIMIT;
-    ip.check = 0;
-    ip.check = ipv4_header_checksum(&ip);
-    udp.source = new_sport;
-    udp.dest = new_dport;
-    udp.len = bpf_htons(new_ulen);
-    *(struct ethhdr *)data = eth;
-    *(struct iphdr *)(data + sizeof(struct ethhdr)) = ip;
-    *(struct udphdr *)(data + sizeof(struct ethhdr) + sizeof(struct iphdr)) = udp;
-    if (delta > 0) {
-        if (data + hdrs + TRK_ENCAP_LEN_V4 > end)
-            return XDP_ABORTED;
-        __builtin_memcpy(data + hdrs, block, TRK_ENCAP_LEN_V4);
-    }
-    count(backend_counter, 1);
-    count(backend_counter + 1, counted_bytes);
-    return finish(action, ifindex);
-}
-
-static __always_inline int rewrite_v6(struct xdp_md *ctx, const struct trk_config *config,
-                                      struct flow *flow, const __u8 *new_src, __u16 new_sport,
-                                      const __u8 *new_dst, __u16 new_dport, void *block,
-                                      int delta, __u32 backend_counter, __u32 counted_bytes)
-{
-    void *data = (void *)(long)ctx->data;
-    void *end = (void *)(long)ctx->data_end;
-    const __u32 hdrs = sizeof(struct ethhdr) + sizeof(struct ipv6hdr) + sizeof(struct udphdr);
-    if (data + hdrs > end)
-        return XDP_PASS;
-    struct ethhdr eth = *(struct ethhdr *)data;
-    struct ipv6hdr ip = *(struct ipv6hdr *)(data + sizeof(struct ethhdr));
-    struct udphdr udp =
-        *(struct udphdr *)(data + sizeof(struct ethhdr) + sizeof(struct ipv6hdr));
-
-    __u32 new_ulen = flow->datagram_len + sizeof(struct udphdr) + delta;
-    __u8 smac[6], dmac[6];
-    __u32 ifindex = 0;
-    __builtin_memcpy(smac, eth.h_dest, 6);
-    int action = next_hop(ctx, config, TRK_FAMILY_IPV6, new_src, new_dst, new_sport, new_dport,
-                          new_ulen, smac, dmac, &ifindex);
-    if (action < 0)
-        return pass(TRK_PASS_NO_ROUTE);
-
-    struct csum_words_v6 old = {}, new = {};
-    __builtin_memcpy(old.src, flow->src, 16);
-    __builtin_memcpy(old.dst, flow->dst, 16);
-    old.sport = flow->sport;
-    old.dport = flow->dport;
-    old.len1 = old.len2 = udp.len;
-    __builtin_memcpy(new.src, new_src, 16);
-    __builtin_memcpy(new.dst, new_dst, 16);
-    new.sport = new_sport;
-    new.dport = new_dport;
-    new.len1 = new.len2 = bpf_htons(new_ulen);
-
-    __u8 removed[TRK_ENCAP_LEN_V6];
-    if (delta < 0) {
-        void *at = data + hdrs;
-        if (at + TRK_ENCAP_LEN_V6 > end)
-            return XDP_PASS;
-        __builtin_memcpy(removed, at, TRK_ENCAP_LEN_V6);
-        udp.check = udp_checksum_v6(udp.check, &old, &new, removed, TRK_ENCAP_LEN_V6, 0);
-    } else {
-        udp.check = udp_checksum_v6(udp.check, &old, &new, block, TRK_ENCAP_LEN_V6, 1);
-    }
-    if (bpf_xdp_adjust_head(ctx, -delta))
-        return XDP_PASS;
-    data = (void *)(long)ctx->data;
-    end = (void *)(long)ctx->data_end;
-    if (data + hdrs > end)
-        return XDP_ABORTED;
-
-    __builtin_memcpy(eth.h_source, smac, 6);
-    __builtin_memcpy(eth.h_dest, dmac, 6);
-    __builtin_memcpy(&ip.saddr, new_src, 16);
-    __builtin_memcpy(&ip.daddr, new_dst, 16);
-    ip.payload_len = bpf_htons(new_ulen);
-    ip.hop_limit = HOP_LIMIT;
-    udp.source = new_sport;
-    udp.dest = new_dport;
-    udp.len = bpf_htons(new_ulen);
-    *(struct ethhdr *)data = eth;
-    *(struct ipv6hdr *)(data + sizeof(struct ethhdr)) = ip;
-    *(struct udphdr *)(data + sizeof(struct ethhdr) + sizeof(struct ipv6hdr)) = udp;
-    if (delta > 0) {
-        if (data + hdrs + TRK_ENCAP_LEN_V6 > end)
-            return XDP_ABORTED;
-        __builtin_memcpy(data + hdrs, block, TRK_ENCAP_LEN_V6);
-    }
-    count(backend_counter, 1);
-    count(backend_counter + 1, counted_bytes);
-    return finish(action, ifindex);
-}
-
-static __always_inline int rewrite(struct xdp_md *ctx, const struct trk_config *config,
-                                   struct flow *flow, const __u8 *new_src, __u16 new_sport,
-                                   const __u8 *new_dst, __u16 new_dport, void *block, int delta,
-                                   __u32 backend_counter, __u32 counted_bytes)
-{
-    if (flow->family == TRK_FAMILY_IPV4)
-        return rewrite_v4(ctx, config, flow, new_src, new_sport, new_dst, new_dport, block,
-                          delta, backend_counter, counted_bytes);
-    return rewrite_v6(ctx, config, flow, new_src, new_sport, new_dst, new_dport, block, delta,
-                      backend_counter, counted_bytes);
-}
-
-/* A backend's reply: [encap naming the client] [inner] → [inner] to the client, from the VIP. */
-static __always_inline int from_backend(struct xdp_md *ctx, const struct trk_config *config,
-                                        struct flow *flow, void *payload, __u32 backend,
-                                        __u32 generation)
+/* A backend's reply: [header naming the client (and a VIA relay)] [inner] → [inner] to the
+ * client, or [header naming the client] [inner] to the VIA relay; from the VIP. */
+static __always_inline int from_backend(struct xdp_md *ctx, struct flow *flow, void *payload,
+                                        __u32 backend, __u32 generation,
+                                        struct scratch *scratch)
 {
     void *end = (void *)(long)ctx->data_end;
     __u8 *h = payload;
@@ -471,64 +200,121 @@ static __always_inline int from_backend(struct xdp_md *ctx, const struct trk_con
         return drop(TRK_DROP_BACKEND_NOT_ENCAPSULATED);
     if (h[0] != TRK_ENCAP_MAGIC_0 || h[1] != TRK_ENCAP_MAGIC_1)
         return drop(TRK_DROP_BACKEND_NOT_ENCAPSULATED);
-    if (flow->datagram_len < TRK_ENCAP_LEN_V4 || (void *)(h + TRK_ENCAP_LEN_V4) > end)
-        return drop(TRK_DROP_MALFORMED_ENCAP);
-    if (h[2] != TRK_ENCAP_VERSION)
-        return drop(TRK_DROP_MALFORMED_ENCAP);
-    __u8 family = h[3];
-    __u32 minimum;
-    if (family == TRK_FAMILY_IPV4)
-        minimum = TRK_ENCAP_LEN_V4;
-    else if (family == TRK_FAMILY_IPV6)
-        minimum = TRK_ENCAP_LEN_V6;
-    else
-        return drop(TRK_DROP_MALFORMED_ENCAP);
-    __u32 header_len = h[5];
-    if (header_len < minimum || flow->datagram_len < header_len)
-        return drop(TRK_DROP_MALFORMED_ENCAP);
-    if (header_len != minimum)
-        return pass(TRK_PASS_OPTIONS);
+    __u8 family = 0, client[16] = {};
+    __u16 client_port = 0;
+    __u32 header_len = 0;
+    int bad = parse_header(ctx, flow, h, &family, client, &client_port, &header_len);
+    if (bad)
+        return drop(bad - 1);
+    __u32 minimum = family == TRK_FAMILY_IPV4 ? TRK_ENCAP_LEN_V4 : TRK_ENCAP_LEN_V6;
 
-    __u8 client[16] = {};
-    __u16 client_port = *(__u16 *)(h + 6);
-    if (family == TRK_FAMILY_IPV4) {
-        __builtin_memcpy(client, h + 8, 4);
-    } else {
-        if ((void *)(h + TRK_ENCAP_LEN_V6) > end)
-            return drop(TRK_DROP_MALFORMED_ENCAP);
-        __builtin_memcpy(client, h + 8, 16);
+    /* Options: the first VIA counts, others are skipped (find_via). */
+    __u8 via_family = 0, via[16] = {};
+    __u16 via_port = 0;
+    if (header_len != minimum) {
+        if (header_len > TRK_ENCAP_MAX_LEN || (header_len & 3))
+            return pass(TRK_PASS_OPTIONS);
+        __u8 *o = scratch->options;
+        if (bpf_xdp_load_bytes(ctx, payload_offset(flow->family), o, bound4(header_len)))
+            return XDP_PASS;
+        __u32 off = minimum;
+        int done = 0;
+        for (int i = 0; i < 16; i++) {
+            if (off >= header_len) {
+                done = 1;
+                break;
+            }
+            if (off + 2 > header_len)
+                return drop(TRK_DROP_MALFORMED_ENCAP);
+            __u8 type = o[off & 63];
+            __u32 len = o[(off + 1) & 63];
+            if (off + 2 + len > header_len)
+                return drop(TRK_DROP_MALFORMED_ENCAP);
+            if (type == TRK_OPTION_VIA) {
+                if (len != 6 && len != 18)
+                    return drop(TRK_DROP_MALFORMED_ENCAP);
+                via_port = (__u16)o[(off + 2) & 63] | ((__u16)o[(off + 3) & 63] << 8);
+                via_family = len == 6 ? TRK_FAMILY_IPV4 : TRK_FAMILY_IPV6;
+#pragma unroll
+                for (int k = 0; k < 16; k++)
+                    if (k < (int)len - 2)
+                        via[k] = o[(off + 4 + k) & 63];
+                done = 1;
+                break;
+            }
+            off += 2 + len;
+        }
+        if (!done)
+            return pass(TRK_PASS_OPTIONS);
     }
-    struct trk_endpoint key;
-    endpoint(&key, family, client, client_port, generation);
-    if (bpf_map_lookup_elem(&trk_backend_index, &key))
+    if (is_backend(family, client, client_port, generation) ||
+        (via_family && is_backend(via_family, via, via_port, generation)))
         return drop(TRK_DROP_LOOP);
+    __u32 counter = backend * TRK_COUNTERS_PER_BACKEND + TRK_CTR_TO_CLIENT_PACKETS;
+    __u32 inner_len = flow->datagram_len - header_len;
+    struct plan *plan = &scratch->plan;
+    plan->added.len = 0;
+    if (via_family) {
+        struct trk_endpoint key;
+        endpoint(&key, via_family, via, via_port, generation);
+        if (!bpf_map_lookup_elem(&trk_upstreams, &key))
+            return drop(TRK_DROP_UNKNOWN_VIA);
+        if (via_family != flow->family)
+            return pass(TRK_PASS_FAMILY);
+        encap_header(&plan->added, family, client, client_port, 0, 0, 0, 0);
+        return plan_to(plan, via_family, via, via_port, header_len, counter, inner_len);
+    }
     if (family != flow->family)
         return pass(TRK_PASS_FAMILY);
-    __u32 counter = backend * TRK_COUNTERS_PER_BACKEND + TRK_CTR_TO_CLIENT_PACKETS;
-    return rewrite(ctx, config, flow, flow->dst, flow->dport, client, client_port, 0,
-                   -(int)header_len, counter, flow->datagram_len - header_len);
+    return plan_to(plan, family, client, client_port, header_len, counter, inner_len);
 }
 
-/* A client's datagram: [datagram] → [encap naming the client] [datagram] to its backend. */
-static __always_inline int from_client(struct xdp_md *ctx, const struct trk_config *config,
-                                       struct flow *flow, void *payload, __u32 generation)
+/* A client's datagram, [datagram] or (through an upstream relay) [header naming the client]
+ * [datagram] → [header naming the client (and the relay as VIA)] [datagram] to its backend. */
+static __always_inline int from_client(struct xdp_md *ctx, struct flow *flow, void *payload,
+                                       __u32 generation, struct scratch *scratch)
 {
     void *end = (void *)(long)ctx->data_end;
     __u8 *d = payload;
+    __u8 family = flow->family, client[16] = {}, via_family = 0;
+    __u16 client_port = flow->sport;
+    __u32 header_len = 0;
+    __builtin_memcpy(client, flow->src, 16);
     if (flow->datagram_len >= 2 && (void *)(d + 2) <= end && d[0] == TRK_ENCAP_MAGIC_0 &&
         d[1] == TRK_ENCAP_MAGIC_1) {
         struct trk_endpoint key;
         endpoint(&key, flow->family, flow->src, flow->sport, generation);
-        if (bpf_map_lookup_elem(&trk_upstreams, &key))
-            return pass(TRK_PASS_UPSTREAM);
-        return drop(TRK_DROP_UNTRUSTED_ENCAP);
+        if (!bpf_map_lookup_elem(&trk_upstreams, &key))
+            return drop(TRK_DROP_UNTRUSTED_ENCAP);
+        __builtin_memset(client, 0, 16);
+        int bad = parse_header(ctx, flow, d, &family, client, &client_port, &header_len);
+        if (bad)
+            return drop(bad - 1);
+        if (is_backend(family, client, client_port, generation))
+            return drop(TRK_DROP_LOOP);
+        via_family = flow->family;
     }
-    if (flow->datagram_len < TRK_MIN_CLIENT_DATAGRAM || (void *)(d + TRK_MIN_CLIENT_DATAGRAM) > end)
+    if (flow->datagram_len < header_len + TRK_MIN_CLIENT_DATAGRAM)
         return drop(TRK_DROP_TOO_SHORT);
+    if (header_len > TRK_ENCAP_MAX_LEN || (header_len & 3))
+        return pass(TRK_PASS_OPTIONS);
     __u64 conn_id = 0;
+    if (header_len == 0) {
+        if ((void *)(d + TRK_MIN_CLIENT_DATAGRAM) > end)
+            return drop(TRK_DROP_TOO_SHORT);
 #pragma unroll
-    for (int i = 0; i < 8; i++)
-        conn_id = (conn_id << 8) | d[TRK_CONN_ID_OFFSET + i];
+        for (int i = 0; i < 8; i++)
+            conn_id = (conn_id << 8) | d[TRK_CONN_ID_OFFSET + i];
+    } else {
+        __u8 id[8];
+        if (bpf_xdp_load_bytes(ctx,
+                               payload_offset(flow->family) + header_len + TRK_CONN_ID_OFFSET,
+                               id, 8))
+            return drop(TRK_DROP_TOO_SHORT);
+#pragma unroll
+        for (int i = 0; i < 8; i++)
+            conn_id = (conn_id << 8) | id[i];
+    }
 
     struct trk_generation *gen = bpf_map_lookup_elem(&trk_generations, &generation);
     if (!gen || gen->table_size == 0 || gen->table_size > TRK_MAX_TABLE_SIZE)
@@ -550,42 +336,58 @@ static __always_inline int from_client(struct xdp_md *ctx, const struct trk_conf
     __u8 backend_addr[16];
     __builtin_memcpy(backend_addr, backend->addr, 16);
     __u16 backend_port = backend->port;
+    struct plan *plan = &scratch->plan;
+    encap_header(&plan->added, family, client, client_port, flags, via_family, flow->src,
+                 flow->sport);
+    return plan_to(plan, flow->family, backend_addr, backend_port, header_len, counter,
+                   flow->datagram_len - header_len);
+}
+
+static __always_inline int is_vip(const struct trk_vip_port *vip, const struct flow *flow)
+{
     if (flow->family == TRK_FAMILY_IPV4) {
-        __u8 header[TRK_ENCAP_LEN_V4] = {TRK_ENCAP_MAGIC_0, TRK_ENCAP_MAGIC_1, TRK_ENCAP_VERSION,
-                                         TRK_FAMILY_IPV4,   flags,             TRK_ENCAP_LEN_V4};
-        __builtin_memcpy(header + 6, &flow->sport, 2);
-        __builtin_memcpy(header + 8, flow->src, 4);
-        return rewrite_v4(ctx, config, flow, flow->dst, flow->dport, backend_addr, backend_port,
-                          header, TRK_ENCAP_LEN_V4, counter, flow->datagram_len);
+        __u32 a, b;
+        __builtin_memcpy(&a, flow->dst, 4);
+        __builtin_memcpy(&b, vip->v4, 4);
+        return (vip->families & TRK_VIP_IPV4) && a == b;
     }
-    __u8 header[TRK_ENCAP_LEN_V6] = {TRK_ENCAP_MAGIC_0, TRK_ENCAP_MAGIC_1, TRK_ENCAP_VERSION,
-                                     TRK_FAMILY_IPV6,   flags,             TRK_ENCAP_LEN_V6};
-    __builtin_memcpy(header + 6, &flow->sport, 2);
-    __builtin_memcpy(header + 8, flow->src, 16);
-    return rewrite_v6(ctx, config, flow, flow->dst, flow->dport, backend_addr, backend_port,
-                      header, TRK_ENCAP_LEN_V6, counter, flow->datagram_len);
+    __u64 a0, a1, b0, b1;
+    __builtin_memcpy(&a0, flow->dst, 8);
+    __builtin_memcpy(&a1, flow->dst + 8, 8);
+    __builtin_memcpy(&b0, vip->v6, 8);
+    __builtin_memcpy(&b1, vip->v6 + 8, 8);
+    return (vip->families & TRK_VIP_IPV6) && a0 == b0 && a1 == b1;
 }
 
 static __always_inline int decide(struct xdp_md *ctx, struct flow *flow, void *payload)
 {
-    struct trk_endpoint key;
-    endpoint(&key, flow->family, flow->dst, flow->dport, 0);
-    if (!bpf_map_lookup_elem(&trk_vips, &key))
+    __u32 port = bpf_ntohs(flow->dport);
+    struct trk_vip_port *vip = bpf_map_lookup_elem(&trk_vip_ports, &port);
+    if (!vip || !is_vip(vip, flow))
         return XDP_PASS; /* not for the balancer */
+    struct trk_endpoint key;
     __u32 zero = 0;
     struct trk_config *config = bpf_map_lookup_elem(&trk_config, &zero);
     if (!config)
         return XDP_PASS;
+    struct scratch *scratch = bpf_map_lookup_elem(&trk_scratch, &zero);
+    if (!scratch)
+        return XDP_PASS;
     __u32 generation = config->generation & 1;
     endpoint(&key, flow->family, flow->src, flow->sport, generation);
     __u32 *backend = bpf_map_lookup_elem(&trk_backend_index, &key);
+    int verdict;
     if (backend) {
         __u32 index = *backend;
         if (index >= TRK_MAX_BACKENDS)
             return XDP_PASS;
-        return from_backend(ctx, config, flow, payload, index, generation);
+        verdict = from_backend(ctx, flow, payload, index, generation, scratch);
+    } else {
+        verdict = from_client(ctx, flow, payload, generation, scratch);
     }
-    return from_client(ctx, config, flow, payload, generation);
+    if (verdict != REWRITE)
+        return verdict;
+    return rewrite(ctx, config, flow, scratch);
 }
 
 SEC("xdp")
@@ -640,29 +442,6 @@ int balancer_xdp(struct xdp_md *ctx)
     return XDP_PASS;
 }
 
-/* The baseline of the benchmarks: swap the MACs and send the frame back (XDP_TX), nothing
- * parsed; what XDP costs before the balancer decides anything. */
-SEC("xdp")
-int forward_only_xdp(struct xdp_md *ctx)
-{
-    void *data = (void *)(long)ctx->data;
-    void *end = (void *)(long)ctx->data_end;
-    struct ethhdr *eth = data;
-    if ((void *)(eth + 1) > end)
-        return XDP_PASS;
-    __u8 mac[6];
-    __builtin_memcpy(mac, eth->h_source, 6);
-    __builtin_memcpy(eth->h_source, eth->h_dest, 6);
-    __builtin_memcpy(eth->h_dest, mac, 6);
-    return XDP_TX;
-}
-
-/* For the peer of a veth that receives XDP_TX / XDP_REDIRECT frames: a veth delivers them only
- * when its peer runs an XDP program. */
-SEC("xdp")
-int pass_xdp(struct xdp_md *ctx)
-{
-    return XDP_PASS;
-}
+#include "testbed.h"
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";

@@ -13,7 +13,7 @@
 #define TRK_MAX_BACKENDS 256
 #define TRK_MAX_TABLE_SIZE 65537
 #define TRK_GENERATIONS 2
-#define TRK_MAX_VIPS 16
+#define TRK_VIP_PORTS 65536 /* trk_vip_ports: one IPv4 and one IPv6 VIP per port */
 #define TRK_MAX_UPSTREAMS 16
 
 /* The Trickles datagram (docs/PROTOCOL.md §2) and the key mixer (core/constants.rs). */
@@ -31,6 +31,8 @@
 #define TRK_FLAG_DIRECT_RETURN 0x01
 #define TRK_ENCAP_LEN_V4 12
 #define TRK_ENCAP_LEN_V6 24
+#define TRK_ENCAP_MAX_LEN 44 /* an IPv6 peer and an IPv6 VIA option */
+#define TRK_OPTION_VIA 0x56
 
 /* trk_config.flags */
 #define TRK_CONFIG_GATEWAY 0x01 /* send everything to gateway_mac by XDP_TX, no FIB lookup */
@@ -52,10 +54,12 @@
 #define TRK_DROP_MALFORMED_ENCAP 3
 #define TRK_DROP_BACKEND_NOT_ENCAPSULATED 4
 #define TRK_DROP_LOOP 5
+#define TRK_DROP_UNKNOWN_VIA 9
 #define TRK_DROP_REASONS 10
 #define TRK_PASS_BASE 1034 /* TRK_DROP_BASE + TRK_DROP_REASONS */
-#define TRK_PASS_UPSTREAM 0 /* encapsulated by a trusted upstream relay (VIA): userspace */
-#define TRK_PASS_OPTIONS 1  /* a backend's header carries options (VIA or unknown) */
+#define TRK_PASS_UPSTREAM 0 /* unused since VIA is handled; kept for the counters' layout */
+#define TRK_PASS_OPTIONS 1  /* a header longer than TRK_ENCAP_MAX_LEN, not a multiple of 4,
+                               or with more than 16 options */
 #define TRK_PASS_FAMILY 2   /* client and backend of different address families */
 #define TRK_PASS_NO_ROUTE 3 /* the FIB lookup did not give a next hop */
 #define TRK_PASS_HEADERS 4  /* IP options, extension headers, fragments, odd lengths */
@@ -63,7 +67,7 @@
 #define TRK_COUNTERS 1039 /* TRK_PASS_BASE + TRK_PASS_REASONS */
 
 /* An address and port: a VIP, a backend, an upstream relay. IPv4 uses addr[0..4], the rest
- * zero; the port is in network byte order. `generation` is 0 in trk_vips and trk_backends,
+ * zero; the port is in network byte order. `generation` is 0 in trk_backends,
  * and the table generation in the keys of trk_backend_index and trk_upstreams. */
 struct trk_endpoint {
     __u8 family;
@@ -74,6 +78,18 @@ struct trk_endpoint {
 #define TRK_ENDPOINT_SIZE 20
 #define TRK_ENDPOINT_OFF_PORT 2
 #define TRK_ENDPOINT_OFF_ADDR 4
+
+/* The VIPs on one port (trk_vip_ports, indexed by the port in host order). */
+struct trk_vip_port {
+    __u32 families; /* TRK_VIP_IPV4 | TRK_VIP_IPV6 */
+    __u8 v4[4];
+    __u8 v6[16] __attribute__((aligned(8)));
+};
+#define TRK_VIP_IPV4 0x01
+#define TRK_VIP_IPV6 0x02
+#define TRK_VIP_PORT_SIZE 24
+#define TRK_VIP_PORT_OFF_V4 4
+#define TRK_VIP_PORT_OFF_V6 8
 
 /* One table generation (two exist; trk_config.generation says which one is in force). */
 struct trk_generation {
@@ -99,6 +115,9 @@ _Static_assert(sizeof(struct trk_endpoint) == TRK_ENDPOINT_SIZE, "trk_endpoint s
 _Static_assert(__builtin_offsetof(struct trk_endpoint, port) == TRK_ENDPOINT_OFF_PORT, "port");
 _Static_assert(__builtin_offsetof(struct trk_endpoint, addr) == TRK_ENDPOINT_OFF_ADDR, "addr");
 _Static_assert(sizeof(struct trk_generation) == TRK_GENERATION_SIZE, "trk_generation size");
+_Static_assert(sizeof(struct trk_vip_port) == TRK_VIP_PORT_SIZE, "trk_vip_port size");
+_Static_assert(__builtin_offsetof(struct trk_vip_port, v4) == TRK_VIP_PORT_OFF_V4, "v4");
+_Static_assert(__builtin_offsetof(struct trk_vip_port, v6) == TRK_VIP_PORT_OFF_V6, "v6");
 _Static_assert(sizeof(struct trk_config) == TRK_CONFIG_SIZE, "trk_config size");
 _Static_assert(__builtin_offsetof(struct trk_config, gateway_mac) == TRK_CONFIG_OFF_GATEWAY_MAC,
                "gateway_mac");

@@ -17,7 +17,7 @@
 //! | `trickles_balancer_config_reloads_total{result}` | reloads applied (`ok`) or refused (`error`) |
 //! | `trickles_balancer_health_check_duration_seconds{backend}` | histogram: time a probe took until its outcome (a timeout counts as the timeout) |
 //! | `trickles_balancer_datapath_info{datapath}` | 1 for the datapath that sees frames first: `xdp` (the XDP program in front, `crate::xdp`) or `userspace` |
-//! | `trickles_balancer_xdp_passed_total{reason}` | XDP datapath only: frames for a VIP it handed up to the userspace datapath (`crate::xdp::counters`) |
+//! | `trickles_balancer_xdp_passed_total{reason}` | frames for a VIP the XDP datapath handed up to the userspace datapath (`crate::xdp::counters`; 0 without it) |
 //! | `trickles_balancer_batch_duration_seconds` | histogram: a datapath worker's time per received batch ([`trickles_netfn::batch_histogram`]) |
 //! | `trickles_balancer_build_info{version,profile}`, `process_*` | [`trickles_netfn::standard_metrics`] |
 //!
@@ -71,6 +71,8 @@ pub struct BalancerMetrics {
     pub batch_duration: Histogram,
     /// `trickles_balancer_datapath_info{datapath}`
     pub datapath_info: IntGaugeVec,
+    /// `trickles_balancer_xdp_passed_total{reason}`
+    pub xdp_passed: IntCounterVec,
 }
 
 /// Upper bounds of the probe-latency buckets, in seconds (100 µs on loopback up to a 5 s
@@ -162,6 +164,7 @@ impl BalancerMetrics {
                 ),
                 &["datapath"],
             )?,
+            xdp_passed: crate::xdp::counters::passed_counter()?,
             registry,
         };
         for reason in DropReason::ALL {
@@ -187,6 +190,7 @@ impl BalancerMetrics {
         r.register(Box::new(metrics.health_check_duration.clone()))?;
         r.register(Box::new(metrics.batch_duration.clone()))?;
         r.register(Box::new(metrics.datapath_info.clone()))?;
+        r.register(Box::new(metrics.xdp_passed.clone()))?;
         trickles_netfn::register_standard_metrics(r, "balancer", env!("CARGO_PKG_VERSION"))?;
         Ok(metrics)
     }

@@ -2,7 +2,7 @@
 //! is where they are defined. [`DEFINES`] lists every `#define TRK_*` of the header with its
 //! value here; the test `the_c_header_and_the_rust_abi_agree` reads the header and checks that
 //! both lists are the same, and that the protocol constants equal the userspace datapath's
-//! ([`crate::core::constants`], `trickles_netfn::encap`, [`DropReason::ALL`]).
+//! ([`crate::core::constants`], `trickles_netfn::encap`, [`crate::core::DropReason::ALL`]).
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -15,8 +15,18 @@ pub const MAX_BACKENDS: u32 = 256;
 pub const MAX_TABLE_SIZE: u32 = 65_537;
 /// Table generations (one serves while the other is written).
 pub const GENERATIONS: u32 = 2;
-/// VIPs (listen addresses).
-pub const MAX_VIPS: u32 = 16;
+/// Entries of `trk_vip_ports` (one per UDP port).
+pub const VIP_PORTS: u32 = 65_536;
+/// [`VipPort::families`]: an IPv4 VIP on this port.
+pub const VIP_IPV4: u32 = 0x01;
+/// [`VipPort::families`]: an IPv6 VIP on this port.
+pub const VIP_IPV6: u32 = 0x02;
+/// `sizeof(struct trk_vip_port)`.
+pub const VIP_PORT_SIZE: u32 = 24;
+/// `offsetof(struct trk_vip_port, v4)`.
+pub const VIP_PORT_OFF_V4: u32 = 4;
+/// `offsetof(struct trk_vip_port, v6)`.
+pub const VIP_PORT_OFF_V6: u32 = 8;
 /// Upstream relays per generation.
 pub const MAX_UPSTREAMS: u32 = 16;
 /// Where the connection id starts in a datagram.
@@ -43,6 +53,10 @@ pub const FLAG_DIRECT_RETURN: u8 = 0x01;
 pub const ENCAP_LEN_V4: u32 = 12;
 /// Header length with an IPv6 peer.
 pub const ENCAP_LEN_V6: u32 = 24;
+/// Longest header the program reads or writes (an IPv6 peer and an IPv6 VIA option).
+pub const ENCAP_MAX_LEN: u32 = 44;
+/// The VIA option's type.
+pub const OPTION_VIA: u8 = 0x56;
 /// [`Config::flags`]: send everything to the gateway MAC (no FIB lookup).
 pub const CONFIG_GATEWAY: u32 = 0x01;
 /// [`Generation::flags`]: direct server return.
@@ -71,13 +85,16 @@ pub const DROP_MALFORMED_ENCAP: u32 = 3;
 pub const DROP_BACKEND_NOT_ENCAPSULATED: u32 = 4;
 /// Drop: a backend's reply names a backend.
 pub const DROP_LOOP: u32 = 5;
+/// Drop: a reply names a VIA relay that is not an upstream.
+pub const DROP_UNKNOWN_VIA: u32 = 9;
 /// Drop counters (as many as [`crate::core::DropReason::ALL`]).
 pub const DROP_REASONS: u32 = 10;
 /// First pass counter.
 pub const PASS_BASE: u32 = DROP_BASE + DROP_REASONS;
-/// Passed up: encapsulated by a trusted upstream relay.
+/// Passed up: unused since the program handles VIA (kept for the counters' layout).
 pub const PASS_UPSTREAM: u32 = 0;
-/// Passed up: a backend's header carries options.
+/// Passed up: a header longer than [`ENCAP_MAX_LEN`], not a multiple of 4, or with more than
+/// 16 options.
 pub const PASS_OPTIONS: u32 = 1;
 /// Passed up: client and backend of different families.
 pub const PASS_FAMILY: u32 = 2;
@@ -112,7 +129,12 @@ pub const DEFINES: &[(&str, u64)] = &[
     ("MAX_BACKENDS", MAX_BACKENDS as u64),
     ("MAX_TABLE_SIZE", MAX_TABLE_SIZE as u64),
     ("GENERATIONS", GENERATIONS as u64),
-    ("MAX_VIPS", MAX_VIPS as u64),
+    ("VIP_PORTS", VIP_PORTS as u64),
+    ("VIP_IPV4", VIP_IPV4 as u64),
+    ("VIP_IPV6", VIP_IPV6 as u64),
+    ("VIP_PORT_SIZE", VIP_PORT_SIZE as u64),
+    ("VIP_PORT_OFF_V4", VIP_PORT_OFF_V4 as u64),
+    ("VIP_PORT_OFF_V6", VIP_PORT_OFF_V6 as u64),
     ("MAX_UPSTREAMS", MAX_UPSTREAMS as u64),
     ("CONN_ID_OFFSET", CONN_ID_OFFSET as u64),
     ("MIN_CLIENT_DATAGRAM", MIN_CLIENT_DATAGRAM as u64),
@@ -126,6 +148,8 @@ pub const DEFINES: &[(&str, u64)] = &[
     ("FLAG_DIRECT_RETURN", FLAG_DIRECT_RETURN as u64),
     ("ENCAP_LEN_V4", ENCAP_LEN_V4 as u64),
     ("ENCAP_LEN_V6", ENCAP_LEN_V6 as u64),
+    ("ENCAP_MAX_LEN", ENCAP_MAX_LEN as u64),
+    ("OPTION_VIA", OPTION_VIA as u64),
     ("CONFIG_GATEWAY", CONFIG_GATEWAY as u64),
     ("GENERATION_DIRECT_RETURN", GENERATION_DIRECT_RETURN as u64),
     ("COUNTERS_PER_BACKEND", COUNTERS_PER_BACKEND as u64),
@@ -143,6 +167,7 @@ pub const DEFINES: &[(&str, u64)] = &[
         DROP_BACKEND_NOT_ENCAPSULATED as u64,
     ),
     ("DROP_LOOP", DROP_LOOP as u64),
+    ("DROP_UNKNOWN_VIA", DROP_UNKNOWN_VIA as u64),
     ("DROP_REASONS", DROP_REASONS as u64),
     ("PASS_BASE", PASS_BASE as u64),
     ("PASS_UPSTREAM", PASS_UPSTREAM as u64),
@@ -197,6 +222,18 @@ impl Endpoint {
     }
 }
 
+/// `struct trk_vip_port`: the VIPs listening on one port.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VipPort {
+    /// [`VIP_IPV4`] | [`VIP_IPV6`].
+    pub families: u32,
+    /// The IPv4 VIP.
+    pub v4: [u8; 4],
+    /// The IPv6 VIP.
+    pub v6: [u8; 16],
+}
+
 /// `struct trk_generation`: one table generation's settings.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -230,6 +267,8 @@ pub struct Config {
 unsafe impl aya::Pod for Endpoint {}
 // SAFETY: as above.
 unsafe impl aya::Pod for Generation {}
+// SAFETY: as above (4 + 4 + 16 bytes, no padding).
+unsafe impl aya::Pod for VipPort {}
 // SAFETY: as above.
 unsafe impl aya::Pod for Config {}
 
@@ -290,6 +329,9 @@ mod tests {
         assert_eq!(offset_of!(Endpoint, port) as u32, ENDPOINT_OFF_PORT);
         assert_eq!(offset_of!(Endpoint, addr) as u32, ENDPOINT_OFF_ADDR);
         assert_eq!(size_of::<Generation>() as u32, GENERATION_SIZE);
+        assert_eq!(size_of::<VipPort>() as u32, VIP_PORT_SIZE);
+        assert_eq!(offset_of!(VipPort, v4) as u32, VIP_PORT_OFF_V4);
+        assert_eq!(offset_of!(VipPort, v6) as u32, VIP_PORT_OFF_V6);
         assert_eq!(size_of::<Config>() as u32, CONFIG_SIZE);
         assert_eq!(
             offset_of!(Config, gateway_mac) as u32,
@@ -333,6 +375,9 @@ mod tests {
             Some(DROP_BACKEND_NOT_ENCAPSULATED)
         );
         assert_eq!(index(DropReason::Loop), Some(DROP_LOOP));
+        assert_eq!(index(DropReason::UnknownVia), Some(DROP_UNKNOWN_VIA));
+        assert_eq!(ENCAP_MAX_LEN as usize, encap::MAX_HEADER_LEN);
+        assert_eq!(OPTION_VIA, encap::OPTION_VIA);
     }
 
     #[test]

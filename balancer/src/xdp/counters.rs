@@ -58,8 +58,9 @@ impl CounterSnapshot {
     }
 }
 
-/// `trickles_balancer_xdp_passed_total{reason}`, every reason pre-created.
-pub fn passed_counter(registry: &prometheus::Registry) -> prometheus::Result<IntCounterVec> {
+/// `trickles_balancer_xdp_passed_total{reason}`, every reason pre-created (registered with the
+/// other metrics, [`crate::metrics::BalancerMetrics`]: 0 on the userspace datapath).
+pub fn passed_counter() -> prometheus::Result<IntCounterVec> {
     let counter = IntCounterVec::new(
         prometheus::Opts::new(
             "trickles_balancer_xdp_passed_total",
@@ -70,7 +71,6 @@ pub fn passed_counter(registry: &prometheus::Registry) -> prometheus::Result<Int
     for name in PASS_NAMES {
         counter.with_label_values(&[name]);
     }
-    registry.register(Box::new(counter.clone()))?;
     Ok(counter)
 }
 

@@ -23,6 +23,8 @@ pub struct MappedSlots {
 
 // SAFETY: the mapping is owned by this value alone, and only written through `&mut self`.
 unsafe impl Send for MappedSlots {}
+// SAFETY: `&self` only reads (volatile loads of aligned `u32`s).
+unsafe impl Sync for MappedSlots {}
 
 impl std::fmt::Debug for MappedSlots {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -7,8 +7,9 @@
 //! - [`abi`]: the constants and map layouts shared with the C program (`bpf/balancer_abi.h`,
 //!   checked by a test);
 //! - [`object`]: the compiled object, embedded;
-//! - [`program`]: [`XdpBalancer`]: load, publish a table (two generations, flipped), attach,
-//!   test-run, read counters;
+//! - [`program`]: [`XdpBalancer`]: load, VIPs, gateway, attach, read counters;
+//! - [`publish`]: a forwarding table into the maps (two generations, flipped);
+//! - [`test_run`]: a program run on a frame (once, or live for the benchmarks);
 //! - [`mapped_slots`]: the Maglev slots written through a memory mapping;
 //! - [`counters`]: counters → `trickles_balancer_*` metrics;
 //! - [`runner`]: [`runner::XdpDatapath`], attached in front of the userspace datapath and fed
@@ -24,8 +25,11 @@ pub mod mapped_slots;
 pub mod object;
 pub mod privileges;
 pub mod program;
+pub mod publish;
 pub mod runner;
 pub mod settings;
+pub mod test_run;
 
 pub use error::XdpError;
-pub use program::{action, TestRunOutcome, XdpBalancer};
+pub use program::XdpBalancer;
+pub use test_run::{action, TestRunOutcome};

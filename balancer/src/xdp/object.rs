@@ -20,3 +20,7 @@ pub const BALANCER_PROGRAM: &str = "balancer_xdp";
 pub const FORWARD_ONLY_PROGRAM: &str = "forward_only_xdp";
 /// `XDP_PASS` only: for the peer of a veth that must deliver `XDP_TX`/`XDP_REDIRECT` frames.
 pub const PASS_PROGRAM: &str = "pass_xdp";
+/// `XDP_DROP` only: the benchmarks' sink (the veth counts what it dropped).
+pub const DROP_PROGRAM: &str = "drop_xdp";
+/// The benchmarks' generator: rewrites the frame from a template and sends it (`XDP_TX`).
+pub const GENERATE_PROGRAM: &str = "generate_xdp";

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use prometheus::IntCounterVec;
 use trickles_netfn::{Published, Subscriber};
 
-use super::counters::{passed_counter, CounterSnapshot};
+use super::counters::CounterSnapshot;
 use super::error::XdpError;
 use super::privileges;
 use super::program::XdpBalancer;
@@ -76,11 +76,7 @@ impl XdpDatapath {
         for interface in &settings.interfaces {
             xdp.attach(interface, settings.mode.aya())?;
         }
-        let passed = passed_counter(&metrics.registry).map_err(|e| {
-            XdpError::Unsupported(format!(
-                "registering trickles_balancer_xdp_passed_total: {e}"
-            ))
-        })?;
+        let passed = metrics.xdp_passed.clone();
         metrics.set_datapath(true);
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {

@@ -150,6 +150,7 @@ fn direct_server_return_sends_no_reply_through_the_balancer() {
             "mode: direct_return\npolicy: round_robin\n",
         )),
     );
+    assert_eq!(active_within_10_s(&balancer, 2), 2, "both replicas up");
     let stats = fetch_through(vip);
     assert_eq!(stats.sha256, sha256(&body));
     assert!(counts(&balancer, TO_BACKEND).iter().all(|&n| n > 0));
@@ -246,6 +247,7 @@ fn a_restarted_replica_returns_after_rise_successes() {
     // rise 2: back after two answered probes.
     let yaml = balancer_yaml(vip, &addrs, "").replace("rise: 1", "rise: 2");
     let balancer = start_balancer(&runtime, config(&yaml));
+    assert_eq!(active_within_10_s(&balancer, 2), 2, "both replicas up");
     assert_eq!(balancer.table().active(), [0, 1]);
     let wait_for = |wanted: &[u32], limit: Duration| {
         let started = Instant::now();

@@ -11,3 +11,4 @@ mod support;
 mod through_mirror;
 mod xdp_datapath;
 mod xdp_fixtures;
+mod xdp_routed;
