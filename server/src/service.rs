@@ -60,7 +60,14 @@ impl RunningServer {
             Some(watermark) => Some(Arc::new(Watermark::new(watermark)?)),
             None => None,
         };
-        let apps = Arc::new(ServedApplications::new(files.clone(), watermark.clone()));
+        let render_threads = settings
+            .watermark
+            .as_ref()
+            .map_or(1, |w| w.cache_limits().max_concurrent_renders);
+        let apps = Arc::new(
+            ServedApplications::new(files.clone(), watermark.clone())
+                .rendering_off_the_datapath(render_threads),
+        );
         let metrics = ServerMetrics::new()?;
         if let Some(watermark) = &watermark {
             let collector = crate::watermark::metrics::WatermarkCollector::new(watermark.clone())?;

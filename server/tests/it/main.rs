@@ -16,4 +16,5 @@ mod support;
 mod udp_driver;
 mod untrusted_balancer;
 mod watermark_app;
+mod watermark_flood;
 mod watermark_replicas;

@@ -151,6 +151,8 @@ impl<A: Application> ServerEndpoint<A> {
                 return Err(DropReason::App);
             }
             Ok(o) => o,
+            // Not ready: no answer, the client's HELLO retransmission comes back for it.
+            Err(AppError::Busy) => return Err(DropReason::Busy),
             Err(e) => {
                 refuse(e.code(), &e.to_string(), out);
                 return Err(DropReason::App);
@@ -213,7 +215,10 @@ impl<A: Application> ServerEndpoint<A> {
                 first_bootstrap_seq: 0,
                 retransmission: false,
             };
-            let payload = build(&ctx, &e).map_err(|_| DropReason::App)?;
+            let payload = build(&ctx, &e).map_err(|e| match e {
+                AppError::Busy => DropReason::Busy,
+                _ => DropReason::App,
+            })?;
             out.push(Transmit {
                 destination: from,
                 payload,
@@ -312,6 +317,7 @@ impl<A: Application> ServerEndpoint<A> {
                     });
                     return Err(DropReason::App);
                 }
+                Err(AppError::Busy) => return Err(DropReason::Busy),
                 Err(_) => return Err(DropReason::App),
             };
             out.push(Transmit {
