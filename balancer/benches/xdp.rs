@@ -256,13 +256,15 @@ fn through_veth(frames: u32) {
         .expect("generator namespace");
     let published = Arc::new(Published::new(table.clone()));
     let metrics = BalancerMetrics::new().expect("metrics");
+    // No controller: what the datapath would tell it is dropped.
+    let (control, _) = tokio::sync::mpsc::unbounded_channel();
     let group = lb
         .handle()
         .run_inside(|| {
             let (published, metrics) = (published.clone(), metrics.clone());
             WorkerGroup::start("balancer", vip, 1, move |ctx| {
                 pin_to_cpu(1);
-                datapath::run(ctx, published.clone(), metrics.clone())
+                datapath::run(ctx, published.clone(), metrics.clone(), control.clone())
             })
             .expect("userspace datapath")
         })

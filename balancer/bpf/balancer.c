@@ -120,11 +120,39 @@ static __always_inline int pass(__u32 reason)
     return XDP_PASS;
 }
 
-static __always_inline __u64 mix(__u64 z)
+static __always_inline __u64 rotl(__u64 x, int b)
 {
-    z = (z ^ (z >> 30)) * TRK_MIX_MUL_1;
-    z = (z ^ (z >> 27)) * TRK_MIX_MUL_2;
-    return z ^ (z >> 31);
+    return (x << b) | (x >> (64 - b));
+}
+
+#define SIPROUND                                                                                   \
+    do {                                                                                           \
+        v0 += v1; v1 = rotl(v1, 13); v1 ^= v0; v0 = rotl(v0, 32);                                  \
+        v2 += v3; v3 = rotl(v3, 16); v3 ^= v2;                                                     \
+        v0 += v3; v3 = rotl(v3, 21); v3 ^= v0;                                                     \
+        v2 += v1; v1 = rotl(v1, 17); v1 ^= v2; v2 = rotl(v2, 32);                                  \
+    } while (0)
+
+/* SipHash-1-3 of the connection id as eight little-endian bytes, keyed by the generation: what
+ * the userspace datapath computes (balancer/src/core/conn_hash.rs), so both pick one backend. */
+static __always_inline __u64 conn_hash(__u64 conn_id, const struct trk_generation *gen)
+{
+    __u64 v0 = gen->hash_k0 ^ 0x736f6d6570736575ULL;
+    __u64 v1 = gen->hash_k1 ^ 0x646f72616e646f6dULL;
+    __u64 v2 = gen->hash_k0 ^ 0x6c7967656e657261ULL;
+    __u64 v3 = gen->hash_k1 ^ 0x7465646279746573ULL;
+    v3 ^= conn_id;
+    SIPROUND;
+    v0 ^= conn_id;
+    __u64 b = 8ULL << 56;
+    v3 ^= b;
+    SIPROUND;
+    v0 ^= b;
+    v2 ^= 0xff;
+    SIPROUND;
+    SIPROUND;
+    SIPROUND;
+    return v0 ^ v1 ^ v2 ^ v3;
 }
 
 /* floor(key * size / 2^64) for size < 2^32, without 128-bit arithmetic. */
@@ -329,7 +357,7 @@ static __always_inline int from_client(struct xdp_md *ctx, struct flow *flow, vo
     struct trk_generation *gen = bpf_map_lookup_elem(&trk_generations, &generation);
     if (!gen || gen->table_size == 0 || gen->table_size > TRK_MAX_TABLE_SIZE)
         return drop(TRK_DROP_NO_BACKEND);
-    __u32 slot = generation * TRK_MAX_TABLE_SIZE + (__u32)reduce(mix(conn_id), gen->table_size);
+    __u32 slot = generation * TRK_MAX_TABLE_SIZE + (__u32)reduce(conn_hash(conn_id, gen), gen->table_size);
     __u32 *chosen = bpf_map_lookup_elem(&trk_maglev, &slot);
     if (!chosen || *chosen >= TRK_MAX_BACKENDS)
         return drop(TRK_DROP_NO_BACKEND);

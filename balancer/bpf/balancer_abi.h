@@ -85,8 +85,10 @@ struct trk_vip_port {
 struct trk_generation {
     __u32 table_size; /* Maglev slots; 0: no backend in the table */
     __u32 flags;      /* TRK_GENERATION_* */
+    __u64 hash_k0;    /* SipHash-1-3 key of the connection-id hash (conn_hash.rs) */
+    __u64 hash_k1;
 };
-#define TRK_GENERATION_SIZE 8
+#define TRK_GENERATION_SIZE 24
 
 /* The single entry of trk_config. */
 struct trk_config {

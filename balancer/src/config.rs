@@ -5,6 +5,8 @@
 //! listen: ["127.0.0.1:4433"]   # the VIP(s): clients send here; relayed replies come back here
 //! metrics: 127.0.0.1:9300      # /metrics and /healthz (optional)
 //! workers: 1                   # datapath threads per listen address (SO_REUSEPORT)
+//! share_port: false            # true: join another process already serving `listen`
+//! hash_key: 000102...0f        # 32 hex digits keying the connection-id hash (absent: random)
 //! mode: relay                  # relay (default) | direct_return
 //! policy: maglev               # maglev (default) | round_robin | least_loaded
 //! table_size: 65537            # Maglev slots, prime
@@ -42,7 +44,7 @@ use trickles_netfn::{ConfigError, ConfigSource};
 
 use crate::core::constants::{DEFAULT_TABLE_SIZE, MAX_TABLE_SIZE};
 use crate::core::maglev::is_prime;
-use crate::core::{ForwardingMode, HealthThresholds, Policy};
+use crate::core::{ConnHashKey, ForwardingMode, HealthThresholds, Policy};
 use crate::xdp::settings::{Datapath, DatapathConfig, MacAddress, XdpAttachMode};
 
 /// Largest accepted `workers`.
@@ -287,6 +289,12 @@ pub struct BalancerConfigFile {
     /// Datapath threads per listen address (absent: 1).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub workers: Option<usize>,
+    /// Share the listen addresses with another process already serving them.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub share_port: bool,
+    /// Key of the connection-id hash, 32 hex digits (absent: a random key per process).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hash_key: Option<String>,
     /// Reply path.
     #[serde(default)]
     pub mode: ModeFile,
@@ -359,6 +367,11 @@ pub struct BalancerConfig {
     pub metrics: Option<SocketAddr>,
     /// Datapath threads per listen address.
     pub workers: usize,
+    /// Join the `SO_REUSEPORT` group of another process serving a listen address instead of
+    /// refusing to start ("address in use by another process").
+    pub share_port: bool,
+    /// Key of the connection-id hash ([`crate::core::conn_hash`]); `None`: random per process.
+    pub hash_key: Option<ConnHashKey>,
     /// Reply path.
     pub mode: ForwardingMode,
     /// Backend selection.
@@ -485,10 +498,19 @@ impl BalancerConfig {
                 ),
             ));
         }
+        let hash_key = match &file.hash_key {
+            None => None,
+            Some(text) => Some(
+                ConnHashKey::from_hex(text)
+                    .map_err(|e| source.error_at("hash_key", e.to_string()))?,
+            ),
+        };
         Ok(BalancerConfig {
             listen: file.listen,
             metrics: file.metrics,
             workers,
+            share_port: file.share_port,
+            hash_key,
             mode: match file.mode {
                 ModeFile::Relay => ForwardingMode::Relay,
                 ModeFile::DirectReturn => ForwardingMode::DirectReturn,
@@ -583,6 +605,20 @@ backends:
     }
 
     #[test]
+    fn a_hash_key_is_read_and_a_malformed_one_refused_on_its_line() {
+        let keyed = GOOD.replace(
+            "policy: round_robin",
+            "policy: round_robin\nhash_key: 000102030405060708090a0b0c0d0e0f",
+        );
+        assert!(load(&keyed).expect("valid").hash_key.is_some());
+        assert_eq!(load(GOOD).expect("valid").hash_key, None);
+        let message =
+            error(&GOOD.replace("policy: round_robin", "policy: round_robin\nhash_key: 00ff"));
+        assert!(message.starts_with("b.yaml:3:"), "{message}");
+        assert!(message.contains("32 hex digits"), "{message}");
+    }
+
+    #[test]
     fn a_zero_weight_is_refused_on_its_line() {
         let message = error(&GOOD.replace("weight: 3", "weight: 0"));
         assert!(message.starts_with("b.yaml:11:"), "{message}");
@@ -649,6 +685,8 @@ backends:
             listen: vec![addr("198.18.0.1:4433"), addr("[2001:2::1]:4433")],
             metrics: Some(addr("198.18.0.1:9300")),
             workers: Some(2),
+            share_port: true,
+            hash_key: Some("000102030405060708090a0b0c0d0e0f".into()),
             mode: ModeFile::DirectReturn,
             policy: PolicyFile::LeastLoaded,
             table_size: Some(TableSize::try_from(251).expect("prime")),
@@ -691,6 +729,10 @@ backends:
                 listen: file.listen.clone(),
                 metrics: file.metrics,
                 workers: 2,
+                share_port: true,
+                hash_key: Some(
+                    ConnHashKey::from_hex("000102030405060708090a0b0c0d0e0f").expect("key"),
+                ),
                 mode: ForwardingMode::DirectReturn,
                 policy: Policy::LeastLoaded,
                 table_size: 251,

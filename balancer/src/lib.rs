@@ -54,6 +54,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod backend_errors;
 pub mod cli;
 pub mod config;
 pub mod controller;

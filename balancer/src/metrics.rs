@@ -9,6 +9,7 @@
 //! | `trickles_balancer_backend_in_table{backend}` | 1 when it receives new datagrams (up and not drained) |
 //! | `trickles_balancer_health_checks_total{backend,result}` | probes by outcome (`ok`, `timeout`, `refused`, `failed`) |
 //! | `trickles_balancer_table_rebuilds_total` | forwarding tables published (health change, reload) |
+//! | `trickles_balancer_backend_unreachables_total` | ICMP "destination unreachable" for datagrams forwarded to a backend (it is probed at once) |
 //! | `trickles_balancer_table_moved_share` | share of Maglev slots whose backend changed at the last rebuild |
 //! | `trickles_balancer_table_moved_slots_total` | Maglev slots moved, summed over rebuilds |
 //! | `trickles_balancer_table_build_seconds` | time the last Maglev build took |
@@ -51,6 +52,9 @@ pub struct BalancerMetrics {
     pub health_checks: IntCounterVec,
     /// `trickles_balancer_table_rebuilds_total`
     pub table_rebuilds: IntCounter,
+    /// `trickles_balancer_backend_unreachables_total`
+    pub backend_unreachables: IntCounter,
+
     /// `trickles_balancer_table_moved_share`
     pub table_moved_share: Gauge,
     /// `trickles_balancer_table_moved_slots_total`
@@ -115,6 +119,10 @@ impl BalancerMetrics {
                 "Health probes by backend and outcome",
                 &["backend", "result"],
             )?,
+            backend_unreachables: IntCounter::new(
+                "trickles_balancer_backend_unreachables_total",
+                "ICMP destination-unreachable errors for datagrams forwarded to a backend",
+            )?,
             table_rebuilds: IntCounter::new(
                 "trickles_balancer_table_rebuilds_total",
                 "Forwarding tables published",
@@ -173,6 +181,7 @@ impl BalancerMetrics {
         r.register(Box::new(metrics.backend_in_table.clone()))?;
         r.register(Box::new(metrics.health_checks.clone()))?;
         r.register(Box::new(metrics.table_rebuilds.clone()))?;
+        r.register(Box::new(metrics.backend_unreachables.clone()))?;
         r.register(Box::new(metrics.table_moved_share.clone()))?;
         r.register(Box::new(metrics.table_moved_slots.clone()))?;
         r.register(Box::new(metrics.table_build_seconds.clone()))?;

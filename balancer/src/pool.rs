@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 
 use crate::config::BalancerConfig;
 use crate::core::{
-    ForwardingTable, HealthState, MaglevError, ProbeOutcome, TableBackend, Transition,
+    ConnHashKey, ForwardingTable, HealthState, MaglevError, ProbeOutcome, TableBackend, Transition,
 };
 
 /// The pool as the control plane knows it.
@@ -20,15 +20,25 @@ pub struct PoolState {
     config: BalancerConfig,
     health: HashMap<String, (SocketAddr, HealthState)>,
     reported: HashSet<String>,
+    /// Keys the connection-id hash when the configuration sets no `hash_key`: drawn once per
+    /// process, kept across reloads.
+    process_key: ConnHashKey,
 }
 
 impl PoolState {
     /// A pool whose backends are all down, waiting for their first probe.
     pub fn new(config: BalancerConfig) -> Self {
+        if config.hash_key.is_none() {
+            tracing::info!(
+                "no hash_key: connection ids are hashed with a random key of this process \
+                 (set hash_key to share one across the balancers of a pool)"
+            );
+        }
         let mut state = PoolState {
             config,
             health: HashMap::new(),
             reported: HashSet::new(),
+            process_key: ConnHashKey::random(),
         };
         state.sync_health();
         state
@@ -89,7 +99,10 @@ impl PoolState {
             self.config.mode,
             self.config.table_size,
         )
-        .map(|t| t.with_upstreams(self.config.upstreams.clone()))
+        .map(|t| {
+            t.with_upstreams(self.config.upstreams.clone())
+                .with_hash_key(self.config.hash_key.unwrap_or(self.process_key))
+        })
     }
 
     /// Make `health` hold exactly the configured backends; returns the removed names.
@@ -147,6 +160,35 @@ backends:
             pool.observe(name, ProbeOutcome::Success);
         }
         pool
+    }
+
+    /// The backend of each of 1000 connection ids in `pool`'s table.
+    fn mapping(pool: &PoolState) -> Vec<Option<u32>> {
+        let table = pool.table().expect("table");
+        (0..1_000u64).map(|id| table.maglev_backend(id)).collect()
+    }
+
+    #[test]
+    fn balancers_sharing_a_hash_key_agree_and_unkeyed_ones_hash_secretly() {
+        let keyed = POOL.replace(
+            "health:",
+            "hash_key: 0f0e0d0c0b0a09080706050403020100\nhealth:",
+        );
+        assert_eq!(mapping(&all_up(&keyed)), mapping(&all_up(&keyed)));
+        // Without a configured key each process draws its own: the mapping is not the one
+        // public constants give, and two balancers differ.
+        let (one, other) = (all_up(POOL), all_up(POOL));
+        assert_ne!(mapping(&one), mapping(&other));
+        let public = {
+            let table = one
+                .table()
+                .expect("table")
+                .with_hash_key(ConnHashKey::public());
+            (0..1_000u64)
+                .map(|id| table.maglev_backend(id))
+                .collect::<Vec<_>>()
+        };
+        assert_ne!(mapping(&one), public);
     }
 
     #[test]

@@ -16,8 +16,8 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use trickles_netfn::{
-    run_reloads, ConfigError, Health, HealthFn, MetricsEndpoint, Published, ReloadOptions,
-    ReloadTrigger, WorkerGroup,
+    run_reloads, ConfigError, Exclusivity, Health, HealthFn, MetricsEndpoint, Published,
+    ReloadOptions, ReloadTrigger, WorkerGroup,
 };
 
 use crate::config::{BalancerConfig, WATCH_INTERVAL};
@@ -55,12 +55,22 @@ impl RunningBalancer {
         let table = Arc::new(Published::new(state.table()?));
         let (stop, shutdown) = watch::channel(false);
 
+        let (control, inbox) = mpsc::unbounded_channel();
         let mut groups = Vec::with_capacity(config.listen.len());
         for addr in &config.listen {
-            let (table, metrics) = (table.clone(), metrics.clone());
-            match WorkerGroup::start("balancer", *addr, config.workers, move |ctx| {
-                datapath::run(ctx, table.clone(), metrics.clone())
-            }) {
+            let (table, metrics, to_control) = (table.clone(), metrics.clone(), control.clone());
+            let exclusivity = Exclusivity::new(
+                config.share_port,
+                ", or set `share_port: true` to serve it together",
+            );
+            let started = WorkerGroup::start_with(
+                "balancer",
+                *addr,
+                config.workers,
+                exclusivity,
+                move |ctx| datapath::run(ctx, table.clone(), metrics.clone(), to_control.clone()),
+            );
+            match started {
                 Ok(group) => {
                     tracing::info!(addr = %group.local_addr(), workers = config.workers, "balancing");
                     groups.push(group);
@@ -132,7 +142,6 @@ impl RunningBalancer {
             None => None,
         };
 
-        let (control, inbox) = mpsc::unbounded_channel();
         let (first_round, mut first_round_done) = watch::channel(false);
         let controller = Controller::new(state, table.clone(), metrics.clone(), first_round);
         let tasks = vec![tokio::spawn(controller.run(

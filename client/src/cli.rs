@@ -10,7 +10,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use trickles_client::{
     fetch_parallel, BodySink, ClientError, ClientMetrics, DiscardSink, FetchOptions, MetricsServer,
-    ParallelReport, ProgressBarReporter, SeekSink, StreamSink, TargetUrl,
+    OutputFile, ParallelReport, ProgressBarReporter, SeekSink, StreamSink, TargetUrl,
 };
 
 /// Fetch trickles:// (Trickles over UDP) and http:// (HTTP/1.1 over TCP) URLs.
@@ -56,6 +56,12 @@ struct GetArgs {
     /// crashed and nothing, not even a reset, reaches a client that is only receiving).
     #[arg(long, value_name = "SECS", requires = "http_range_resume", value_parser = parse_seconds)]
     http_stall_resume: Option<Duration>,
+    /// Send to ADDR (IP:PORT, [IPv6]:PORT, or an IP with the URL's port) instead of the URL
+    /// host's addresses. Repeat it for a service's replicas: a Trickles client probes them all,
+    /// starts at the one that answers first and moves to the next when it fails, without losing
+    /// its place in the stream.
+    #[arg(long = "server", value_name = "ADDR")]
+    servers: Vec<String>,
     /// Trickles only: send every datagram through the packet mirror at ADDR (trickles-mirror)
     /// and receive the answers through it.
     #[arg(long, value_name = "ADDR")]
@@ -95,7 +101,7 @@ fn get(args: GetArgs) -> Result<(), ClientError> {
             "--stats-json - needs the body written elsewhere (-o FILE)",
         ));
     }
-    let sinks = open_sinks(args.output.as_deref(), parallel)?;
+    let (sinks, outputs) = open_sinks(args.output.as_deref(), parallel)?;
     let via = args.via.map(|mirror| {
         let route = trickles_netfn::MirrorRoute::new(mirror);
         match args.via_key.clone() {
@@ -103,8 +109,14 @@ fn get(args: GetArgs) -> Result<(), ClientError> {
             None => route,
         }
     });
+    let servers = args
+        .servers
+        .iter()
+        .map(|text| parse_server(text, url.port))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut opts = FetchOptions {
         idle_timeout: args.timeout,
+        servers,
         http_range_resume: args.http_range_resume,
         http_stall_resume: args.http_stall_resume,
         via,
@@ -125,7 +137,11 @@ fn get(args: GetArgs) -> Result<(), ClientError> {
         }
         None => None,
     };
+    // On an error the outputs are dropped: their partial bodies go away.
     let report = fetch_parallel(&url, &opts, sinks)?;
+    for output in outputs {
+        output.commit()?;
+    }
     if !args.quiet {
         eprintln!("{}", summary(&report));
     }
@@ -135,35 +151,50 @@ fn get(args: GetArgs) -> Result<(), ClientError> {
     Ok(())
 }
 
+/// Sinks and the output files to commit once every transfer succeeded.
+type Sinks = (Vec<Box<dyn BodySink>>, Vec<OutputFile>);
+
 /// One sink per transfer: stdout or FILE for a plain get; FILE.i, or nothing, with --parallel.
-fn open_sinks(
-    output: Option<&Path>,
-    parallel: Option<usize>,
-) -> Result<Vec<Box<dyn BodySink>>, ClientError> {
+/// Files are written under a temporary name ([`OutputFile`]).
+fn open_sinks(output: Option<&Path>, parallel: Option<usize>) -> Result<Sinks, ClientError> {
+    let file_sink = |path: &Path| {
+        let (output, file) = OutputFile::create(path)?;
+        let sink: Box<dyn BodySink> = Box::new(SeekSink::new(BufWriter::new(file)));
+        Ok::<_, ClientError>((sink, output))
+    };
     let Some(parallel) = parallel else {
-        let sink: Box<dyn BodySink> = match output {
+        return match output {
             Some(path) if !is_stdout(path) => {
-                Box::new(SeekSink::new(BufWriter::new(create(path)?)))
+                let (sink, output) = file_sink(path)?;
+                Ok((vec![sink], vec![output]))
             }
-            _ => Box::new(StreamSink::new(BufWriter::new(std::io::stdout()))),
+            _ => {
+                let sink = StreamSink::new(BufWriter::new(std::io::stdout()));
+                Ok((vec![Box::new(sink)], Vec::new()))
+            }
         };
-        return Ok(vec![sink]);
     };
     match output {
-        None => Ok((0..parallel)
-            .map(|_| Box::new(DiscardSink) as Box<dyn BodySink>)
-            .collect()),
+        None => Ok((
+            (0..parallel)
+                .map(|_| Box::new(DiscardSink) as Box<dyn BodySink>)
+                .collect(),
+            Vec::new(),
+        )),
         Some(path) if is_stdout(path) => Err(usage(
             "--parallel writes one file per transfer: give -o FILE (or no -o to discard bodies)",
         )),
-        Some(path) => (0..parallel)
-            .map(|i| {
+        Some(path) => {
+            let (mut sinks, mut outputs) = (Vec::new(), Vec::new());
+            for i in 0..parallel {
                 let mut name = path.as_os_str().to_owned();
                 name.push(format!(".{i}"));
-                let file = create(Path::new(&name))?;
-                Ok(Box::new(SeekSink::new(BufWriter::new(file))) as Box<dyn BodySink>)
-            })
-            .collect(),
+                let (sink, output) = file_sink(Path::new(&name))?;
+                sinks.push(sink);
+                outputs.push(output);
+            }
+            Ok((sinks, outputs))
+        }
     }
 }
 
@@ -198,16 +229,27 @@ fn summary(report: &ParallelReport) -> String {
     line
 }
 
-fn create(path: &Path) -> Result<File, ClientError> {
-    File::create(path).map_err(|e| ClientError::Output(with_path(path, e)))
-}
-
 fn with_path(path: &Path, error: std::io::Error) -> std::io::Error {
     std::io::Error::new(error.kind(), format!("{}: {error}", path.display()))
 }
 
 fn is_stdout(path: &Path) -> bool {
     path.as_os_str() == "-"
+}
+
+/// A `--server` value: IP:PORT, [IPv6]:PORT, or an address alone with the URL's port.
+fn parse_server(text: &str, url_port: u16) -> Result<std::net::SocketAddr, ClientError> {
+    let bare = text.trim_start_matches('[').trim_end_matches(']');
+    text.parse()
+        .or_else(|_| {
+            bare.parse::<std::net::IpAddr>()
+                .map(|ip| std::net::SocketAddr::new(ip, url_port))
+        })
+        .map_err(|_| {
+            usage(&format!(
+                "--server {text}: expected IP:PORT, [IPv6]:PORT or an IP address"
+            ))
+        })
 }
 
 fn usage(reason: &str) -> ClientError {
@@ -231,4 +273,27 @@ fn init_logging() {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_server_is_an_address_with_a_port_or_takes_the_urls() {
+        let parse = |text| parse_server(text, 4433).map_err(|e| e.to_string());
+        assert_eq!(parse("198.18.0.1:9"), Ok("198.18.0.1:9".parse().unwrap()));
+        assert_eq!(parse("[2001:2::1]:9"), Ok("[2001:2::1]:9".parse().unwrap()));
+        assert_eq!(parse("198.18.0.1"), Ok("198.18.0.1:4433".parse().unwrap()));
+        assert_eq!(parse("2001:2::1"), Ok("[2001:2::1]:4433".parse().unwrap()));
+        assert_eq!(
+            parse("[2001:2::1]"),
+            Ok("[2001:2::1]:4433".parse().unwrap())
+        );
+        let error = parse("replica-1").unwrap_err();
+        assert!(
+            error.contains("--server replica-1: expected IP:PORT"),
+            "{error}"
+        );
+    }
 }

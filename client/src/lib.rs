@@ -30,8 +30,10 @@ pub mod http_fetch;
 pub mod metrics;
 pub mod metrics_server;
 pub mod options;
+pub mod output;
 pub mod progress;
 pub mod recorder;
+pub mod replicas;
 pub mod sink;
 pub mod stats;
 pub mod trickles_fetch;
@@ -45,6 +47,7 @@ pub use error::{ClientError, Result};
 pub use metrics::ClientMetrics;
 pub use metrics_server::MetricsServer;
 pub use options::FetchOptions;
+pub use output::OutputFile;
 pub use progress::{ProgressBarReporter, ProgressReporter};
 pub use sink::{BodySink, DiscardSink, SeekSink, StreamSink};
 pub use stats::{ParallelReport, ParallelTotals, TransferStats};
@@ -73,7 +76,11 @@ pub fn fetch_parallel(
     sinks: Vec<Box<dyn BodySink>>,
 ) -> Result<ParallelReport> {
     let started = Instant::now();
-    let addrs = url.resolve()?;
+    let addrs = if opts.servers.is_empty() {
+        url.resolve()?
+    } else {
+        opts.servers.clone()
+    };
     let count = sinks.len();
     let runtime = build_runtime(url.scheme, count).map_err(ClientError::Socket)?;
     let recorders: Vec<TransferRecorder> = sinks

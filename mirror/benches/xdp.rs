@@ -73,7 +73,7 @@ fn main() {
     let tagged = |inner: &[u8]| {
         let mut bytes = EncapRepr::new(vip).encapsulate(inner);
         let base = bytes[5] as usize;
-        let option = AuthOption::sign(&key, now as u32, vip, inner).to_bytes();
+        let option = AuthOption::sign(&key, now as u32, 0, vip, inner).to_bytes();
         bytes.splice(base..base, option);
         bytes[5] += option.len() as u8;
         bytes

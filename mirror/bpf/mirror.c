@@ -130,7 +130,7 @@ struct {
 struct scratch {
     struct rewrite_plan rewrite;
     __u8 options[64];
-    __u8 message[2080]; /* the tag's input: 24 bytes of prefix, then the datagram (and slack) */
+    __u8 message[2080]; /* the tag's input: 25 bytes of prefix, then the datagram (and slack) */
 };
 
 struct {
@@ -188,6 +188,9 @@ static __always_inline int matches(const struct trk_pattern *pattern, __u8 famil
     return 1;
 }
 
+#define ANY_PEER (-1)
+#define SERVER_SIDE (-2)
+
 /* One scan over the patterns (a bpf_loop callback, verified once however many patterns). */
 struct scan {
     const struct patterns *patterns;
@@ -195,7 +198,8 @@ struct scan {
     __u32 count;
     __u32 best_rank;
     int best;    /* the most specific match's peer, or -1 */
-    int only;    /* >= 0: only this peer's patterns count, the first match ends the scan */
+    int only;    /* >= 0: only this peer's patterns count, the first match ends the scan;
+                  * SERVER_SIDE: only server-side peers' patterns, likewise */
     __u16 port;
     __u8 family;
 };
@@ -211,9 +215,11 @@ static long scan_pattern(__u32 i, void *context)
     const struct trk_pattern *p = &scan->patterns->p[index];
     if (scan->only >= 0 && p->peer != scan->only)
         return 0;
+    if (scan->only == SERVER_SIDE && !p->server)
+        return 0;
     if (!matches(p, scan->family, scan->addr, scan->port))
         return 0;
-    if (scan->only >= 0) {
+    if (scan->only != ANY_PEER) {
         scan->best = p->peer;
         return 1;
     }
@@ -224,8 +230,9 @@ static long scan_pattern(__u32 i, void *context)
     return 0;
 }
 
-/* The peer whose pattern matches `addr`:`port` most specifically (PeerTable::by_address), or
- * -1; with `only` >= 0, whether one of that peer's patterns matches (its index, or -1). */
+/* With `only` ANY_PEER: the peer whose pattern matches `addr`:`port` most specifically
+ * (PeerTable::by_address), or -1; with a peer's index: whether one of its patterns matches
+ * (the index, or -1); with SERVER_SIDE: whether a server-side peer's pattern matches. */
 static __always_inline int by_address(const struct patterns *patterns, __u32 count_in_use,
                                       __u8 family, const __u8 *addr, __u16 port, int only)
 {
@@ -281,8 +288,8 @@ static __always_inline int ipv4_mapped(__u8 family, const __u8 *addr)
 static __always_inline int authenticate(struct xdp_md *ctx, const struct trk_mirror_config *config,
                                         const struct patterns *patterns, struct scratch *scratch,
                                         const struct flow *flow, const struct auth *auth,
-                                        __u8 family, const __u8 *destination, __u16 dport,
-                                        __u32 header_len)
+                                        __u8 flags, __u8 family, const __u8 *destination,
+                                        __u16 dport, __u32 header_len)
 {
     __u32 id = auth->key_id;
     struct trk_mirror_key *key = bpf_map_lookup_elem(&trk_mirror_keys, &id);
@@ -295,22 +302,24 @@ static __always_inline int authenticate(struct xdp_md *ctx, const struct trk_mir
                        peer) < 0)
             return -(TRK_REJECT_UNKNOWN_KEY + 1);
     }
-    /* The tag's input: key id, timestamp, destination port, family, address, datagram. */
+    /* The tag's input: key id, timestamp, header flags, destination port, family, address,
+     * datagram. */
     __u8 *m = scratch->message;
     m[0] = auth->key_id;
     m[1] = auth->timestamp >> 24;
     m[2] = auth->timestamp >> 16;
     m[3] = auth->timestamp >> 8;
     m[4] = auth->timestamp;
-    __builtin_memcpy(m + 5, &dport, 2);
-    m[7] = family;
+    m[5] = flags;
+    __builtin_memcpy(m + 6, &dport, 2);
+    m[8] = family;
     __u32 prefix;
     if (family == TRK_FAMILY_IPV4) {
-        __builtin_memcpy(m + 8, destination, 4);
-        prefix = 12;
+        __builtin_memcpy(m + 9, destination, 4);
+        prefix = 13;
     } else {
-        __builtin_memcpy(m + 8, destination, 16);
-        prefix = 24;
+        __builtin_memcpy(m + 9, destination, 16);
+        prefix = 25;
     }
     __u32 inner = flow->datagram_len - header_len;
     if (inner > TRK_MIRROR_MAX_DATAGRAM)
@@ -320,8 +329,8 @@ static __always_inline int authenticate(struct xdp_md *ctx, const struct trk_mir
         __u32 n = ((inner - 1) & 2047) + 1;
         if (n > TRK_MIRROR_MAX_DATAGRAM)
             return AUTH_PASS;
-        int bad = prefix == 12 ? bpf_xdp_load_bytes(ctx, at, m + 12, n)
-                               : bpf_xdp_load_bytes(ctx, at, m + 24, n);
+        int bad = prefix == 13 ? bpf_xdp_load_bytes(ctx, at, m + 13, n)
+                               : bpf_xdp_load_bytes(ctx, at, m + 25, n);
         if (bad)
             return -(TRK_REJECT_BAD_TAG + 1);
     }
@@ -387,8 +396,8 @@ static __always_inline int decide(struct xdp_md *ctx, struct flow *flow, __u8 *h
 
     int peer;
     if (auth.found) {
-        peer = authenticate(ctx, config, patterns, scratch, flow, &auth, family, destination,
-                            dport, header_len);
+        peer = authenticate(ctx, config, patterns, scratch, flow, &auth, flags, family,
+                            destination, dport, header_len);
         if (peer == AUTH_PASS) {
             *received = 0;
             return pass(TRK_MPASS_OPTIONS);
@@ -396,7 +405,8 @@ static __always_inline int decide(struct xdp_md *ctx, struct flow *flow, __u8 *h
         if (peer < 0)
             return reject(-peer - 1);
     } else {
-        peer = by_address(patterns, config->patterns, flow->family, flow->src, flow->sport, -1);
+        peer = by_address(patterns, config->patterns, flow->family, flow->src, flow->sport,
+                          ANY_PEER);
         if (peer < 0)
             return reject(TRK_REJECT_UNKNOWN_SOURCE);
     }
@@ -406,9 +416,12 @@ static __always_inline int decide(struct xdp_md *ctx, struct flow *flow, __u8 *h
         return reject(TRK_REJECT_UNKNOWN_SOURCE);
     if (!auth.found && (info->flags & TRK_PEER_HAS_KEYS))
         return reject(TRK_REJECT_MISSING_TAG);
+    /* Reach (PeerTable::may_reach): any; or, for a server-side peer, any peer's address; for a
+     * client-side peer, a server-side peer's address only. */
+    int reach = (info->flags & TRK_PEER_SERVER) ? ANY_PEER : SERVER_SIDE;
     if (!forwardable(family, destination, dport) ||
         (!(info->flags & TRK_PEER_REACH_ANY) &&
-         by_address(patterns, config->patterns, family, destination, dport, -1) < 0))
+         by_address(patterns, config->patterns, family, destination, dport, reach) < 0))
         return reject(TRK_REJECT_DESTINATION_NOT_ALLOWED);
     if (is_local(family, destination, dport))
         return reject(TRK_REJECT_LOOP);
@@ -419,6 +432,10 @@ static __always_inline int decide(struct xdp_md *ctx, struct flow *flow, __u8 *h
         return pass((config->flags & emulated) ? TRK_MPASS_WAN : TRK_MPASS_FAMILY);
     }
 
+    /* Only servers may ask a replica to answer directly (it would take the answers off the
+     * mirror's path). */
+    if (!(info->flags & TRK_PEER_SERVER))
+        flags &= ~TRK_FLAG_DIRECT_RETURN;
     struct rewrite_plan *plan = &scratch->rewrite;
     encap_header(&plan->added, flow->family, flow->src, flow->sport, flags, 0, 0, 0);
     __u32 out_len = flow->datagram_len - header_len + plan->added.len;

@@ -59,8 +59,9 @@ struct trk_pattern {
     __u8 family;
     __u8 prefix_len;
     __u16 port;
-    __u16 peer; /* index of trk_mirror_peer */
-    __u16 rank; /* AddressPattern::specificity */
+    __u8 peer;   /* index of trk_mirror_peer */
+    __u8 server; /* 1 when the peer is server-side */
+    __u16 rank;  /* AddressPattern::specificity */
     __u8 addr[16];
 };
 #define TRK_PATTERN_SIZE 24

@@ -26,15 +26,15 @@ use rand_chacha::ChaCha8Rng;
 use trickles_link::time::Instant;
 use trickles_link::LinkOutcome;
 use trickles_netfn::canonical;
-use trickles_netfn::encap::{EncapPacket, EncapRepr};
+use trickles_netfn::encap::{EncapPacket, EncapRepr, FLAG_DIRECT_RETURN};
 use trickles_netfn::mirror_auth::AuthOption;
 
-use crate::auth::Request;
+use crate::auth::{Request, Side};
 use crate::counters::MirrorCounters;
 use crate::guard::SourceGuard;
 use crate::reject::{EmulatedDrop, Reject};
 use crate::rules::MirrorRules;
-use crate::wan::{Direction, WanEmulator};
+use crate::wan::WanEmulator;
 
 /// Spare datagram buffers kept for reuse.
 const SPARE_BUFFERS: usize = 1_024;
@@ -169,6 +169,7 @@ impl Mirror {
         let request = Request {
             from,
             destination,
+            flags: packet.flags(),
             auth,
             inner,
         };
@@ -182,19 +183,20 @@ impl Mirror {
         if self.is_local(destination) {
             return Err(Reject::Loop);
         }
-        let direction = rules
-            .peers
-            .get(peer)
-            .map_or(Direction::ToServer, |p| p.side.sends());
+        let side = rules.peers.get(peer).map_or(Side::Client, |p| p.side);
+        let direction = side.sends();
         let admitted = self
             .guard
             .admit(now, from.ip(), datagram.len())
             .map_err(|_| Reject::RateLimited)?;
 
-        let header = EncapRepr {
-            peer: from,
-            flags: packet.flags(),
+        // DIRECT_RETURN asks a replica to answer the peer directly: from a client, that would
+        // take the answers off the mirror's path (and its emulation). Only servers may set it.
+        let flags = match side {
+            Side::Client => packet.flags() & !FLAG_DIRECT_RETURN,
+            Side::Server => packet.flags(),
         };
+        let header = EncapRepr { peer: from, flags };
         let out_len = header.header_len() + inner.len();
         if !self.guard.has_credit(admitted, out_len) {
             return Err(Reject::Amplification);

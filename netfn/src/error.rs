@@ -18,6 +18,17 @@ pub enum NetfnError {
         source: std::io::Error,
     },
 
+    /// The address is already served by another process (or another socket outside this
+    /// group) and sharing was not asked for.
+    #[error("cannot bind {addr}: address in use by another process; stop it or choose another address{hint}")]
+    AddressInUse {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// How the binary asks for sharing, as the end of the sentence (", or pass
+        /// --share-port to serve it together"), or empty.
+        hint: &'static str,
+    },
+
     /// The configuration file could not be read or is invalid (with file and line).
     #[error(transparent)]
     Config(#[from] ConfigError),

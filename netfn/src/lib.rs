@@ -14,6 +14,7 @@
 //! | [`udp`] | batched socket I/O and worker threads | [`RecvBatch`] (`recvmmsg`), [`SendBatch`] + [`Outgoing`] (`sendmmsg`, two-part datagrams: header + body without a copy), [`bind_group`] (`SO_REUSEPORT`), [`WorkerGroup`], [`receive`] |
 //! | [`config`] | YAML files with `file:line: reason` errors, publish to the datapath, reload | [`ConfigSource`] (`read`, `parse::<T>`, `error_at("backends[2].weight", ..)`), [`ConfigError`], [`Published`] / [`Subscriber`], [`run_reloads`] (SIGHUP, file watch, [`ReloadTrigger`]) |
 //! | [`metrics_endpoint`] | `GET /metrics` (Prometheus) and `GET /healthz` | [`MetricsEndpoint::start`], [`Health`], [`HealthFn`], [`render`] |
+//! | [`http_limits`] | the connection cap and header timeout of every HTTP endpoint | [`http_limits::HttpLimits`], [`http_limits::ConnectionCap`] |
 //! | [`standard_metrics`] | what every binary's registry holds: `trickles_<component>_build_info` and the `process_*` collector | [`register_standard_metrics`] |
 //! | [`batch_histogram`] | the datapaths' per-batch handling time, `trickles_<component>_batch_duration_seconds` | [`batch_duration_histogram`] |
 //! | [`http_get`](mod@http_get) | a tiny blocking HTTP GET for health checks and tests | [`http_get()`], [`HttpResponse`] |
@@ -72,6 +73,7 @@ pub mod config;
 pub mod encap;
 pub mod error;
 pub mod http_get;
+pub mod http_limits;
 pub mod metrics_endpoint;
 pub mod mirror_auth;
 pub mod mirror_shim;
@@ -90,4 +92,6 @@ pub use metrics_endpoint::{render, Health, HealthFn, MetricsEndpoint};
 pub use mirror_auth::{AuthKey, AuthOption};
 pub use mirror_shim::{MirrorRoute, ShimError};
 pub use standard_metrics::register_standard_metrics;
-pub use udp::{bind_group, receive, Outgoing, RecvBatch, SendBatch, WorkerGroup};
+pub use udp::{
+    bind_group, receive, Exclusivity, Outgoing, PortSharing, RecvBatch, SendBatch, WorkerGroup,
+};

@@ -3,7 +3,8 @@
 //! healthy, 503 otherwise, with a one-line reason).
 //!
 //! It runs as a task on the caller's tokio runtime (hyper, HTTP/1.1) and stops when the shutdown
-//! signal turns true. Metric names follow `trickles_<component>_...`; each binary declares its
+//! signal turns true. It serves at most [`HttpLimits::METRICS`] connections at once and closes
+//! one that does not deliver a request header in time ([`crate::http_limits`]). Metric names follow `trickles_<component>_...`; each binary declares its
 //! metrics next to the code that counts them and registers them in one registry.
 
 use std::convert::Infallible;
@@ -20,6 +21,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::error::NetfnError;
+use crate::http_limits::{ConnectionCap, HttpLimits};
 
 /// What `/healthz` reports.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -114,13 +116,24 @@ pub struct MetricsEndpoint {
 }
 
 impl MetricsEndpoint {
-    /// Bind `addr` and serve `registry` and `health` until `shutdown` turns true. Must be
-    /// called within a tokio runtime.
+    /// Bind `addr` and serve `registry` and `health` until `shutdown` turns true, within
+    /// [`HttpLimits::METRICS`]. Must be called within a tokio runtime.
     pub async fn start(
         addr: SocketAddr,
         registry: Registry,
         health: HealthFn,
         shutdown: watch::Receiver<bool>,
+    ) -> Result<Self, NetfnError> {
+        Self::start_with_limits(addr, registry, health, shutdown, HttpLimits::METRICS).await
+    }
+
+    /// [`MetricsEndpoint::start`] within `limits`.
+    pub async fn start_with_limits(
+        addr: SocketAddr,
+        registry: Registry,
+        health: HealthFn,
+        shutdown: watch::Receiver<bool>,
+        limits: HttpLimits,
     ) -> Result<Self, NetfnError> {
         let listener = TcpListener::bind(addr)
             .await
@@ -128,7 +141,7 @@ impl MetricsEndpoint {
         let local_addr = listener
             .local_addr()
             .map_err(|source| NetfnError::Bind { addr, source })?;
-        let task = tokio::spawn(serve(listener, registry, health, shutdown));
+        let task = tokio::spawn(serve(listener, registry, health, shutdown, limits));
         Ok(MetricsEndpoint { local_addr, task })
     }
 
@@ -148,7 +161,9 @@ async fn serve(
     registry: Registry,
     health: HealthFn,
     mut shutdown: watch::Receiver<bool>,
+    limits: HttpLimits,
 ) {
+    let cap = ConnectionCap::new(limits.max_connections);
     loop {
         let accepted = tokio::select! {
             _ = shutdown.wait_for(|stop| *stop) => break,
@@ -163,18 +178,21 @@ async fn serve(
                 continue;
             }
         };
+        let Some(permit) = cap.admit("metrics", peer) else {
+            drop(stream);
+            continue;
+        };
         let registry = registry.clone();
         let health = health.clone();
+        let builder = limits.http1();
         tokio::spawn(async move {
+            let _permit = permit;
             let service = hyper::service::service_fn(move |request| {
                 let response = respond(&registry, &health, &request);
                 async move { Ok::<_, Infallible>(response) }
             });
             let io = hyper_util::rt::TokioIo::new(stream);
-            if let Err(e) = hyper::server::conn::http1::Builder::new()
-                .serve_connection(io, service)
-                .await
-            {
+            if let Err(e) = builder.serve_connection(io, service).await {
                 tracing::debug!(%peer, error = %e, "metrics connection ended with an error");
             }
         });
@@ -232,5 +250,108 @@ mod tests {
         tokio::time::timeout(Duration::from_secs(2), endpoint.stopped())
             .await
             .expect("stops");
+    }
+
+    /// An endpoint on `ip` within `limits`, its address and its stop switch.
+    async fn limited(ip: &str, limits: HttpLimits) -> (MetricsEndpoint, watch::Sender<bool>) {
+        let (stop, shutdown) = watch::channel(false);
+        let addr = format!("{ip}:0").parse().expect("addr");
+        let endpoint = MetricsEndpoint::start_with_limits(
+            addr,
+            Registry::new(),
+            always_healthy(),
+            shutdown,
+            limits,
+        )
+        .await
+        .expect("start");
+        (endpoint, stop)
+    }
+
+    /// True if the server closes `stream` within 10 s (end of stream or reset).
+    fn closed_by_the_server(stream: &mut std::net::TcpStream) -> bool {
+        use std::io::Read;
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        let mut buf = [0u8; 512];
+        loop {
+            match stream.read(&mut buf) {
+                Ok(0) => return true,
+                Ok(_) => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+                Err(_) => return false,
+            }
+        }
+    }
+
+    fn loopbacks() -> Vec<&'static str> {
+        let mut ips = vec!["127.0.0.1"];
+        if std::net::TcpListener::bind("[::1]:0").is_ok() {
+            ips.push("[::1]");
+        }
+        ips
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn connections_beyond_the_cap_are_closed_and_served_again_once_one_leaves() {
+        for ip in loopbacks() {
+            let limits = HttpLimits {
+                max_connections: 2,
+                header_timeout: Duration::from_secs(30),
+            };
+            let (endpoint, stop) = limited(ip, limits).await;
+            let addr = endpoint.local_addr();
+            let outcome = tokio::task::spawn_blocking(move || {
+                let idle: Vec<_> = (0..2)
+                    .map(|_| std::net::TcpStream::connect(addr).expect("connect"))
+                    .collect();
+                std::thread::sleep(Duration::from_millis(200));
+                let mut third = std::net::TcpStream::connect(addr).expect("connect");
+                let refused = closed_by_the_server(&mut third);
+                drop(idle);
+                let mut served = None;
+                for _ in 0..100 {
+                    served = http_get(addr, "/metrics", Duration::from_secs(2)).ok();
+                    if served.is_some() {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                (refused, served.map(|r| r.status))
+            })
+            .await
+            .expect("join");
+            assert_eq!(outcome, (true, Some(200)), "over {ip}");
+            stop.send(true).expect("stop");
+            endpoint.stopped().await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn connection_without_a_whole_request_header_is_closed_after_the_timeout() {
+        for ip in loopbacks() {
+            let limits = HttpLimits {
+                max_connections: 8,
+                header_timeout: Duration::from_millis(300),
+            };
+            let (endpoint, stop) = limited(ip, limits).await;
+            let addr = endpoint.local_addr();
+            let closed = tokio::task::spawn_blocking(move || {
+                use std::io::Write;
+                let mut slow = std::net::TcpStream::connect(addr).expect("connect");
+                slow.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+                    .expect("half a header");
+                closed_by_the_server(&mut slow)
+            })
+            .await
+            .expect("join");
+            assert!(
+                closed,
+                "a half-sent header held the connection open over {ip}"
+            );
+            stop.send(true).expect("stop");
+            endpoint.stopped().await;
+        }
     }
 }

@@ -99,7 +99,7 @@ impl MirrorRoute {
         let start = out.len();
         out.extend_from_slice(&head[..head_len]);
         if let Some(key) = &self.key {
-            let auth = AuthOption::sign(key, now_secs as u32, destination, inner);
+            let auth = AuthOption::sign(key, now_secs as u32, repr.flags, destination, inner);
             out.extend_from_slice(&auth.to_bytes());
         }
         let options = self.options_len(destination);
@@ -164,7 +164,7 @@ mod tests {
             .expect("options")
             .expect("auth option");
         assert_eq!(auth.key_id, 4);
-        assert!(key.verify(auth.tag, 1_000, destination, b"req"));
+        assert!(key.verify(auth.tag, 1_000, 0, destination, b"req"));
     }
 
     #[test]

@@ -62,6 +62,8 @@ fn fixture(width: u32, height: u32) -> tempfile::TempDir {
         stage: false,
         promote: false,
         force: false,
+        retire: false,
+        accept_previous_for: None,
     })
     .expect("keygen");
     dir

@@ -70,6 +70,15 @@ pub struct RunArgs {
     /// Payload bytes per Trickles data packet.
     #[arg(long, value_name = "N")]
     pub mss: Option<usize>,
+    /// Requests per 32 s (freshness + clock skew) the replay filter is sized for (default
+    /// 1048576); beyond it valid requests start to be dropped as replays.
+    #[arg(long, value_name = "N")]
+    pub replay_capacity: Option<usize>,
+    /// Serve the UDP listen addresses together with another process already serving them
+    /// (SO_REUSEPORT: the kernel splits the clients between the processes). Without it an
+    /// address already in use is refused.
+    #[arg(long)]
+    pub share_port: bool,
     /// Directory of source images for the watermarking application (`/wm/<image>?text=...`).
     #[arg(long, value_name = "DIR")]
     pub watermark_root: Option<PathBuf>,
@@ -99,6 +108,13 @@ pub struct KeygenArgs {
     /// Make the accepted-only key current, keeping the current one accepted (stage two).
     #[arg(long, conflicts_with = "epoch")]
     pub promote: bool,
+    /// Remove the previous key: it opens no continuation from the next reload on.
+    #[arg(long, conflicts_with_all = ["rotate", "stage", "promote", "epoch"])]
+    pub retire: bool,
+    /// Seconds the old key stays accepted after `--rotate` or `--promote` (default 32: the
+    /// freshness limit plus the clock skew).
+    #[arg(long, value_name = "SECONDS")]
+    pub accept_previous_for: Option<u64>,
     /// Overwrite an existing file instead of refusing (when creating a new file).
     #[arg(long)]
     pub force: bool,

@@ -12,6 +12,8 @@
 //! balancers: ["10.0.0.1:4433"]            # trickles-balancers relaying here (udp::balancer_relay)
 //! dsr_vips: ["198.51.100.10:4433"]        # direct return from the VIP (udp::direct_return)
 //! dsr_vip_freebind: false                 # bind the VIP before it is on an interface
+//! replay_capacity: 1048576                # requests per 32 s the replay filter is sized for
+//! share_port: false                       # join another process already serving `listen`
 //! ```
 //!
 //! Every key is optional in the file; unknown keys are errors (a typo must not be silently
@@ -38,6 +40,10 @@ pub const MIN_MSS: usize = 256;
 pub const MAX_MSS: usize = 8_800;
 /// Largest accepted `workers`.
 pub const MAX_WORKERS: usize = 1_024;
+/// Smallest accepted `replay_capacity`.
+pub const MIN_REPLAY_CAPACITY: usize = 1_024;
+/// Largest accepted `replay_capacity` (about 1 GiB of filter at the default 10⁻⁶).
+pub const MAX_REPLAY_CAPACITY: usize = 1 << 26;
 
 /// The configuration file as written (every key optional); [`Settings::load`] merges it with
 /// the flags and validates it. The lab writes configuration files by serializing this type.
@@ -83,6 +89,12 @@ pub struct ServerConfigFile {
     /// Render cache budget of the watermarking application, in MiB.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub watermark_cache_mb: Option<u64>,
+    /// Requests per generation (freshness + skew, 32 s) the replay filter is sized for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replay_capacity: Option<usize>,
+    /// Share the UDP listen addresses with another process already serving them.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub share_port: bool,
 }
 
 impl ServerConfigFile {
@@ -121,6 +133,12 @@ pub struct Settings {
     pub direct_return: DirectReturnSettings,
     /// The watermarking application, when configured.
     pub watermark: Option<crate::watermark::WatermarkSettings>,
+    /// Requests per generation the replay filter is sized for, if set (otherwise the core's
+    /// default, 2²⁰).
+    pub replay_capacity: Option<usize>,
+    /// Share the UDP listen addresses with another process (otherwise an address already
+    /// served is refused: "address in use by another process").
+    pub share_port: bool,
 }
 
 /// Where a setting came from, to point errors at it.
@@ -193,6 +211,8 @@ impl Settings {
         let workers = args.workers.or(file.workers);
         let mss_from_flag = args.mss.is_some();
         let mss = args.mss.or(file.mss);
+        let replay_from_flag = args.replay_capacity.is_some();
+        let replay_capacity = args.replay_capacity.or(file.replay_capacity);
         let balancers = if args.balancers.is_empty() {
             file.balancers.clone()
         } else {
@@ -293,6 +313,18 @@ impl Settings {
                 ));
             }
         }
+        if let Some(n) = replay_capacity {
+            if !(MIN_REPLAY_CAPACITY..=MAX_REPLAY_CAPACITY).contains(&n) {
+                return Err(at.error(
+                    "replay_capacity",
+                    replay_from_flag,
+                    format!(
+                        "replay_capacity = {n}, must be between {MIN_REPLAY_CAPACITY} and \
+                         {MAX_REPLAY_CAPACITY} requests per 32 s"
+                    ),
+                ));
+            }
+        }
         let flag_or_file = |flag: Option<PathBuf>, file: Option<PathBuf>| {
             flag.map(|p| (p, true))
                 .or(file.map(|p| (in_file(p), false)))
@@ -317,6 +349,8 @@ impl Settings {
             balancers,
             direct_return,
             watermark,
+            replay_capacity,
+            share_port: args.share_port || file.share_port,
         })
     }
 }
@@ -364,6 +398,8 @@ mod tests {
             watermark_root: Some("images".into()),
             watermark_font: Some("font.ttf".into()),
             watermark_cache_mb: Some(64),
+            replay_capacity: Some(1 << 21),
+            share_port: true,
         };
         let settings = written_and_loaded(dir.path(), &file);
         assert_eq!(
@@ -386,6 +422,8 @@ mod tests {
                     font: dir.path().join("font.ttf"),
                     cache_mb: 64,
                 }),
+                replay_capacity: Some(1 << 21),
+                share_port: true,
             }
         );
     }

@@ -53,6 +53,16 @@ pub enum ServerError {
         reason: String,
     },
 
+    /// A listen address is served by another process and sharing was not asked for.
+    #[error(
+        "cannot bind {addr}: address in use by another process; stop it, choose another \
+         address, or pass --share-port (`share_port: true`) to serve it together"
+    )]
+    AddressInUse {
+        /// The address asked for.
+        addr: std::net::SocketAddr,
+    },
+
     /// A socket could not be created, configured or bound.
     #[error("cannot bind {addr}: {source}")]
     Bind {
@@ -115,6 +125,7 @@ impl From<NetfnError> for ServerError {
     fn from(error: NetfnError) -> Self {
         match error {
             NetfnError::Bind { addr, source } => ServerError::Bind { addr, source },
+            NetfnError::AddressInUse { addr, .. } => ServerError::AddressInUse { addr },
             NetfnError::Runtime { what, source } => ServerError::Runtime { what, source },
             NetfnError::Metrics(error) => ServerError::Metrics(error),
             NetfnError::Config(error) => ServerError::ConfigInvalid {

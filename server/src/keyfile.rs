@@ -11,6 +11,12 @@
 //!   everywhere; then `keygen --promote` makes it current (the old key stays accepted); roll out
 //!   again.
 //!
+//! The old key is not accepted for ever: `--rotate` and `--promote` write the time it retires,
+//! [`RETIRE_AFTER_SECS`] later by default (one freshness period plus the clock skew: every
+//! continuation it sealed is stale by then; `--accept-previous-for SECONDS` for a slower
+//! roll-out). From then on it opens no continuation. `keygen --retire` removes it at once.
+//! A staged key carries no retirement time.
+//!
 //! The format is a YAML list, the current key first, at most one previous key after it:
 //!
 //! ```yaml
@@ -18,6 +24,7 @@
 //!   secret: 8f0c...(64 hex digits, 32 bytes)
 //! - epoch: 1
 //!   secret: 5b1e...
+//!   accepted_until: 1764860000   # UNIX seconds; absent: accepted until the next change
 //! ```
 //!
 //! Files are written with mode 0600 (through a temporary file and a rename, so a reader never
@@ -30,10 +37,15 @@ use std::path::{Path, PathBuf};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use trickles::crypto::{Key, KeyRing};
+use trickles::time::Instant;
 
 use crate::error::ServerError;
 
 pub use trickles::crypto::SECRET_LEN;
+
+/// Seconds a previous key keeps opening continuations after `--rotate` or `--promote`: the
+/// freshness limit plus the allowed clock skew of the core's defaults (30 s + 2 s).
+pub const RETIRE_AFTER_SECS: u64 = 32;
 
 /// One key: its epoch and its secret.
 #[derive(Clone, PartialEq, Eq)]
@@ -61,6 +73,9 @@ pub struct KeyFile {
     pub current: KeyEntry,
     /// Another key still (or already) accepted, never used to seal.
     pub previous: Option<KeyEntry>,
+    /// When (UNIX seconds) the previous key stops opening continuations; `None` for a staged
+    /// key (or a file written before retirement existed).
+    pub previous_until: Option<u64>,
 }
 
 /// One list item as it is written in YAML.
@@ -69,6 +84,8 @@ pub struct KeyFile {
 struct KeyEntryYaml {
     epoch: u8,
     secret: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    accepted_until: Option<u64>,
 }
 
 impl KeyFile {
@@ -80,13 +97,15 @@ impl KeyFile {
                 secret: random_secret(),
             },
             previous: None,
+            previous_until: None,
         }
     }
 
     /// The file after a rotation: a fresh random key becomes current (epoch `epoch`, or the
-    /// current epoch + 1 wrapping), the current key becomes the previous one, and the older
-    /// previous key is dropped. Fails if `epoch` equals the current epoch.
-    pub fn rotated(&self, epoch: Option<u8>) -> Result<Self, String> {
+    /// current epoch + 1 wrapping), the current key becomes the previous one, accepted until
+    /// `retire_at` (UNIX seconds), and the older previous key is dropped. Fails if `epoch`
+    /// equals the current epoch.
+    pub fn rotated(&self, epoch: Option<u8>, retire_at: u64) -> Result<Self, String> {
         let epoch = epoch.unwrap_or(self.current.epoch.wrapping_add(1));
         if epoch == self.current.epoch {
             return Err(format!("new epoch {epoch} equals the current epoch"));
@@ -97,6 +116,7 @@ impl KeyFile {
                 secret: random_secret(),
             },
             previous: Some(self.current.clone()),
+            previous_until: Some(retire_at),
         })
     }
 
@@ -113,12 +133,14 @@ impl KeyFile {
                 epoch,
                 secret: random_secret(),
             }),
+            previous_until: None,
         })
     }
 
     /// The file with its two keys swapped: the accepted-only key seals from now on and the
-    /// current one stays accepted. Stage two of a drop-free rotation.
-    pub fn promoted(&self) -> Result<Self, String> {
+    /// current one stays accepted until `retire_at` (UNIX seconds). Stage two of a drop-free
+    /// rotation.
+    pub fn promoted(&self, retire_at: u64) -> Result<Self, String> {
         let next = self
             .previous
             .clone()
@@ -126,6 +148,19 @@ impl KeyFile {
         Ok(KeyFile {
             current: next,
             previous: Some(self.current.clone()),
+            previous_until: Some(retire_at),
+        })
+    }
+
+    /// The file without its previous key: the old key opens nothing from the next reload.
+    pub fn retired(&self) -> Result<Self, String> {
+        if self.previous.is_none() {
+            return Err("holds a single key: nothing to retire".into());
+        }
+        Ok(KeyFile {
+            current: self.current.clone(),
+            previous: None,
+            previous_until: None,
         })
     }
 
@@ -138,6 +173,16 @@ impl KeyFile {
                 .unwrap_or_default();
             ServerError::key_file(path, format!("{at}{e}"))
         })?;
+        if let Some(first) = items.first().filter(|item| item.accepted_until.is_some()) {
+            return Err(ServerError::key_file(
+                path,
+                format!(
+                    "key 1 (epoch {}) is the current key: `accepted_until` belongs to the second",
+                    first.epoch
+                ),
+            ));
+        }
+        let previous_until = items.get(1).and_then(|item| item.accepted_until);
         let mut entries = Vec::with_capacity(items.len());
         for (index, item) in items.iter().enumerate() {
             let secret = decode_secret(&item.secret).map_err(|reason| {
@@ -170,16 +215,22 @@ impl KeyFile {
                 ));
             }
         }
-        Ok(KeyFile { current, previous })
+        Ok(KeyFile {
+            current,
+            previous,
+            previous_until,
+        })
     }
 
     /// The YAML text of this key file.
     pub fn to_yaml(&self) -> String {
         let items: Vec<KeyEntryYaml> = std::iter::once(&self.current)
             .chain(self.previous.as_ref())
-            .map(|k| KeyEntryYaml {
+            .enumerate()
+            .map(|(index, k)| KeyEntryYaml {
                 epoch: k.epoch,
                 secret: hex::encode(k.secret),
+                accepted_until: self.previous_until.filter(|_| index == 1),
             })
             .collect();
         let body = serde_yaml::to_string(&items).unwrap_or_default();
@@ -217,14 +268,17 @@ impl KeyFile {
     }
 
     /// The key ring the protocol core verifies and seals continuations with: the first key
-    /// seals, the second is also accepted.
+    /// seals, the second is also accepted (until its retirement time, if it has one).
     pub fn key_ring(&self) -> KeyRing {
         let current = Key::from_secret(self.current.epoch, &self.current.secret);
-        match &self.previous {
-            None => KeyRing::new(current),
-            Some(previous) => {
-                KeyRing::with_previous(current, Key::from_secret(previous.epoch, &previous.secret))
-            }
+        let Some(previous) = &self.previous else {
+            return KeyRing::new(current);
+        };
+        let ring =
+            KeyRing::with_previous(current, Key::from_secret(previous.epoch, &previous.secret));
+        match self.previous_until {
+            Some(seconds) => ring.retire_previous_at(Instant(seconds.saturating_mul(1_000_000))),
+            None => ring,
         }
     }
 }

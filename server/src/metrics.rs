@@ -17,7 +17,8 @@
 //! | `trickles_server_continuations_rejected_total{reason}` | drops, by the core's `DropReason` name (`malformed`, `version`, `mac`, `epoch`, `stale`, `replay`, `proof`, `too_early`, `window`, `app`, ...) or the driver's `truncated` / `address_family` / `untrusted_encap` / `malformed_encap` (balancer relays, `udp::balancer_relay`) |
 //! | `trickles_server_hellos_total` | HELLOs answered |
 //! | `trickles_server_send_errors_total` | datagrams the kernel refused |
-//! | `trickles_server_soft_state_bytes` | replay-filter memory of all workers |
+//! | `trickles_server_soft_state_bytes` | replay-filter memory (one filter per process) |
+//! | `trickles_server_replay_inserts_total`, `_capacity`, `_occupancy_ratio`, `_false_positive_ratio` | the replay filter's load (`udp::replay_watch`) |
 //! | `trickles_server_http_requests_total` | requests to the HTTP/TCP baseline |
 //! | `trickles_server_build_info{version,profile}`, `process_*` | which build runs; CPU, memory, descriptors (netfn's standard metrics) |
 

@@ -25,7 +25,7 @@ use crate::keyfile::KeyFile;
 use crate::metrics::ServerMetrics;
 use crate::static_files::StaticFiles;
 use crate::udp::vip_sockets::host_warnings;
-use crate::udp::UdpDriver;
+use crate::udp::{UdpDriver, UdpListen};
 use crate::watermark::router::ServedApplications;
 use crate::watermark::Watermark;
 use crate::{http_baseline, http_listener};
@@ -60,7 +60,14 @@ impl RunningServer {
             Some(watermark) => Some(Arc::new(Watermark::new(watermark)?)),
             None => None,
         };
-        let apps = Arc::new(ServedApplications::new(files.clone(), watermark.clone()));
+        let render_threads = settings
+            .watermark
+            .as_ref()
+            .map_or(1, |w| w.cache_limits().max_concurrent_renders);
+        let apps = Arc::new(
+            ServedApplications::new(files.clone(), watermark.clone())
+                .rendering_off_the_datapath(render_threads),
+        );
         let metrics = ServerMetrics::new()?;
         if let Some(watermark) = &watermark {
             let collector = crate::watermark::metrics::WatermarkCollector::new(watermark.clone())?;
@@ -92,8 +99,11 @@ impl RunningServer {
 
         let udp = match (&keys, settings.listen.is_empty()) {
             (Some(keys), false) => Some(UdpDriver::start(
-                &settings.listen,
-                settings.workers,
+                &UdpListen {
+                    addrs: settings.listen.clone(),
+                    workers: settings.workers,
+                    share_port: settings.share_port,
+                },
                 &settings.direct_return,
                 &server_config(&settings),
                 keys.key_ring(),
@@ -186,7 +196,12 @@ impl RunningServer {
             ("tcp_listen", fresh.tcp_listen != old.tcp_listen),
             ("metrics", fresh.metrics != old.metrics),
             ("workers", fresh.workers != old.workers),
+            ("share_port", fresh.share_port != old.share_port),
             ("mss", fresh.mss != old.mss),
+            (
+                "replay_capacity",
+                fresh.replay_capacity != old.replay_capacity,
+            ),
             ("watermark", fresh.watermark != old.watermark),
             ("dsr_vips", fresh.direct_return != old.direct_return),
         ] {
@@ -236,6 +251,9 @@ fn server_config(settings: &Settings) -> ServerConfig {
     let mut config = ServerConfig::default();
     if let Some(mss) = settings.mss.and_then(|m| u16::try_from(m).ok()) {
         config.mss = mss;
+    }
+    if let Some(capacity) = settings.replay_capacity {
+        config.replay_capacity = capacity;
     }
     config
 }

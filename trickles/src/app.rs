@@ -40,6 +40,11 @@ pub enum AppError {
     /// Anything else (I/O error, ...).
     #[error("internal error: {0}")]
     Internal(String),
+    /// The answer is being prepared off the datapath (e.g. an image rendering) and is not
+    /// ready yet. The server drops the datagram *without* an answer; the client's retry (a
+    /// HELLO resent after its timeout, a request retransmitted) finds it ready.
+    #[error("busy: retry later")]
+    Busy,
 }
 
 impl AppError {
@@ -50,6 +55,7 @@ impl AppError {
             AppError::BadRequest(_) => 2,
             AppError::Changed => 3,
             AppError::Internal(_) => 4,
+            AppError::Busy => 6,
         }
     }
 }

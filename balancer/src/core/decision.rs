@@ -16,7 +16,7 @@
 //!                 has a connection id (≥ 10 bytes)? ──no──▶ drop (too_short)
 //!                           │yes
 //!                           ▼
-//!       Maglev(reduce(mix(conn_id), M)) or spray ──none──▶ drop (no_backend)
+//!       Maglev(reduce(hash_k(conn_id), M)) or spray ──none──▶ drop (no_backend)
 //!                           │
 //!                           ▼
 //!       Forward: encap(peer = client, DSR flag in direct-return mode, VIA = the upstream relay

@@ -1,8 +1,8 @@
 //! [`MaglevTable`]: Maglev consistent hashing (Eisenbud et al., NSDI 2016, §3.4) with weights.
 //!
 //! The table has a prime number `M` of slots; each slot names a backend. A datagram goes to the
-//! backend of slot `reduce(mix(conn_id), M)` (a multiply-shift range reduction, see
-//! [`super::constants::reduce`]), so every packet of a connection reaches the same replica
+//! backend of slot `reduce(hash_k(conn_id), M)` (a keyed hash, [`super::conn_hash`], then a
+//! multiply-shift range reduction, see [`super::constants::reduce`]), so every packet of a connection reaches the same replica
 //! while the pool is stable. Each backend has a permutation of the slots, defined by two hashes
 //! of its **name**: `offset = h0(name) mod M`, `skip = h1(name) mod (M − 1) + 1`, and
 //! `permutation[j] = (offset + j·skip) mod M` (a full permutation because `M` is prime). The
@@ -21,7 +21,8 @@ use std::hash::Hasher;
 
 use siphasher::sip::SipHasher13;
 
-use super::constants::{mix, reduce, MAX_TABLE_SIZE, PERMUTATION_KEYS};
+use super::conn_hash::ConnHashKey;
+use super::constants::{reduce, MAX_TABLE_SIZE, PERMUTATION_KEYS};
 
 /// One backend as the table sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -61,6 +62,8 @@ pub struct MaglevTable {
     entries: Vec<u32>,
     /// Backend names, sorted (index = the value stored in `entries`).
     names: Vec<String>,
+    /// Keys the connection-id hash.
+    key: ConnHashKey,
 }
 
 /// True when `n` is prime (trial division; table sizes are small).
@@ -117,6 +120,7 @@ impl MaglevTable {
             return Ok(MaglevTable {
                 entries: Vec::new(),
                 names,
+                key: ConnHashKey::public(),
             });
         }
 
@@ -159,7 +163,21 @@ impl MaglevTable {
                 }
             }
         }
-        Ok(MaglevTable { entries, names })
+        Ok(MaglevTable {
+            entries,
+            names,
+            key: ConnHashKey::public(),
+        })
+    }
+
+    /// The table hashing connection ids with `key` (a table is built with a public key).
+    pub fn with_key(self, key: ConnHashKey) -> Self {
+        MaglevTable { key, ..self }
+    }
+
+    /// The key of the connection-id hash.
+    pub fn hash_key(&self) -> ConnHashKey {
+        self.key
     }
 
     /// Number of slots (0 for an empty table).
@@ -180,7 +198,7 @@ impl MaglevTable {
     /// The slot a connection id maps to (`None` for an empty table).
     pub fn slot(&self, conn_id: u64) -> Option<usize> {
         let size = self.entries.len() as u64;
-        (size > 0).then(|| reduce(mix(conn_id), size) as usize)
+        (size > 0).then(|| reduce(self.key.hash(conn_id), size) as usize)
     }
 
     /// The backend (index into [`MaglevTable::names`]) serving a connection id.

@@ -154,6 +154,13 @@ impl ForwardingTable {
         &self.upstreams
     }
 
+    /// The table hashing connection ids with `key` before the Maglev lookup
+    /// ([`super::conn_hash`]).
+    pub fn with_hash_key(mut self, key: super::conn_hash::ConnHashKey) -> Self {
+        self.maglev = self.maglev.with_key(key);
+        self
+    }
+
     /// True when `address` is a configured upstream relay.
     pub fn is_upstream(&self, address: SocketAddr) -> bool {
         self.upstreams.contains(&address)

@@ -95,7 +95,7 @@ pub const ENDPOINT_OFF_PORT: u32 = 2;
 /// `offsetof(struct trk_endpoint, addr)`.
 pub const ENDPOINT_OFF_ADDR: u32 = 4;
 /// `sizeof(struct trk_generation)`.
-pub const GENERATION_SIZE: u32 = 8;
+pub const GENERATION_SIZE: u32 = 24;
 /// `sizeof(struct trk_config)`.
 pub const CONFIG_SIZE: u32 = 16;
 /// `offsetof(struct trk_config, gateway_mac)`.
@@ -214,6 +214,10 @@ pub struct Generation {
     pub table_size: u32,
     /// [`GENERATION_DIRECT_RETURN`].
     pub flags: u32,
+    /// The connection-id hash key ([`crate::core::ConnHashKey::words`]).
+    pub hash_k0: u64,
+    /// Its second word.
+    pub hash_k1: u64,
 }
 
 /// `struct trk_config`: which generation serves, and how frames leave.

@@ -130,6 +130,8 @@ impl XdpBalancer {
                     Generation {
                         table_size: table.maglev().size() as u32,
                         flags,
+                        hash_k0: table.maglev().hash_key().words().0,
+                        hash_k1: table.maglev().hash_key().words().1,
                     },
                     0,
                 )

@@ -6,6 +6,7 @@ mod cli;
 mod loopback_pool;
 mod maglev_properties;
 mod real_processes;
+mod second_instance;
 mod support;
 mod through_mirror;
 mod xdp_datapath;

@@ -245,3 +245,46 @@ fn trickles_silent_server_times_out_with_a_clear_message() {
         stderr_of(&output)
     );
 }
+
+/// Names in `dir`, sorted.
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Getting `url` (no such file) into `-o DIR/copy`: exit 3, and nothing left in DIR.
+fn assert_missing_file_leaves_no_output(url: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("copy");
+    let output = client(&["get", url, "-o", out.to_str().unwrap(), "-q"]);
+    assert_eq!(output.status.code(), Some(3), "{}", stderr_of(&output));
+    assert!(
+        names_in(dir.path()).is_empty(),
+        "{:?}",
+        names_in(dir.path())
+    );
+}
+
+#[test]
+fn trickles_not_found_leaves_no_output_file() {
+    let (server, _) = serve_trickles("127.0.0.1:0");
+    assert_missing_file_leaves_no_output(&server.url("/missing.bin"));
+}
+
+#[test]
+fn http_not_found_leaves_no_output_file() {
+    let (server, _) = serve("[::1]:0");
+    assert_missing_file_leaves_no_output(&server.url("/missing.bin"));
+}
+
+#[test]
+fn completed_get_leaves_only_the_named_file() {
+    let (server, body) = serve_trickles("127.0.0.1:0");
+    let (dir, _, _) = get_with_stats(&server.url("/dir/file.bin"), &["-q"]);
+    assert_eq!(names_in(dir.path()), ["copy", "stats.json"]);
+    assert!(std::fs::read(dir.path().join("copy")).unwrap() == body);
+}

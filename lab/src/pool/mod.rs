@@ -145,6 +145,8 @@ pub struct Pool<'t> {
     mirror: Option<Service<MirrorSpec>>,
     relay: Option<AlternatingRelay>,
     service: SocketAddr,
+    /// Each replica's own Trickles address.
+    replica_addrs: Vec<SocketAddr>,
     http: Option<SocketAddr>,
     watch: PoolWatch,
     victim: Option<usize>,
@@ -227,6 +229,7 @@ impl<'t> Pool<'t> {
             topology,
             watch: PoolWatch::new(spec.replicas),
             service: listen[0],
+            replica_addrs: listen.clone(),
             spec,
             replicas,
             balancer: None,
@@ -309,6 +312,11 @@ impl<'t> Pool<'t> {
             self.service,
             path.trim_start_matches('/')
         )
+    }
+
+    /// Each replica's own Trickles address (what a client choosing among them is given).
+    pub fn replica_addrs(&self) -> &[SocketAddr] {
+        &self.replica_addrs
     }
 
     /// `http://ADDR/path` of the HTTP baseline, if the pool serves one.

@@ -7,8 +7,10 @@
 //!   specific matching pattern wins; hosts on a trusted network, the lab);
 //! - a peer with **keys** must tag every datagram ([`AuthOption`]); if it also lists addresses,
 //!   the tag is accepted only from them, otherwise from anywhere (roaming, behind NAT);
-//! - its **reach** is `peers` (the default: destinations must match some peer's address) or
-//!   `any` (a server side that answers roaming clients at addresses no configuration lists).
+//! - its **reach** is `peers` (the default: destinations must match some peer's address, and
+//!   a client-side peer only a *server-side* peer's: the mirror is a path between clients and
+//!   servers, not a relay between clients) or `any` (a server side that answers roaming clients
+//!   at addresses no configuration lists).
 //!
 //! Everything else is refused and counted; the mirror answers nobody it does not forward for.
 //! Lookups scan the peer list: configurations hold a handful of peers, and a scan over a few
@@ -101,6 +103,8 @@ pub struct Request<'a> {
     pub from: SocketAddr,
     /// Destination named in its encapsulation header.
     pub destination: SocketAddr,
+    /// Flags of its encapsulation header (covered by the tag).
+    pub flags: u8,
     /// The authentication option, if it carries one.
     pub auth: Option<AuthOption>,
     /// The carried datagram.
@@ -180,7 +184,13 @@ impl PeerTable {
             return Err(Reject::UnknownKey);
         }
         let key = &peer.keys[position];
-        if !key.verify(auth.tag, auth.timestamp, request.destination, request.inner) {
+        if !key.verify(
+            auth.tag,
+            auth.timestamp,
+            request.flags,
+            request.destination,
+            request.inner,
+        ) {
             return Err(Reject::BadTag);
         }
         if !timestamp_fresh(auth.timestamp, now_secs, max_skew_secs) {
@@ -189,12 +199,19 @@ impl PeerTable {
         Ok(id)
     }
 
-    /// Whether the peer `source` may have datagrams forwarded to `destination`.
+    /// Whether the peer `source` may have datagrams forwarded to `destination`: with reach
+    /// `peers`, a destination some peer's patterns match, and for a client-side source some
+    /// *server-side* peer's patterns.
     pub fn may_reach(&self, source: PeerId, destination: SocketAddr) -> bool {
-        match self.get(source).map(|p| p.reach) {
-            Some(Reach::Any) => true,
-            Some(Reach::Peers) => self.by_address(destination).is_some(),
-            None => false,
+        let Some(peer) = self.get(source) else {
+            return false;
+        };
+        match (peer.reach, peer.side) {
+            (Reach::Any, _) => true,
+            (Reach::Peers, Side::Server) => self.by_address(destination).is_some(),
+            (Reach::Peers, Side::Client) => self.peers.iter().any(|p| {
+                p.side == Side::Server && p.addresses.iter().any(|a| a.matches(destination))
+            }),
         }
     }
 }
@@ -261,6 +278,7 @@ mod tests {
         Request {
             from: addr(from),
             destination: addr("198.18.0.1:4433"),
+            flags: 0,
             auth,
             inner: b"trickles",
         }
@@ -270,9 +288,29 @@ mod tests {
         Some(AuthOption::sign(
             key,
             timestamp as u32,
+            0,
             addr("198.18.0.1:4433"),
             b"trickles",
         ))
+    }
+
+    #[test]
+    fn tagged_datagram_with_flags_changed_on_the_way_is_refused() {
+        let t = table();
+        let mut altered = request("192.0.2.1:5000", signed(&laptop_key(), NOW));
+        altered.flags = trickles_netfn::encap::FLAG_DIRECT_RETURN;
+        assert_eq!(t.authenticate(&altered, NOW, SKEW), Err(Reject::BadTag));
+    }
+
+    #[test]
+    fn client_side_peers_reach_only_server_side_peers() {
+        let t = table();
+        // The office (client side) is a configured peer, but not a server.
+        assert!(!t.may_reach(PeerId(0), addr("203.0.113.9:4000")));
+        assert!(!t.may_reach(PeerId(2), addr("127.0.0.1:5000")));
+        assert!(t.may_reach(PeerId(2), addr("198.18.0.1:4433")));
+        // The server side answers clients.
+        assert!(t.may_reach(PeerId(1), addr("203.0.113.9:4000")));
     }
 
     #[test]
@@ -354,6 +392,10 @@ mod tests {
         let t = table();
         assert!(t.may_reach(PeerId(0), addr("198.18.0.1:4433")));
         assert!(!t.may_reach(PeerId(0), addr("192.0.2.1:53")));
+        assert!(
+            !t.may_reach(PeerId(0), addr("198.18.0.7:4433")),
+            "a lab client"
+        );
         assert!(t.may_reach(PeerId(1), addr("192.0.2.1:5000")));
         assert!(!t.may_reach(PeerId(99), addr("198.18.0.1:4433")));
     }

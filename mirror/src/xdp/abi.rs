@@ -160,7 +160,9 @@ pub struct Pattern {
     /// The port (exact patterns), network byte order in memory.
     pub port: u16,
     /// The peer's index.
-    pub peer: u16,
+    pub peer: u8,
+    /// 1 when the peer is server-side.
+    pub server: u8,
     /// `AddressPattern::specificity`.
     pub rank: u16,
     /// IPv4 in the first 4 bytes, or IPv6.

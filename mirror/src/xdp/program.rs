@@ -203,7 +203,8 @@ impl XdpMirror {
                             family,
                             prefix_len: abi::PATTERN_EXACT as u8,
                             port: u16::from_ne_bytes(address.port().to_be_bytes()),
-                            peer: index as u16,
+                            peer: index as u8,
+                            server: u8::from(peer.side == Side::Server),
                             rank: pattern.specificity(),
                             addr,
                         }
@@ -214,7 +215,8 @@ impl XdpMirror {
                             family,
                             prefix_len: len,
                             port: 0,
-                            peer: index as u16,
+                            peer: index as u8,
+                            server: u8::from(peer.side == Side::Server),
                             rank: pattern.specificity(),
                             addr,
                         }

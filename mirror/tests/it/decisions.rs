@@ -411,3 +411,41 @@ proptest::proptest! {
         proptest::prop_assert!(bytes_out <= bytes_in);
     }
 }
+
+/// `wrap(destination, inner)` with the DIRECT_RETURN flag set in its header.
+fn wrap_direct_return(destination: SocketAddr, inner: &[u8]) -> Vec<u8> {
+    let mut wire = wrap(destination, inner);
+    wire[trickles_netfn::encap::field::FLAGS] |= trickles_netfn::encap::FLAG_DIRECT_RETURN;
+    wire
+}
+
+#[test]
+fn client_cannot_ask_for_direct_return_through_the_mirror() {
+    let mut m = perfect();
+    let fate = m.on_datagram(
+        Instant(0),
+        NOW_SECS,
+        client(),
+        &wrap_direct_return(server(), b"REQUEST"),
+    );
+    assert!(matches!(fate, Ok(Fate::Scheduled { .. })), "{fate:?}");
+    let out = release_all(&mut m, Instant(0));
+    let (header, inner) = EncapRepr::parse(&out[0].datagram).expect("header");
+    assert_eq!(
+        header.flags, 0,
+        "the replica would answer around the mirror"
+    );
+    assert_eq!(inner, b"REQUEST");
+}
+
+#[test]
+fn client_side_peer_cannot_reach_another_client_side_peer() {
+    let mut m = perfect();
+    let laptop = MirrorRoute::new(mirror_addr()).with_key(laptop_key());
+    let to_client = laptop.wrap(client(), b"hello, neighbour", NOW_SECS);
+    assert_eq!(
+        m.on_datagram(Instant(0), NOW_SECS, addr("127.0.0.1:50505"), &to_client),
+        Err(Reject::DestinationNotAllowed)
+    );
+    assert!(release_all(&mut m, Instant(u64::MAX)).is_empty());
+}

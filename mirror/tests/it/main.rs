@@ -5,6 +5,7 @@
 mod binary;
 mod config;
 mod decisions;
+mod largest_hello;
 mod loopback;
 mod trickles_transfer;
 mod tunnel;

@@ -15,7 +15,7 @@ use trickles_mirror::reject::Reject;
 use trickles_mirror::xdp::abi::PASS_NAMES;
 use trickles_mirror::xdp::XdpMirror;
 use trickles_mirror::{Mirror, MirrorSettings};
-use trickles_netfn::encap::EncapRepr;
+use trickles_netfn::encap::{EncapRepr, FLAG_DIRECT_RETURN};
 use trickles_netfn::mirror_auth::{padding, AuthKey, AuthOption};
 use trickles_netfn::ConfigSource;
 use trickles_testkit::frames::{frame, parse, GATEWAY_MAC, OUR_MAC};
@@ -185,7 +185,7 @@ fn fixtures(v6: bool) -> Vec<Fixture> {
     let tagged = |key: &AuthKey, timestamp: u64, to: SocketAddr, inner: &[u8]| {
         let mut bytes = wrap(to, inner);
         let base = bytes[5] as usize;
-        let option = AuthOption::sign(key, timestamp as u32, to, inner).to_bytes();
+        let option = AuthOption::sign(key, timestamp as u32, 0, to, inner).to_bytes();
         bytes.splice(base..base, option);
         bytes[5] += option.len() as u8;
         bytes
@@ -231,6 +231,28 @@ fn fixtures(v6: bool) -> Vec<Fixture> {
         laptop_at(25),
         tagged(&key, now - 1000, vip, &inner),
     ));
+    let mut flags_changed = tagged(&key, now, vip, &inner);
+    flags_changed[4] = FLAG_DIRECT_RETURN;
+    list.push(decides(
+        "a tag over other header flags",
+        laptop_at(27),
+        flags_changed,
+    ));
+    list.push(decides(
+        "client to a client-side peer",
+        client(v6, 12),
+        wrap(one, &inner),
+    ));
+    let mut direct = wrap(vip, &inner);
+    direct[4] = FLAG_DIRECT_RETURN;
+    list.push(decides(
+        "a client asks for direct return",
+        client(v6, 13),
+        direct,
+    ));
+    let mut direct = wrap(client(v6, 14), &inner);
+    direct[4] = FLAG_DIRECT_RETURN;
+    list.push(decides("the vip asks for direct return", vip, direct));
     let mut short_option = tagged(&key, now, vip, &inner);
     short_option[base + 1] = 12;
     list.push(decides(
@@ -454,6 +476,10 @@ fn datagrams_of_an_emulated_direction_go_up_to_userspace() {
     xdp.set_locals(&emulated.listen).expect("locals");
     xdp.set_gateway(Some(GATEWAY_MAC)).expect("gateway");
     // The vip is server-side: what it sends goes toward clients, through the emulated path.
-    let failures = run(&mut xdp, &emulated, &["vip to a client"]);
+    let failures = run(
+        &mut xdp,
+        &emulated,
+        &["vip to a client", "the vip asks for direct return"],
+    );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -3,9 +3,10 @@
 //!
 //! A host that cannot be recognised by its address (a laptop behind NAT, a roaming client)
 //! shares a 128-bit key with the mirror and tags every datagram it sends there. The tag covers
-//! the key id, a timestamp, the destination the mirror is asked to forward to, and the carried
-//! datagram — everything the mirror acts on except the sender's own address, which NAT may
-//! rewrite. A forged or altered datagram fails the tag; a captured one can be replayed only
+//! the key id, a timestamp, the encapsulation header's flags (`DIRECT_RETURN` would take the
+//! answers off the mirror's path), the destination the mirror is asked to forward to, and the
+//! carried datagram — everything the mirror acts on except the sender's own address, which NAT
+//! may rewrite. A forged or altered datagram fails the tag; a captured one can be replayed only
 //! within the accepted clock skew, and only to the destination its sender chose.
 //!
 //! SipHash-2-4 is the MAC the core already uses for continuations (`siphasher`), fast on short
@@ -78,11 +79,12 @@ impl AuthKey {
         AuthKey::from_hex(id, secret).map_err(|e| e.to_string())
     }
 
-    /// The tag over (key id, timestamp, destination, carried datagram).
-    pub fn tag(&self, timestamp: u32, destination: SocketAddr, inner: &[u8]) -> u64 {
+    /// The tag over (key id, timestamp, header flags, destination, carried datagram).
+    pub fn tag(&self, timestamp: u32, flags: u8, destination: SocketAddr, inner: &[u8]) -> u64 {
         let mut hasher = SipHasher24::new_with_key(&self.secret);
         hasher.write(&[self.id]);
         hasher.write(&timestamp.to_be_bytes());
+        hasher.write(&[flags]);
         hasher.write(&destination.port().to_be_bytes());
         match destination.ip() {
             IpAddr::V4(ip) => {
@@ -99,8 +101,15 @@ impl AuthKey {
     }
 
     /// Whether `tag` is this key's tag over the same inputs (constant time in the tag).
-    pub fn verify(&self, tag: u64, timestamp: u32, destination: SocketAddr, inner: &[u8]) -> bool {
-        let expected = self.tag(timestamp, destination, inner);
+    pub fn verify(
+        &self,
+        tag: u64,
+        timestamp: u32,
+        flags: u8,
+        destination: SocketAddr,
+        inner: &[u8],
+    ) -> bool {
+        let expected = self.tag(timestamp, flags, destination, inner);
         // XOR-and-compare does not stop at the first differing byte.
         (expected ^ tag) == 0
     }
@@ -121,18 +130,27 @@ mod tests {
     #[test]
     fn tag_verifies_and_changes_with_every_covered_input() {
         let k = key();
-        let tag = k.tag(1_000, server(), b"payload");
-        assert!(k.verify(tag, 1_000, server(), b"payload"));
-        assert!(!k.verify(tag, 1_001, server(), b"payload"));
+        let tag = k.tag(1_000, 0, server(), b"payload");
+        assert!(k.verify(tag, 1_000, 0, server(), b"payload"));
+        assert!(!k.verify(tag, 1_001, 0, server(), b"payload"));
         assert!(!k.verify(
             tag,
             1_000,
+            0,
             "198.18.0.1:4434".parse().expect("addr"),
             b"payload"
         ));
-        assert!(!k.verify(tag, 1_000, server(), b"payloae"));
+        assert!(!k.verify(tag, 1_000, 0, server(), b"payloae"));
         let other_id = AuthKey::from_hex(8, "000102030405060708090a0b0c0d0e0f").expect("key");
-        assert!(!other_id.verify(tag, 1_000, server(), b"payload"));
+        assert!(!other_id.verify(tag, 1_000, 0, server(), b"payload"));
+    }
+
+    #[test]
+    fn tag_covers_the_header_flags() {
+        let k = key();
+        let tag = k.tag(1_000, 0, server(), b"payload");
+        let direct_return = crate::encap::FLAG_DIRECT_RETURN;
+        assert!(!k.verify(tag, 1_000, direct_return, server(), b"payload"));
     }
 
     #[test]

@@ -49,7 +49,7 @@ pub struct AuthOption {
     pub key_id: u8,
     /// When the sender made it (seconds since the UNIX epoch, wrapping in 2106).
     pub timestamp: u32,
-    /// [`AuthKey::tag`] over key id, timestamp, destination and carried datagram.
+    /// [`AuthKey::tag`] over key id, timestamp, header flags, destination and carried datagram.
     pub tag: u64,
 }
 
@@ -87,17 +87,18 @@ impl AuthOption {
     }
 
     /// The option a holder of `key` attaches to `inner` sent towards `destination` at
-    /// `timestamp`.
+    /// `timestamp`, in a header with `flags`.
     pub fn sign(
         key: &AuthKey,
         timestamp: u32,
+        flags: u8,
         destination: std::net::SocketAddr,
         inner: &[u8],
     ) -> Self {
         AuthOption {
             key_id: key.id,
             timestamp,
-            tag: key.tag(timestamp, destination, inner),
+            tag: key.tag(timestamp, flags, destination, inner),
         }
     }
 

@@ -20,9 +20,17 @@ use socket2::SockAddr;
 
 /// Datagrams moved per system call.
 pub const BATCH_LEN: usize = 32;
-/// Default receive buffer per datagram (Trickles packets are at most about 1.4 kB on a 1500-byte
-/// path; jumbo frames fit too).
-pub const DEFAULT_SLOT_LEN: usize = 9216;
+/// The largest datagram a Trickles end host sends: a HELLO padded to draw a first window of
+/// jumbo packets (`trickles::wire::hello::MAX_HELLO_PADDING`; a test in the mirror checks they
+/// agree).
+pub const LARGEST_END_HOST_DATAGRAM: usize = 9216;
+/// The most an encapsulation header with its options adds in front of a datagram (its length
+/// is one byte): what the mirror shim or a balancer may put in front of the largest HELLO.
+pub const MAX_ENCAPSULATION_LEN: usize = 255;
+/// Default receive buffer per datagram: the largest padded HELLO, encapsulated (Trickles
+/// packets are at most about 1.4 kB on a 1500-byte path; jumbo frames fit too). Anything
+/// longer is truncated, and counted as such.
+pub const DEFAULT_SLOT_LEN: usize = LARGEST_END_HOST_DATAGRAM + MAX_ENCAPSULATION_LEN;
 
 /// One received datagram, borrowed from a [`RecvBatch`].
 #[derive(Clone, Copy, Debug)]
@@ -269,6 +277,7 @@ impl SendBatch {
     ) -> SendOutcome {
         let mut outcome = SendOutcome::default();
         let mut rest = items;
+        let mut pending_errors = 0;
         while !rest.is_empty() {
             let chunk = &rest[..rest.len().min(BATCH_LEN)];
             match self.send_once_each(socket, chunk, &view) {
@@ -281,6 +290,15 @@ impl SendBatch {
                     rest = &rest[sent..];
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // An ICMP error for an earlier datagram, reported (and cleared) by this call on
+                // a socket that asked for them: not this datagram's fault, so it is sent again
+                // (a bounded number of times: each call clears one error).
+                Err(e)
+                    if super::error_queue::is_pending_icmp_error(&e)
+                        && pending_errors < BATCH_LEN =>
+                {
+                    pending_errors += 1;
+                }
                 Err(e) => {
                     // The first datagram of the chunk was refused (no route, too big, full
                     // buffer on a non-blocking socket, ...).

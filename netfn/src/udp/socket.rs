@@ -6,6 +6,15 @@
 //! unless the process may force it (root): a smaller buffer is logged, not fatal. A read
 //! timeout ([`POLL_INTERVAL`]) lets a blocked worker notice shutdown and reloads.
 //! [`BindOptions::free_bind`] binds an address before it is on a local interface.
+//!
+//! `SO_REUSEPORT` lets *any* process of the same user join a group, so a second instance of a
+//! network function started on an address already served would silently take a share of its
+//! traffic. [`bind_group`] therefore first binds a probe socket *without* `SO_REUSEPORT`: it
+//! fails with `EADDRINUSE` exactly when something else holds the address (another process, or
+//! a wildcard on the same port), and the group is refused with
+//! [`NetfnError::AddressInUse`] unless [`PortSharing::WithOtherProcesses`] was asked for.
+//! The probe is closed before the group binds (a process starting in that instant could still
+//! slip in; its own probe then fails).
 
 use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
@@ -19,9 +28,29 @@ pub const SOCKET_BUFFER_LEN: usize = 4 << 20;
 /// Longest a worker blocks in receive before looking at its flags.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
 
-/// Bind `count` (at least one) sockets sharing `addr`. With port 0 the first socket picks the
-/// port and the others join it.
-pub fn bind_group(addr: SocketAddr, count: usize) -> Result<Vec<UdpSocket>, NetfnError> {
+/// Whether a socket group may share its address with other processes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PortSharing {
+    /// Only the workers of this group serve the address: an address already in use is refused.
+    #[default]
+    Exclusive,
+    /// Join whatever `SO_REUSEPORT` group already serves the address (several processes share
+    /// the traffic by flow hash). `hint` is not used.
+    WithOtherProcesses,
+}
+
+/// Bind `count` (at least one) sockets sharing `addr`, refusing an address another process
+/// already serves unless `sharing` allows it (`hint`: how the binary asks for sharing, for the
+/// error). With port 0 the first socket picks the port and the others join it.
+pub fn bind_group(
+    addr: SocketAddr,
+    count: usize,
+    sharing: PortSharing,
+    hint: &'static str,
+) -> Result<Vec<UdpSocket>, NetfnError> {
+    if sharing == PortSharing::Exclusive && addr.port() != 0 {
+        probe_unused(addr, hint)?;
+    }
     let mut sockets = Vec::with_capacity(count.max(1));
     let mut target = addr;
     for _ in 0..count.max(1) {
@@ -73,6 +102,24 @@ pub fn bind_with(addr: SocketAddr, options: BindOptions) -> Result<UdpSocket, Ne
         .map_err(bind_error)?;
     socket.bind(&addr.into()).map_err(bind_error)?;
     Ok(socket.into())
+}
+
+/// Bind and close a socket without `SO_REUSEPORT` on `addr`: `EADDRINUSE` means another
+/// socket holds it.
+fn probe_unused(addr: SocketAddr, hint: &'static str) -> Result<(), NetfnError> {
+    let bind_error = |source| NetfnError::Bind { addr, source };
+    let probe = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))
+        .map_err(bind_error)?;
+    if addr.is_ipv6() {
+        probe.set_only_v6(true).map_err(bind_error)?;
+    }
+    match probe.bind(&addr.into()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            Err(NetfnError::AddressInUse { addr, hint })
+        }
+        Err(e) => Err(bind_error(e)),
+    }
 }
 
 /// Ask for [`SOCKET_BUFFER_LEN`] in both directions; a privileged process may exceed the
@@ -144,7 +191,8 @@ mod tests {
 
     #[test]
     fn sockets_of_a_group_share_one_port() {
-        let sockets = bind_group("127.0.0.1:0".parse().expect("addr"), 3).expect("bind");
+        let any_port = "127.0.0.1:0".parse().expect("addr");
+        let sockets = bind_group(any_port, 3, PortSharing::Exclusive, "x").expect("bind");
         let ports: Vec<u16> = sockets
             .iter()
             .map(|s| s.local_addr().expect("addr").port())
@@ -184,5 +232,58 @@ mod tests {
             Err(NetfnError::Bind { addr: named, .. }) => assert_eq!(named, addr),
             other => panic!("expected a bind error, got {other:?}"),
         }
+    }
+
+    fn loopbacks() -> Vec<SocketAddr> {
+        let mut addrs = vec!["127.0.0.1:0".parse().expect("v4")];
+        if UdpSocket::bind("[::1]:0").is_ok() {
+            addrs.push("[::1]:0".parse().expect("v6"));
+        }
+        addrs
+    }
+
+    #[test]
+    fn address_already_served_is_refused_unless_sharing_is_asked_for() {
+        for any_port in loopbacks() {
+            let first = bind_group(
+                any_port,
+                2,
+                PortSharing::Exclusive,
+                ", or pass --share-port",
+            )
+            .expect("first group");
+            let taken = first[0].local_addr().expect("addr");
+            let refused = bind_group(taken, 2, PortSharing::Exclusive, ", or pass --share-port")
+                .expect_err("a second exclusive group");
+            let message = refused.to_string();
+            assert!(
+                message.contains("address in use by another process")
+                    && message.contains(", or pass --share-port")
+                    && message.contains(&taken.to_string()),
+                "{message}"
+            );
+            let shared = bind_group(
+                taken,
+                2,
+                PortSharing::WithOtherProcesses,
+                ", or pass --share-port",
+            )
+            .expect("sharing asked for");
+            assert_eq!(shared.len(), 2);
+        }
+    }
+
+    #[test]
+    fn address_held_without_reuseport_is_refused_even_when_sharing() {
+        let holder = UdpSocket::bind("127.0.0.1:0").expect("holder");
+        let taken = holder.local_addr().expect("addr");
+        assert!(matches!(
+            bind_group(taken, 1, PortSharing::Exclusive, "x"),
+            Err(NetfnError::AddressInUse { .. })
+        ));
+        assert!(matches!(
+            bind_group(taken, 1, PortSharing::WithOtherProcesses, "x"),
+            Err(NetfnError::Bind { .. })
+        ));
     }
 }

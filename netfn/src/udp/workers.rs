@@ -23,8 +23,42 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::batch::RecvBatch;
-use super::socket::bind_group;
+use super::socket::{bind_group, PortSharing};
 use crate::error::NetfnError;
+
+/// Whether a group's address may be shared with other processes, and how the binary's user
+/// asks for it (named in the error when the address is taken).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Exclusivity {
+    /// Share or not.
+    pub sharing: PortSharing,
+    /// How the binary asks for sharing, ending the error's sentence: ", or pass
+    /// --share-port to serve it together" (empty when it cannot).
+    pub hint: &'static str,
+}
+
+impl Default for Exclusivity {
+    /// Exclusive, with no way to share.
+    fn default() -> Self {
+        Exclusivity {
+            sharing: PortSharing::Exclusive,
+            hint: "",
+        }
+    }
+}
+
+impl Exclusivity {
+    /// Shared with other processes when `share`, else exclusive; `hint` ends the error when
+    /// the address is taken.
+    pub fn new(share: bool, hint: &'static str) -> Self {
+        let sharing = if share {
+            PortSharing::WithOtherProcesses
+        } else {
+            PortSharing::Exclusive
+        };
+        Exclusivity { sharing, hint }
+    }
+}
 
 /// What one worker thread is given.
 #[derive(Debug)]
@@ -44,7 +78,7 @@ impl WorkerContext {
 }
 
 /// Receive one batch; 0 when the poll timeout expired or a transient error occurred (an ICMP
-/// error reported on the socket, an interrupted call). Never spins: a persistent error sleeps
+/// error reported on the socket, at once, an interrupted call). Never spins: a persistent error sleeps
 /// a millisecond.
 pub fn receive(batch: &mut RecvBatch, socket: &UdpSocket) -> usize {
     match batch.recv(socket) {
@@ -59,6 +93,9 @@ pub fn receive(batch: &mut RecvBatch, socket: &UdpSocket) -> usize {
         {
             0
         }
+        // An ICMP error for an earlier datagram, now on the socket's error queue (a socket
+        // that asked for them, `error_queue::enable`): the caller reads it there.
+        Err(e) if super::error_queue::is_pending_icmp_error(&e) => 0,
         Err(e) => {
             tracing::debug!(error = %e, "receive failed");
             std::thread::sleep(Duration::from_millis(1));
@@ -86,7 +123,22 @@ impl WorkerGroup {
     where
         F: Fn(WorkerContext) + Send + Sync + 'static,
     {
-        let sockets = bind_group(addr, workers)?;
+        Self::start_with(name, addr, workers, Exclusivity::default(), work)
+    }
+
+    /// [`WorkerGroup::start`], sharing the address with other processes or not as
+    /// `exclusivity` says ([`bind_group`]).
+    pub fn start_with<F>(
+        name: &str,
+        addr: SocketAddr,
+        workers: usize,
+        exclusivity: Exclusivity,
+        work: F,
+    ) -> Result<WorkerGroup, NetfnError>
+    where
+        F: Fn(WorkerContext) + Send + Sync + 'static,
+    {
+        let sockets = bind_group(addr, workers, exclusivity.sharing, exclusivity.hint)?;
         let local_addr = sockets[0]
             .local_addr()
             .map_err(|source| NetfnError::Bind { addr, source })?;

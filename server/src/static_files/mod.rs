@@ -3,11 +3,15 @@
 //!
 //! A Trickles request is the file's path as UTF-8 (`/dir/file.bin`); the rules it must follow
 //! are in [`request_path`]. [`Application::open`] answers the file's length and a user
-//! continuation holding the path and that length ([`ucont`]); [`Application::read_at`] serves
-//! any byte range from it with positioned reads on a handle from a small [`OpenFileCache`].
-//! If the file on this replica no longer has the length the continuation names (it was
-//! replaced, truncated, removed) the answer is [`AppError::Changed`], never different bytes.
+//! continuation holding the path and the file's identity, its length and modification time
+//! ([`ucont`], [`identity`]); [`Application::read_at`] serves any byte range from it with
+//! positioned reads on a handle from a small [`OpenFileCache`]. If the file on this replica is
+//! no longer the one the continuation names (rewritten in place, replaced, truncated, removed)
+//! the answer is [`AppError::Changed`], never different bytes: the identity is checked again
+//! after each read (`fstat`), and a write in place updates the modification time before it
+//! changes any byte, so a read that saw a new byte sees the new time too.
 
+pub mod identity;
 pub mod open_file_cache;
 pub mod request_path;
 pub mod ucont;
@@ -73,18 +77,19 @@ impl Application for StaticFiles {
         let path = request_path::validate(request)?;
         let file = self.cache.get(path)?;
         Ok(Opened {
-            ucont: ucont::encode(path, file.length()),
+            ucont: ucont::encode(path, &file.identity()),
             length: file.length(),
         })
     }
 
     fn read_at(&self, ucont: &[u8], offset: u64, buf: &mut [u8]) -> Result<usize, AppError> {
-        let (path, length) = ucont::decode(ucont)?;
+        let (path, sealed) = ucont::decode(ucont)?;
+        let length = sealed.length();
         let file = self.cache.get(path).map_err(|e| match e {
             AppError::Internal(_) => e,
             _ => AppError::Changed,
         })?;
-        if file.length() != length || offset > length {
+        if !sealed.matches(&file.identity()) || offset > length {
             return Err(AppError::Changed);
         }
         let wanted = buf
@@ -95,6 +100,13 @@ impl Application for StaticFiles {
             .map_err(|e| AppError::Internal(e.to_string()))?;
         if read < wanted {
             // The file shrank under us since it was opened.
+            return Err(AppError::Changed);
+        }
+        // After the read: a write in place that the read may have seen has updated this.
+        let now = file
+            .current_identity()
+            .map_err(|e| AppError::Internal(e.to_string()))?;
+        if !sealed.matches(&now) {
             return Err(AppError::Changed);
         }
         Ok(read)

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use trickles::app::AppError;
 
+use super::identity::FileIdentity;
 use super::request_path;
 
 /// Default number of cached handles.
@@ -23,11 +24,11 @@ pub const DEFAULT_CAPACITY: usize = 256;
 /// Default time a cached handle is trusted before the path is opened again.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(1);
 
-/// An open regular file and its length at the time it was opened.
+/// An open regular file and its identity (length, modification time) when it was opened.
 #[derive(Debug)]
 pub struct OpenFile {
     file: File,
-    length: u64,
+    identity: FileIdentity,
 }
 
 impl OpenFile {
@@ -44,13 +45,24 @@ impl OpenFile {
         }
         Ok(OpenFile {
             file,
-            length: meta.len(),
+            identity: FileIdentity::of(&meta),
         })
     }
 
     /// Length of the file in bytes when it was opened.
     pub fn length(&self) -> u64 {
-        self.length
+        self.identity.length
+    }
+
+    /// Length and modification time when it was opened.
+    pub fn identity(&self) -> FileIdentity {
+        self.identity
+    }
+
+    /// Length and modification time now (one `fstat`): a write in place since the open shows
+    /// here, not in [`OpenFile::identity`].
+    pub fn current_identity(&self) -> std::io::Result<FileIdentity> {
+        self.file.metadata().map(|meta| FileIdentity::of(&meta))
     }
 
     /// Positioned read: fill `buf` from `offset` until it is full or the file ends; returns the

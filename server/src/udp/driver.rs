@@ -1,27 +1,32 @@
 //! [`UdpDriver`]: starts the UDP workers for every listen address and stops them.
 //!
 //! Each address gets `workers` threads; each thread has its own `SO_REUSEPORT` socket and its own
-//! [`ServerEndpoint`] (own replay filter, own RNG), all serving one application behind an `Arc`.
-//! The kernel hashes a client's 4-tuple to one socket, so a client's requests meet the same
-//! replay filter; a replay from another address fails the continuation MAC, which binds the
-//! client address. No lock is shared on the packet path. With `dsr_vips`, each worker also owns
-//! a socket per VIP that its direct-return replies leave from ([`super::vip_sockets`]).
+//! [`ServerEndpoint`] (own RNG), all serving one application behind an `Arc`. The replay filter
+//! is one per process, shared by every worker of every listen address: the kernel hashes a
+//! client's 4-tuple to one socket of *one* address, but nothing stops a client (or an attacker
+//! who saw its packets) from sending a used request to another listen address or port of the
+//! same process, which must be a replay there too. A replay from another client address fails
+//! the continuation MAC, which binds the client address. The filter is lock-free on the packet
+//! path (atomic bit arrays, see [`trickles::replay`]). With `dsr_vips`, each worker also owns a
+//! socket per VIP that its direct-return replies leave from ([`super::vip_sockets`]).
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use trickles::app::{AppError, Application, Opened};
 use trickles::crypto::KeyRing;
-use trickles::server::{ServerConfig, ServerEndpoint};
+use trickles::replay::ReplayFilter;
+use trickles::server::{replay_filter_for, ServerConfig, ServerEndpoint};
 
 use super::direct_return::DirectReturnSettings;
 use super::metrics::UdpMetrics;
+use super::replay_watch::ReplayWatch;
 use super::shared_keys::SharedKeys;
 use super::vip_sockets::VipSockets;
 use super::worker::{self, WorkerShared};
 use crate::error::ServerError;
 use trickles_netfn::udp::socket;
-use trickles_netfn::WorkerGroup;
+use trickles_netfn::{Exclusivity, WorkerGroup};
 
 /// An application shared by every worker (the core takes its application by value).
 pub struct SharedApplication<A: ?Sized>(pub Arc<A>);
@@ -36,6 +41,18 @@ impl<A: Application + ?Sized> Application for SharedApplication<A> {
     }
 }
 
+/// Where the UDP workers listen.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UdpListen {
+    /// The listen addresses.
+    pub addrs: Vec<SocketAddr>,
+    /// Worker threads (one socket each) per address.
+    pub workers: usize,
+    /// Join the `SO_REUSEPORT` group of another process serving the same address instead of
+    /// refusing to start ("address in use by another process").
+    pub share_port: bool,
+}
+
 /// The running UDP workers.
 pub struct UdpDriver {
     local_addrs: Vec<SocketAddr>,
@@ -44,12 +61,12 @@ pub struct UdpDriver {
 }
 
 impl UdpDriver {
-    /// Bind `workers` sockets on each address of `listen` and start one thread per socket
-    /// (netfn's [`WorkerGroup`]), each with its own sockets on the VIPs of `direct_return`.
-    /// Fails, leaving nothing running, if any address cannot be bound.
+    /// Bind `listen.workers` sockets on each address of `listen` and start one thread per
+    /// socket (netfn's [`WorkerGroup`]), each with its own sockets on the VIPs of
+    /// `direct_return`. Fails, leaving nothing running, if any address cannot be bound, or is
+    /// served by another process and `listen.share_port` is off.
     pub fn start<A: Application + ?Sized + 'static>(
-        listen: &[SocketAddr],
-        workers: usize,
+        listen: &UdpListen,
         direct_return: &DirectReturnSettings,
         config: &ServerConfig,
         keys: KeyRing,
@@ -60,20 +77,32 @@ impl UdpDriver {
             tracing::info!(vips = ?direct_return.vips, free_bind = direct_return.free_bind,
                 "direct-return replies leave from the VIP");
         }
+        let replay = Arc::new(replay_filter_for(config));
+        let replay_watch = Arc::new(ReplayWatch::new(
+            replay.clone(),
+            metrics.replay.clone(),
+            config.replay_false_positive,
+        ));
         let shared = WorkerShared {
             keys: Arc::new(SharedKeys::new(keys.clone())),
             metrics,
             balancers: Arc::new(trickles_netfn::Published::new(Vec::new())),
+            replay,
+            replay_watch,
+            untrusted_log: Arc::default(),
         };
+        let soft_state = i64::try_from(shared.replay.memory_bytes()).unwrap_or(i64::MAX);
+        shared.metrics.soft_state_bytes.add(soft_state);
         let mut driver = UdpDriver {
-            local_addrs: Vec::with_capacity(listen.len()),
+            local_addrs: Vec::with_capacity(listen.addrs.len()),
             shared,
-            groups: Vec::with_capacity(listen.len()),
+            groups: Vec::with_capacity(listen.addrs.len()),
         };
-        for addr in listen {
+        let workers = listen.workers;
+        for addr in &listen.addrs {
             let started = Self::start_group(
                 *addr,
-                workers,
+                listen,
                 direct_return,
                 config,
                 &keys,
@@ -99,20 +128,31 @@ impl UdpDriver {
     /// starts nothing.
     fn start_group<A: Application + ?Sized + 'static>(
         addr: SocketAddr,
-        workers: usize,
+        listen: &UdpListen,
         direct_return: &DirectReturnSettings,
         config: &ServerConfig,
         keys: &KeyRing,
         app: &Arc<A>,
         shared: &WorkerShared,
     ) -> Result<WorkerGroup, ServerError> {
+        let workers = listen.workers;
+        let exclusivity = Exclusivity::new(
+            listen.share_port,
+            ", or pass --share-port (`share_port: true`) to serve it together",
+        );
         let vips = (0..workers)
             .map(|_| VipSockets::bind(direct_return).map(Some))
             .collect::<Result<Vec<_>, _>>()?;
         let vips = Mutex::new(vips);
-        let (config, keys, app, shared) =
-            (config.clone(), keys.clone(), app.clone(), shared.clone());
-        let group = WorkerGroup::start(&format!("udp-{addr}"), addr, workers, move |ctx| {
+        let (config, keys, app, shared, replay) = (
+            config.clone(),
+            keys.clone(),
+            app.clone(),
+            shared.clone(),
+            shared.replay.clone(),
+        );
+        let name = format!("udp-{addr}");
+        let group = WorkerGroup::start_with(&name, addr, workers, exclusivity, move |ctx| {
             let taken = vips
                 .lock()
                 .ok()
@@ -128,11 +168,12 @@ impl UdpDriver {
                     "socket buffers smaller than wanted (raise net.core.rmem_max / wmem_max)"
                 );
             }
-            let endpoint = ServerEndpoint::new(
+            let endpoint = ServerEndpoint::with_replay_filter(
                 config.clone(),
                 keys.clone(),
                 SharedApplication(app.clone()),
                 rand::random(),
+                replay.clone(),
             );
             worker::run(ctx, vips, endpoint, shared.clone());
         })?;
@@ -152,7 +193,15 @@ impl UdpDriver {
     /// Trust the encapsulation header from these balancer addresses (replacing the list; each
     /// worker picks it up before its next batch). See [`super::balancer_relay`].
     pub fn set_balancers(&self, balancers: Vec<SocketAddr>) {
+        if let Some(hint) = super::untrusted_encap_log::startup_hint(&balancers) {
+            tracing::info!("{hint}");
+        }
         self.shared.balancers.publish(balancers);
+    }
+
+    /// The replay filter every worker shares.
+    pub fn replay_filter(&self) -> &Arc<ReplayFilter> {
+        &self.shared.replay
     }
 
     /// Stop every worker and wait for them (at most one poll interval).
@@ -160,5 +209,7 @@ impl UdpDriver {
         for group in self.groups {
             group.stop();
         }
+        let soft_state = i64::try_from(self.shared.replay.memory_bytes()).unwrap_or(i64::MAX);
+        self.shared.metrics.soft_state_bytes.sub(soft_state);
     }
 }

@@ -69,9 +69,11 @@ pub struct UdpMetrics {
     /// `trickles_server_direct_replies_total{source}`: replies to DIRECT_RETURN requests by
     /// the address they left from (`vip`, `own_address`).
     pub direct_replies: IntCounterVec,
-    /// `trickles_server_soft_state_bytes`: replay filters of all workers (constant in the
+    /// `trickles_server_soft_state_bytes`: the process's replay filter (constant in the
     /// number of clients: the point of Trickles).
     pub soft_state_bytes: IntGauge,
+    /// `trickles_server_replay_*`: the replay filter's load ([`super::replay_watch`]).
+    pub replay: super::replay_watch::ReplayMetrics,
 }
 
 impl UdpMetrics {
@@ -122,8 +124,9 @@ impl UdpMetrics {
             )?,
             soft_state_bytes: IntGauge::new(
                 "trickles_server_soft_state_bytes",
-                "Bytes of soft state (replay filters) held by the UDP workers",
+                "Bytes of soft state (the replay filter) held by the UDP workers",
             )?,
+            replay: super::replay_watch::ReplayMetrics::new()?,
         };
         for reason in drop_reason_names() {
             metrics.continuations_rejected.with_label_values(&[reason]);
@@ -146,6 +149,7 @@ impl UdpMetrics {
         registry.register(Box::new(self.send_errors.clone()))?;
         registry.register(Box::new(self.direct_replies.clone()))?;
         registry.register(Box::new(self.soft_state_bytes.clone()))?;
+        self.replay.register(registry)?;
         Ok(())
     }
 

@@ -7,15 +7,19 @@
 //! - [`driver`]: starts and stops the workers of every listen address;
 //! - [`shared_keys`]: key rings published to the workers on reload;
 //! - [`metrics`]: the counters, flushed once per batch;
+//! - [`replay_watch`]: how full the process's replay filter is (metrics, a warning);
 //! - [`balancer_relay`]: datagrams relayed by a `trickles-balancer` (encapsulated client address);
+//! - [`untrusted_encap_log`]: why encapsulated datagrams from elsewhere are dropped (logged);
 //! - [`direct_return`], [`vip_sockets`]: direct server return from the VIP (`--dsr-vip`).
 
 pub mod balancer_relay;
 pub mod direct_return;
 pub mod driver;
 pub mod metrics;
+pub mod replay_watch;
 pub mod shared_keys;
+pub mod untrusted_encap_log;
 pub mod vip_sockets;
 pub mod worker;
 
-pub use driver::UdpDriver;
+pub use driver::{UdpDriver, UdpListen};

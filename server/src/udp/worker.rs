@@ -42,6 +42,12 @@ pub struct WorkerShared {
     pub metrics: UdpMetrics,
     /// Balancers whose encapsulation header is trusted ([`balancer_relay`]).
     pub balancers: Arc<Published<Vec<std::net::SocketAddr>>>,
+    /// The replay filter of the process ([`trickles::replay`]).
+    pub replay: Arc<trickles::replay::ReplayFilter>,
+    /// Its metrics and saturation warning ([`super::replay_watch`]).
+    pub replay_watch: Arc<super::replay_watch::ReplayWatch>,
+    /// Explains `untrusted_encap` drops ([`super::untrusted_encap_log`]).
+    pub untrusted_log: Arc<super::untrusted_encap_log::UntrustedEncapLog>,
 }
 
 /// The wall clock as the core wants it.
@@ -68,13 +74,12 @@ pub fn run<A: Application>(
     let mut counts = BatchCounts::default();
     let mut key_generation = shared.keys.generation();
     let mut balancers = Subscriber::new(shared.balancers.clone());
-    let soft_state = i64::try_from(endpoint.soft_state_bytes()).unwrap_or(i64::MAX);
-    shared.metrics.soft_state_bytes.add(soft_state);
 
     while !ctx.stopping() {
         // netfn's receive: a poll timeout or a transient error (an ICMP error reported on the
         // socket) is an empty batch, and a persistent error never spins.
         if receive(&mut batch, socket) == 0 {
+            shared.replay_watch.tick(wall_clock());
             continue;
         }
         // After the (blocking) receive, so a reload applies to the very next datagram.
@@ -102,6 +107,9 @@ pub fn run<A: Application>(
             {
                 Ok(ingress) => ingress,
                 Err(reason) => {
+                    if reason == balancer_relay::UNTRUSTED_ENCAP {
+                        shared.untrusted_log.refused(now, from, balancers.current());
+                    }
                     counts.reject(reason);
                     continue;
                 }
@@ -134,8 +142,8 @@ pub fn run<A: Application>(
             send_queued(&mut send, vip_socket, queue, &mut counts);
         }
         shared.metrics.flush(&mut counts);
+        shared.replay_watch.tick(now);
     }
-    shared.metrics.soft_state_bytes.sub(soft_state);
 }
 
 /// Send and empty `queue` through `socket`, counting the outcome.

@@ -9,6 +9,8 @@
 //!   drawing the text and encoding a deterministic JPEG;
 //! - [`cache`]: the bounded soft-state cache of renderings; [`decoded_sources`]: the bounded
 //!   cache of decoded source pixels shared by the renderings of one photo for many clients;
+//! - [`render_queue`], [`off_path`]: renderings on threads of their own, so the UDP workers
+//!   never render (they answer nothing until the image is ready);
 //! - [`router`]: the application the server runs, routing `/wm/` requests here and the rest
 //!   to the static files; [`http`]: the same over the HTTP baseline;
 //! - [`settings`]: configuration keys and flags; [`metrics`]: the cache counters for
@@ -27,8 +29,10 @@ pub mod decoded_sources;
 pub mod font;
 pub mod http;
 pub mod metrics;
+pub mod off_path;
 pub mod overlay;
 pub mod render;
+pub mod render_queue;
 pub mod request;
 pub mod router;
 pub mod sample_image;
@@ -48,7 +52,7 @@ pub use cache::{CacheLimits, CacheStats, CachedImage, RenderCache};
 pub use decoded_sources::DecodedSources;
 pub use render::{RenderParams, RenderedImage};
 pub use settings::WatermarkSettings;
-use source::SourceStamp;
+pub use source::SourceStamp;
 
 /// The watermarking application over one directory of source images.
 #[derive(Debug)]
@@ -112,6 +116,21 @@ impl Watermark {
 
     /// Render (or find cached) the response to `request` from `client`.
     pub fn respond(&self, request: &[u8], client: IpAddr) -> Result<WatermarkResponse, AppError> {
+        let (params, canonical, stamp) = self.locate(request, client)?;
+        let image = self.cache.get_or_render(
+            &params,
+            |cached| cached.stamp == stamp,
+            || self.render_from(&canonical, stamp, &params),
+        )?;
+        self.response(params, image)
+    }
+
+    /// What `request` from `client` asks to render, the source file and its version now.
+    pub fn locate(
+        &self,
+        request: &[u8],
+        client: IpAddr,
+    ) -> Result<(RenderParams, PathBuf, SourceStamp), AppError> {
         let request = request::parse(request)?;
         let params = RenderParams {
             image_path: request.image_path,
@@ -119,11 +138,37 @@ impl Watermark {
             client: client.to_canonical(),
         };
         let (canonical, stamp) = source::locate(&self.root, &params.image_path)?;
-        let image = self.cache.get_or_render(
-            &params,
-            |cached| cached.stamp == stamp,
-            || self.render_from(&canonical, stamp, &params),
-        )?;
+        Ok((params, canonical, stamp))
+    }
+
+    /// The rendering of `params` from the source version `stamp`, only if it is cached.
+    pub fn cached(&self, params: &RenderParams, stamp: SourceStamp) -> Option<Arc<CachedImage>> {
+        self.cache.lookup(params, |cached| cached.stamp == stamp)
+    }
+
+    /// Render `params` from the source at `canonical` (version `stamp`) into the cache, unless
+    /// it is there already: what a rendering thread runs.
+    pub fn render_into_cache(
+        &self,
+        params: &RenderParams,
+        canonical: &Path,
+        stamp: SourceStamp,
+    ) -> Result<(), AppError> {
+        self.cache
+            .get_or_render(
+                params,
+                |cached| cached.stamp == stamp,
+                || self.render_from(canonical, stamp, params),
+            )
+            .map(|_| ())
+    }
+
+    /// The response naming `image`, the rendering of `params`.
+    pub fn response(
+        &self,
+        params: RenderParams,
+        image: Arc<CachedImage>,
+    ) -> Result<WatermarkResponse, AppError> {
         let length = image.image.jpeg.len();
         if length + cache::ENTRY_OVERHEAD > self.cache.limits().budget_bytes {
             return Err(AppError::BadRequest(format!(

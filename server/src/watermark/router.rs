@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use trickles::app::{AppError, Application, Opened};
 
+use super::off_path::OffPathWatermark;
 use super::{request, ucont, Watermark};
 use crate::static_files::StaticFiles;
 
@@ -19,12 +20,28 @@ use crate::static_files::StaticFiles;
 pub struct ServedApplications {
     files: Arc<StaticFiles>,
     watermark: Option<Arc<Watermark>>,
+    /// When set, watermark requests go here: renderings off the datapath.
+    off_path: Option<OffPathWatermark>,
 }
 
 impl ServedApplications {
-    /// Serve `files`, and `watermark` under `/wm/` if given.
+    /// Serve `files`, and `watermark` under `/wm/` if given (rendering on the caller's thread).
     pub fn new(files: Arc<StaticFiles>, watermark: Option<Arc<Watermark>>) -> Self {
-        ServedApplications { files, watermark }
+        ServedApplications {
+            files,
+            watermark,
+            off_path: None,
+        }
+    }
+
+    /// The same, rendering on `threads` threads of its own instead ([`OffPathWatermark`]):
+    /// what the UDP workers run.
+    pub fn rendering_off_the_datapath(mut self, threads: usize) -> Self {
+        self.off_path = self
+            .watermark
+            .clone()
+            .map(|watermark| OffPathWatermark::new(watermark, threads));
+        self
     }
 
     /// The watermarking application, if configured.
@@ -36,9 +53,10 @@ impl ServedApplications {
 impl Application for ServedApplications {
     fn open(&self, request: &[u8], client: SocketAddr) -> Result<Opened, AppError> {
         match &self.watermark {
-            Some(watermark) if request::is_watermark_request(request) => {
-                watermark.open(request, client)
-            }
+            Some(watermark) if request::is_watermark_request(request) => match &self.off_path {
+                Some(off_path) => off_path.open(request, client),
+                None => watermark.open(request, client),
+            },
             _ => self.files.open(request, client),
         }
     }
@@ -47,7 +65,10 @@ impl Application for ServedApplications {
         if ucont.first() == Some(&ucont::TAG) {
             // A watermark continuation reaching a replica without the application.
             let watermark = self.watermark.as_ref().ok_or(AppError::Changed)?;
-            return watermark.read_at(ucont, offset, buf);
+            return match &self.off_path {
+                Some(off_path) => off_path.read_at(ucont, offset, buf),
+                None => watermark.read_at(ucont, offset, buf),
+            };
         }
         self.files.read_at(ucont, offset, buf)
     }

@@ -219,3 +219,15 @@ fn dsr_vip_flags_replace_the_file_list() {
     assert_eq!(settings.direct_return.vips, vec![vip6]);
     assert!(settings.direct_return.free_bind);
 }
+
+#[test]
+fn replay_capacity_is_read_from_the_file_and_refused_out_of_range_at_its_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_config(
+        &dir,
+        "root: .\ntcp_listen: 127.0.0.1:0\nreplay_capacity: 4194304\n",
+    );
+    assert_eq!(load(path).expect("valid").replay_capacity, Some(4 << 20));
+    let (_dir, path, error) = refused("root: .\ntcp_listen: 127.0.0.1:0\nreplay_capacity: 10\n");
+    assert_located(&error, &path, 3, "replay_capacity = 10, must be between");
+}

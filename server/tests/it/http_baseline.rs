@@ -194,3 +194,68 @@ async fn healthz_is_ok() {
         StatusCode::NOT_FOUND
     );
 }
+
+/// True if the server closes `stream` within 10 s (end of stream or reset).
+fn closed_by_the_server(stream: &mut std::net::TcpStream) -> bool {
+    use std::io::Read;
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .expect("timeout");
+    let mut buf = [0u8; 512];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+            Err(_) => return false,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn baseline_closes_connections_over_its_cap_and_slow_headers_on_ipv4_and_ipv6() {
+    use std::io::Write;
+    use std::time::Duration;
+    use trickles_netfn::http_limits::HttpLimits;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let files = Arc::new(StaticFiles::new(dir.path()).expect("root"));
+    let metrics = ServerMetrics::new().expect("metrics");
+    let (_stop, shutdown) = watch::channel(false);
+    let mut ips = vec!["127.0.0.1:0"];
+    if std::net::TcpListener::bind("[::1]:0").is_ok() {
+        ips.push("[::1]:0");
+    }
+    for ip in ips {
+        let listener = http_listener::bind(ip.parse().expect("addr"))
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let limits = HttpLimits {
+            max_connections: 1,
+            header_timeout: Duration::from_millis(300),
+        };
+        tokio::spawn(http_listener::serve_within(
+            listener,
+            http_baseline::handler(files.clone(), metrics.http.clone()),
+            shutdown.clone(),
+            "http",
+            limits,
+        ));
+        let (over_cap, slow_closed) = tokio::task::spawn_blocking(move || {
+            let mut slow = std::net::TcpStream::connect(addr).expect("connect");
+            slow.write_all(b"GET / HTTP/1.1\r\n")
+                .expect("half a header");
+            std::thread::sleep(Duration::from_millis(100));
+            let mut second = std::net::TcpStream::connect(addr).expect("connect");
+            (
+                closed_by_the_server(&mut second),
+                closed_by_the_server(&mut slow),
+            )
+        })
+        .await
+        .expect("join");
+        assert!(over_cap, "a connection over the cap was kept on {ip}");
+        assert!(slow_closed, "a slow header held the connection on {ip}");
+    }
+}

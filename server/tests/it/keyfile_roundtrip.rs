@@ -15,6 +15,8 @@ fn args(output: std::path::PathBuf, epoch: Option<u8>, rotate: bool) -> KeygenAr
         stage: false,
         promote: false,
         force: false,
+        retire: false,
+        accept_previous_for: None,
     }
 }
 
@@ -141,4 +143,92 @@ fn promoting_a_single_key_is_refused() {
     })
     .expect_err("nothing to promote");
     assert!(error.to_string().contains("nothing to promote"), "{error}");
+}
+
+/// The wall clock in UNIX seconds.
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+}
+
+#[test]
+fn rotated_and_promoted_old_keys_retire_one_freshness_period_later_and_staged_keys_never() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("keys.yaml");
+    keygen(&args(path.clone(), Some(1), false)).expect("keygen");
+    let before = unix_now();
+    let rotated = keygen(&args(path.clone(), None, true)).expect("rotate");
+    let until = rotated.previous_until.expect("a retirement time");
+    assert!((before + 32..=unix_now() + 32).contains(&until), "{until}");
+    let loaded = KeyFile::load(&path).expect("load");
+    assert_eq!(loaded.previous_until, Some(until));
+    assert_eq!(
+        loaded.key_ring().previous_retires_at(),
+        Some(trickles::time::Instant(until * 1_000_000))
+    );
+
+    let staged = keygen(&KeygenArgs {
+        stage: true,
+        ..args(path.clone(), None, false)
+    })
+    .expect("stage");
+    assert_eq!(staged.previous_until, None, "a staged key must not retire");
+    let promoted = keygen(&KeygenArgs {
+        promote: true,
+        accept_previous_for: Some(600),
+        ..args(path.clone(), None, false)
+    })
+    .expect("promote");
+    let until = promoted.previous_until.expect("a retirement time");
+    assert!(
+        (before + 600..=unix_now() + 600).contains(&until),
+        "{until}"
+    );
+}
+
+#[test]
+fn retire_removes_the_previous_key_and_a_single_key_has_nothing_to_retire() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("keys.yaml");
+    let first = keygen(&args(path.clone(), Some(1), false)).expect("keygen");
+    let error = keygen(&KeygenArgs {
+        retire: true,
+        ..args(path.clone(), None, false)
+    })
+    .expect_err("nothing to retire");
+    assert!(error.to_string().contains("nothing to retire"), "{error}");
+    let loaded = KeyFile::load(&path).expect("load");
+    assert_eq!(
+        loaded.current, first.current,
+        "a refused retire changed the file"
+    );
+
+    let rotated = keygen(&args(path.clone(), None, true)).expect("rotate");
+    let retired = keygen(&KeygenArgs {
+        retire: true,
+        ..args(path.clone(), None, false)
+    })
+    .expect("retire");
+    assert_eq!(retired.current, rotated.current);
+    assert!(retired.previous.is_none() && retired.previous_until.is_none());
+    assert_eq!(KeyFile::load(&path).expect("load"), retired);
+}
+
+#[test]
+fn retirement_time_on_the_current_key_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("keys.yaml");
+    let secret = "ab".repeat(32);
+    std::fs::write(
+        &path,
+        format!("- epoch: 1\n  secret: {secret}\n  accepted_until: 5\n"),
+    )
+    .expect("write");
+    let error = KeyFile::load(&path).expect_err("misplaced accepted_until");
+    assert!(
+        error.to_string().contains("belongs to the second"),
+        "{error}"
+    );
 }

@@ -3,13 +3,18 @@
 //! driver, the HTTP baseline, direct return from a VIP, and the watermarking application alone
 //! and across replicas.
 
+mod changed_mid_transfer;
 mod cli;
 mod config_errors;
 mod direct_return_vip;
 mod http_baseline;
 mod keyfile_roundtrip;
+mod replay_across_sockets;
+mod second_instance;
 mod static_files;
 mod support;
 mod udp_driver;
+mod untrusted_balancer;
 mod watermark_app;
+mod watermark_flood;
 mod watermark_replicas;

@@ -14,7 +14,8 @@ pub struct ServerConfig {
     pub initial_cwnd: u32,
     /// An unvalidated source never receives more than this many times the bytes it sent.
     pub amplification_factor: usize,
-    /// Continuations older than this are refused; the replay filter covers this window.
+    /// Continuations older than this are refused; the replay filter covers this window plus
+    /// `max_clock_skew`.
     pub freshness: Duration,
     /// Continuations stamped further than this in the future are refused (replica clock skew).
     pub max_clock_skew: Duration,
@@ -23,7 +24,7 @@ pub struct ServerConfig {
     pub min_restart_age: Duration,
     /// Highest slow-start attempt number accepted.
     pub max_restart_attempt: u8,
-    /// Requests the replay filter is sized for, per freshness window.
+    /// Requests the replay filter is sized for, per generation (`freshness + max_clock_skew`).
     pub replay_capacity: usize,
     /// Target false-positive rate of the replay filter (a false positive looks like a loss).
     pub replay_false_positive: f64,

@@ -39,11 +39,14 @@ pub enum DropReason {
     /// A HELLO too small to answer within the amplification limit.
     #[error("hello too small")]
     HelloTooSmall,
+    /// The application is preparing the answer off the datapath ([`crate::app::AppError::Busy`]).
+    #[error("application busy")]
+    Busy,
 }
 
 impl DropReason {
     /// Every reason, for pre-registering metric labels.
-    pub const ALL: [DropReason; 12] = [
+    pub const ALL: [DropReason; 13] = [
         DropReason::Malformed,
         DropReason::Version,
         DropReason::UnexpectedType,
@@ -56,6 +59,7 @@ impl DropReason {
         DropReason::Window,
         DropReason::App,
         DropReason::HelloTooSmall,
+        DropReason::Busy,
     ];
 
     /// Short snake_case name (metric label value).
@@ -73,6 +77,7 @@ impl DropReason {
             DropReason::Window => "window",
             DropReason::App => "app",
             DropReason::HelloTooSmall => "hello_too_small",
+            DropReason::Busy => "busy",
         }
     }
 }

@@ -1,6 +1,7 @@
 //! [`ServerEndpoint`]: the whole server as one function of (datagram, source, time).
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -29,7 +30,8 @@ pub struct ServerEndpoint<A: Application> {
     config: ServerConfig,
     keys: KeyRing,
     app: A,
-    replay: ReplayFilter,
+    /// Shared by every endpoint of one process (see [`ServerEndpoint::with_replay_filter`]).
+    replay: Arc<ReplayFilter>,
     rng: ChaCha8Rng,
     emissions: Vec<Emission>,
 }
@@ -38,11 +40,20 @@ impl<A: Application> ServerEndpoint<A> {
     /// A server with `keys` serving `app`; `seed` seeds the connection-token RNG (drivers pass
     /// OS randomness, the simulator a seeded value).
     pub fn new(config: ServerConfig, keys: KeyRing, app: A, seed: u64) -> Self {
-        let replay = ReplayFilter::with_capacity(
-            config.replay_capacity,
-            config.replay_false_positive,
-            config.freshness,
-        );
+        let replay = Arc::new(replay_filter_for(&config));
+        ServerEndpoint::with_replay_filter(config, keys, app, seed, replay)
+    }
+
+    /// A server using `replay`, a filter shared with the other endpoints of its process (made
+    /// by [`replay_filter_for`]): a request consumed by one is a replay for all, whichever
+    /// socket it arrives on.
+    pub fn with_replay_filter(
+        config: ServerConfig,
+        keys: KeyRing,
+        app: A,
+        seed: u64,
+        replay: Arc<ReplayFilter>,
+    ) -> Self {
         ServerEndpoint {
             config,
             keys,
@@ -69,9 +80,14 @@ impl<A: Application> ServerEndpoint<A> {
         &self.app
     }
 
-    /// Bytes of soft state held (replay filter).
+    /// Bytes of soft state held (replay filter, possibly shared with other endpoints).
     pub fn soft_state_bytes(&self) -> usize {
         self.replay.memory_bytes()
+    }
+
+    /// The replay filter (shared with the other endpoints of the process, if made so).
+    pub fn replay_filter(&self) -> &Arc<ReplayFilter> {
+        &self.replay
     }
 
     /// Handle one datagram from `from`; the answers are appended to `out`. Returns the number
@@ -135,6 +151,8 @@ impl<A: Application> ServerEndpoint<A> {
                 return Err(DropReason::App);
             }
             Ok(o) => o,
+            // Not ready: no answer, the client's HELLO retransmission comes back for it.
+            Err(AppError::Busy) => return Err(DropReason::Busy),
             Err(e) => {
                 refuse(e.code(), &e.to_string(), out);
                 return Err(DropReason::App);
@@ -197,7 +215,10 @@ impl<A: Application> ServerEndpoint<A> {
                 first_bootstrap_seq: 0,
                 retransmission: false,
             };
-            let payload = build(&ctx, &e).map_err(|_| DropReason::App)?;
+            let payload = build(&ctx, &e).map_err(|e| match e {
+                AppError::Busy => DropReason::Busy,
+                _ => DropReason::App,
+            })?;
             out.push(Transmit {
                 destination: from,
                 payload,
@@ -215,7 +236,7 @@ impl<A: Application> ServerEndpoint<A> {
         out: &mut Vec<Transmit>,
     ) -> Result<usize, DropReason> {
         let pseudo = pseudo_header(req.conn_id, from);
-        open(&self.keys, &pseudo, &req.continuation).map_err(|e| match e {
+        open(&self.keys, now, &pseudo, &req.continuation).map_err(|e| match e {
             OpenError::UnknownEpoch => DropReason::Epoch,
             OpenError::BadMac => DropReason::Mac,
         })?;
@@ -243,14 +264,16 @@ impl<A: Application> ServerEndpoint<A> {
             .keys
             .get(nonce_epoch(c.token_base))
             .ok_or(DropReason::Epoch)?;
-        let proof = Proof::verify(nonce_key, c.token_base, c.tcp_base, req.sacks.clone())
-            .map_err(|_| DropReason::Proof)?;
+        // The token is consumed before the proof is checked: a wrong proof burns the request,
+        // so nobody gets more than one guess at the nonces per continuation.
         if !self.replay.check_and_insert(
             now,
             replay_token(req.continuation.tag, req.kind, req.attempt),
         ) {
             return Err(DropReason::Replay);
         }
+        let proof = Proof::verify(nonce_key, c.token_base, c.tcp_base, req.sacks.clone())
+            .map_err(|_| DropReason::Proof)?;
         self.emissions.clear();
         decide(&c, req.kind, &proof, &mut self.emissions).map_err(|e| match e {
             StepError::Window | StepError::GapTooLarge => DropReason::Window,
@@ -276,7 +299,27 @@ impl<A: Application> ServerEndpoint<A> {
             mrtt,
         };
         for e in &self.emissions {
-            let payload = build(&ctx, e).map_err(|_| DropReason::App)?;
+            let payload = match build(&ctx, e) {
+                Ok(payload) => payload,
+                Err(AppError::Changed) => {
+                    // The object is not the one the connection began with: say so (the MAC
+                    // bound `from`, so this answers no spoofed source) rather than let the
+                    // client time out.
+                    let refuse = RefuseRepr {
+                        conn_id: req.conn_id,
+                        code: AppError::Changed.code(),
+                        message: AppError::Changed.to_string().as_bytes(),
+                    }
+                    .emit();
+                    out.push(Transmit {
+                        destination: from,
+                        payload: refuse,
+                    });
+                    return Err(DropReason::App);
+                }
+                Err(AppError::Busy) => return Err(DropReason::Busy),
+                Err(_) => return Err(DropReason::App),
+            };
             out.push(Transmit {
                 destination: from,
                 payload,
@@ -284,6 +327,24 @@ impl<A: Application> ServerEndpoint<A> {
         }
         Ok(self.emissions.len())
     }
+}
+
+/// The replay filter `config` asks for: `replay_capacity` tokens per generation at
+/// `replay_false_positive`. A continuation is valid until `freshness` after its timestamp, and
+/// its timestamp may be up to `max_clock_skew` ahead of this replica's clock (a replica whose
+/// clock runs fast sealed it), so it can be used for `freshness + max_clock_skew` of local
+/// time: one generation must be that long.
+pub fn replay_filter_for(config: &ServerConfig) -> ReplayFilter {
+    ReplayFilter::with_capacity(
+        config.replay_capacity,
+        config.replay_false_positive,
+        replay_generation(config),
+    )
+}
+
+/// How long the replay filter must remember a token: see [`replay_filter_for`].
+pub fn replay_generation(config: &ServerConfig) -> crate::time::Duration {
+    config.freshness + config.max_clock_skew
 }
 
 /// A connection's token base: the top byte names the key epoch of its nonce stream (fixed for

@@ -17,4 +17,4 @@ pub mod step;
 
 pub use config::ServerConfig;
 pub use drop_reason::DropReason;
-pub use endpoint::ServerEndpoint;
+pub use endpoint::{replay_filter_for, replay_generation, ServerEndpoint};

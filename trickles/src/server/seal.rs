@@ -5,6 +5,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use crate::crypto::{Key, KeyRing, TAG_LEN};
+use crate::time::Instant;
 use crate::wire::continuation::SealedContinuation;
 
 /// Length of the pseudo-header: connection id (8), client IP as IPv6 (16), client port (2).
@@ -38,14 +39,16 @@ pub fn seal(key: &Key, pseudo: &[u8; PSEUDO_HEADER_LEN], body: &[u8]) -> [u8; TA
     key.tag(&[pseudo, body])
 }
 
-/// Check a parsed continuation against the key ring.
+/// Check a parsed continuation against the key ring at `now` (a retired previous key opens
+/// nothing: [`KeyRing::opener`]).
 pub fn open(
     keys: &KeyRing,
+    now: Instant,
     pseudo: &[u8; PSEUDO_HEADER_LEN],
     sealed: &SealedContinuation<'_>,
 ) -> Result<(), OpenError> {
     let key = keys
-        .get(sealed.fields.epoch)
+        .opener(sealed.fields.epoch, now)
         .ok_or(OpenError::UnknownEpoch)?;
     if key.verify(&[pseudo, sealed.body], sealed.tag) {
         Ok(())

@@ -7,6 +7,8 @@ mod bottleneck;
 mod cwnd_matches_reno;
 mod direct_transfer;
 mod protocol_examples;
+mod replay_window;
+mod replicas;
 mod security;
 mod sim_scenarios;
 mod unreachable;

@@ -57,6 +57,8 @@ pub fn write_keys(output: &Path, epoch: Option<u8>) {
         stage: false,
         promote: false,
         force: false,
+        retire: false,
+        accept_previous_for: None,
     })
     .expect("keygen");
 }
