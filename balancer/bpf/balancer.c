@@ -36,6 +36,7 @@
 #include <bpf/bpf_helpers.h>
 
 #include "balancer_abi.h"
+#include "siphash.h"
 
 struct {
     __uint(type, BPF_MAP_TYPE_ARRAY);
@@ -120,39 +121,14 @@ static __always_inline int pass(__u32 reason)
     return XDP_PASS;
 }
 
-static __always_inline __u64 rotl(__u64 x, int b)
-{
-    return (x << b) | (x >> (64 - b));
-}
-
-#define SIPROUND                                                                                   \
-    do {                                                                                           \
-        v0 += v1; v1 = rotl(v1, 13); v1 ^= v0; v0 = rotl(v0, 32);                                  \
-        v2 += v3; v3 = rotl(v3, 16); v3 ^= v2;                                                     \
-        v0 += v3; v3 = rotl(v3, 21); v3 ^= v0;                                                     \
-        v2 += v1; v1 = rotl(v1, 17); v1 ^= v2; v2 = rotl(v2, 32);                                  \
-    } while (0)
-
 /* SipHash-1-3 of the connection id as eight little-endian bytes, keyed by the generation: what
  * the userspace datapath computes (balancer/src/core/conn_hash.rs), so both pick one backend. */
 static __always_inline __u64 conn_hash(__u64 conn_id, const struct trk_generation *gen)
 {
-    __u64 v0 = gen->hash_k0 ^ 0x736f6d6570736575ULL;
-    __u64 v1 = gen->hash_k1 ^ 0x646f72616e646f6dULL;
-    __u64 v2 = gen->hash_k0 ^ 0x6c7967656e657261ULL;
-    __u64 v3 = gen->hash_k1 ^ 0x7465646279746573ULL;
-    v3 ^= conn_id;
-    SIPROUND;
-    v0 ^= conn_id;
-    __u64 b = 8ULL << 56;
-    v3 ^= b;
-    SIPROUND;
-    v0 ^= b;
-    v2 ^= 0xff;
-    SIPROUND;
-    SIPROUND;
-    SIPROUND;
-    return v0 ^ v1 ^ v2 ^ v3;
+    struct sip s;
+    sip_init(&s, gen->hash_k0, gen->hash_k1);
+    sip_word(&s, conn_id, 1);
+    return sip_finish(&s, 8ULL << 56, 1, 3);
 }
 
 /* floor(key * size / 2^64) for size < 2^32, without 128-bit arithmetic. */

@@ -32,6 +32,7 @@
 #include <bpf/bpf_helpers.h>
 
 #include "mirror_abi.h"
+#include "siphash.h"
 
 #define MICROS_PER_TOKEN 1000000ULL /* buckets count millionths of a token, as token_bucket.rs */
 

@@ -5,49 +5,19 @@
 #ifndef TRICKLES_MIRROR_GUARD_H
 #define TRICKLES_MIRROR_GUARD_H
 
-#define ROTL(x, b) (__u64)(((x) << (b)) | ((x) >> (64 - (b))))
-#define SIPROUND                                                                               \
-    do {                                                                                       \
-        v0 += v1; v1 = ROTL(v1, 13); v1 ^= v0; v0 = ROTL(v0, 32);                              \
-        v2 += v3; v3 = ROTL(v3, 16); v3 ^= v2;                                                 \
-        v0 += v3; v3 = ROTL(v3, 21); v3 ^= v0;                                                 \
-        v2 += v1; v1 = ROTL(v1, 17); v1 ^= v2; v2 = ROTL(v2, 32);                              \
-    } while (0)
-
-static __always_inline __u64 le64(const __u8 *p)
-{
-    __u64 v = 0;
-#pragma unroll
-    for (int i = 7; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
-}
-
 /* SipHash-1-3 of the source address (4 or 16 bytes), as SourceGuard::slot_of hashes it. */
 static __always_inline __u64 siphash13(const __u64 *key, const __u8 *m, __u32 len)
 {
-    __u64 v0 = key[0] ^ 0x736f6d6570736575ULL, v1 = key[1] ^ 0x646f72616e646f6dULL;
-    __u64 v2 = key[0] ^ 0x6c7967656e657261ULL, v3 = key[1] ^ 0x7465646279746573ULL;
+    struct sip s;
+    sip_init(&s, key[0], key[1]);
     __u64 b = ((__u64)len) << 56;
     if (len == 16) {
-#pragma unroll
-        for (int w = 0; w < 2; w++) {
-            __u64 m64 = le64(m + 8 * w);
-            v3 ^= m64;
-            SIPROUND;
-            v0 ^= m64;
-        }
+        sip_word(&s, sip_le64(m), 1);
+        sip_word(&s, sip_le64(m + 8), 1);
     } else {
         b |= (__u64)m[0] | ((__u64)m[1] << 8) | ((__u64)m[2] << 16) | ((__u64)m[3] << 24);
     }
-    v3 ^= b;
-    SIPROUND;
-    v0 ^= b;
-    v2 ^= 0xff;
-    SIPROUND;
-    SIPROUND;
-    SIPROUND;
-    return v0 ^ v1 ^ v2 ^ v3;
+    return sip_finish(&s, b, 1, 3);
 }
 
 /* Refill `tokens` (millionths) for `elapsed` µs at `rate` per second up to `burst`, then take

@@ -50,25 +50,17 @@ static __always_inline int find_auth(const __u8 *options, __u32 len, struct auth
     return off >= len ? 0 : 2;
 }
 
-#define SIPROUND24                                                                             \
-    do {                                                                                       \
-        v0 += v1; v1 = ROTL(v1, 13); v1 ^= v0; v0 = ROTL(v0, 32);                              \
-        v2 += v3; v3 = ROTL(v3, 16); v3 ^= v2;                                                 \
-        v0 += v3; v3 = ROTL(v3, 21); v3 ^= v0;                                                 \
-        v2 += v1; v1 = ROTL(v1, 17); v1 ^= v2; v2 = ROTL(v2, 32);                              \
-    } while (0)
-
 /* SipHash-2-4's state while it compresses the message, word by word in a bpf_loop callback
  * (verified once, not once per word). */
-struct sip {
-    __u64 v0, v1, v2, v3;
+struct sip_message {
+    struct sip state;
     const __u8 *m;
     __u32 words;
 };
 
-static long sip_word(__u32 w, void *context)
+static long sip_message_word(__u32 w, void *context)
 {
-    struct sip *s = context;
+    struct sip_message *s = context;
     if (w >= s->words)
         return 1;
     __u64 at = w * 8;
@@ -76,31 +68,16 @@ static long sip_word(__u32 w, void *context)
     asm volatile("%0 &= 2047" : "+r"(at));
     __u64 word;
     __builtin_memcpy(&word, s->m + at, 8);
-    __u64 v0 = s->v0, v1 = s->v1, v2 = s->v2, v3 = s->v3;
-    v3 ^= word;
-    SIPROUND24;
-    SIPROUND24;
-    v0 ^= word;
-    s->v0 = v0;
-    s->v1 = v1;
-    s->v2 = v2;
-    s->v3 = v3;
+    sip_word(&s->state, word, 2);
     return 0;
 }
 
 /* SipHash-2-4 of the first `len` bytes of `m` (a buffer of at least 2056 bytes). */
 static __always_inline __u64 siphash24(__u64 k0, __u64 k1, const __u8 *m, __u32 len)
 {
-    struct sip s = {
-        .v0 = k0 ^ 0x736f6d6570736575ULL,
-        .v1 = k1 ^ 0x646f72616e646f6dULL,
-        .v2 = k0 ^ 0x6c7967656e657261ULL,
-        .v3 = k1 ^ 0x7465646279746573ULL,
-        .m = m,
-        .words = len / 8,
-    };
-    bpf_loop((TRK_MIRROR_MAX_DATAGRAM + 24) / 8, sip_word, &s, 0);
-    __u64 v0 = s.v0, v1 = s.v1, v2 = s.v2, v3 = s.v3;
+    struct sip_message s = {.m = m, .words = len / 8};
+    sip_init(&s.state, k0, k1);
+    bpf_loop((TRK_MIRROR_MAX_DATAGRAM + 32) / 8, sip_message_word, &s, 0);
     __u64 b = ((__u64)len) << 56;
     __u32 tail = len & 7;
     __u64 at = (len / 8) * 8;
@@ -109,16 +86,7 @@ static __always_inline __u64 siphash24(__u64 k0, __u64 k1, const __u8 *m, __u32 
     for (int k = 0; k < 7; k++)
         if ((__u32)k < tail)
             b |= ((__u64)m[at + k]) << (8 * k);
-    v3 ^= b;
-    SIPROUND24;
-    SIPROUND24;
-    v0 ^= b;
-    v2 ^= 0xff;
-    SIPROUND24;
-    SIPROUND24;
-    SIPROUND24;
-    SIPROUND24;
-    return v0 ^ v1 ^ v2 ^ v3;
+    return sip_finish(&s.state, b, 2, 4);
 }
 
 /* Whether a 32-bit timestamp is within `skew` seconds of `now` either side, modulo 2^32

@@ -15,8 +15,9 @@
 //! - [`error`]: [`XdpError`], why XDP is unavailable;
 //! - [`clang`]: the build scripts' compile step (included by path, std only);
 //! - [`embedded_object!`]: the compiled object in the binary, aligned for the ELF reader;
-//! - `bpf/`: the C headers: the parsed frame, checksums, the encapsulation header and its
-//!   constants (checked against `trickles-netfn`'s by a test), the rewrite.
+//! - `bpf/`: the C headers: the parsed frame, checksums, SipHash, the encapsulation header and
+//!   its constants (checked against `trickles-netfn`'s by a test), the rewrite, the testbed
+//!   programs.
 
 pub mod clang;
 pub mod encap_abi;
