@@ -280,8 +280,13 @@ fn a_killed_replicas_unreachables_take_it_out_at_once(ip: &str) {
         trickles_testkit::ports::free_udp_addr_on(ip.parse().expect("ip")).expect("a free port");
     let (mut replicas, addrs) = replicas(&app, vip, 3);
     let runtime = runtime();
-    let yaml = balancer_yaml(vip, &addrs, "").replace("interval_ms: 200", "interval_ms: 30000");
+    // A probe may take 2 s (a loaded machine must not fail the first round: the next is 30 s
+    // away).
+    let yaml = balancer_yaml(vip, &addrs, "")
+        .replace("interval_ms: 200", "interval_ms: 30000")
+        .replace("timeout_ms: 100", "timeout_ms: 2000");
     let balancer = start_balancer(&runtime, config(&yaml));
+    assert_eq!(active_within_10_s(&balancer, 3), 3, "every replica up");
     let transfer = std::thread::spawn(move || fetch_through(vip));
     let started = Instant::now();
     let serving = loop {
