@@ -64,11 +64,6 @@ struct GetArgs {
     #[arg(long, value_name = "ID:HEX", requires = "via",
           value_parser = trickles_netfn::AuthKey::from_flag)]
     via_key: Option<trickles_netfn::AuthKey>,
-    /// Write -o FILE under its own name as the body arrives (in order) and leave what arrived
-    /// when a transfer fails: for tools that watch the file grow. By default FILE appears only
-    /// once complete (written under a temporary name, renamed on success).
-    #[arg(long, requires = "output")]
-    output_in_place: bool,
     /// Serve Prometheus metrics (delivered bytes, stalls, retransmissions, active transfers)
     /// on ADDR at /metrics while the transfers run, e.g. 127.0.0.1:9400.
     #[arg(long, value_name = "ADDR")]
@@ -100,7 +95,7 @@ fn get(args: GetArgs) -> Result<(), ClientError> {
             "--stats-json - needs the body written elsewhere (-o FILE)",
         ));
     }
-    let (sinks, outputs) = open_sinks(args.output.as_deref(), parallel, args.output_in_place)?;
+    let (sinks, outputs) = open_sinks(args.output.as_deref(), parallel)?;
     let via = args.via.map(|mirror| {
         let route = trickles_netfn::MirrorRoute::new(mirror);
         match args.via_key.clone() {
@@ -148,18 +143,10 @@ fn get(args: GetArgs) -> Result<(), ClientError> {
 type Sinks = (Vec<Box<dyn BodySink>>, Vec<OutputFile>);
 
 /// One sink per transfer: stdout or FILE for a plain get; FILE.i, or nothing, with --parallel.
-/// Files are written under a temporary name ([`OutputFile`]) unless `in_place`.
-fn open_sinks(
-    output: Option<&Path>,
-    parallel: Option<usize>,
-    in_place: bool,
-) -> Result<Sinks, ClientError> {
+/// Files are written under a temporary name ([`OutputFile`]).
+fn open_sinks(output: Option<&Path>, parallel: Option<usize>) -> Result<Sinks, ClientError> {
     let file_sink = |path: &Path| {
-        let (output, file) = if in_place {
-            OutputFile::create_in_place(path)?
-        } else {
-            OutputFile::create(path)?
-        };
+        let (output, file) = OutputFile::create(path)?;
         let sink: Box<dyn BodySink> = Box::new(SeekSink::new(BufWriter::new(file)));
         Ok::<_, ClientError>((sink, output))
     };

@@ -6,8 +6,7 @@
 //! The temporary file is a hidden sibling (`.FILE.part-PID`), so the rename stays within one
 //! file system. It is removed when the [`OutputFile`] is dropped without [`OutputFile::commit`].
 //! A FILE that exists and is not a regular file (`/dev/null`, a FIFO, a terminal) is written in
-//! place: there is nothing to rename over it; so is any FILE with `--output-in-place`
-//! ([`OutputFile::create_in_place`]), for tools that watch a transfer by the file's growth.
+//! place: there is nothing to rename over it.
 
 use std::fs::File;
 use std::io;
@@ -40,17 +39,6 @@ impl OutputFile {
         let guard = OutputFile {
             path: path.to_path_buf(),
             temporary: Some(temporary),
-        };
-        Ok((guard, file))
-    }
-
-    /// Writes `path` itself as the body arrives, keeping what arrived if the transfer fails
-    /// (`--output-in-place`: for tools that measure a transfer by the file's growth).
-    pub fn create_in_place(path: &Path) -> Result<(OutputFile, File), ClientError> {
-        let file = File::create(path).map_err(|e| with_path(path, e))?;
-        let guard = OutputFile {
-            path: path.to_path_buf(),
-            temporary: None,
         };
         Ok((guard, file))
     }
@@ -142,18 +130,6 @@ mod tests {
         drop((output, file));
         assert_eq!(std::fs::read(&existing).expect("read"), b"old");
         assert_eq!(names(dir.path()), ["existing"]);
-    }
-
-    #[test]
-    fn in_place_output_grows_under_its_name_and_stays_after_a_failure() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("watched");
-        let (output, mut file) = OutputFile::create_in_place(&path).expect("create");
-        file.write_all(b"partial").expect("write");
-        file.flush().expect("flush");
-        assert_eq!(std::fs::read(&path).expect("read"), b"partial");
-        drop((output, file));
-        assert_eq!(names(dir.path()), ["watched"]);
     }
 
     #[test]

@@ -89,9 +89,7 @@ impl ClientProcess {
             command.arg("--via").arg(mirror.to_string());
         }
         if let Some(output) = &spec.output {
-            // In place: the lab measures a transfer by its output file's growth
-            // (experiments::flow_meter) and reads what a failed one delivered.
-            command.arg("-o").arg(output).arg("--output-in-place");
+            command.arg("-o").arg(output);
         }
         if spec.range_resume {
             command.arg("--http-range-resume");
