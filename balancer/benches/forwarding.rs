@@ -211,9 +211,11 @@ fn measure(forwarder: Forwarder, seconds: f64) -> f64 {
         Forwarder::Balancer => {
             let published = Arc::new(Published::new(table(&backends)));
             let metrics = BalancerMetrics::new().expect("metrics");
+            // No controller: what the datapath would tell it is dropped.
+            let (control, _) = tokio::sync::mpsc::unbounded_channel();
             WorkerGroup::start("balancer", any, 1, move |ctx| {
                 pin_to_cpu(0);
-                datapath::run(ctx, published.clone(), metrics.clone())
+                datapath::run(ctx, published.clone(), metrics.clone(), control.clone())
             })
         }
     }

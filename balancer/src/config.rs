@@ -12,6 +12,8 @@
 //! table_size: 65537            # Maglev slots, prime
 //! watch_config: true           # reload when this file changes (SIGHUP always reloads)
 //! upstreams: ["127.0.0.1:7000"] # packet mirrors in front: trusted to send encapsulated datagrams
+//! datapath: userspace          # userspace (default) | xdp | auto (see crate::xdp::settings)
+//! xdp_interfaces: [eth0]       # xdp / auto: the devices the VIP traffic arrives on
 //! health:
 //!   probe: udp                 # udp (default): a Trickles HELLO to the backend | http: GET /healthz
 //!   interval_ms: 500
@@ -43,6 +45,9 @@ use trickles_netfn::{ConfigError, ConfigSource};
 use crate::core::constants::{DEFAULT_TABLE_SIZE, MAX_TABLE_SIZE};
 use crate::core::maglev::is_prime;
 use crate::core::{ConnHashKey, ForwardingMode, HealthThresholds, Policy};
+use crate::xdp::settings::{
+    check_interface_name, Datapath, DatapathConfig, MacAddress, XdpAttachMode,
+};
 
 /// Largest accepted `workers`.
 pub const MAX_WORKERS: usize = 256;
@@ -313,6 +318,18 @@ pub struct BalancerConfigFile {
     /// The pool, in order.
     #[serde(default)]
     pub backends: Vec<BackendFile>,
+    /// Which datapath (absent: userspace).
+    #[serde(default, skip_serializing_if = "Datapath::is_default")]
+    pub datapath: Datapath,
+    /// Devices the XDP program attaches to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub xdp_interfaces: Vec<String>,
+    /// Native (driver) or generic XDP.
+    #[serde(default, skip_serializing_if = "XdpAttachMode::is_default")]
+    pub xdp_mode: XdpAttachMode,
+    /// Gateway mode: every frame the XDP program forwards goes to this MAC.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub xdp_gateway_mac: Option<MacAddress>,
 }
 
 /// Health checking settings.
@@ -371,6 +388,8 @@ pub struct BalancerConfig {
     pub health: HealthConfig,
     /// The pool, in file order.
     pub backends: Vec<BackendConfig>,
+    /// Userspace, XDP or auto, and the XDP settings.
+    pub datapath: DatapathConfig,
 }
 
 impl BalancerConfig {
@@ -464,6 +483,16 @@ impl BalancerConfig {
                 ));
             }
         }
+        for (i, name) in file.xdp_interfaces.iter().enumerate() {
+            check_interface_name(name)
+                .map_err(|reason| source.error_at(&format!("xdp_interfaces[{i}]"), reason))?;
+        }
+        if file.datapath == Datapath::Xdp && file.xdp_interfaces.is_empty() {
+            return Err(source.error_at(
+                "datapath",
+                "datapath xdp needs xdp_interfaces: the devices the VIP traffic arrives on",
+            ));
+        }
         let table_size = file.table_size.map_or(DEFAULT_TABLE_SIZE, |t| t.0);
         if (table_size as usize) < file.backends.len() {
             return Err(source.error_at(
@@ -520,6 +549,12 @@ impl BalancerConfig {
                     drain: b.drain,
                 })
                 .collect(),
+            datapath: DatapathConfig {
+                datapath: file.datapath,
+                interfaces: file.xdp_interfaces,
+                mode: file.xdp_mode,
+                gateway_mac: file.xdp_gateway_mac,
+            },
         })
     }
 }
@@ -691,6 +726,10 @@ backends:
                     drain: false,
                 },
             ],
+            datapath: Datapath::Auto,
+            xdp_interfaces: vec!["veth-bal".into()],
+            xdp_mode: XdpAttachMode::Generic,
+            xdp_gateway_mac: Some(MacAddress([2, 0, 0, 0, 0, 1])),
         };
         let text = serde_yaml::to_string(&file).expect("serializes");
         let config = load(&text).expect("the written file is valid");
@@ -735,6 +774,12 @@ backends:
                         drain: false,
                     },
                 ],
+                datapath: DatapathConfig {
+                    datapath: Datapath::Auto,
+                    interfaces: vec!["veth-bal".into()],
+                    mode: XdpAttachMode::Generic,
+                    gateway_mac: Some(MacAddress([2, 0, 0, 0, 0, 1])),
+                },
             }
         );
         let reread: BalancerConfigFile = serde_yaml::from_str(&text).expect("parses");
@@ -755,13 +800,32 @@ backends:
             ..BalancerConfigFile::default()
         };
         let text = serde_yaml::to_string(&file).expect("serializes");
-        for unset in ["metrics", "workers", "table_size", "health_address"] {
+        for unset in [
+            "metrics",
+            "workers",
+            "table_size",
+            "health_address",
+            "datapath",
+            "xdp",
+        ] {
             assert!(!text.contains(unset), "{unset} written:\n{text}");
         }
         let config = load(&text).expect("valid");
         assert_eq!(config.workers, 1);
         assert_eq!(config.table_size, DEFAULT_TABLE_SIZE);
         assert_eq!(config.health.thresholds, HealthThresholds::default());
+    }
+
+    #[test]
+    fn the_xdp_datapath_without_interfaces_is_refused() {
+        let message = error(&format!("{GOOD}datapath: xdp\n"));
+        assert!(message.contains("needs xdp_interfaces"), "{message}");
+        let config =
+            load(&format!("{GOOD}datapath: auto\nxdp_interfaces: [eth0]\n")).expect("valid");
+        assert_eq!(config.datapath.datapath, Datapath::Auto);
+        assert_eq!(config.datapath.interfaces, ["eth0"]);
+        let message = error(&format!("{GOOD}xdp_interfaces: [\"a/b\"]\n"));
+        assert!(message.contains("not an interface name"), "{message}");
     }
 
     #[test]

@@ -6,12 +6,16 @@
 //! configuration epoch they were started for; a reload stops them and starts new ones, and
 //! late outcomes of the old epoch are ignored. A backend is probed once right away, then every
 //! `interval`: a crashed replica is out of the table at its next probe (a refused probe takes
-//! it out at once), so within one interval of the crash.
+//! it out at once), so within one interval of the crash. Sooner when the datapath hears the
+//! backend's host say "port unreachable" for a forwarded request
+//! ([`ControlMessage::Unreachable`]): that backend is probed at once, at most once per
+//! [`MIN_KICK_GAP`], so forged errors cost at most that many probes of a healthy backend.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinHandle;
 use trickles_netfn::Published;
 
@@ -35,6 +39,20 @@ pub enum ControlMessage {
     },
     /// A new (validated) configuration to apply.
     Apply(Box<BalancerConfig>),
+    /// The datapath heard "destination unreachable" for a datagram it sent to this backend
+    /// address: probe it now.
+    Unreachable(SocketAddr),
+}
+
+/// The shortest time between two probes of one backend that [`ControlMessage::Unreachable`]
+/// asks for.
+pub const MIN_KICK_GAP: Duration = Duration::from_millis(20);
+
+/// A running prober: its task, its backend's address, and the way to make it probe now.
+struct Prober {
+    task: JoinHandle<()>,
+    address: SocketAddr,
+    kick: Arc<Notify>,
 }
 
 /// Start probing every backend of `config`.
@@ -43,11 +61,13 @@ fn spawn_probers(
     epoch: u64,
     inbox: &mpsc::UnboundedSender<ControlMessage>,
     metrics: &BalancerMetrics,
-) -> Vec<JoinHandle<()>> {
+) -> Vec<Prober> {
     config
         .backends
         .iter()
         .map(|backend| {
+            let kick = Arc::new(Notify::new());
+            let kicked = kick.clone();
             let name = backend.name.clone();
             let kind = config.health.probe;
             let target = match kind {
@@ -57,12 +77,21 @@ fn spawn_probers(
             let (interval, timeout) = (config.health.interval, config.health.timeout);
             let inbox = inbox.clone();
             let latency = metrics.health_check_duration.with_label_values(&[&name]);
-            tokio::spawn(async move {
+            let task = tokio::spawn(async move {
                 let mut ticks = tokio::time::interval(interval);
                 ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                let mut last: Option<Instant> = None;
                 loop {
-                    ticks.tick().await;
+                    tokio::select! {
+                        _ = ticks.tick() => {}
+                        _ = kicked.notified() => {
+                            if let Some(wait) = last.map(|at| MIN_KICK_GAP.saturating_sub(at.elapsed())) {
+                                tokio::time::sleep(wait).await;
+                            }
+                        }
+                    }
                     let started = Instant::now();
+                    last = Some(started);
                     let outcome = match kind {
                         ProbeKind::Udp => probe_udp(target, timeout).await,
                         ProbeKind::Http => probe_http(target, timeout).await,
@@ -77,7 +106,12 @@ fn spawn_probers(
                         return;
                     }
                 }
-            })
+            });
+            Prober {
+                task,
+                address: backend.address,
+                kick,
+            }
         })
         .collect()
 }
@@ -214,9 +248,14 @@ impl Controller {
                     outcome,
                 }) if e == epoch => self.on_probe(&backend, outcome),
                 Some(ControlMessage::Probe { .. }) => {}
+                Some(ControlMessage::Unreachable(address)) => {
+                    for prober in probers.iter().filter(|p| p.address == address) {
+                        prober.kick.notify_one();
+                    }
+                }
                 Some(ControlMessage::Apply(config)) => {
                     for prober in probers.drain(..) {
-                        prober.abort();
+                        prober.task.abort();
                     }
                     epoch += 1;
                     self.on_apply(*config);
@@ -225,7 +264,7 @@ impl Controller {
             }
         }
         for prober in probers {
-            prober.abort();
+            prober.task.abort();
         }
     }
 }

@@ -8,6 +8,9 @@
 //! sent as the sub-slice after their header (behind a new header naming the client when they go
 //! back through an upstream mirror). Both leave from the VIP socket, so clients see replies come
 //! from the VIP and backends see one balancer address.
+//!
+//! The VIP socket also hears ICMP errors for what it forwarded: a backend whose host says
+//! "port unreachable" is probed at once ([`crate::backend_errors`]).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -16,6 +19,11 @@ use trickles_netfn::encap::{EncapRepr, MAX_HEADER_LEN};
 use trickles_netfn::udp::{receive, Outgoing, RecvBatch, SendBatch, WorkerContext, BATCH_LEN};
 use trickles_netfn::{Published, Subscriber};
 
+use tokio::sync::mpsc::UnboundedSender;
+use trickles_netfn::udp::error_queue;
+
+use crate::backend_errors::BackendErrors;
+use crate::controller::ControlMessage;
 use crate::core::{decide, DropReason, ForwardingTable, Spray, Verdict};
 use crate::metrics::{BalancerMetrics, BatchCounts};
 
@@ -35,7 +43,12 @@ struct Planned {
 }
 
 /// Run one worker until its group stops.
-pub fn run(ctx: WorkerContext, table: Arc<Published<ForwardingTable>>, metrics: BalancerMetrics) {
+pub fn run(
+    ctx: WorkerContext,
+    table: Arc<Published<ForwardingTable>>,
+    metrics: BalancerMetrics,
+    control: UnboundedSender<ControlMessage>,
+) {
     let mut tables = Subscriber::new(table);
     let mut spray = Spray::new(tables.current());
     let mut handles = metrics.backend_handles(tables.current());
@@ -44,10 +57,18 @@ pub fn run(ctx: WorkerContext, table: Arc<Published<ForwardingTable>>, metrics: 
     let mut send_batch = SendBatch::new();
     let mut heads = vec![[0u8; MAX_HEADER_LEN]; BATCH_LEN];
     let mut plan: Vec<Planned> = Vec::with_capacity(BATCH_LEN);
+    let mut backend_errors = BackendErrors::default();
+    let ipv6 = ctx.socket.local_addr().is_ok_and(|a| a.is_ipv6());
+    if let Err(error) = error_queue::enable(&ctx.socket, ipv6) {
+        tracing::warn!(%error, "no ICMP errors on the VIP socket: a dead backend is noticed only by its probes");
+    }
 
     while !ctx.stopping() {
-        if receive(&mut receive_batch, &ctx.socket) == 0 {
-            continue;
+        let received = receive(&mut receive_batch, &ctx.socket);
+        if received == 0 {
+            // A timeout, or an ICMP error now on the error queue.
+            let heard = backend_errors.read(&ctx.socket, tables.current(), &control);
+            metrics.backend_unreachables.inc_by(heard);
         }
         let started = Instant::now();
         if tables.refresh() {
@@ -55,6 +76,9 @@ pub fn run(ctx: WorkerContext, table: Arc<Published<ForwardingTable>>, metrics: 
             spray.reset(tables.current());
             handles = metrics.backend_handles(tables.current());
             counts = BatchCounts::new(tables.current().backends.len());
+        }
+        if received == 0 {
+            continue;
         }
         let table = tables.current();
         plan.clear();

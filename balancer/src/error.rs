@@ -4,6 +4,7 @@
 use trickles_netfn::{ConfigError, NetfnError};
 
 use crate::core::MaglevError;
+use crate::xdp::XdpError;
 
 /// Why the balancer could not start.
 #[derive(Debug, thiserror::Error)]
@@ -20,6 +21,9 @@ pub enum BalancerError {
     /// The metrics registry refused a metric (a programming error).
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),
+    /// `datapath: xdp` and the XDP datapath cannot run (`auto` falls back instead).
+    #[error("XDP datapath: {0}")]
+    Xdp(#[from] XdpError),
     /// The process could not set up part of its runtime.
     #[error("cannot set up {what}: {source}")]
     Runtime {

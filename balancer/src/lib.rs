@@ -37,6 +37,8 @@
 //! - [`pool`]: [`pool::PoolState`], configuration + health → forwarding table (pure);
 //! - [`datapath`]: the worker loop on the VIP sockets (batched, lock-free table swap);
 //! - [`probe`], [`controller`]: health probes and the task that publishes tables;
+//! - [`xdp`]: the XDP datapath (`bpf/balancer.c`, loaded with aya): the same decision in the
+//!   driver, in front of the userspace datapath (`datapath: xdp | auto`, `docs/XDP.md`);
 //! - [`config`], [`metrics`], [`service`] (start, reload, stop), [`cli`], [`error`].
 //!
 //! ## Library use (tests, the lab)
@@ -52,6 +54,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod backend_errors;
 pub mod cli;
 pub mod config;
 pub mod controller;
@@ -62,6 +65,7 @@ pub mod metrics;
 pub mod pool;
 pub mod probe;
 pub mod service;
+pub mod xdp;
 
 pub use config::{
     BackendFile, BackendName, BalancerConfig, BalancerConfigFile, HealthFile, ModeFile, PolicyFile,

@@ -9,12 +9,15 @@
 //! | `trickles_balancer_backend_in_table{backend}` | 1 when it receives new datagrams (up and not drained) |
 //! | `trickles_balancer_health_checks_total{backend,result}` | probes by outcome (`ok`, `timeout`, `refused`, `failed`) |
 //! | `trickles_balancer_table_rebuilds_total` | forwarding tables published (health change, reload) |
+//! | `trickles_balancer_backend_unreachables_total` | ICMP "destination unreachable" for datagrams forwarded to a backend (it is probed at once) |
 //! | `trickles_balancer_table_moved_share` | share of Maglev slots whose backend changed at the last rebuild |
 //! | `trickles_balancer_table_moved_slots_total` | Maglev slots moved, summed over rebuilds |
 //! | `trickles_balancer_table_build_seconds` | time the last Maglev build took |
 //! | `trickles_balancer_backends_in_table` | backends receiving new datagrams |
 //! | `trickles_balancer_config_reloads_total{result}` | reloads applied (`ok`) or refused (`error`) |
 //! | `trickles_balancer_health_check_duration_seconds{backend}` | histogram: time a probe took until its outcome (a timeout counts as the timeout) |
+//! | `trickles_balancer_datapath_info{datapath}` | 1 for the datapath that sees frames first: `xdp` (the XDP program in front, `crate::xdp`) or `userspace` |
+//! | `trickles_balancer_xdp_passed_total{reason}` | frames for a VIP the XDP datapath handed up to the userspace datapath (`crate::xdp::counters`; 0 without it) |
 //! | `trickles_balancer_batch_duration_seconds` | histogram: a datapath worker's time per received batch ([`trickles_netfn::batch_histogram`]) |
 //! | `trickles_balancer_build_info{version,profile}`, `process_*` | [`trickles_netfn::standard_metrics`] |
 //!
@@ -49,6 +52,9 @@ pub struct BalancerMetrics {
     pub health_checks: IntCounterVec,
     /// `trickles_balancer_table_rebuilds_total`
     pub table_rebuilds: IntCounter,
+    /// `trickles_balancer_backend_unreachables_total`
+    pub backend_unreachables: IntCounter,
+
     /// `trickles_balancer_table_moved_share`
     pub table_moved_share: Gauge,
     /// `trickles_balancer_table_moved_slots_total`
@@ -63,6 +69,10 @@ pub struct BalancerMetrics {
     pub health_check_duration: HistogramVec,
     /// `trickles_balancer_batch_duration_seconds`
     pub batch_duration: Histogram,
+    /// `trickles_balancer_datapath_info{datapath}`
+    pub datapath_info: IntGaugeVec,
+    /// `trickles_balancer_xdp_passed_total{reason}`
+    pub xdp_passed: IntCounterVec,
 }
 
 /// Upper bounds of the probe-latency buckets, in seconds (100 µs on loopback up to a 5 s
@@ -109,6 +119,10 @@ impl BalancerMetrics {
                 "Health probes by backend and outcome",
                 &["backend", "result"],
             )?,
+            backend_unreachables: IntCounter::new(
+                "trickles_balancer_backend_unreachables_total",
+                "ICMP destination-unreachable errors for datagrams forwarded to a backend",
+            )?,
             table_rebuilds: IntCounter::new(
                 "trickles_balancer_table_rebuilds_total",
                 "Forwarding tables published",
@@ -143,6 +157,14 @@ impl BalancerMetrics {
                 &["backend"],
             )?,
             batch_duration: trickles_netfn::batch_duration_histogram("balancer")?,
+            datapath_info: IntGaugeVec::new(
+                Opts::new(
+                    "trickles_balancer_datapath_info",
+                    "1 for the datapath that sees frames first (xdp or userspace)",
+                ),
+                &["datapath"],
+            )?,
+            xdp_passed: crate::xdp::counters::passed_counter()?,
             registry,
         };
         for reason in DropReason::ALL {
@@ -159,6 +181,7 @@ impl BalancerMetrics {
         r.register(Box::new(metrics.backend_in_table.clone()))?;
         r.register(Box::new(metrics.health_checks.clone()))?;
         r.register(Box::new(metrics.table_rebuilds.clone()))?;
+        r.register(Box::new(metrics.backend_unreachables.clone()))?;
         r.register(Box::new(metrics.table_moved_share.clone()))?;
         r.register(Box::new(metrics.table_moved_slots.clone()))?;
         r.register(Box::new(metrics.table_build_seconds.clone()))?;
@@ -166,8 +189,20 @@ impl BalancerMetrics {
         r.register(Box::new(metrics.config_reloads.clone()))?;
         r.register(Box::new(metrics.health_check_duration.clone()))?;
         r.register(Box::new(metrics.batch_duration.clone()))?;
+        r.register(Box::new(metrics.datapath_info.clone()))?;
+        r.register(Box::new(metrics.xdp_passed.clone()))?;
         trickles_netfn::register_standard_metrics(r, "balancer", env!("CARGO_PKG_VERSION"))?;
         Ok(metrics)
+    }
+
+    /// Record which datapath sees frames first (`xdp` or `userspace`).
+    pub fn set_datapath(&self, xdp: bool) {
+        self.datapath_info
+            .with_label_values(&["xdp"])
+            .set(i64::from(xdp));
+        self.datapath_info
+            .with_label_values(&["userspace"])
+            .set(i64::from(!xdp));
     }
 
     /// Count a probe outcome.

@@ -27,6 +27,8 @@ use crate::datapath;
 use crate::error::BalancerError;
 use crate::metrics::BalancerMetrics;
 use crate::pool::PoolState;
+use crate::xdp::runner::XdpDatapath;
+use crate::xdp::settings::Datapath;
 
 /// Extra time `start` waits, beyond one probe timeout, for the first round of probes.
 const FIRST_ROUND_SLACK: Duration = Duration::from_millis(200);
@@ -40,6 +42,7 @@ pub struct RunningBalancer {
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
     metrics_endpoint: Option<MetricsEndpoint>,
+    xdp: Option<XdpDatapath>,
 }
 
 impl RunningBalancer {
@@ -52,9 +55,10 @@ impl RunningBalancer {
         let table = Arc::new(Published::new(state.table()?));
         let (stop, shutdown) = watch::channel(false);
 
+        let (control, inbox) = mpsc::unbounded_channel();
         let mut groups = Vec::with_capacity(config.listen.len());
         for addr in &config.listen {
-            let (table, metrics) = (table.clone(), metrics.clone());
+            let (table, metrics, to_control) = (table.clone(), metrics.clone(), control.clone());
             let exclusivity = Exclusivity::new(
                 config.share_port,
                 ", or set `share_port: true` to serve it together",
@@ -64,7 +68,7 @@ impl RunningBalancer {
                 *addr,
                 config.workers,
                 exclusivity,
-                move |ctx| datapath::run(ctx, table.clone(), metrics.clone()),
+                move |ctx| datapath::run(ctx, table.clone(), metrics.clone(), to_control.clone()),
             );
             match started {
                 Ok(group) => {
@@ -77,6 +81,32 @@ impl RunningBalancer {
                 }
             }
         }
+
+        metrics.set_datapath(false);
+        let vips: Vec<SocketAddr> = groups.iter().map(WorkerGroup::local_addr).collect();
+        let xdp = match config.datapath.datapath {
+            Datapath::Userspace => None,
+            choice => {
+                match XdpDatapath::start(&config.datapath, &vips, table.clone(), metrics.clone()) {
+                    Ok(xdp) => {
+                        tracing::info!(
+                            interfaces = ?xdp.interfaces(),
+                            mode = ?config.datapath.mode,
+                            "XDP datapath attached in front of the userspace datapath"
+                        );
+                        Some(xdp)
+                    }
+                    Err(e) if choice == Datapath::Auto => {
+                        tracing::warn!("datapath auto: running the userspace datapath only: {e}");
+                        None
+                    }
+                    Err(e) => {
+                        groups.into_iter().for_each(WorkerGroup::stop);
+                        return Err(e.into());
+                    }
+                }
+            }
+        };
 
         let metrics_endpoint = match config.metrics {
             Some(addr) => {
@@ -112,7 +142,6 @@ impl RunningBalancer {
             None => None,
         };
 
-        let (control, inbox) = mpsc::unbounded_channel();
         let (first_round, mut first_round_done) = watch::channel(false);
         let controller = Controller::new(state, table.clone(), metrics.clone(), first_round);
         let tasks = vec![tokio::spawn(controller.run(
@@ -131,6 +160,7 @@ impl RunningBalancer {
             stop,
             tasks,
             metrics_endpoint,
+            xdp,
         })
     }
 
@@ -149,6 +179,11 @@ impl RunningBalancer {
     /// The metrics.
     pub fn metrics(&self) -> &BalancerMetrics {
         &self.metrics
+    }
+
+    /// True when the XDP datapath is attached in front of the userspace one.
+    pub fn xdp_attached(&self) -> bool {
+        self.xdp.is_some()
     }
 
     /// The forwarding table in force.
@@ -187,6 +222,15 @@ impl RunningBalancer {
     /// Stop everything and wait for it.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
+        if let Some(xdp) = self.xdp {
+            // Detach first: frames go to the sockets while they still listen.
+            if tokio::task::spawn_blocking(move || xdp.stop())
+                .await
+                .is_err()
+            {
+                tracing::error!("XDP datapath shutdown panicked");
+            }
+        }
         let groups = self.groups;
         if tokio::task::spawn_blocking(move || groups.into_iter().for_each(WorkerGroup::stop))
             .await

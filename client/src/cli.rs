@@ -56,6 +56,12 @@ struct GetArgs {
     /// crashed and nothing, not even a reset, reaches a client that is only receiving).
     #[arg(long, value_name = "SECS", requires = "http_range_resume", value_parser = parse_seconds)]
     http_stall_resume: Option<Duration>,
+    /// Send to ADDR (IP:PORT, [IPv6]:PORT, or an IP with the URL's port) instead of the URL
+    /// host's addresses. Repeat it for a service's replicas: a Trickles client probes them all,
+    /// starts at the one that answers first and moves to the next when it fails, without losing
+    /// its place in the stream.
+    #[arg(long = "server", value_name = "ADDR")]
+    servers: Vec<String>,
     /// Trickles only: send every datagram through the packet mirror at ADDR (trickles-mirror)
     /// and receive the answers through it.
     #[arg(long, value_name = "ADDR")]
@@ -103,8 +109,14 @@ fn get(args: GetArgs) -> Result<(), ClientError> {
             None => route,
         }
     });
+    let servers = args
+        .servers
+        .iter()
+        .map(|text| parse_server(text, url.port))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut opts = FetchOptions {
         idle_timeout: args.timeout,
+        servers,
         http_range_resume: args.http_range_resume,
         http_stall_resume: args.http_stall_resume,
         via,
@@ -225,6 +237,21 @@ fn is_stdout(path: &Path) -> bool {
     path.as_os_str() == "-"
 }
 
+/// A `--server` value: IP:PORT, [IPv6]:PORT, or an address alone with the URL's port.
+fn parse_server(text: &str, url_port: u16) -> Result<std::net::SocketAddr, ClientError> {
+    let bare = text.trim_start_matches('[').trim_end_matches(']');
+    text.parse()
+        .or_else(|_| {
+            bare.parse::<std::net::IpAddr>()
+                .map(|ip| std::net::SocketAddr::new(ip, url_port))
+        })
+        .map_err(|_| {
+            usage(&format!(
+                "--server {text}: expected IP:PORT, [IPv6]:PORT or an IP address"
+            ))
+        })
+}
+
 fn usage(reason: &str) -> ClientError {
     ClientError::Usage(reason.to_owned())
 }
@@ -246,4 +273,27 @@ fn init_logging() {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_server_is_an_address_with_a_port_or_takes_the_urls() {
+        let parse = |text| parse_server(text, 4433).map_err(|e| e.to_string());
+        assert_eq!(parse("198.18.0.1:9"), Ok("198.18.0.1:9".parse().unwrap()));
+        assert_eq!(parse("[2001:2::1]:9"), Ok("[2001:2::1]:9".parse().unwrap()));
+        assert_eq!(parse("198.18.0.1"), Ok("198.18.0.1:4433".parse().unwrap()));
+        assert_eq!(parse("2001:2::1"), Ok("[2001:2::1]:4433".parse().unwrap()));
+        assert_eq!(
+            parse("[2001:2::1]"),
+            Ok("[2001:2::1]:4433".parse().unwrap())
+        );
+        let error = parse("replica-1").unwrap_err();
+        assert!(
+            error.contains("--server replica-1: expected IP:PORT"),
+            "{error}"
+        );
+    }
 }

@@ -33,6 +33,7 @@ pub mod options;
 pub mod output;
 pub mod progress;
 pub mod recorder;
+pub mod replicas;
 pub mod sink;
 pub mod stats;
 pub mod trickles_fetch;
@@ -75,7 +76,11 @@ pub fn fetch_parallel(
     sinks: Vec<Box<dyn BodySink>>,
 ) -> Result<ParallelReport> {
     let started = Instant::now();
-    let addrs = url.resolve()?;
+    let addrs = if opts.servers.is_empty() {
+        url.resolve()?
+    } else {
+        opts.servers.clone()
+    };
     let count = sinks.len();
     let runtime = build_runtime(url.scheme, count).map_err(ClientError::Socket)?;
     let recorders: Vec<TransferRecorder> = sinks

@@ -10,6 +10,7 @@
 //! | `trickles_client_retransmissions_total` | retransmitted packets received (Trickles) |
 //! | `trickles_client_timeouts_total` | retransmission timeouts that restarted a window (Trickles) |
 //! | `trickles_client_unreachables_total` | ICMP "destination unreachable" for our own datagrams that the transport acted on at once (Trickles) |
+//! | `trickles_client_replica_moves_total` | Moves of a transfer to the next of several replicas after its server proved unreachable (Trickles) |
 //! | `trickles_client_active_transfers` | transfers started and not ended |
 //! | `trickles_client_transfers_total{result}` | ended transfers, `completed` or `failed` |
 //! | `trickles_client_build_info{version,profile}`, `process_*` | [`trickles_netfn::standard_metrics`] |
@@ -46,6 +47,7 @@ pub struct ClientMetrics {
     retransmissions: IntCounter,
     timeouts: IntCounter,
     unreachables: IntCounter,
+    replica_moves: IntCounter,
     active: IntGauge,
     transfers: IntCounterVec,
 }
@@ -82,6 +84,10 @@ impl ClientMetrics {
                 "trickles_client_unreachables_total",
                 "ICMP destination-unreachable errors for our datagrams acted on at once",
             )?,
+            replica_moves: IntCounter::new(
+                "trickles_client_replica_moves_total",
+                "Moves of a transfer to the next replica after its server proved unreachable",
+            )?,
             active: IntGauge::new(
                 "trickles_client_active_transfers",
                 "Transfers started and not ended",
@@ -101,6 +107,7 @@ impl ClientMetrics {
         r.register(Box::new(metrics.retransmissions.clone()))?;
         r.register(Box::new(metrics.timeouts.clone()))?;
         r.register(Box::new(metrics.unreachables.clone()))?;
+        r.register(Box::new(metrics.replica_moves.clone()))?;
         r.register(Box::new(metrics.active.clone()))?;
         r.register(Box::new(metrics.transfers.clone()))?;
         for result in [COMPLETED, FAILED] {
@@ -139,6 +146,8 @@ pub struct TransportTotals {
     pub timeouts: u64,
     /// Destination-unreachable errors acted on.
     pub unreachables: u64,
+    /// Moves to the next replica.
+    pub replica_moves: u64,
 }
 
 impl TransferMetrics {
@@ -164,10 +173,13 @@ impl TransferMetrics {
             .inc_by(totals.timeouts.saturating_sub(old.timeouts));
         m.unreachables
             .inc_by(totals.unreachables.saturating_sub(old.unreachables));
+        m.replica_moves
+            .inc_by(totals.replica_moves.saturating_sub(old.replica_moves));
         self.reported = TransportTotals {
             retransmissions: old.retransmissions.max(totals.retransmissions),
             timeouts: old.timeouts.max(totals.timeouts),
             unreachables: old.unreachables.max(totals.unreachables),
+            replica_moves: old.replica_moves.max(totals.replica_moves),
         };
     }
 
@@ -225,6 +237,7 @@ mod tests {
             retransmissions,
             timeouts: 1,
             unreachables,
+            replica_moves: 0,
         };
         first.transport_totals(totals(3, 2));
         first.transport_totals(totals(5, 2));

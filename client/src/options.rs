@@ -29,6 +29,10 @@ pub struct FetchOptions {
     pub socket_buffer_bytes: usize,
     /// Trickles only: the core's client tunables (RTO bounds, receive window, ...).
     pub trickles: ClientConfig,
+    /// Send to these addresses instead of the URL host's (CLI `--server`, repeated): for
+    /// Trickles, replicas ranked by probing, the transfer moving down the ranking when one
+    /// fails; for HTTP, tried in order.
+    pub servers: Vec<std::net::SocketAddr>,
     /// Where to report progress, if anywhere.
     pub progress: Option<Arc<dyn ProgressReporter>>,
     /// Trickles only: send every datagram through this packet mirror (CLI `--via`).
@@ -48,6 +52,7 @@ impl Default for FetchOptions {
             max_resume_delay: Duration::from_millis(500),
             socket_buffer_bytes: 8 << 20,
             trickles: ClientConfig::default(),
+            servers: Vec::new(),
             progress: None,
             via: None,
             metrics: None,
@@ -66,6 +71,7 @@ impl std::fmt::Debug for FetchOptions {
             .field("max_resume_delay", &self.max_resume_delay)
             .field("socket_buffer_bytes", &self.socket_buffer_bytes)
             .field("trickles", &self.trickles)
+            .field("servers", &self.servers)
             .field("progress", &self.progress.is_some())
             .field("via", &self.via.as_ref().map(|route| route.mirror()))
             .field("metrics", &self.metrics.is_some())

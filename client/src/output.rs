@@ -70,6 +70,31 @@ impl Drop for OutputFile {
 }
 
 /// `DIR/.NAME.part-PID` for `DIR/NAME`.
+/// Bytes written so far to the `-o` file `path` by a running client (of any process): the
+/// size of its temporary sibling while the transfer runs, of `path` once it is complete. For
+/// watching a download from outside, as the lab samples delivery.
+pub fn written_so_far(path: &Path) -> u64 {
+    let complete = std::fs::metadata(path).map_or(0, |meta| meta.len());
+    let mut prefix = std::ffi::OsString::from(".");
+    prefix.push(path.file_name().unwrap_or(path.as_os_str()));
+    prefix.push(".part-");
+    let prefix = prefix.to_string_lossy().into_owned();
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let partial = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|entry| entry.file_name().to_string_lossy().starts_with(&prefix))
+        .filter_map(|entry| entry.metadata().ok())
+        .map(|meta| meta.len())
+        .max()
+        .unwrap_or(0);
+    complete.max(partial)
+}
+
 fn temporary_sibling(path: &Path) -> PathBuf {
     let mut name = std::ffi::OsString::from(".");
     name.push(path.file_name().unwrap_or(path.as_os_str()));
@@ -96,6 +121,21 @@ mod tests {
             .collect();
         names.sort();
         names
+    }
+
+    #[test]
+    fn what_is_written_so_far_is_seen_before_and_after_the_rename() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("copy");
+        assert_eq!(written_so_far(&path), 0);
+        let (output, mut file) = OutputFile::create(&path).expect("create");
+        file.write_all(b"half").expect("write");
+        file.flush().expect("flush");
+        assert_eq!(written_so_far(&path), 4);
+        file.write_all(b"+all").expect("write");
+        drop(file);
+        output.commit().expect("commit");
+        assert_eq!(written_so_far(&path), 8);
     }
 
     #[test]

@@ -131,6 +131,7 @@ impl TransferRecorder {
             first_byte_ms: first_byte.as_secs_f64() * 1e3,
             reconnects,
             unreachables: transport.unreachables,
+            replica_moves: transport.replica_moves,
             sha256: hex::encode(self.hasher.finalize()),
         })
     }

@@ -33,6 +33,10 @@ pub struct TransferStats {
     /// on at once (resending instead of waiting for its timer); 0 for HTTP.
     #[serde(default)]
     pub unreachables: u64,
+    /// Moves of the Trickles transfer to the next of several replicas (`--server` given more
+    /// than once) after its server proved unreachable; 0 for HTTP.
+    #[serde(default)]
+    pub replica_moves: u64,
     /// Lower-case hex SHA-256 of the body.
     pub sha256: String,
 }
@@ -117,6 +121,7 @@ mod tests {
             first_byte_ms: 1.25,
             reconnects: 0,
             unreachables: 0,
+            replica_moves: 0,
             sha256: "ab".repeat(32),
         };
         let report = ParallelReport::new(

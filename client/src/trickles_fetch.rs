@@ -40,6 +40,7 @@ use crate::error::{ClientError, Result};
 use crate::metrics::TransportTotals;
 use crate::options::FetchOptions;
 use crate::recorder::TransferRecorder;
+use crate::replicas;
 use crate::stats::TransferStats;
 use crate::udp_socket::{
     self, is_pending_icmp_error, ClientSocket, Received, RecvBatch, SendBatch, Unreachable,
@@ -58,8 +59,10 @@ const ERROR_BATCH: usize = 64;
 /// Bytes of a quoted datagram kept: the header is what identifies it.
 const QUOTED_LEN: usize = 512;
 
-/// Fetches `url` from `addrs[0]` once per recorder, all transfers over one UDP socket;
-/// one result per recorder, in order.
+/// Fetches `url` once per recorder, all transfers over one UDP socket; one result per
+/// recorder, in order. With one address the transfers use it; with several (of the first one's
+/// family) they are ranked by probing ([`crate::replicas`]), the transfers start at the best and
+/// move down the ranking when it fails.
 pub async fn fetch_trickles(
     url: &TargetUrl,
     addrs: &[SocketAddr],
@@ -67,7 +70,8 @@ pub async fn fetch_trickles(
     recorders: Vec<TransferRecorder>,
 ) -> Vec<Result<TransferStats>> {
     let count = recorders.len();
-    let Some(&server) = addrs.first() else {
+    let candidates = replicas::same_family(addrs);
+    let Some(&server) = candidates.first() else {
         return (0..count)
             .map(|_| {
                 Err(ClientError::Resolve {
@@ -93,7 +97,13 @@ pub async fn fetch_trickles(
         }
     };
     let config = share_receive_buffer(socket.socket(), opts, count);
-    let mut driver = Driver::new(url, server, opts, config, recorders);
+    let servers: Vec<SocketAddr> =
+        replicas::rank(&socket, &path, url.path.as_bytes(), &config, &candidates)
+            .await
+            .into_iter()
+            .map(|ranked| ranked.addr)
+            .collect();
+    let mut driver = Driver::new(url, &servers, opts, config, recorders);
     driver.path = path;
     driver.run(&socket).await;
     driver.into_outcomes()
@@ -148,7 +158,7 @@ struct Driver<'a> {
 impl<'a> Driver<'a> {
     fn new(
         url: &'a TargetUrl,
-        server: SocketAddr,
+        servers: &[SocketAddr],
         opts: &'a FetchOptions,
         config: trickles::client::ClientConfig,
         recorders: Vec<TransferRecorder>,
@@ -164,13 +174,16 @@ impl<'a> Driver<'a> {
                 }
             };
             by_conn_id.insert(conn_id, index);
-            let connection = ClientConnection::new(
+            let mut connection = ClientConnection::new(
                 now,
-                server,
+                servers[0],
                 url.path.as_bytes().to_vec(),
                 config.clone(),
                 conn_id,
             );
+            if servers.len() > 1 {
+                connection = connection.with_replicas(servers.to_vec());
+            }
             transfers.push(Transfer {
                 connection,
                 recorder: Some(recorder),
@@ -289,7 +302,16 @@ impl<'a> Driver<'a> {
         };
         if let Some(transfer) = self.transfers.get_mut(index) {
             if transfer.outcome.is_none() {
-                let acted = transfer.connection.handle_unreachable(now, quoted);
+                // Through a mirror the error names the mirror: it stands for the server.
+                let server = transfer.connection.server();
+                let destination = if self.path.first_hop(server) == unreachable.destination {
+                    server
+                } else {
+                    unreachable.destination
+                };
+                let acted = transfer
+                    .connection
+                    .handle_unreachable(now, destination, quoted);
                 tracing::debug!(?unreachable, acted, "destination unreachable");
             }
         }
@@ -455,6 +477,7 @@ fn transport_totals(connection: &ClientConnection) -> TransportTotals {
         retransmissions: stats.retransmissions,
         timeouts: stats.timeouts,
         unreachables: stats.unreachables,
+        replica_moves: stats.replica_moves,
     }
 }
 
@@ -487,7 +510,7 @@ fn core_failure(
 }
 
 /// The core's clock: wall-clock microseconds since the UNIX epoch.
-fn wall_clock() -> CoreInstant {
+pub(crate) fn wall_clock() -> CoreInstant {
     let since_epoch = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or(Duration::ZERO);

@@ -23,7 +23,6 @@
 //! which counts `EAGAIN` as a refused datagram and skips it: a full send buffer would turn into
 //! lost requests. [`send_batch`] only views transmits as netfn datagrams.
 
-pub mod error_queue;
 mod send_batch;
 
 use std::io;
@@ -34,8 +33,8 @@ use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 use trickles::Transmit;
 
-pub use error_queue::Unreachable;
 pub use send_batch::SendBatch;
+pub use trickles_netfn::udp::error_queue::{self, is_pending_icmp_error, Unreachable};
 pub use trickles_netfn::udp::{Received, RecvBatch, BATCH_LEN};
 
 /// A non-blocking UDP socket registered with the tokio runtime it was made in.
@@ -158,15 +157,6 @@ pub struct Incoming {
 
 /// Calls in a row that may fail on queued ICMP errors before one is taken for the datagram's.
 const MAX_PENDING: u32 = 4;
-
-/// Whether a send or receive failed only because an ICMP error for an earlier datagram was
-/// pending on the socket (the error is on the queue; the call may be made again).
-pub fn is_pending_icmp_error(error: &io::Error) -> bool {
-    matches!(
-        error.raw_os_error(),
-        Some(libc::ECONNREFUSED | libc::EHOSTUNREACH | libc::ENETUNREACH)
-    )
-}
 
 #[cfg(test)]
 mod tests {

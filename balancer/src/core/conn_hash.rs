@@ -65,6 +65,11 @@ impl ConnHashKey {
         }
     }
 
+    /// The key's two words, as SipHash takes them (the XDP datapath hashes with them too).
+    pub fn words(&self) -> (u64, u64) {
+        (self.k0, self.k1)
+    }
+
     /// The keyed hash of a connection id (uniform 64 bits: Maglev reduces its high bits).
     pub fn hash(&self, conn_id: u64) -> u64 {
         let mut hasher = SipHasher13::new_with_keys(self.k0, self.k1);

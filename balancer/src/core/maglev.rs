@@ -175,6 +175,11 @@ impl MaglevTable {
         MaglevTable { key, ..self }
     }
 
+    /// The key of the connection-id hash.
+    pub fn hash_key(&self) -> ConnHashKey {
+        self.key
+    }
+
     /// Number of slots (0 for an empty table).
     pub fn size(&self) -> usize {
         self.entries.len()

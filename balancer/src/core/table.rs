@@ -149,6 +149,11 @@ impl ForwardingTable {
         self
     }
 
+    /// The configured upstream relays.
+    pub fn upstreams(&self) -> &[SocketAddr] {
+        &self.upstreams
+    }
+
     /// The table hashing connection ids with `key` before the Maglev lookup
     /// ([`super::conn_hash`]).
     pub fn with_hash_key(mut self, key: super::conn_hash::ConnHashKey) -> Self {
@@ -180,6 +185,15 @@ impl ForwardingTable {
     /// The Maglev table of the active backends.
     pub fn maglev(&self) -> &MaglevTable {
         &self.maglev
+    }
+
+    /// Every Maglev slot's backend, as an index into `backends` (what an XDP datapath copies
+    /// into its table).
+    pub fn maglev_slots(&self) -> impl Iterator<Item = u32> + '_ {
+        self.maglev
+            .entries()
+            .iter()
+            .map(|&m| self.maglev_to_backend.get(m as usize).copied().unwrap_or(0))
     }
 
     /// The backend (index into `backends`) Maglev picks for a connection id.

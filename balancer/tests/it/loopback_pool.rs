@@ -150,6 +150,7 @@ fn direct_server_return_sends_no_reply_through_the_balancer() {
             "mode: direct_return\npolicy: round_robin\n",
         )),
     );
+    assert_eq!(active_within_10_s(&balancer, 2), 2, "both replicas up");
     let stats = fetch_through(vip);
     assert_eq!(stats.sha256, sha256(&body));
     assert!(counts(&balancer, TO_BACKEND).iter().all(|&n| n > 0));
@@ -246,6 +247,7 @@ fn a_restarted_replica_returns_after_rise_successes() {
     // rise 2: back after two answered probes.
     let yaml = balancer_yaml(vip, &addrs, "").replace("rise: 1", "rise: 2");
     let balancer = start_balancer(&runtime, config(&yaml));
+    assert_eq!(active_within_10_s(&balancer, 2), 2, "both replicas up");
     assert_eq!(balancer.table().active(), [0, 1]);
     let wait_for = |wanted: &[u32], limit: Duration| {
         let started = Instant::now();
@@ -267,4 +269,68 @@ fn a_restarted_replica_returns_after_rise_successes() {
     // Two successes need at least one full interval between them.
     assert!(back >= Duration::from_millis(150), "{back:?}");
     runtime.block_on(balancer.shutdown());
+}
+
+/// With a 30 s probe interval (the first probe at start, the next 30 s later), a killed replica can leave the table sooner only because its
+/// host's "port unreachable" for the forwarded requests made the balancer probe it at once.
+fn a_killed_replicas_unreachables_take_it_out_at_once(ip: &str) {
+    let body = body(24 << 20);
+    let app = application(body.clone());
+    let vip =
+        trickles_testkit::ports::free_udp_addr_on(ip.parse().expect("ip")).expect("a free port");
+    let (mut replicas, addrs) = replicas(&app, vip, 3);
+    let runtime = runtime();
+    let yaml = balancer_yaml(vip, &addrs, "").replace("interval_ms: 200", "interval_ms: 30000");
+    let balancer = start_balancer(&runtime, config(&yaml));
+    let transfer = std::thread::spawn(move || fetch_through(vip));
+    let started = Instant::now();
+    let serving = loop {
+        let replies = counts(&balancer, TO_CLIENT);
+        if let Some(i) = replies.iter().position(|&n| n > 2_000) {
+            break i;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "transfer never started"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    replicas[serving].kill();
+    let killed_at = Instant::now();
+    while balancer.table().active().contains(&(serving as u32)) {
+        assert!(
+            killed_at.elapsed() < Duration::from_millis(2_500),
+            "the replica stayed in the table: its unreachables were not acted on"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let left_after = killed_at.elapsed();
+    let stats = transfer.join().expect("client thread");
+    let metrics = trickles_netfn::render(&balancer.metrics().registry);
+    let value = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or(0.0)
+    };
+    println!(
+        "over {ip}: out of the table {:.0} ms after the kill (interval 30 s), {} unreachables, \
+         longest stall {:.0} ms",
+        left_after.as_secs_f64() * 1e3,
+        value("trickles_balancer_backend_unreachables_total "),
+        stats.longest_stall_ms
+    );
+    assert_eq!(stats.sha256, sha256(&body), "byte-exact after failover");
+    assert!(value("trickles_balancer_backend_unreachables_total ") >= 1.0);
+    runtime.block_on(balancer.shutdown());
+}
+
+#[test]
+fn a_killed_replicas_unreachables_take_it_out_at_once_over_ipv4() {
+    a_killed_replicas_unreachables_take_it_out_at_once("127.0.0.1");
+}
+
+#[test]
+fn a_killed_replicas_unreachables_take_it_out_at_once_over_ipv6() {
+    a_killed_replicas_unreachables_take_it_out_at_once("::1");
 }

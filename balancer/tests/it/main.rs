@@ -9,3 +9,6 @@ mod real_processes;
 mod second_instance;
 mod support;
 mod through_mirror;
+mod xdp_datapath;
+mod xdp_fixtures;
+mod xdp_routed;

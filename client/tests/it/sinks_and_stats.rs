@@ -41,6 +41,7 @@ fn transfer(bytes: u64, seconds: f64, retransmissions: u64, stall: f64) -> Trans
         first_byte_ms: 1.0,
         reconnects: 0,
         unreachables: 0,
+        replica_moves: 0,
         sha256: "00".repeat(32),
     }
 }

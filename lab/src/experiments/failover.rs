@@ -10,6 +10,11 @@
 //! crash, which sends it nothing, also `--http-stall-resume 1`), and with `--host-crash` also
 //! TCP without it (gives up after 5 s without progress).
 //!
+//! With `--replicas N` (N > 1) the Trickles client is given every replica (`--server` once
+//! each, hosts `r0` .. `rN-1`): it ranks them, and the replica serving it is the one killed;
+//! it moves to the next instead of waiting for the killed one's return. TCP still downloads
+//! from `r0`, killed as before.
+//!
 //! Reported per client: bytes and SHA-256 against the served file, and the recovery
 //! ([`crate::measure::recovery`]). Written: `failover.csv` (goodput per 100 ms bin),
 //! `failover-samples.csv`, `failover-summary.csv`, `failover.png` / `.svg` (`failover-host-crash*`
@@ -60,6 +65,10 @@ pub struct FailoverArgs {
     /// Crash the server's host (link, processes, kernel state) instead of killing its process.
     #[arg(long)]
     pub host_crash: bool,
+    /// Replicas the Trickles client chooses among (`--server` once each); the one serving it
+    /// fails.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=8))]
+    pub replicas: u8,
     /// Kernel TCP congestion control, set in every namespace of the testbed.
     #[arg(long, default_value = "reno")]
     pub tcp_cc: String,
@@ -86,6 +95,7 @@ impl FailoverArgs {
             kill_at: 2.5,
             restart_delay: None,
             host_crash: false,
+            replicas: 1,
             tcp_cc: "reno".to_owned(),
             seed: 2005,
             transfer_limit: 60.0,
@@ -93,7 +103,7 @@ impl FailoverArgs {
         }
     }
 
-    fn schedule(&self) -> FailureSchedule {
+    fn schedule(&self, target: Target) -> FailureSchedule {
         let (fail, repair, delay) = match self.host_crash {
             false => (
                 Action::Kill as fn(Target) -> Action,
@@ -106,9 +116,9 @@ impl FailoverArgs {
                 1.0,
             ),
         };
-        FailureSchedule::at(Trigger::At(self.kill_at), fail(Target::Replica(0))).then(
+        FailureSchedule::at(Trigger::At(self.kill_at), fail(target.clone())).then(
             Trigger::After(self.restart_delay.unwrap_or(delay)),
-            repair(Target::Replica(0)),
+            repair(target),
         )
     }
 }
@@ -136,19 +146,23 @@ pub fn run(args: &FailoverArgs) -> Result<FailoverOutcome> {
     super::check_kill_schedule(args.rate_mbit, args.size, args.kill_at, args.transfer_limit)?;
     let context = Context::new("failover", &args.base, Profile::Release)?;
     let expected = context.fixture.add_file(FILE, args.size, args.seed)?;
-    let topology = context.topology("failover", &["client", "r0"])?;
+    let replicas = usize::from(args.replicas);
+    let roles: Vec<String> = std::iter::once("client".to_owned())
+        .chain((0..replicas).map(|i| format!("r{i}")))
+        .collect();
+    let roles: Vec<&str> = roles.iter().map(String::as_str).collect();
+    let topology = context.topology("failover", &roles)?;
     tcp_congestion::use_everywhere(topology.testbed()?, &args.tcp_cc)?;
     topology.shape_toward("client", (args.rate_mbit * 1e6) as u64, args.queue)?;
-    let schedule = args.schedule();
     let clients = if args.host_crash {
         &CLIENTS[..]
     } else {
         &CLIENTS[..2]
     };
-    let stem = if args.host_crash {
-        "failover-host-crash"
-    } else {
-        "failover"
+    let stem = match (args.host_crash, replicas > 1) {
+        (true, _) => "failover-host-crash",
+        (false, true) => "failover-replicas",
+        (false, false) => "failover",
     };
     let (mut runs, mut observer, mut dashboards) = (Vec::new(), None, Vec::new());
     for &(label, tcp, range_resume) in clients {
@@ -157,7 +171,7 @@ pub fn run(args: &FailoverArgs) -> Result<FailoverOutcome> {
         let spec = PoolSpec {
             http_baseline: true,
             mss: Some(EXPERIMENT_MSS),
-            ..PoolSpec::new(1, FrontEnd::Direct)
+            ..PoolSpec::new(replicas, FrontEnd::Direct)
         };
         let mut pool = Pool::start_with(
             &context.binaries,
@@ -179,6 +193,12 @@ pub fn run(args: &FailoverArgs) -> Result<FailoverOutcome> {
         );
         client.idle_timeout = Duration::from_secs(30);
         client.range_resume = range_resume;
+        let mut target = Target::Replica(0);
+        if !tcp && replicas > 1 {
+            client.servers = pool.replica_addrs().to_vec();
+            target = Target::Serving;
+        }
+        let schedule = args.schedule(target);
         if args.host_crash && tcp {
             // A crashed host sends nothing, not even a reset, to a client that only receives:
             // TCP learns of it only by a timer. With range resume the client's best is a

@@ -39,14 +39,14 @@ impl FlowMeter {
         self.files.len()
     }
 
-    /// The sizes now (a file not created yet counts as 0 bytes).
+    /// The sizes now, as the clients write them (a file not created yet counts as 0 bytes).
     pub fn sample(&self) -> FlowSample {
         FlowSample {
             at: Instant::now(),
             bytes: self
                 .files
                 .iter()
-                .map(|f| std::fs::metadata(f).map_or(0, |m| m.len()))
+                .map(|f| trickles_client::output::written_so_far(f))
                 .collect(),
         }
     }

@@ -22,6 +22,10 @@
 //! forwards from the VIP the replica also holds); replicas run `--dsr-vip VIP` and answer the
 //! client straight from the VIP, so the data never crosses the balancer
 //! (docs/NETWORK-FUNCTIONS.md §3.1).
+//!
+//! `--xdp`: the balancer runs its XDP datapath, natively attached to its host's veth
+//! ([`crate::pool::xdp_front`], docs/XDP.md); the table says whether the program was attached
+//! and how many frames it handed up to the userspace datapath.
 
 use std::io::Read;
 use std::path::Path;
@@ -40,7 +44,7 @@ use crate::error::{LabError, Result};
 use crate::measure::recovery::{legend, RECOVERY_RULE};
 use crate::observe;
 use crate::pool::failover::{fetch_through_failover, FailoverRun};
-use crate::pool::{FrontEnd, HostSetup, Pool, PoolSpec};
+use crate::pool::{xdp_front, FrontEnd, HostSetup, Pool, PoolSpec};
 use crate::schedule::{Action, FailureSchedule, Target, Trigger};
 use crate::service::balancer::{ModeFile, PolicyFile};
 use crate::service::client::ClientSpec;
@@ -117,6 +121,9 @@ pub struct PoolArgs {
     /// `pool-dashboard.png`).
     #[arg(long)]
     pub observe: bool,
+    /// The balancer runs its XDP datapath (native XDP on its host's veth, `datapath: xdp`).
+    #[arg(long)]
+    pub xdp: bool,
 }
 
 impl PoolArgs {
@@ -137,6 +144,7 @@ impl PoolArgs {
             seed: 2005,
             transfer_limit: 60.0,
             observe: false,
+            xdp: false,
         }
     }
 
@@ -167,6 +175,9 @@ pub struct PoolOutcome {
     /// Reply bytes the balancer relayed to the client (`to_client`, all backends): the whole
     /// download in relay mode, none in direct-return mode. `None` if the metrics were not read.
     pub relayed_reply_bytes: Option<u64>,
+    /// With `--xdp`: whether the balancer's metrics said its program was attached, and the
+    /// frames it handed up to the userspace datapath. `None` without `--xdp` or metrics.
+    pub xdp: Option<(bool, u64)>,
     /// With `--observe`: the failover overview and the pool dashboard, drawn from Prometheus.
     pub dashboards: Vec<RenderedDashboard>,
     /// The table and files.
@@ -198,6 +209,7 @@ pub fn run(args: &PoolArgs) -> Result<PoolOutcome> {
     });
     let spec = PoolSpec {
         workers: Some(1),
+        xdp: args.xdp,
         ..PoolSpec::new(args.replicas, FrontEnd::Balancer(PolicyFile::Maglev, mode))
     };
     let mut pool = Pool::start_with(
@@ -233,10 +245,14 @@ pub fn run(args: &PoolArgs) -> Result<PoolOutcome> {
         Duration::from_secs_f64(args.transfer_limit),
     );
     let run = fetch_through_failover(bins, &mut pool, &host, client, &schedule, limit, &expected)?;
-    let relayed_reply_bytes = pool
-        .balancer()
-        .and_then(|b| b.metrics())
-        .map(|text| relayed_reply_bytes(&text));
+    let balancer_metrics = pool.balancer().and_then(|b| b.metrics());
+    let relayed_reply_bytes = balancer_metrics.as_deref().map(relayed_reply_bytes);
+    let xdp = match args.xdp {
+        true => balancer_metrics
+            .as_deref()
+            .map(|text| (xdp_front::attached(text), xdp_front::passed_up(text))),
+        false => None,
+    };
     let mut dashboards = Vec::new();
     if let Some(observer) = observer {
         for (name, stem) in [("failover", "pool-overview"), ("pool", "pool-dashboard")] {
@@ -251,9 +267,10 @@ pub fn run(args: &PoolArgs) -> Result<PoolOutcome> {
     };
     let _ = std::fs::remove_file(&output);
     let title = format!(
-        "{} replicas behind the balancer ({}), the serving one SIGKILLed: goodput, {} Mbit/s",
+        "{} replicas behind the balancer ({}{}), the serving one SIGKILLed: goodput, {} Mbit/s",
         args.replicas,
         args.mode.label(),
+        if args.xdp { ", XDP" } else { "" },
         args.rate_mbit
     );
     let mut files = write_goodput_series(
@@ -268,12 +285,24 @@ pub fn run(args: &PoolArgs) -> Result<PoolOutcome> {
             .flat_map(|d| [d.files.png.clone(), d.files.svg.clone()]),
     );
     let table = summary_table(&run, bytes_lost, relayed_reply_bytes, args);
-    let report = context.publish(table, "pool-summary.csv", &legend(RECOVERY_RULE), files)?;
+    let mut notes = legend(RECOVERY_RULE);
+    if let Some((attached, passed)) = xdp {
+        notes.push_str(&format!(
+            "\nXDP datapath: {}; {passed} frames handed up to the userspace datapath\n",
+            if attached {
+                "attached (native, the balancer's veth)"
+            } else {
+                "NOT attached"
+            }
+        ));
+    }
+    let report = context.publish(table, "pool-summary.csv", &notes, files)?;
     Ok(PoolOutcome {
         mode: args.mode,
         run,
         bytes_lost,
         relayed_reply_bytes,
+        xdp,
         dashboards,
         report,
     })

@@ -154,7 +154,7 @@ impl DeliverySampler {
         let thread = std::thread::spawn(move || {
             let mut trace = DeliveryTrace::default();
             loop {
-                let delivered = std::fs::metadata(&output).map_or(0, |m| m.len());
+                let delivered = trickles_client::output::written_so_far(&output);
                 let elapsed = start.elapsed();
                 trace.sample(elapsed.as_secs_f64(), delivered);
                 if stopped.load(Ordering::SeqCst) || elapsed >= limit {

@@ -88,7 +88,7 @@ pub fn run_transfer(
     let mut process = ClientProcess::start(binaries, host, client)?;
     let start = Instant::now();
     let sampler = DeliverySampler::start(output.clone(), start, limit);
-    let delivered = || std::fs::metadata(&output).map_or(0, |m| m.len());
+    let delivered = || trickles_client::output::written_so_far(&output);
     let Driven { events, fired } = drive(&mut process, start, limit, delivered, schedule, stage)?;
     let finished = process.finish(Duration::from_secs(5));
     let mut trace = sampler.finish();
@@ -124,6 +124,7 @@ fn seen(url: &str, trace: &DeliveryTrace) -> TransferStats {
         first_byte_ms: 0.0,
         reconnects: 0,
         unreachables: 0,
+        replica_moves: 0,
         sha256: String::new(),
     }
 }

@@ -18,6 +18,7 @@ pub mod direct_return;
 pub mod failover;
 pub mod relay;
 pub mod watch;
+pub mod xdp_front;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -111,6 +112,9 @@ pub struct PoolSpec {
     pub mss: Option<usize>,
     /// UDP port of replica 0 on loopback (`None`: a free one).
     pub first_port: Option<u16>,
+    /// The balancer runs its XDP datapath (`datapath: xdp`, native XDP on its host's
+    /// interface; namespace testbed only): see [`xdp_front`](self::xdp_front).
+    pub xdp: bool,
 }
 
 impl PoolSpec {
@@ -123,6 +127,7 @@ impl PoolSpec {
             workers: None,
             mss: None,
             first_port: None,
+            xdp: false,
         }
     }
 }
@@ -140,10 +145,14 @@ pub struct Pool<'t> {
     mirror: Option<Service<MirrorSpec>>,
     relay: Option<AlternatingRelay>,
     service: SocketAddr,
+    /// Each replica's own Trickles address.
+    replica_addrs: Vec<SocketAddr>,
     http: Option<SocketAddr>,
     watch: PoolWatch,
     victim: Option<usize>,
     setup: Option<HostSetup<'t>>,
+    /// With `xdp`: the program on the router's side of the balancer's link.
+    xdp_peer: Option<trickles_balancer::xdp::XdpBalancer>,
 }
 
 impl<'t> Pool<'t> {
@@ -220,6 +229,7 @@ impl<'t> Pool<'t> {
             topology,
             watch: PoolWatch::new(spec.replicas),
             service: listen[0],
+            replica_addrs: listen.clone(),
             spec,
             replicas,
             balancer: None,
@@ -228,6 +238,7 @@ impl<'t> Pool<'t> {
             http,
             victim: None,
             setup,
+            xdp_peer: None,
         };
         match (pool.spec.front_end, vip) {
             (FrontEnd::AlternatingRelay, _) => {
@@ -273,6 +284,9 @@ impl<'t> Pool<'t> {
             }
             _ => None,
         };
+        if self.spec.xdp {
+            self.xdp_peer = Some(xdp_front::prepare(self.topology, &mut spec.config)?);
+        }
         self.balancer = Some(Service::start(binaries, host, spec, "balancer", dir)?);
         if let Some((mirror_host, mirror)) = mirror {
             self.mirror = Some(Service::start(
@@ -298,6 +312,11 @@ impl<'t> Pool<'t> {
             self.service,
             path.trim_start_matches('/')
         )
+    }
+
+    /// Each replica's own Trickles address (what a client choosing among them is given).
+    pub fn replica_addrs(&self) -> &[SocketAddr] {
+        &self.replica_addrs
     }
 
     /// `http://ADDR/path` of the HTTP baseline, if the pool serves one.

@@ -29,6 +29,8 @@ pub struct ClientSpec {
     /// `--parallel N`: N concurrent transfers of the URL, reported as a [`ParallelReport`]
     /// (even for N = 1); `None`: a single transfer (flag not given), a [`TransferStats`].
     pub parallel: Option<u32>,
+    /// `--server`, once each: the replicas the client chooses among (none: the URL's host).
+    pub servers: Vec<SocketAddr>,
     /// `--via`: send every datagram through this packet mirror (`trickles://` only).
     pub via: Option<SocketAddr>,
     /// `--http-range-resume`: an `http://` transfer whose connection breaks reconnects and
@@ -84,6 +86,9 @@ impl ClientProcess {
         // files and the `ParallelReport` document.
         if let Some(transfers) = spec.parallel {
             command.arg("--parallel").arg(transfers.to_string());
+        }
+        for server in &spec.servers {
+            command.arg("--server").arg(server.to_string());
         }
         if let Some(mirror) = spec.via {
             command.arg("--via").arg(mirror.to_string());

@@ -1,7 +1,9 @@
 //! `trickles-lab exp pool` at the reduced size, with the debug binaries (needs root, as every
 //! experiment; CI runs as root): three replicas behind `trickles-balancer` on their own hosts,
 //! the one serving the transfer is SIGKILLed, another takes over, the killed one is restarted,
-//! and the same client finishes with exactly the served bytes.
+//! and the same client finishes with exactly the served bytes; and the same with the balancer
+//! running its XDP datapath (`--xdp`, native XDP on its veth), in relay mode over IPv4 and in
+//! direct-return mode over IPv6.
 
 use trickles_lab::experiments::pool::{self, PoolArgs};
 
@@ -114,4 +116,60 @@ fn the_observed_pool_shows_the_failover_in_prometheus_over_ipv6() {
         );
     }
     assert_written(&outcome.report);
+}
+
+#[test]
+fn behind_the_xdp_balancer_the_serving_replica_dies_and_the_transfer_finishes_byte_exact() {
+    let (_out, base) = experiment_base("the pool experiment test with --xdp");
+    let args = PoolArgs {
+        xdp: true,
+        ..PoolArgs::reduced(base)
+    };
+
+    let outcome = pool::run(&args).unwrap_or_else(|e| panic!("exp pool --xdp: {e}"));
+
+    assert!(outcome.run.byte_exact, "{:?}", outcome.run.transfer.stats);
+    assert_eq!(outcome.bytes_lost, 0);
+    let (attached, _passed_up) = outcome.xdp.expect("the balancer's metrics were read");
+    assert!(
+        attached,
+        "the XDP program was attached natively to the balancer's veth"
+    );
+    let took_over = outcome.run.took_over.expect("a surviving replica served");
+    assert_ne!(Some(took_over), outcome.run.victim);
+    assert!(outcome.run.left_table_at.is_some());
+    assert!(
+        outcome
+            .relayed_reply_bytes
+            .is_some_and(|bytes| bytes >= args.size),
+        "every reply relayed (and counted) by the XDP datapath: {:?}",
+        outcome.relayed_reply_bytes
+    );
+    assert_written(&outcome.report);
+}
+
+#[test]
+fn behind_the_xdp_balancer_over_ipv6_direct_return_replies_bypass_it_through_a_kill() {
+    let (_out, mut base) = experiment_base("the pool experiment test with --xdp over IPv6");
+    base.ipv6 = true;
+    let args = PoolArgs {
+        xdp: true,
+        mode: pool::ForwardingMode::DirectReturn,
+        ..PoolArgs::reduced(base)
+    };
+
+    let outcome = pool::run(&args).unwrap_or_else(|e| panic!("exp pool --xdp --ipv6: {e}"));
+
+    assert!(outcome.run.byte_exact, "{:?}", outcome.run.transfer.stats);
+    assert_eq!(outcome.bytes_lost, 0);
+    assert!(matches!(outcome.xdp, Some((true, _))), "{:?}", outcome.xdp);
+    assert!(outcome
+        .run
+        .took_over
+        .is_some_and(|r| Some(r) != outcome.run.victim));
+    assert_eq!(
+        outcome.relayed_reply_bytes,
+        Some(0),
+        "direct-return replies must not cross the balancer"
+    );
 }

@@ -277,6 +277,7 @@ impl SendBatch {
     ) -> SendOutcome {
         let mut outcome = SendOutcome::default();
         let mut rest = items;
+        let mut pending_errors = 0;
         while !rest.is_empty() {
             let chunk = &rest[..rest.len().min(BATCH_LEN)];
             match self.send_once_each(socket, chunk, &view) {
@@ -289,6 +290,15 @@ impl SendBatch {
                     rest = &rest[sent..];
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // An ICMP error for an earlier datagram, reported (and cleared) by this call on
+                // a socket that asked for them: not this datagram's fault, so it is sent again
+                // (a bounded number of times: each call clears one error).
+                Err(e)
+                    if super::error_queue::is_pending_icmp_error(&e)
+                        && pending_errors < BATCH_LEN =>
+                {
+                    pending_errors += 1;
+                }
                 Err(e) => {
                     // The first datagram of the chunk was refused (no route, too big, full
                     // buffer on a non-blocking socket, ...).

@@ -78,7 +78,7 @@ impl WorkerContext {
 }
 
 /// Receive one batch; 0 when the poll timeout expired or a transient error occurred (an ICMP
-/// error reported on the socket, an interrupted call). Never spins: a persistent error sleeps
+/// error reported on the socket, at once, an interrupted call). Never spins: a persistent error sleeps
 /// a millisecond.
 pub fn receive(batch: &mut RecvBatch, socket: &UdpSocket) -> usize {
     match batch.recv(socket) {
@@ -93,6 +93,9 @@ pub fn receive(batch: &mut RecvBatch, socket: &UdpSocket) -> usize {
         {
             0
         }
+        // An ICMP error for an earlier datagram, now on the socket's error queue (a socket
+        // that asked for them, `error_queue::enable`): the caller reads it there.
+        Err(e) if super::error_queue::is_pending_icmp_error(&e) => 0,
         Err(e) => {
             tracing::debug!(error = %e, "receive failed");
             std::thread::sleep(Duration::from_millis(1));

@@ -25,6 +25,10 @@ pub struct ClientConfig {
     pub max_timeouts: u32,
     /// The servers' freshness limit: older continuations are not used; the stream is resumed.
     pub freshness: Duration,
+    /// The servers' minimum restart age (`ServerConfig::min_restart_age`): a slow-start restart
+    /// whose continuation would reach the server younger than this times 2^attempt is refused
+    /// (silently), so the client resumes with a HELLO instead of losing a backed-off RTO.
+    pub min_restart_age: Duration,
 }
 
 impl Default for ClientConfig {
@@ -39,6 +43,7 @@ impl Default for ClientConfig {
             max_hello_attempts: 6,
             max_timeouts: 10,
             freshness: Duration::from_secs(30),
+            min_restart_age: Duration::from_millis(100),
         }
     }
 }
@@ -101,4 +106,7 @@ pub struct ClientStats {
     /// Unreachables for this connection ignored by the pacing (arriving within the gap after
     /// the last one acted on).
     pub unreachables_paced: u64,
+    /// Moves to the next of the connection's replicas (after an unreachable or a timeout; only
+    /// with [`super::ClientConnection::with_replicas`]).
+    pub replica_moves: u64,
 }

@@ -19,15 +19,11 @@ use super::flight::{Flight, Forecast};
 use super::reassembly::Reassembly;
 use super::receipts::Receipts;
 use super::rtt::RttEstimator;
-use super::unreachable::UnreachablePacer;
+use super::unreachable::{Reaction, UnreachablePacer};
 
 /// Epochs remembered by [`ClientConnection::note_epoch`]: an epoch changes at most once a
 /// round trip, and packets of older ones are long out of the network.
 const RECENT_EPOCHS: usize = 4;
-
-/// Errors saying the server is unreachable are not believed within this long after one of its
-/// packets (or a quarter of the smoothed RTT, if longer): see [`super::unreachable`].
-const UNREACHABLE_MIN_QUIET: Duration = Duration::from_millis(1);
 
 /// The stream mapping and nonce stream of the current incarnation (one HELLO's answer).
 #[derive(Clone, Copy, Debug)]
@@ -61,6 +57,10 @@ struct RestartContinuation {
 pub struct ClientConnection {
     conn_id: u64,
     server: SocketAddr,
+    /// Every replica the connection may use, best first, and which one `server` is (empty:
+    /// only `server`).
+    replicas: Vec<SocketAddr>,
+    replica: usize,
     request: Vec<u8>,
     config: ClientConfig,
     status: ClientStatus,
@@ -103,6 +103,8 @@ impl ClientConnection {
         let mut c = ClientConnection {
             conn_id,
             server,
+            replicas: Vec::new(),
+            replica: 0,
             request,
             config,
             status: ClientStatus::Connecting,
@@ -131,6 +133,25 @@ impl ClientConnection {
         };
         c.send_hello(now);
         c
+    }
+
+    /// Lets the connection move among `replicas` (best first; the server given to
+    /// [`Self::new`] is taken to be the first): whenever the server proves unreachable (an
+    /// unreachable acted on, or a retransmission timeout) the connection moves to the next one,
+    /// cyclically, and resumes there at the first byte it lacks. Any replica holding the key
+    /// resumes any continuation, so nothing is lost but the round trip.
+    pub fn with_replicas(mut self, replicas: Vec<SocketAddr>) -> Self {
+        self.replica = replicas.iter().position(|&r| r == self.server).unwrap_or(0);
+        if let Some(&server) = replicas.get(self.replica) {
+            self.server = server;
+        }
+        self.replicas = replicas;
+        self
+    }
+
+    /// Where the connection sends now.
+    pub fn server(&self) -> SocketAddr {
+        self.server
     }
 
     /// The connection id.
@@ -245,8 +266,10 @@ impl ClientConnection {
             self.status,
             ClientStatus::Connecting | ClientStatus::Transferring
         );
-        if live && self.unreachable.take_deferred(now, self.rtt.rto(0)) {
-            self.react_to_unreachable(now);
+        if live {
+            if let Some(reaction) = self.unreachable.take_deferred(now, self.rtt.rto(0)) {
+                self.react_to_unreachable(now, reaction);
+            }
         }
         if self.deadline.is_none_or(|d| now < d) {
             return;
@@ -258,6 +281,7 @@ impl ClientConnection {
                     return;
                 }
                 self.backoff += 1;
+                self.move_to_next_replica();
                 self.send_hello(now);
             }
             ClientStatus::Transferring => self.on_transfer_timeout(now),
@@ -266,18 +290,25 @@ impl ClientConnection {
     }
 
     /// The network says the server cannot be reached: an ICMP port (or host) unreachable for
-    /// a datagram of ours, of which `quoted` is what the error carries (the driver reads it from
-    /// its socket's error queue). Acted on only when `quoted` is one of this connection's HELLOs
-    /// or requests, and at most once per pacing gap ([`super::unreachable`]): then it sends at
-    /// once what the timer would send (the HELLO again, or the slow-start restart of the
-    /// window), without counting toward giving up and without moving the timer. Returns whether
-    /// it was acted on.
-    pub fn handle_unreachable(&mut self, now: Instant, quoted: &[u8]) -> bool {
+    /// a datagram of ours sent to `destination`, of which `quoted` is what the error carries (the
+    /// driver reads both from its socket's error queue). Acted on only when `destination` is
+    /// the server the connection uses now and `quoted` is one of its HELLOs or requests, at
+    /// most once per pacing gap ([`super::unreachable`]): then it moves to the next replica, if
+    /// it has several ([`Self::with_replicas`]), and resumes there at once (a new HELLO at the
+    /// first byte it lacks), without counting toward giving up and without moving the timer.
+    /// Returns whether it was acted on.
+    pub fn handle_unreachable(
+        &mut self,
+        now: Instant,
+        destination: SocketAddr,
+        quoted: &[u8],
+    ) -> bool {
         self.last_now = now;
-        let ours = Header::parse(quoted).is_ok_and(|(header, _)| {
-            header.conn_id == self.conn_id
-                && matches!(header.packet_type, PacketType::Hello | PacketType::Request)
-        });
+        let ours = destination == self.server
+            && Header::parse(quoted).is_ok_and(|(header, _)| {
+                header.conn_id == self.conn_id
+                    && matches!(header.packet_type, PacketType::Hello | PacketType::Request)
+            });
         if !ours
             || !matches!(
                 self.status,
@@ -290,7 +321,7 @@ impl ClientConnection {
             self.stats.unreachables_paced += 1;
             return false;
         }
-        self.react_to_unreachable(now);
+        self.react_to_unreachable(now, Reaction::Error);
         true
     }
 
@@ -299,8 +330,11 @@ impl ClientConnection {
     /// continuation younger than its minimum restart age (100 ms), which a failure detected
     /// at once always is; a HELLO is what any new connection may send, answered with the
     /// initial window.
-    fn react_to_unreachable(&mut self, now: Instant) {
+    fn react_to_unreachable(&mut self, now: Instant, reaction: Reaction) {
         self.stats.unreachables += 1;
+        if reaction == Reaction::Error {
+            self.move_to_next_replica();
+        }
         let (deadline, before) = (self.deadline, self.status.clone());
         match self.status {
             ClientStatus::Connecting => {
@@ -334,12 +368,21 @@ impl ClientConnection {
         self.deadline = Some(now + self.rtt.rto(self.backoff));
     }
 
+    /// A response: the stream's bytes, and, when they advance the in-order frontier, the sign
+    /// that the server is there. Packets beyond a hole are not that sign: after a server dies
+    /// and is replaced, the requests lost with it leave a hole, and the replacement's answers
+    /// to later requests land beyond it, while an unreachable heard for the lost ones waits.
     fn on_response(&mut self, now: Instant, r: &ResponseRepr<'_>) {
+        let frontier = self.reassembly.contiguous_end();
+        self.take_response(now, r);
+        if self.reassembly.contiguous_end() > frontier {
+            let srtt = self.rtt.srtt().unwrap_or(Duration(0));
+            self.unreachable.answered(now, srtt, self.rtt.rto(0));
+        }
+    }
+
+    fn take_response(&mut self, now: Instant, r: &ResponseRepr<'_>) {
         self.stats.packets_received += 1;
-        let quiet = Duration(
-            (self.rtt.srtt().map_or(0, |d| d.micros()) / 4).max(UNREACHABLE_MIN_QUIET.micros()),
-        );
-        self.unreachable.answered(now, quiet, self.rtt.rto(0));
         let c = r.continuation.fields;
         if self.retired_tokens.contains(&c.token_base) {
             let _ = self.store_data(&c, r.data);
@@ -590,17 +633,34 @@ impl ClientConnection {
             }
         }
         self.stats.timeouts += 1;
+        self.move_to_next_replica();
         self.restart_window(now);
+    }
+
+    /// With several replicas, the next one (cyclically) becomes the server.
+    fn move_to_next_replica(&mut self) {
+        if self.replicas.len() > 1 {
+            self.replica = (self.replica + 1) % self.replicas.len();
+            self.server = self.replicas[self.replica];
+            self.stats.replica_moves += 1;
+        }
     }
 
     /// As TCP's RTO: whatever is in flight is presumed lost; restart the window at the first
     /// packet we lack (held requests are dropped: the restart re-sends their packets), or resume
-    /// the stream with a HELLO when the restart continuation is too old or used up.
+    /// the stream with a HELLO when the restart continuation is too old, used up, or too young
+    /// for the server to accept it for this attempt (it would be dropped as too early, and the
+    /// stall would last another, doubled, RTO).
     fn restart_window(&mut self, now: Instant) {
+        // Its age when the restart reaches the server: since we received it, plus about a
+        // round trip (issued half a round trip before, arriving half a round trip after); half
+        // the smoothed RTT errs toward resuming.
+        let half_rtt = self.rtt.srtt().map_or(0, |d| d.micros() / 2);
         let usable = self.restart.as_ref().is_some_and(|r| {
+            let age = now.saturating_since(r.received_at).micros();
             r.attempts <= crate::cc::MAX_RESTART_ATTEMPT
-                && now.saturating_since(r.received_at).micros() * 4
-                    < self.config.freshness.micros() * 3
+                && age * 4 < self.config.freshness.micros() * 3
+                && age + half_rtt >= self.config.min_restart_age.micros() << r.attempts
         });
         if !usable {
             self.resume(now);

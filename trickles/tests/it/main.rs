@@ -8,6 +8,7 @@ mod cwnd_matches_reno;
 mod direct_transfer;
 mod protocol_examples;
 mod replay_window;
+mod replicas;
 mod security;
 mod sim_scenarios;
 mod unreachable;

@@ -20,6 +20,18 @@ fn body() -> Vec<u8> {
     (0..LEN).map(|i| (i * 7 % 253) as u8).collect()
 }
 
+/// What the dead server's host says to each datagram.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Icmp {
+    /// Nothing: the datagrams vanish.
+    Silent,
+    /// "Port unreachable" for every datagram (as on loopback, where Linux does not limit).
+    Every,
+    /// "Port unreachable" as Linux limits it per destination host: a burst of 6, then one a
+    /// second (`net.ipv4.icmp_ratelimit`, the inetpeer token bucket).
+    RateLimited,
+}
+
 enum Wire {
     ToServer(Vec<u8>),
     ToClient(Vec<u8>),
@@ -39,10 +51,10 @@ struct Run {
 }
 
 /// A transfer during which the server process is gone in `[down_from, down_to)` (ms of virtual
-/// time); while it is, its host answers each datagram with "port unreachable" if `icmp`. Every
+/// time); while it is, its host answers as `icmp` says. Every
 /// `forge_every` µs (0: never) a forged unreachable arrives quoting the client's latest
 /// datagram (an on-path forger: the hardest case).
-fn run(down_from: u64, down_to: u64, icmp: bool, forge_every: u64) -> Run {
+fn run(down_from: u64, down_to: u64, icmp: Icmp, forge_every: u64) -> Run {
     let data = body();
     let mut app = MemoryApplication::new();
     app.insert("/f", data.clone());
@@ -60,6 +72,8 @@ fn run(down_from: u64, down_to: u64, icmp: bool, forge_every: u64) -> Run {
     let mut next_forgery = start + Duration(forge_every);
     let deadline = now + Duration::from_secs(120);
     let mut buf = vec![0u8; 65536];
+    // The host's ICMP tokens (for Icmp::RateLimited): 6 at most, one more each second.
+    let (mut tokens, mut refilled) = (6u64, start);
     while now < deadline {
         while let Some(t) = client.poll_transmit(now) {
             if (down_from..down_to).contains(&ms(now)) {
@@ -98,14 +112,28 @@ fn run(down_from: u64, down_to: u64, icmp: bool, forge_every: u64) -> Run {
         if forge_every > 0 && now >= next_forgery {
             next_forgery = now + Duration(forge_every);
             if !latest.is_empty() {
-                client.handle_unreachable(now, &latest);
+                client.handle_unreachable(now, server_addr, &latest);
             }
         }
         while wire.front().is_some_and(|(at, _)| *at <= now) {
             let (_, item) = wire.pop_front().unwrap();
             match item {
                 Wire::ToServer(payload) if (down_from..down_to).contains(&ms(now)) => {
-                    if icmp {
+                    let grown = now.saturating_since(refilled).millis() / 1000;
+                    if grown > 0 {
+                        tokens = (tokens + grown).min(6);
+                        refilled = refilled + Duration::from_secs(grown);
+                    }
+                    let send = match icmp {
+                        Icmp::Silent => false,
+                        Icmp::Every => true,
+                        Icmp::RateLimited if tokens > 0 => {
+                            tokens -= 1;
+                            true
+                        }
+                        Icmp::RateLimited => false,
+                    };
+                    if send {
                         wire.push_back((now + ONE_WAY, Wire::Unreachable(payload)));
                     }
                 }
@@ -118,7 +146,7 @@ fn run(down_from: u64, down_to: u64, icmp: bool, forge_every: u64) -> Run {
                 }
                 Wire::ToClient(payload) => client.handle_datagram(now, server_addr, &payload),
                 Wire::Unreachable(quoted) => {
-                    client.handle_unreachable(now, &quoted);
+                    client.handle_unreachable(now, server_addr, &quoted);
                 }
             }
         }
@@ -136,8 +164,8 @@ fn run(down_from: u64, down_to: u64, icmp: bool, forge_every: u64) -> Run {
 #[test]
 fn a_server_back_after_60ms_resumes_within_a_few_ms_when_its_host_says_unreachable() {
     // The transfer takes about 100 ms unhindered: the server dies 50 ms in.
-    let told = run(50, 110, true, 0);
-    let silent = run(50, 110, false, 0);
+    let told = run(50, 110, Icmp::Every, 0);
+    let silent = run(50, 110, Icmp::Silent, 0);
     for (what, r) in [("told", &told), ("silent", &silent)] {
         assert_eq!(r.status, ClientStatus::Done, "{what}: {:?}", r.stats);
         assert!(r.received == body(), "{what}: not byte-exact");
@@ -164,15 +192,58 @@ fn a_server_back_after_60ms_resumes_within_a_few_ms_when_its_host_says_unreachab
 }
 
 #[test]
+fn a_server_back_after_60ms_resumes_within_a_few_ms_even_when_the_host_rate_limits_its_icmp() {
+    // Linux sends 6 unreachables to a host, then one a second: the 6 are drawn by the requests
+    // still in flight at the kill, while the dead server's last packets arrive. The client
+    // keeps them for when the packets stop, then probes every 10 ms.
+    let limited = run(50, 110, Icmp::RateLimited, 0);
+    let silent = run(50, 110, Icmp::Silent, 0);
+    assert_eq!(limited.status, ClientStatus::Done, "{:?}", limited.stats);
+    assert!(limited.received == body(), "not byte-exact");
+    let limited_ms = limited.resumed_after_return_ms.expect("resumed");
+    let silent_ms = silent.resumed_after_return_ms.expect("resumed");
+    eprintln!(
+        "rate-limited ICMP: resumed {limited_ms} ms after the return (silent {silent_ms} ms)"
+    );
+    assert!(
+        limited_ms <= 30,
+        "resumed {limited_ms} ms after the return: {:?}",
+        limited.stats
+    );
+    assert!(silent_ms > limited_ms + 50, "silent {silent_ms} ms");
+}
+
+#[test]
+fn a_server_replaced_within_a_round_trip_leaves_a_hole_that_its_unreachables_fill_at_once() {
+    // Down for 8 ms (less than the 10 ms round trip): the requests in flight are lost, the
+    // replacement answers the later ones, whose packets land beyond the hole. The errors for
+    // the lost ones are acted on as soon as the in-order stream stops, not after an RTO.
+    let limited = run(50, 58, Icmp::RateLimited, 0);
+    let silent = run(50, 58, Icmp::Silent, 0);
+    for (what, r) in [("limited", &limited), ("silent", &silent)] {
+        assert_eq!(r.status, ClientStatus::Done, "{what}: {:?}", r.stats);
+        assert!(r.received == body(), "{what}: not byte-exact");
+    }
+    let limited_ms = limited.resumed_after_return_ms.expect("resumed");
+    let silent_ms = silent.resumed_after_return_ms.expect("resumed");
+    eprintln!("replaced in 8 ms: resumed {limited_ms} ms after (silent {silent_ms} ms)");
+    assert!(limited.stats.unreachables >= 1, "{:?}", limited.stats);
+    assert!(
+        limited_ms + 50 < silent_ms,
+        "limited {limited_ms} ms, silent {silent_ms} ms: {:?}",
+        limited.stats
+    );
+}
+
+#[test]
 fn a_dead_server_is_polled_at_a_paced_rate_not_flooded() {
     // Down for 2 s: without pacing every unreachable would trigger a datagram at once.
-    let r = run(50, 2_050, true, 0);
+    let r = run(50, 2_050, Icmp::Every, 0);
     assert_eq!(r.status, ClientStatus::Done, "{:?}", r.stats);
     assert!(r.received == body());
-    // 10, 20, 40, 80, 160 ms, then one per RTO (≥ 200 ms): about 14 in 2 s, plus the
-    // datagrams in flight at the kill and the timer's own retries.
+    // Ten 10 ms gaps, then 20, 40, 80, 160 ms, then one per RTO (≥ 200 ms): about 22 in 2 s.
     assert!(
-        r.stats.unreachables <= 16,
+        r.stats.unreachables <= 26,
         "{} reactions in 2 s: {:?}",
         r.stats.unreachables,
         r.stats
@@ -190,8 +261,8 @@ fn a_dead_server_is_polled_at_a_paced_rate_not_flooded() {
 
 #[test]
 fn forged_unreachables_every_100us_leave_a_healthy_transfer_byte_exact_and_counted() {
-    let clean = run(u64::MAX, u64::MAX, true, 0);
-    let forged = run(u64::MAX, u64::MAX, true, 100);
+    let clean = run(u64::MAX, u64::MAX, Icmp::Every, 0);
+    let forged = run(u64::MAX, u64::MAX, Icmp::Every, 100);
     assert_eq!(forged.status, ClientStatus::Done, "{:?}", forged.stats);
     assert!(forged.received == body(), "not byte-exact");
     assert_eq!(clean.stats.unreachables, 0);
@@ -214,7 +285,7 @@ fn forged_unreachables_every_100us_leave_a_healthy_transfer_byte_exact_and_count
 }
 
 #[test]
-fn an_unreachable_for_another_connection_or_a_reply_is_ignored() {
+fn an_unreachable_for_another_connection_another_server_or_a_reply_is_ignored() {
     let server: SocketAddr = "198.18.0.1:4433".parse().unwrap();
     let now = Instant(1_700_000_000_000_000);
     let mut client = ClientConnection::new(now, server, b"/f".to_vec(), ClientConfig::default(), 7);
@@ -222,16 +293,21 @@ fn an_unreachable_for_another_connection_or_a_reply_is_ignored() {
     let mut other = ClientConnection::new(now, server, b"/f".to_vec(), ClientConfig::default(), 8);
     let foreign = other.poll_transmit(now).expect("HELLO").payload;
 
-    assert!(!client.handle_unreachable(now, &foreign));
-    assert!(!client.handle_unreachable(now, &hello[..4]));
-    assert!(!client.handle_unreachable(now, b"garbage"));
+    assert!(!client.handle_unreachable(now, server, &foreign));
+    assert!(!client.handle_unreachable(now, server, &hello[..4]));
+    assert!(!client.handle_unreachable(now, server, b"garbage"));
+    let elsewhere: SocketAddr = "198.18.0.9:4433".parse().unwrap();
+    assert!(
+        !client.handle_unreachable(now, elsewhere, &hello),
+        "sent to another server"
+    );
     assert!(client.poll_transmit(now).is_none());
-    assert!(client.handle_unreachable(now, &hello));
+    assert!(client.handle_unreachable(now, server, &hello));
     assert!(
         client.poll_transmit(now).is_some(),
         "the HELLO is sent again at once"
     );
-    assert!(!client.handle_unreachable(now, &hello), "paced");
+    assert!(!client.handle_unreachable(now, server, &hello), "paced");
     assert_eq!(client.stats().unreachables, 1);
     assert_eq!(client.stats().unreachables_paced, 1);
 }
@@ -247,7 +323,7 @@ fn unreachables_never_use_up_the_hellos_of_a_server_that_is_away() {
     // connecting: only its timer's attempts count toward giving up.
     for _ in 0..3_000 {
         now = now + Duration::from_millis(1);
-        client.handle_unreachable(now, &hello);
+        client.handle_unreachable(now, server, &hello);
         client.handle_timeout(now);
         while client.poll_transmit(now).is_some() {}
     }

@@ -2,6 +2,8 @@
 //! which handle its encapsulation with `trickles-server`'s own relay code), a balancer started
 //! in-process, and a client fetch that checks the body byte for byte.
 
+pub mod xdp_fixtures;
+
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 

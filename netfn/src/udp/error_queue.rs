@@ -10,8 +10,9 @@
 //! Only "unreachable" is reported ([`Unreachable`]): ICMPv4 type 3 (but not code 4,
 //! "fragmentation needed", which is path MTU news) and ICMPv6 type 1. Everything else on the
 //! queue (a local `EMSGSIZE`, time exceeded...) is read and skipped. Nothing here is trusted:
-//! ICMP is easy to forge, so the core only acts on a quoted datagram that is one of its own, at
-//! a bounded pace (`trickles::client::unreachable`).
+//! ICMP is easy to forge, so the client's core only acts on a quoted datagram that is one of its
+//! own, at a bounded pace (`trickles::client::unreachable`), and the balancer only re-probes the
+//! backend named and re-forwards the quoted request once the table changed.
 //!
 //! **Why by hand.** No library we use reads the error queue (socket2 sets options but has no
 //! `MSG_ERRQUEUE` receive with control messages; quinn-udp reads ECN and GRO control messages,
@@ -65,6 +66,15 @@ pub fn enable(socket: &UdpSocket, ipv6: bool) -> io::Result<()> {
     } else {
         Err(io::Error::last_os_error())
     }
+}
+
+/// Whether a send or receive failed only because an ICMP error for an earlier datagram was
+/// pending on the socket (the error is on the queue; the call may be made again).
+pub fn is_pending_icmp_error(error: &io::Error) -> bool {
+    matches!(
+        error.raw_os_error(),
+        Some(libc::ECONNREFUSED | libc::EHOSTUNREACH | libc::ENETUNREACH)
+    )
 }
 
 /// Reads one entry of the error queue without waiting: `Ok(Some(_))` for an unreachable (its
