@@ -38,13 +38,13 @@ pub struct Transfer {
 }
 
 impl Transfer {
-    /// The SHA-256 of the client's `output` and whether it and the client's own digest are
-    /// `expected`; a byte-exact output is deleted (free the disk before the next transfer), a
-    /// differing one kept for a comparison.
+    /// The SHA-256 of the client's `output` (empty when a failed client left none) and whether
+    /// it and the client's own digest are `expected`; a byte-exact output is deleted (free the
+    /// disk before the next transfer), a differing one kept for a comparison.
     pub fn check_output(&self, output: Option<&Path>, expected: &str) -> Result<(String, bool)> {
+        // A failed client leaves no output (it writes under a temporary name and renames it
+        // only when the body is complete): nothing to digest, not exact.
         let digest = match output {
-            // A client that failed leaves no output (it writes a temporary file and renames
-            // it only on success): nothing of it can match.
             Some(path) if self.failure.is_some() && !path.exists() => String::new(),
             Some(path) => sha256_file(path)?,
             None => String::new(),
