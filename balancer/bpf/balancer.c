@@ -22,9 +22,10 @@
  * upstreams) while the other one serves, then flips trk_config.generation: a reload never
  * detaches the program and no frame sees half a table.
  *
- * Files: balancer_abi.h (shared with Rust), frame.h (parsed frame, plan, scratch), checksum.h,
- * encap.h (the header), rewrite.h (carrying out a plan), testbed.h (the benchmarks' programs);
- * this file: the maps and the decision. */
+ * Files: balancer_abi.h (shared with Rust); from trickles-xdp (xdp/bpf, shared with the other
+ * network functions): frame.h (the parsed frame, the rewrite plan), checksum.h, encap.h and
+ * encap_abi.h (the header), rewrite.h (carrying out a plan), testbed.h (the benchmarks'
+ * programs); this file: the maps, the plan, the decision. */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/in.h>
@@ -180,6 +181,45 @@ static __always_inline void endpoint(struct trk_endpoint *e, __u8 family, const 
 #include "encap.h"
 #include "rewrite.h"
 
+/* Where a frame goes, decided by from_backend / from_client and carried out by rewrite. */
+struct plan {
+    struct rewrite_plan rewrite;
+    __u32 counter;       /* first counter of the backend and direction */
+    __u32 counted_bytes; /* the datagram's bytes in the metrics */
+};
+
+/* Per-CPU scratch space: the plan and the header buffers do not fit the 512-byte stack. */
+struct scratch {
+    struct plan plan;
+    __u8 options[64];
+};
+
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct scratch);
+} trk_scratch SEC(".maps");
+
+#define REWRITE (-1) /* from_backend / from_client: carry out the plan */
+
+/* Fills the plan: to `dst`:`dport`, `removed` bytes replaced by the plan's block. */
+static __always_inline int plan_to(struct plan *plan, __u8 family, const __u8 *dst, __u16 dport,
+                                   __u32 removed, __u32 counter, __u32 counted_bytes)
+{
+    __builtin_memset(plan->rewrite.dst, 0, 16);
+    if (family == TRK_FAMILY_IPV4)
+        __builtin_memcpy(plan->rewrite.dst, dst, 4);
+    else
+        __builtin_memcpy(plan->rewrite.dst, dst, 16);
+    plan->rewrite.dport = dport;
+    plan->rewrite.removed = removed;
+    plan->counter = counter;
+    plan->counted_bytes = counted_bytes;
+    return REWRITE;
+}
+
+
 static __always_inline int is_backend(__u8 family, const __u8 *addr, __u16 port,
                                       __u32 generation)
 {
@@ -203,9 +243,8 @@ static __always_inline int from_backend(struct xdp_md *ctx, struct flow *flow, v
     __u8 family = 0, client[16] = {};
     __u16 client_port = 0;
     __u32 header_len = 0;
-    int bad = parse_header(ctx, flow, h, &family, client, &client_port, &header_len);
-    if (bad)
-        return drop(bad - 1);
+    if (parse_header(ctx, flow, h, &family, client, &client_port, &header_len))
+        return drop(TRK_DROP_MALFORMED_ENCAP);
     __u32 minimum = family == TRK_FAMILY_IPV4 ? TRK_ENCAP_LEN_V4 : TRK_ENCAP_LEN_V6;
 
     /* Options: the first VIA counts, others are skipped (find_via). */
@@ -253,7 +292,7 @@ static __always_inline int from_backend(struct xdp_md *ctx, struct flow *flow, v
     __u32 counter = backend * TRK_COUNTERS_PER_BACKEND + TRK_CTR_TO_CLIENT_PACKETS;
     __u32 inner_len = flow->datagram_len - header_len;
     struct plan *plan = &scratch->plan;
-    plan->added.len = 0;
+    plan->rewrite.added.len = 0;
     if (via_family) {
         struct trk_endpoint key;
         endpoint(&key, via_family, via, via_port, generation);
@@ -261,7 +300,7 @@ static __always_inline int from_backend(struct xdp_md *ctx, struct flow *flow, v
             return drop(TRK_DROP_UNKNOWN_VIA);
         if (via_family != flow->family)
             return pass(TRK_PASS_FAMILY);
-        encap_header(&plan->added, family, client, client_port, 0, 0, 0, 0);
+        encap_header(&plan->rewrite.added, family, client, client_port, 0, 0, 0, 0);
         return plan_to(plan, via_family, via, via_port, header_len, counter, inner_len);
     }
     if (family != flow->family)
@@ -287,9 +326,8 @@ static __always_inline int from_client(struct xdp_md *ctx, struct flow *flow, vo
         if (!bpf_map_lookup_elem(&trk_upstreams, &key))
             return drop(TRK_DROP_UNTRUSTED_ENCAP);
         __builtin_memset(client, 0, 16);
-        int bad = parse_header(ctx, flow, d, &family, client, &client_port, &header_len);
-        if (bad)
-            return drop(bad - 1);
+        if (parse_header(ctx, flow, d, &family, client, &client_port, &header_len))
+            return drop(TRK_DROP_MALFORMED_ENCAP);
         if (is_backend(family, client, client_port, generation))
             return drop(TRK_DROP_LOOP);
         via_family = flow->family;
@@ -337,7 +375,7 @@ static __always_inline int from_client(struct xdp_md *ctx, struct flow *flow, vo
     __builtin_memcpy(backend_addr, backend->addr, 16);
     __u16 backend_port = backend->port;
     struct plan *plan = &scratch->plan;
-    encap_header(&plan->added, family, client, client_port, flags, via_family, flow->src,
+    encap_header(&plan->rewrite.added, family, client, client_port, flags, via_family, flow->src,
                  flow->sport);
     return plan_to(plan, flow->family, backend_addr, backend_port, header_len, counter,
                    flow->datagram_len - header_len);
@@ -387,59 +425,26 @@ static __always_inline int decide(struct xdp_md *ctx, struct flow *flow, void *p
     }
     if (verdict != REWRITE)
         return verdict;
-    return rewrite(ctx, config, flow, scratch);
+    struct next_hop_config hop = {.gateway = config->flags & TRK_CONFIG_GATEWAY};
+    __builtin_memcpy(hop.gateway_mac, config->gateway_mac, 6);
+    int action = rewrite(ctx, &hop, flow, &scratch->plan.rewrite);
+    if (action == NO_NEXT_HOP)
+        return pass(TRK_PASS_NO_ROUTE);
+    if (action == XDP_TX || action == XDP_REDIRECT) {
+        count(scratch->plan.counter, 1);
+        count(scratch->plan.counter + 1, scratch->plan.counted_bytes);
+    }
+    return action;
 }
 
 SEC("xdp")
 int balancer_xdp(struct xdp_md *ctx)
 {
-    void *data = (void *)(long)ctx->data;
-    void *end = (void *)(long)ctx->data_end;
-    struct ethhdr *eth = data;
-    if ((void *)(eth + 1) > end)
-        return XDP_PASS;
     struct flow flow = {};
-    if (eth->h_proto == bpf_htons(ETH_P_IP)) {
-        struct iphdr *ip = (void *)(eth + 1);
-        if ((void *)(ip + 1) > end || ip->protocol != IPPROTO_UDP)
-            return XDP_PASS;
-        struct udphdr *udp = (void *)(ip + 1);
-        if ((void *)(udp + 1) > end)
-            return XDP_PASS;
-        __u32 ulen = bpf_ntohs(udp->len);
-        if (ip->ihl != 5 || (ip->frag_off & bpf_htons(0x3fff)) ||
-            bpf_ntohs(ip->tot_len) != ulen + sizeof(struct iphdr) || ulen < sizeof(*udp) ||
-            (void *)udp + ulen > end)
-            return XDP_PASS; /* not counted: not yet known to be for a VIP */
-        flow.family = TRK_FAMILY_IPV4;
-        __builtin_memcpy(flow.src, &ip->saddr, 4);
-        __builtin_memcpy(flow.dst, &ip->daddr, 4);
-        flow.sport = udp->source;
-        flow.dport = udp->dest;
-        flow.udp_check = udp->check;
-        flow.datagram_len = ulen - sizeof(*udp);
-        return decide(ctx, &flow, udp + 1);
-    }
-    if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
-        struct ipv6hdr *ip = (void *)(eth + 1);
-        if ((void *)(ip + 1) > end || ip->nexthdr != IPPROTO_UDP)
-            return XDP_PASS;
-        struct udphdr *udp = (void *)(ip + 1);
-        if ((void *)(udp + 1) > end)
-            return XDP_PASS;
-        __u32 ulen = bpf_ntohs(udp->len);
-        if (bpf_ntohs(ip->payload_len) != ulen || ulen < sizeof(*udp) || (void *)udp + ulen > end)
-            return XDP_PASS;
-        flow.family = TRK_FAMILY_IPV6;
-        __builtin_memcpy(flow.src, &ip->saddr, 16);
-        __builtin_memcpy(flow.dst, &ip->daddr, 16);
-        flow.sport = udp->source;
-        flow.dport = udp->dest;
-        flow.udp_check = udp->check;
-        flow.datagram_len = ulen - sizeof(*udp);
-        return decide(ctx, &flow, udp + 1);
-    }
-    return XDP_PASS;
+    void *payload = parse_frame(ctx, &flow);
+    if (!payload)
+        return XDP_PASS; /* not counted: not yet known to be for a VIP */
+    return decide(ctx, &flow, payload);
 }
 
 #include "testbed.h"

@@ -9,6 +9,8 @@
 #ifndef TRICKLES_BALANCER_ABI_H
 #define TRICKLES_BALANCER_ABI_H
 
+#include "encap_abi.h" /* the encapsulation header's constants (trickles-xdp) */
+
 /* Sizes of the maps. */
 #define TRK_MAX_BACKENDS 256
 #define TRK_MAX_TABLE_SIZE 65537
@@ -21,18 +23,6 @@
 #define TRK_MIN_CLIENT_DATAGRAM 10
 #define TRK_MIX_MUL_1 0xBF58476D1CE4E5B9ULL
 #define TRK_MIX_MUL_2 0x94D049BB133111EBULL
-
-/* The encapsulation header (trickles-netfn encap.rs, docs/NETWORK-FUNCTIONS.md §2). */
-#define TRK_ENCAP_MAGIC_0 0xEC
-#define TRK_ENCAP_MAGIC_1 0x54
-#define TRK_ENCAP_VERSION 1
-#define TRK_FAMILY_IPV4 4
-#define TRK_FAMILY_IPV6 6
-#define TRK_FLAG_DIRECT_RETURN 0x01
-#define TRK_ENCAP_LEN_V4 12
-#define TRK_ENCAP_LEN_V6 24
-#define TRK_ENCAP_MAX_LEN 44 /* an IPv6 peer and an IPv6 VIA option */
-#define TRK_OPTION_VIA 0x56
 
 /* trk_config.flags */
 #define TRK_CONFIG_GATEWAY 0x01 /* send everything to gateway_mac by XDP_TX, no FIB lookup */

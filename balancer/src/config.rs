@@ -45,9 +45,7 @@ use trickles_netfn::{ConfigError, ConfigSource};
 use crate::core::constants::{DEFAULT_TABLE_SIZE, MAX_TABLE_SIZE};
 use crate::core::maglev::is_prime;
 use crate::core::{ConnHashKey, ForwardingMode, HealthThresholds, Policy};
-use crate::xdp::settings::{
-    check_interface_name, Datapath, DatapathConfig, MacAddress, XdpAttachMode,
-};
+use crate::xdp::settings::{Datapath, DatapathConfig, MacAddress, XdpAttachMode};
 
 /// Largest accepted `workers`.
 pub const MAX_WORKERS: usize = 256;
@@ -483,16 +481,13 @@ impl BalancerConfig {
                 ));
             }
         }
-        for (i, name) in file.xdp_interfaces.iter().enumerate() {
-            check_interface_name(name)
-                .map_err(|reason| source.error_at(&format!("xdp_interfaces[{i}]"), reason))?;
-        }
-        if file.datapath == Datapath::Xdp && file.xdp_interfaces.is_empty() {
-            return Err(source.error_at(
-                "datapath",
-                "datapath xdp needs xdp_interfaces: the devices the VIP traffic arrives on",
-            ));
-        }
+        let datapath = DatapathConfig::from_file(
+            file.datapath,
+            &file.xdp_interfaces,
+            file.xdp_mode,
+            file.xdp_gateway_mac,
+        )
+        .map_err(|(key, reason)| source.error_at(&key, reason))?;
         let table_size = file.table_size.map_or(DEFAULT_TABLE_SIZE, |t| t.0);
         if (table_size as usize) < file.backends.len() {
             return Err(source.error_at(
@@ -549,12 +544,7 @@ impl BalancerConfig {
                     drain: b.drain,
                 })
                 .collect(),
-            datapath: DatapathConfig {
-                datapath: file.datapath,
-                interfaces: file.xdp_interfaces,
-                mode: file.xdp_mode,
-                gateway_mac: file.xdp_gateway_mac,
-            },
+            datapath,
         })
     }
 }

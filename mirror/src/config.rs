@@ -24,6 +24,8 @@
 //!                duplicate: 0.001, reorder: 0.01, reorder_delay_ms: 5,
 //!                rate_mbit: 100, bottleneck_packets: 500 }
 //! delay_queue: { packets: 8192, bytes: 67108864 }
+//! datapath: auto                     # userspace (default) | xdp | auto (docs/XDP.md)
+//! xdp_interfaces: [eth0]              # xdp / auto: the devices the traffic arrives on
 //! source_limits: { packets_per_sec: 200000, packet_burst: 20000,
 //!                  bytes_per_sec: 250000000, byte_burst: 25000000,   # 0: unlimited
 //!                  credit_cap_bytes: 1048576, table_slots: 16384 }
@@ -46,6 +48,7 @@ use crate::auth::{AddressPattern, AuthKey, Peer, PeerTable, PeerTableError, Reac
 use crate::guard::{BucketRate, GuardLimits};
 use crate::rules::{MirrorRules, DEFAULT_MAX_CLOCK_SKEW_SECS};
 use crate::wan::{QueueLimits, WanProfile};
+use trickles_xdp::settings::{Datapath, DatapathConfig, MacAddress, XdpAttachMode};
 
 /// Largest accepted `workers`.
 pub const MAX_WORKERS: usize = 256;
@@ -384,6 +387,18 @@ pub struct MirrorConfigFile {
     /// Per-source limits.
     #[serde(default)]
     pub source_limits: SourceLimitsFile,
+    /// Which datapath (absent: userspace).
+    #[serde(default, skip_serializing_if = "Datapath::is_default")]
+    pub datapath: Datapath,
+    /// Devices the XDP program attaches to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub xdp_interfaces: Vec<String>,
+    /// Native (driver) or generic XDP.
+    #[serde(default, skip_serializing_if = "XdpAttachMode::is_default")]
+    pub xdp_mode: XdpAttachMode,
+    /// Gateway mode: every frame the XDP program forwards goes to this MAC.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub xdp_gateway_mac: Option<MacAddress>,
 }
 
 /// The validated configuration.
@@ -399,6 +414,8 @@ pub struct MirrorSettings {
     pub seed: Option<u64>,
     /// The rules the datapath applies (what a reload replaces).
     pub rules: MirrorRules,
+    /// Userspace, XDP or auto, and the XDP settings (`docs/XDP.md`).
+    pub datapath: DatapathConfig,
 }
 
 impl MirrorSettings {
@@ -424,7 +441,15 @@ impl MirrorSettings {
             return Err(source.error_at("delay_queue", "the delay queue must hold something"));
         }
         let guard = guard_limits(source, &file.source_limits)?;
+        let datapath = DatapathConfig::from_file(
+            file.datapath,
+            &file.xdp_interfaces,
+            file.xdp_mode,
+            file.xdp_gateway_mac,
+        )
+        .map_err(|(key, reason)| source.error_at(&key, reason))?;
         Ok(MirrorSettings {
+            datapath,
             listen: file.listen,
             workers,
             metrics: file.metrics,
@@ -567,6 +592,10 @@ mod tests {
 
     fn written() -> MirrorConfigFile {
         MirrorConfigFile {
+            datapath: Datapath::Auto,
+            xdp_interfaces: vec!["eth0".into()],
+            xdp_mode: XdpAttachMode::Native,
+            xdp_gateway_mac: None,
             listen: vec![addr("198.18.0.1:7000"), addr("[2001:2::1]:7000")],
             workers: Some(2),
             metrics: Some(addr("198.18.0.1:9300")),
@@ -677,6 +706,12 @@ mod tests {
         ])
         .expect("valid peers");
         let expected = MirrorSettings {
+            datapath: DatapathConfig {
+                datapath: Datapath::Auto,
+                interfaces: vec!["eth0".into()],
+                mode: XdpAttachMode::Native,
+                gateway_mac: None,
+            },
             listen: vec![addr("198.18.0.1:7000"), addr("[2001:2::1]:7000")],
             workers: 2,
             metrics: Some(addr("198.18.0.1:9300")),

@@ -18,6 +18,7 @@
 //!   emulated drops, the counts;
 //! - [`datapath`], [`metrics`]: the UDP worker threads and the Prometheus metrics;
 //! - [`cli`], [`service`]: the command line and the process (reloads, signals);
+//! - [`xdp`]: the XDP datapath (the same decision on the frame, for paths without emulation);
 //! - [`tunnel`]: the TUN endpoint that carries ordinary IP traffic (the TCP baseline) through
 //!   the mirror.
 
@@ -34,6 +35,7 @@ pub mod rules;
 pub mod service;
 pub mod tunnel;
 pub mod wan;
+pub mod xdp;
 
 pub use config::{MirrorConfigFile, MirrorSettings};
 pub use counters::MirrorCounters;

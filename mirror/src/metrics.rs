@@ -16,11 +16,13 @@
 //! | `trickles_mirror_source_evictions_total` | per-source slots taken over by another source |
 //! | `trickles_mirror_config_reloads_total{result}` | reloads, `ok` or `error` |
 //! | `trickles_mirror_batch_duration_seconds` | histogram: a worker's time per received batch ([`trickles_netfn::batch_histogram`]) |
+//! | `trickles_mirror_datapath_info{datapath}` | 1 for the datapath that sees frames first: `xdp` or `userspace` |
+//! | `trickles_mirror_xdp_passed_total{reason}` | frames for the mirror the XDP datapath handed up to the userspace datapath ([`crate::xdp`]; 0 without it) |
 //! | `trickles_mirror_build_info{version,profile}`, `process_*` | [`trickles_netfn::standard_metrics`] |
 
 use std::sync::Arc;
 
-use prometheus::{Histogram, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+use prometheus::{Histogram, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 
 use crate::counters::MirrorCounters;
 use crate::reject::{EmulatedDrop, Reject};
@@ -44,6 +46,10 @@ pub struct MirrorMetrics {
     source_evictions: IntCounter,
     reloads: IntCounterVec,
     batch_duration: Histogram,
+    /// `trickles_mirror_datapath_info{datapath}`: 1 for the datapath that sees frames first.
+    pub datapath_info: IntGaugeVec,
+    /// `trickles_mirror_xdp_passed_total{reason}`: frames the XDP datapath handed up.
+    pub xdp_passed: IntCounterVec,
 }
 
 fn counter(name: &str, help: &str) -> prometheus::Result<IntCounter> {
@@ -58,6 +64,18 @@ impl MirrorMetrics {
     /// Create and register every metric in a new registry.
     pub fn new() -> prometheus::Result<Self> {
         let metrics = MirrorMetrics {
+            datapath_info: IntGaugeVec::new(
+                Opts::new(
+                    "trickles_mirror_datapath_info",
+                    "1 for the datapath that sees frames first (xdp or userspace)",
+                ),
+                &["datapath"],
+            )?,
+            xdp_passed: counter_vec(
+                "trickles_mirror_xdp_passed_total",
+                "Frames for the mirror the XDP datapath handed up to the userspace datapath, by reason",
+                &["reason"],
+            )?,
             registry: Registry::new(),
             received_packets: counter(
                 "trickles_mirror_received_packets_total",
@@ -129,6 +147,12 @@ impl MirrorMetrics {
         r.register(Box::new(metrics.source_evictions.clone()))?;
         r.register(Box::new(metrics.reloads.clone()))?;
         r.register(Box::new(metrics.batch_duration.clone()))?;
+        r.register(Box::new(metrics.datapath_info.clone()))?;
+        r.register(Box::new(metrics.xdp_passed.clone()))?;
+        for reason in crate::xdp::abi::PASS_NAMES {
+            metrics.xdp_passed.with_label_values(&[reason]);
+        }
+        metrics.set_datapath(false);
         trickles_netfn::register_standard_metrics(r, "mirror", env!("CARGO_PKG_VERSION"))?;
         // Make every reason and cause visible at 0 from the start.
         for result in ["ok", "error"] {
@@ -158,6 +182,16 @@ impl MirrorMetrics {
     /// Record the time a worker spent on one received batch.
     pub fn observe_batch(&self, spent: std::time::Duration) {
         self.batch_duration.observe(spent.as_secs_f64());
+    }
+
+    /// Record which datapath sees frames first (`xdp` or `userspace`).
+    pub fn set_datapath(&self, xdp: bool) {
+        self.datapath_info
+            .with_label_values(&["xdp"])
+            .set(i64::from(xdp));
+        self.datapath_info
+            .with_label_values(&["userspace"])
+            .set(i64::from(!xdp));
     }
 
     /// A reporter for one worker.

@@ -1,6 +1,7 @@
 //! Running the mirror as a process: load the configuration, start the datapath, serve
 //! `/metrics` and `/healthz`, reload on `SIGHUP` or file change, stop on `SIGINT`/`SIGTERM`.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,6 +14,9 @@ use crate::cli::Cli;
 use crate::config::MirrorSettings;
 use crate::datapath::MirrorDatapath;
 use crate::metrics::MirrorMetrics;
+use crate::rules::MirrorRules;
+use crate::xdp::runner::XdpMirrorDatapath;
+use trickles_xdp::settings::Datapath;
 
 /// The file's settings with the command line's overrides applied.
 pub fn settings(cli: &Cli) -> Result<MirrorSettings, ConfigError> {
@@ -74,6 +78,7 @@ pub async fn run_until_signalled(cli: Cli, settings: MirrorSettings) -> Result<(
     for addr in datapath.local_addrs() {
         println!("trickles-mirror: listening on {addr}");
     }
+    let xdp = start_xdp(&settings, &datapath.local_addrs(), &rules, &metrics)?;
     tracing::info!("{}", summary(&settings));
 
     let (stop, shutdown) = watch::channel(false);
@@ -122,6 +127,15 @@ pub async fn run_until_signalled(cli: Cli, settings: MirrorSettings) -> Result<(
     if let Some(endpoint) = endpoint {
         endpoint.stopped().await;
     }
+    if let Some(xdp) = xdp {
+        // Detach first: frames go to the sockets while they still listen.
+        tokio::task::spawn_blocking(move || xdp.stop())
+            .await
+            .map_err(|e| NetfnError::Runtime {
+                what: "the XDP datapath shutdown",
+                source: std::io::Error::other(e),
+            })?;
+    }
     tokio::task::spawn_blocking(move || datapath.stop())
         .await
         .map_err(|e| NetfnError::Runtime {
@@ -129,6 +143,39 @@ pub async fn run_until_signalled(cli: Cli, settings: MirrorSettings) -> Result<(
             source: std::io::Error::other(e),
         })?;
     Ok(())
+}
+
+/// The XDP datapath `settings` ask for, in front of the userspace one: `None` for
+/// `datapath: userspace`, or for `auto` when XDP cannot run (logged with the reason); an error
+/// for `xdp` when it cannot.
+fn start_xdp(
+    settings: &MirrorSettings,
+    locals: &[SocketAddr],
+    rules: &Arc<Published<MirrorRules>>,
+    metrics: &MirrorMetrics,
+) -> Result<Option<XdpMirrorDatapath>, NetfnError> {
+    let choice = settings.datapath.datapath;
+    if choice == Datapath::Userspace {
+        return Ok(None);
+    }
+    match XdpMirrorDatapath::start(&settings.datapath, locals, rules.clone(), metrics.clone()) {
+        Ok(xdp) => {
+            tracing::info!(
+                interfaces = ?xdp.interfaces(),
+                mode = ?settings.datapath.mode,
+                "XDP datapath attached in front of the userspace datapath"
+            );
+            Ok(Some(xdp))
+        }
+        Err(e) if choice == Datapath::Auto => {
+            tracing::warn!("datapath auto: running the userspace datapath only: {e}");
+            Ok(None)
+        }
+        Err(e) => Err(NetfnError::Runtime {
+            what: "the XDP datapath",
+            source: std::io::Error::other(e.to_string()),
+        }),
+    }
 }
 
 /// The signals that stop the mirror, listened to from the start.

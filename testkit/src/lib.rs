@@ -43,10 +43,13 @@
 pub mod binary;
 pub mod command_line;
 pub mod error;
+#[cfg(feature = "frames")]
+pub mod frames;
 pub mod interrupt;
 pub mod namespace;
 pub mod ports;
 pub mod process;
+pub mod unprivileged;
 
 #[cfg(feature = "trickles")]
 mod clock;

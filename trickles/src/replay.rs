@@ -12,7 +12,7 @@
 //! One filter serves a whole server process: every worker thread, on every listen socket, holds
 //! the same `Arc<ReplayFilter>` (a replay sent to another socket of the process is caught too).
 //! The hot path takes no lock: lookups and insertions are relaxed atomic operations on the bit
-//! arrays ([`bloom`]), the generation in use is an atomic index. Rotation (once a generation)
+//! arrays (`bloom`), the generation in use is an atomic index. Rotation (once a generation)
 //! takes a mutex; a third bit array, cleared one generation ahead, becomes the current one at
 //! once, so no worker ever waits for a clear. The price of sharing without a lock: two workers
 //! inserting the *same* token within the same few nanoseconds may both see it as new (each sets

@@ -2,7 +2,8 @@
 //! is where they are defined. [`DEFINES`] lists every `#define TRK_*` of the header with its
 //! value here; the test `the_c_header_and_the_rust_abi_agree` reads the header and checks that
 //! both lists are the same, and that the protocol constants equal the userspace datapath's
-//! ([`crate::core::constants`], `trickles_netfn::encap`, [`crate::core::DropReason::ALL`]).
+//! ([`crate::core::constants`], [`crate::core::DropReason::ALL`]). The encapsulation header's
+//! constants are `trickles-xdp`'s (`xdp/bpf/encap_abi.h`, checked against `trickles-netfn`).
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -37,26 +38,7 @@ pub const MIN_CLIENT_DATAGRAM: u32 = 10;
 pub const MIX_MUL_1: u64 = 0xBF58_476D_1CE4_E5B9;
 /// Second multiplier of the key mixer.
 pub const MIX_MUL_2: u64 = 0x94D0_49BB_1331_11EB;
-/// First magic byte of the encapsulation header.
-pub const ENCAP_MAGIC_0: u8 = 0xEC;
-/// Second magic byte.
-pub const ENCAP_MAGIC_1: u8 = 0x54;
-/// Encapsulation header version.
-pub const ENCAP_VERSION: u8 = 1;
-/// `family` of an IPv4 endpoint.
-pub const FAMILY_IPV4: u8 = 4;
-/// `family` of an IPv6 endpoint.
-pub const FAMILY_IPV6: u8 = 6;
-/// The header's direct-return flag.
-pub const FLAG_DIRECT_RETURN: u8 = 0x01;
-/// Header length with an IPv4 peer.
-pub const ENCAP_LEN_V4: u32 = 12;
-/// Header length with an IPv6 peer.
-pub const ENCAP_LEN_V6: u32 = 24;
-/// Longest header the program reads or writes (an IPv6 peer and an IPv6 VIA option).
-pub const ENCAP_MAX_LEN: u32 = 44;
-/// The VIA option's type.
-pub const OPTION_VIA: u8 = 0x56;
+pub use trickles_xdp::encap_abi::{ENCAP_MAX_LEN, FAMILY_IPV4, FAMILY_IPV6};
 /// [`Config::flags`]: send everything to the gateway MAC (no FIB lookup).
 pub const CONFIG_GATEWAY: u32 = 0x01;
 /// [`Generation::flags`]: direct server return.
@@ -140,16 +122,6 @@ pub const DEFINES: &[(&str, u64)] = &[
     ("MIN_CLIENT_DATAGRAM", MIN_CLIENT_DATAGRAM as u64),
     ("MIX_MUL_1", MIX_MUL_1),
     ("MIX_MUL_2", MIX_MUL_2),
-    ("ENCAP_MAGIC_0", ENCAP_MAGIC_0 as u64),
-    ("ENCAP_MAGIC_1", ENCAP_MAGIC_1 as u64),
-    ("ENCAP_VERSION", ENCAP_VERSION as u64),
-    ("FAMILY_IPV4", FAMILY_IPV4 as u64),
-    ("FAMILY_IPV6", FAMILY_IPV6 as u64),
-    ("FLAG_DIRECT_RETURN", FLAG_DIRECT_RETURN as u64),
-    ("ENCAP_LEN_V4", ENCAP_LEN_V4 as u64),
-    ("ENCAP_LEN_V6", ENCAP_LEN_V6 as u64),
-    ("ENCAP_MAX_LEN", ENCAP_MAX_LEN as u64),
-    ("OPTION_VIA", OPTION_VIA as u64),
     ("CONFIG_GATEWAY", CONFIG_GATEWAY as u64),
     ("GENERATION_DIRECT_RETURN", GENERATION_DIRECT_RETURN as u64),
     ("COUNTERS_PER_BACKEND", COUNTERS_PER_BACKEND as u64),
@@ -275,30 +247,13 @@ unsafe impl aya::Pod for Config {}
 /// The header, as compiled into the program.
 pub const HEADER: &str = include_str!("../../bpf/balancer_abi.h");
 
-/// The `#define TRK_<name> <value>` lines of a C header, as (name, value).
-pub fn parse_defines(header: &str) -> Vec<(String, u64)> {
-    header
-        .lines()
-        .filter_map(|line| {
-            let rest = line.trim().strip_prefix("#define TRK_")?;
-            let mut words = rest.split_whitespace();
-            let name = words.next()?;
-            let value = words.next()?.trim_end_matches("ULL");
-            let value = match value.strip_prefix("0x") {
-                Some(hex) => u64::from_str_radix(hex, 16).ok()?,
-                None => value.parse().ok()?,
-            };
-            Some((name.to_owned(), value))
-        })
-        .collect()
-}
+pub use trickles_xdp::header::parse_defines;
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::core::constants;
     use std::mem::{offset_of, size_of};
-    use trickles_netfn::encap;
 
     #[test]
     fn the_c_header_and_the_rust_abi_agree() {
@@ -346,13 +301,6 @@ mod tests {
         assert_eq!(MIX_MUL_1, constants::MIX_MUL_1);
         assert_eq!(MIX_MUL_2, constants::MIX_MUL_2);
         const { assert!(MAX_TABLE_SIZE <= constants::MAX_TABLE_SIZE) };
-        assert_eq!([ENCAP_MAGIC_0, ENCAP_MAGIC_1], encap::MAGIC);
-        assert_eq!(ENCAP_VERSION, encap::VERSION);
-        assert_eq!(FAMILY_IPV4, encap::FAMILY_IPV4);
-        assert_eq!(FAMILY_IPV6, encap::FAMILY_IPV6);
-        assert_eq!(FLAG_DIRECT_RETURN, encap::FLAG_DIRECT_RETURN);
-        assert_eq!(ENCAP_LEN_V4 as usize, encap::HEADER_LEN_V4);
-        assert_eq!(ENCAP_LEN_V6 as usize, encap::HEADER_LEN_V6);
         assert_eq!(DROP_REASONS as usize, DropReason::ALL.len());
         let index = |r: DropReason| {
             DropReason::ALL
@@ -376,8 +324,6 @@ mod tests {
         );
         assert_eq!(index(DropReason::Loop), Some(DROP_LOOP));
         assert_eq!(index(DropReason::UnknownVia), Some(DROP_UNKNOWN_VIA));
-        assert_eq!(ENCAP_MAX_LEN as usize, encap::MAX_HEADER_LEN);
-        assert_eq!(OPTION_VIA, encap::OPTION_VIA);
     }
 
     #[test]

@@ -10,26 +10,20 @@
 //! - [`program`]: [`XdpBalancer`]: load, VIPs, gateway, attach, read counters;
 //! - [`publish`]: a forwarding table into the maps (two generations, flipped);
 //! - [`test_run`]: a program run on a frame (once, or live for the benchmarks);
-//! - [`mapped_slots`]: the Maglev slots written through a memory mapping;
 //! - [`counters`]: counters → `trickles_balancer_*` metrics;
 //! - [`runner`]: [`runner::XdpDatapath`], attached in front of the userspace datapath and fed
 //!   by the control plane's tables;
-//! - [`settings`]: `datapath: userspace | xdp | auto` and the `xdp_*` keys;
-//! - [`privileges`]: the capabilities it needs, named when missing;
-//! - [`error`]: [`XdpError`], why XDP is unavailable.
+//! - [`mapped_slots`], [`privileges`], [`settings`], [`error`]: re-exported from
+//!   `trickles-xdp`, which the mirror's XDP datapath shares.
 
 pub mod abi;
 pub mod counters;
-pub mod error;
-pub mod mapped_slots;
 pub mod object;
-pub mod privileges;
 pub mod program;
 pub mod publish;
 pub mod runner;
-pub mod settings;
 pub mod test_run;
 
-pub use error::XdpError;
 pub use program::XdpBalancer;
 pub use test_run::{action, TestRunOutcome};
+pub use trickles_xdp::{error, mapped_slots, privileges, settings, XdpError};

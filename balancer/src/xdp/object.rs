@@ -1,17 +1,9 @@
-//! The compiled XDP object (`bpf/balancer.c`, built by `build.rs`), embedded in the binary and
-//! aligned as the ELF parser needs. Empty when the build had no clang.
-
-/// Bytes aligned to 8 (the ELF reader refuses misaligned section headers).
-#[repr(C, align(8))]
-struct Aligned<B: ?Sized>(B);
-
-static OBJECT: &Aligned<[u8]> =
-    &Aligned(*include_bytes!(concat!(env!("OUT_DIR"), "/balancer.bpf.o")));
+//! The compiled XDP object (`bpf/balancer.c`, built by `build.rs`), embedded in the binary
+//! ([`trickles_xdp::embedded_object!`]), and the names of its programs.
 
 /// The object, or `None` when this binary was built without clang.
 pub fn balancer_object() -> Option<&'static [u8]> {
-    let bytes = &OBJECT.0;
-    (!bytes.is_empty()).then_some(bytes)
+    trickles_xdp::embedded_object!("balancer.bpf.o")
 }
 
 /// Name of the balancer's XDP program in the object.

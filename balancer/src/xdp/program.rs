@@ -7,17 +7,19 @@
 use std::net::{IpAddr, SocketAddr};
 
 use aya::maps::{Array, MapData, PerCpuArray};
-use aya::programs::{Xdp, XdpMode};
+use aya::programs::XdpMode;
 use aya::Ebpf;
 
 use super::abi::{self, Config, Endpoint, VipPort};
 use super::counters::CounterSnapshot;
 use super::error::XdpError;
-use super::mapped_slots::MappedSlots;
 use super::object::{
     balancer_object, BALANCER_PROGRAM, DROP_PROGRAM, FORWARD_ONLY_PROGRAM, GENERATE_PROGRAM,
     PASS_PROGRAM,
 };
+pub(super) use trickles_xdp::kit::open_map;
+use trickles_xdp::kit::{load_programs, program_mut};
+use trickles_xdp::mapped_slots::MappedSlots;
 
 /// The loaded XDP datapath.
 pub struct XdpBalancer {
@@ -48,17 +50,16 @@ impl XdpBalancer {
     pub fn load() -> Result<Self, XdpError> {
         let object = balancer_object().ok_or(XdpError::NotBuilt)?;
         let mut ebpf = Ebpf::load(object)?;
-        for name in [
-            BALANCER_PROGRAM,
-            FORWARD_ONLY_PROGRAM,
-            PASS_PROGRAM,
-            DROP_PROGRAM,
-            GENERATE_PROGRAM,
-        ] {
-            program_mut(&mut ebpf, name)?
-                .load()
-                .map_err(XdpError::program(format!("{name}: load")))?;
-        }
+        load_programs(
+            &mut ebpf,
+            &[
+                BALANCER_PROGRAM,
+                FORWARD_ONLY_PROGRAM,
+                PASS_PROGRAM,
+                DROP_PROGRAM,
+                GENERATE_PROGRAM,
+            ],
+        )?;
         let maglev = match ebpf.map("trk_maglev") {
             Some(aya::maps::Map::Array(data)) => {
                 MappedSlots::map(data.fd(), (abi::GENERATIONS * abi::MAX_TABLE_SIZE) as usize)?
@@ -216,21 +217,4 @@ impl XdpBalancer {
         map.set(0, config, 0)
             .map_err(XdpError::map("trk_config: set"))
     }
-}
-
-pub(super) fn open_map<'a, M>(ebpf: &'a mut Ebpf, name: &str) -> Result<M, XdpError>
-where
-    M: TryFrom<&'a mut aya::maps::Map, Error = aya::maps::MapError>,
-{
-    let map = ebpf
-        .map_mut(name)
-        .ok_or_else(|| XdpError::Unsupported(format!("no map {name} in the object")))?;
-    M::try_from(map).map_err(XdpError::map(format!("{name}: open")))
-}
-
-fn program_mut<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut Xdp, XdpError> {
-    ebpf.program_mut(name)
-        .ok_or_else(|| XdpError::Unsupported(format!("no program {name} in the object")))?
-        .try_into()
-        .map_err(XdpError::program(format!("{name}: type")))
 }

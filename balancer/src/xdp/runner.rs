@@ -5,20 +5,19 @@
 //! binary carries the program, the process has the capabilities, the configuration is one the
 //! program implements (Maglev, sizes, specific VIP addresses), the verifier accepts it, and
 //! every interface takes it in the configured mode. Then a thread (`balancer-xdp`) follows
-//! the published [`ForwardingTable`]: a new table (health change, reload) is written into the
+//! the published [`ForwardingTable`] (a `trickles_xdp::follower::Follower`): a new table (health change, reload) is written into the
 //! idle generation and flipped, without detaching; the per-CPU counters are added to the
 //! userspace datapath's metrics every [`COUNTER_INTERVAL`] and before each table change. A
 //! table the program cannot hold (a reload to a spraying policy) detaches it: the userspace
 //! datapath, still listening on the VIP, carries on, and the log says why.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use prometheus::IntCounterVec;
 use trickles_netfn::{Published, Subscriber};
+use trickles_xdp::follower::Follower;
 
 use super::counters::CounterSnapshot;
 use super::error::XdpError;
@@ -28,15 +27,12 @@ use super::settings::DatapathConfig;
 use crate::core::ForwardingTable;
 use crate::metrics::BalancerMetrics;
 
-/// How often the thread looks for a new table.
-pub const TABLE_POLL: Duration = Duration::from_millis(10);
 /// How often the counters are added to the metrics.
 pub const COUNTER_INTERVAL: Duration = Duration::from_millis(25);
 
 /// The running XDP datapath.
 pub struct XdpDatapath {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    follower: Option<Follower>,
     interfaces: Vec<String>,
 }
 
@@ -76,19 +72,20 @@ impl XdpDatapath {
         for interface in &settings.interfaces {
             xdp.attach(interface, settings.mode.aya())?;
         }
-        let passed = metrics.xdp_passed.clone();
         metrics.set_datapath(true);
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread = {
-            let stop = stop.clone();
-            std::thread::Builder::new()
-                .name("balancer-xdp".into())
-                .spawn(move || follow(xdp, tables, metrics, passed, &stop))
-                .map_err(|e| XdpError::Unsupported(format!("cannot start its thread: {e}")))?
+        let state = Following {
+            xdp,
+            tables,
+            passed: metrics.xdp_passed.clone(),
+            metrics,
+            last: CounterSnapshot::new(0),
+            last_flush: Instant::now(),
         };
+        let follower =
+            Follower::start("balancer-xdp", state, Following::tick, Following::finish)
+                .map_err(|e| XdpError::Unsupported(format!("cannot start its thread: {e}")))?;
         Ok(XdpDatapath {
-            stop,
-            thread: Some(thread),
+            follower: Some(follower),
             interfaces: settings.interfaces.clone(),
         })
     }
@@ -100,22 +97,9 @@ impl XdpDatapath {
 
     /// Detach the program, flush the last counts and wait for the thread.
     pub fn stop(mut self) {
-        self.halt();
-    }
-
-    fn halt(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            if thread.join().is_err() {
-                tracing::error!("the XDP control thread panicked");
-            }
+        if let Some(follower) = self.follower.take() {
+            follower.stop();
         }
-    }
-}
-
-impl Drop for XdpDatapath {
-    fn drop(&mut self) {
-        self.halt();
     }
 }
 
@@ -141,32 +125,50 @@ fn flush(
     now
 }
 
-fn follow(
-    mut xdp: XdpBalancer,
-    mut tables: Subscriber<ForwardingTable>,
+/// What the control thread holds.
+struct Following {
+    xdp: XdpBalancer,
+    tables: Subscriber<ForwardingTable>,
     metrics: BalancerMetrics,
     passed: IntCounterVec,
-    stop: &AtomicBool,
-) {
-    let mut last = CounterSnapshot::new(0);
-    let mut last_flush = Instant::now();
-    while !stop.load(Ordering::Relaxed) {
-        std::thread::sleep(TABLE_POLL);
-        let previous = tables.current().clone();
-        if tables.refresh() {
+    last: CounterSnapshot,
+    last_flush: Instant,
+}
+
+impl Following {
+    fn tick(&mut self) -> bool {
+        let previous = self.tables.current().clone();
+        if self.tables.refresh() {
             // Counts so far belong to the old table's backends.
-            last = flush(&xdp, &previous, &metrics, &passed, &last);
-            if let Err(e) = xdp.publish(tables.current()) {
+            self.last = flush(
+                &self.xdp,
+                &previous,
+                &self.metrics,
+                &self.passed,
+                &self.last,
+            );
+            if let Err(e) = self.xdp.publish(self.tables.current()) {
                 tracing::error!("XDP datapath detached, the userspace datapath carries on: {e}");
-                metrics.set_datapath(false);
-                return; // dropping `xdp` detaches the program
+                self.metrics.set_datapath(false);
+                return false; // dropping `xdp` detaches the program
             }
         }
-        if last_flush.elapsed() >= COUNTER_INTERVAL {
-            last = flush(&xdp, tables.current(), &metrics, &passed, &last);
-            last_flush = Instant::now();
+        if self.last_flush.elapsed() >= COUNTER_INTERVAL {
+            let table = self.tables.current();
+            self.last = flush(&self.xdp, table, &self.metrics, &self.passed, &self.last);
+            self.last_flush = Instant::now();
         }
+        true
     }
-    flush(&xdp, tables.current(), &metrics, &passed, &last);
-    tracing::info!(interfaces = ?xdp.attached(), "XDP datapath detached");
+
+    fn finish(self) {
+        flush(
+            &self.xdp,
+            self.tables.current(),
+            &self.metrics,
+            &self.passed,
+            &self.last,
+        );
+        tracing::info!(interfaces = ?self.xdp.attached(), "XDP datapath detached");
+    }
 }

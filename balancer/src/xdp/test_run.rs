@@ -5,36 +5,12 @@
 use std::time::Duration;
 
 use aya::maps::{Array, MapData};
-use aya::programs::{TestRun, TestRunOptions, Xdp};
 
 use super::error::XdpError;
 use super::object::BALANCER_PROGRAM;
 use super::program::{open_map, XdpBalancer};
 
-/// What one program test-run gave.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TestRunOutcome {
-    /// The XDP action (`XDP_DROP` 1, `XDP_PASS` 2, `XDP_TX` 3, `XDP_REDIRECT` 4).
-    pub action: u32,
-    /// Bytes of the output frame written.
-    pub len: usize,
-    /// Mean time per run, as the kernel measured it.
-    pub duration: Duration,
-}
-
-/// XDP actions, as the kernel numbers them.
-pub mod action {
-    /// Error in the program.
-    pub const ABORTED: u32 = 0;
-    /// Dropped.
-    pub const DROP: u32 = 1;
-    /// Up to the kernel's stack (the userspace datapath).
-    pub const PASS: u32 = 2;
-    /// Back out of the receiving device.
-    pub const TX: u32 = 3;
-    /// Out of another device.
-    pub const REDIRECT: u32 = 4;
-}
+pub use trickles_xdp::kit::{action, TestRunOutcome};
 
 impl XdpBalancer {
     /// Run the balancer's program once on `frame` (`BPF_PROG_TEST_RUN`), writing the output
@@ -56,25 +32,7 @@ impl XdpBalancer {
         out: &mut [u8],
         repeat: u32,
     ) -> Result<TestRunOutcome, XdpError> {
-        let program: &Xdp = self
-            .ebpf
-            .program(name)
-            .ok_or_else(|| XdpError::Unsupported(format!("no program {name} in the object")))?
-            .try_into()
-            .map_err(XdpError::program(format!("{name}: type")))?;
-        let result = program
-            .test_run(TestRunOptions {
-                data_in: Some(frame),
-                data_out: Some(out),
-                repeat: repeat.max(1),
-                ..TestRunOptions::default()
-            })
-            .map_err(XdpError::program(format!("{name}: test run")))?;
-        Ok(TestRunOutcome {
-            action: result.return_value,
-            len: result.data_size_out as usize,
-            duration: result.duration,
-        })
+        trickles_xdp::kit::test_run(&self.ebpf, name, frame, out, repeat)
     }
 
     /// The frame the generator program (`generate_xdp`) writes before sending (at most 256
@@ -107,28 +65,7 @@ impl XdpBalancer {
         ifindex: u32,
         repeat: u32,
     ) -> Result<Duration, XdpError> {
-        let program: &Xdp = self
-            .ebpf
-            .program(name)
-            .ok_or_else(|| XdpError::Unsupported(format!("no program {name} in the object")))?
-            .try_into()
-            .map_err(XdpError::program(format!("{name}: type")))?;
-        // struct xdp_md: data, data_end, data_meta, ingress_ifindex, rx_queue_index,
-        // egress_ifindex.
-        let mut context = [0u8; 24];
-        context[4..8].copy_from_slice(&(frame.len() as u32).to_ne_bytes());
-        context[12..16].copy_from_slice(&ifindex.to_ne_bytes());
-        let started = std::time::Instant::now();
-        program
-            .test_run(TestRunOptions {
-                data_in: Some(frame),
-                ctx_in: Some(&context),
-                repeat: repeat.max(1),
-                attrs: aya::programs::TestRunAttrs::new().xdp_live_frames(64),
-                ..TestRunOptions::default()
-            })
-            .map_err(XdpError::program(format!("{name}: live test run")))?;
-        Ok(started.elapsed())
+        trickles_xdp::kit::run_live(&self.ebpf, name, frame, ifindex, repeat)
     }
 }
 

@@ -24,6 +24,23 @@ fn counts(balancer: &trickles_balancer::service::RunningBalancer, direction: &st
         .collect()
 }
 
+/// The replica serving the transfer, once it has relayed 2,000 replies (Maglev keeps a
+/// connection on one replica); fails after 10 s.
+fn serving_replica(balancer: &trickles_balancer::service::RunningBalancer) -> usize {
+    let started = Instant::now();
+    loop {
+        let replies = counts(balancer, TO_CLIENT);
+        if let Some(i) = replies.iter().position(|&n| n > 2_000) {
+            return i;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "transfer never started"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
 fn total_drops(balancer: &trickles_balancer::service::RunningBalancer) -> u64 {
     DropReason::ALL
         .iter()
@@ -82,18 +99,7 @@ fn a_killed_replica_leaves_the_table_within_one_interval_and_the_transfer_comple
     let transfer = std::thread::spawn(move || fetch_through(vip));
     // Wait until the transfer is well under way, then kill the replica serving it (Maglev
     // keeps the connection on one replica).
-    let started = Instant::now();
-    let serving = loop {
-        let replies = counts(&balancer, TO_CLIENT);
-        if let Some(i) = replies.iter().position(|&n| n > 2_000) {
-            break i;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "transfer never started"
-        );
-        std::thread::sleep(Duration::from_millis(1));
-    };
+    let serving = serving_replica(&balancer);
     assert!(!transfer.is_finished(), "killed mid-transfer");
     replicas[serving].kill();
     let killed_at = Instant::now();
@@ -280,21 +286,15 @@ fn a_killed_replicas_unreachables_take_it_out_at_once(ip: &str) {
         trickles_testkit::ports::free_udp_addr_on(ip.parse().expect("ip")).expect("a free port");
     let (mut replicas, addrs) = replicas(&app, vip, 3);
     let runtime = runtime();
-    let yaml = balancer_yaml(vip, &addrs, "").replace("interval_ms: 200", "interval_ms: 30000");
+    // A probe may take 2 s (a loaded machine must not fail the first round: the next is 30 s
+    // away).
+    let yaml = balancer_yaml(vip, &addrs, "")
+        .replace("interval_ms: 200", "interval_ms: 30000")
+        .replace("timeout_ms: 100", "timeout_ms: 2000");
     let balancer = start_balancer(&runtime, config(&yaml));
+    assert_eq!(active_within_10_s(&balancer, 3), 3, "every replica up");
     let transfer = std::thread::spawn(move || fetch_through(vip));
-    let started = Instant::now();
-    let serving = loop {
-        let replies = counts(&balancer, TO_CLIENT);
-        if let Some(i) = replies.iter().position(|&n| n > 2_000) {
-            break i;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "transfer never started"
-        );
-        std::thread::sleep(Duration::from_millis(1));
-    };
+    let serving = serving_replica(&balancer);
     replicas[serving].kill();
     let killed_at = Instant::now();
     while balancer.table().active().contains(&(serving as u32)) {

@@ -10,8 +10,6 @@
 //! in a network namespace of their own, so the program on its loopback sees no other traffic.
 
 use std::io::{BufRead, BufReader};
-use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -20,77 +18,21 @@ use crate::support::*;
 use trickles_balancer::xdp::privileges::check_this_process;
 use trickles_testkit::free_udp_addr;
 
-/// Runs the balancer unprivileged on a config with `datapath`; returns its stderr once a line
-/// contains `wanted` (or after 20 s), and whether it was still running then (after waiting up
-/// to 10 s for it to exit when `expect_exit`).
+/// Runs the balancer unprivileged with `datapath`: its log up to `wanted`, and whether it
+/// still ran then.
 fn run_unprivileged(datapath: &str, wanted: &str, expect_exit: bool) -> (String, bool) {
-    let dir = tempfile::tempdir().expect("dir");
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    let path = dir.path().join("balancer.yaml");
     let yaml = balancer_yaml(
         free_udp_addr(),
         &[free_udp_addr()],
         &format!("datapath: {datapath}\nxdp_interfaces: [lo]\n"),
     );
-    std::fs::write(&path, yaml).expect("write");
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
-    // A copy `nobody` can reach whatever the permissions of the checkout's directories.
-    let program = dir.path().join("trickles-balancer");
-    std::fs::copy(env!("CARGO_BIN_EXE_trickles-balancer"), &program).expect("copy the binary");
-    std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    let mut command = Command::new(&program);
-    command
-        .arg("--config")
-        .arg(&path)
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } == 0 {
-        command.uid(65534).gid(65534);
-    }
-    // A thread forking while the copy was open for writing can make exec fail with ETXTBSY
-    // for a moment: retry a few times.
-    let mut attempts = 0;
-    let mut child = loop {
-        match command.spawn() {
-            Ok(child) => break child,
-            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && attempts < 20 => {
-                attempts += 1;
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            Err(e) => panic!("start trickles-balancer: {e}"),
-        }
-    };
-    let stderr = child.stderr.take().expect("stderr");
-    let (lines, received) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if lines.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut text = String::new();
-    while let Ok(line) = received.recv_timeout(Duration::from_secs(20)) {
-        text.push_str(&line);
-        text.push('\n');
-        if line.contains(wanted) {
-            break;
-        }
-    }
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while expect_exit
-        && child.try_wait().expect("status").is_none()
-        && std::time::Instant::now() < deadline
-    {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let running = child.try_wait().expect("status").is_none();
-    let _ = child.kill();
-    let _ = child.wait();
-    (text, running)
+    let run = trickles_testkit::unprivileged::run_unprivileged(
+        std::path::Path::new(env!("CARGO_BIN_EXE_trickles-balancer")),
+        &yaml,
+        wanted,
+        expect_exit,
+    );
+    (run.log, run.still_running)
 }
 
 #[test]

@@ -227,17 +227,17 @@ pub fn run(args: &FailoverArgs) -> Result<FailoverOutcome> {
     drop(observer);
     drop(topology);
     let traces: Vec<_> = runs.iter().map(|(l, r)| (*l, &r.transfer.trace)).collect();
-    let what = if args.host_crash {
-        "host crashed"
-    } else {
-        "server SIGKILLed"
+    let what = match (args.host_crash, replicas > 1) {
+        (true, _) => "server's host crashed",
+        (false, true) => "serving replica SIGKILLed",
+        (false, false) => "server SIGKILLed",
     };
     let markers = [TraceEvent {
         seconds: args.kill_at,
         label: what.to_owned(),
     }];
     let title = format!(
-        "Server {what} at {} s: goodput, {} Mbit/s bottleneck",
+        "The {what} at {} s: goodput, {} Mbit/s bottleneck",
         args.kill_at, args.rate_mbit
     );
     let mut files = write_goodput_series(&context.result_path(stem), &title, &traces, &markers)?;

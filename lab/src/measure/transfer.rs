@@ -45,8 +45,9 @@ impl Transfer {
         // A failed client leaves no output (it writes under a temporary name and renames it
         // only when the body is complete): nothing to digest, not exact.
         let digest = match output {
-            Some(path) if path.exists() => sha256_file(path)?,
-            _ => String::new(),
+            Some(path) if self.failure.is_some() && !path.exists() => String::new(),
+            Some(path) => sha256_file(path)?,
+            None => String::new(),
         };
         let exact = digest == expected && self.stats.sha256 == expected;
         if let (Some(path), true) = (output, exact) {

@@ -40,16 +40,20 @@ fn every_flow_delivers_over_the_window_and_competition_shares_the_bottleneck() {
     }
     let (alone, shared) = (args.background[0], args.background[1]);
     assert_eq!(alone, 0);
+    // Sharing, as shares (a debug build on a loaded machine may run the foreground alone
+    // below the link's rate, so rates alone cannot be compared): with background flows the
+    // foreground leaves them at least a tenth of what all flows got.
     for protocol in Protocol::BOTH {
-        let (alone, shared) = (
-            outcome.foreground_mbps(protocol, alone),
-            outcome.foreground_mbps(protocol, shared),
-        );
-        assert!(
-            shared < alone,
-            "{}: {shared:.2} Mbit/s with background flows, {alone:.2} alone: no sharing",
-            protocol.label()
-        );
+        for run in outcome.runs_of(protocol, shared) {
+            let share = run.foreground_mbps / run.total_mbps();
+            assert!(
+                share < 0.9,
+                "{}: {:.2} of {:.2} Mbit/s with background flows: no sharing",
+                protocol.label(),
+                run.foreground_mbps,
+                run.total_mbps()
+            );
+        }
     }
     super::kit::assert_written(&outcome.report);
 }

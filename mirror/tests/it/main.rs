@@ -9,3 +9,5 @@ mod largest_hello;
 mod loopback;
 mod trickles_transfer;
 mod tunnel;
+mod xdp_datapath;
+mod xdp_fixtures;

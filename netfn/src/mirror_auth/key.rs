@@ -49,6 +49,16 @@ impl AuthKey {
         AuthKey { id, secret }
     }
 
+    /// The SipHash-2-4 key words of the secret (little-endian halves, as `SipHasher24`
+    /// takes them): what an XDP datapath verifying tags is given.
+    pub fn sip_keys(&self) -> (u64, u64) {
+        let mut k0 = [0u8; 8];
+        let mut k1 = [0u8; 8];
+        k0.copy_from_slice(&self.secret[..8]);
+        k1.copy_from_slice(&self.secret[8..]);
+        (u64::from_le_bytes(k0), u64::from_le_bytes(k1))
+    }
+
     /// A key from its id and the secret in hex.
     pub fn from_hex(id: u8, hex_secret: &str) -> Result<Self, KeySecretError> {
         let bytes = hex::decode(hex_secret.trim()).map_err(|_| KeySecretError)?;

@@ -10,7 +10,7 @@
 //! continuations have gone stale, resumes the stream with a new `HELLO` at the first byte it
 //! lacks. It accepts a connection's packets from whichever replica sends them. When the network
 //! says the server is unreachable (an ICMP error the driver reads from its socket), it retries at
-//! once instead of waiting for its timer, paced so that forged errors cost little ([`unreachable`]).
+//! once instead of waiting for its timer, paced so that forged errors cost little ([`mod@unreachable`]).
 
 pub mod config;
 pub mod connection;

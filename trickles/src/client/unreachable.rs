@@ -3,17 +3,22 @@
 //! When a server process dies, its host answers the client's next datagrams with ICMP "port
 //! unreachable" (a crashed or unplugged host may give "host unreachable" from a router). The
 //! client hears of the failure at once instead of after a retransmission timeout, and can try
-//! again as soon as a replacement may be listening. Three facts shape the rules:
+//! again as soon as a replacement may be listening. These facts shape the rules:
 //!
 //! - **Errors arrive while the dead server's last packets still do.** The packets queued on
 //!   the path keep arriving after the process died, and the client's requests for them are
-//!   what draws the errors. So an error is not acted on while packets arrive (within a quarter
-//!   of the smoothed RTT after one), but it is *kept*: the reaction comes when the packets stop.
-//!   An error kept while packets go on arriving for a whole RTO was stale (or forged) and is
-//!   forgotten.
+//!   what draws the errors. So an error is not acted on while the stream advances (within a
+//!   quarter of the smoothed RTT after in-order bytes arrived: the connection calls
+//!   [`UnreachablePacer::answered`] only then, since a replacement's answers to later requests
+//!   land beyond the hole the dead server left), but it is *kept*: the reaction comes when the
+//!   stream stops. An error kept while the stream goes on advancing for a whole RTO was stale
+//!   (or forged) and is forgotten.
+//! - **No try comes sooner than a round trip after the last** (an answer could not have), and
+//!   the connection tells a reaction to an error (move to the next replica, if it has several)
+//!   from a probe (try the same server again): see [`Reaction`].
 //! - **The kernel rate-limits ICMP** (Linux: a burst of 6 per destination host, then one per
 //!   second), so after the first few errors the client hears nothing more. A reaction is
-//!   therefore followed by *probes*: at the end of each gap, until a packet arrives, the
+//!   therefore followed by *probes*: at the end of each gap, until the stream advances, the
 //!   reaction is made again, errors or not.
 //! - **ICMP is unauthenticated.** Only an error quoting one of the connection's own datagrams
 //!   counts (the caller checks; an off-path forger does not know the connection id), and

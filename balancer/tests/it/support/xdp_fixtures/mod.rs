@@ -5,7 +5,7 @@
 //! [`trickles_balancer::core::decide`]). The fixture tests and the `xdp` benchmark both use it.
 //!
 //! Addresses come from the benchmarking ranges (198.18.0.0/15, 2001:2::/48). The frames are
-//! built and read back in [`frames`].
+//! built and read back by `trickles_testkit::frames`.
 
 use std::net::SocketAddr;
 
@@ -15,8 +15,7 @@ use trickles_balancer::core::{
 use trickles_balancer::probe::probe_hello;
 use trickles_netfn::encap::EncapRepr;
 
-mod frames;
-pub use frames::{frame, parse, GATEWAY_MAC, OUR_MAC};
+pub use trickles_testkit::frames::{frame, parse, GATEWAY_MAC, OUR_MAC};
 
 /// An address family of a fixture set.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -48,36 +48,28 @@ static __always_inline void encap_header(struct block *b, __u8 family, const __u
     b->len = len;
 }
 
-/* Offset of the UDP payload in a frame of `family` (no IP options, no extension headers). */
-static __always_inline __u32 payload_offset(__u8 family)
-{
-    return family == TRK_FAMILY_IPV4
-               ? sizeof(struct ethhdr) + sizeof(struct iphdr) + sizeof(struct udphdr)
-               : sizeof(struct ethhdr) + sizeof(struct ipv6hdr) + sizeof(struct udphdr);
-}
-
 /* The fixed part of an encapsulation header at `h` (the start of the payload): checks as
  * EncapPacket::new_checked; fills `peer`, `peer_port`, `family` and `header_len`. Returns 0,
- * or the drop reason + 1. */
+ * or 1 for a malformed header. */
 static __always_inline int parse_header(struct xdp_md *ctx, struct flow *flow, __u8 *h,
                                         __u8 *family, __u8 *peer, __u16 *peer_port,
                                         __u32 *header_len)
 {
     void *end = (void *)(long)ctx->data_end;
     if (flow->datagram_len < TRK_ENCAP_LEN_V4 || (void *)(h + TRK_ENCAP_LEN_V4) > end)
-        return TRK_DROP_MALFORMED_ENCAP + 1;
+        return 1;
     if (h[2] != TRK_ENCAP_VERSION)
-        return TRK_DROP_MALFORMED_ENCAP + 1;
+        return 1;
     __u32 minimum;
     if (h[3] == TRK_FAMILY_IPV4)
         minimum = TRK_ENCAP_LEN_V4;
     else if (h[3] == TRK_FAMILY_IPV6)
         minimum = TRK_ENCAP_LEN_V6;
     else
-        return TRK_DROP_MALFORMED_ENCAP + 1;
+        return 1;
     __u32 len = h[5];
     if (len < minimum || flow->datagram_len < len)
-        return TRK_DROP_MALFORMED_ENCAP + 1;
+        return 1;
     *family = h[3];
     *header_len = len;
     *peer_port = *(__u16 *)(h + 6);
@@ -85,7 +77,7 @@ static __always_inline int parse_header(struct xdp_md *ctx, struct flow *flow, _
         __builtin_memcpy(peer, h + 8, 4);
     } else {
         if ((void *)(h + TRK_ENCAP_LEN_V6) > end)
-            return TRK_DROP_MALFORMED_ENCAP + 1;
+            return 1;
         __builtin_memcpy(peer, h + 8, 16);
     }
     return 0;

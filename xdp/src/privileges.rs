@@ -2,7 +2,7 @@
 //! `CAP_NET_ADMIN` in its effective set, read from `/proc/self/status`. Checked before loading,
 //! so an unprivileged `datapath: auto` says exactly which capability it lacks.
 
-use super::error::XdpError;
+use crate::error::XdpError;
 
 const CAP_NET_ADMIN: u32 = 12;
 const CAP_SYS_ADMIN: u32 = 21;

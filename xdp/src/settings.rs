@@ -117,6 +117,35 @@ pub struct DatapathConfig {
     pub gateway_mac: Option<MacAddress>,
 }
 
+impl DatapathConfig {
+    /// The settings as written (`datapath`, `xdp_interfaces`, `xdp_mode`, `xdp_gateway_mac`),
+    /// checked; an error names the key (`xdp_interfaces[1]`, `datapath`) and the reason, for
+    /// the configuration's `error_at`.
+    pub fn from_file(
+        datapath: Datapath,
+        interfaces: &[String],
+        mode: XdpAttachMode,
+        gateway_mac: Option<MacAddress>,
+    ) -> Result<Self, (String, String)> {
+        for (i, name) in interfaces.iter().enumerate() {
+            check_interface_name(name)
+                .map_err(|reason| (format!("xdp_interfaces[{i}]"), reason))?;
+        }
+        if datapath == Datapath::Xdp && interfaces.is_empty() {
+            return Err((
+                "datapath".to_owned(),
+                "datapath xdp needs xdp_interfaces: the devices the traffic arrives on".to_owned(),
+            ));
+        }
+        Ok(DatapathConfig {
+            datapath,
+            interfaces: interfaces.to_vec(),
+            mode,
+            gateway_mac,
+        })
+    }
+}
+
 /// Why an interface name is not one (checked while validating the file).
 pub fn check_interface_name(name: &str) -> Result<(), String> {
     let valid = !name.is_empty()

@@ -1,4 +1,4 @@
-//! [`MappedSlots`]: the Maglev slot array of the XDP program (`trk_maglev`, created with
+//! [`MappedSlots`]: an array map of `u32` (the balancer's Maglev slots, `trk_maglev`, created with
 //! `BPF_F_MMAPABLE`) mapped into this process, so a table generation (65,537 slots by
 //! default) is written with plain stores instead of one `bpf(BPF_MAP_UPDATE_ELEM)` per slot:
 //! a publish that changes a third of the slots takes microseconds, not tens of milliseconds,
@@ -9,7 +9,7 @@
 
 use std::os::fd::{AsFd, AsRawFd};
 
-use super::error::XdpError;
+use crate::error::XdpError;
 
 /// Bytes between two elements of a mapped array of `u32` (`round_up(value_size, 8)`).
 pub const ELEMENT_STRIDE: usize = 8;

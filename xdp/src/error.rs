@@ -40,14 +40,14 @@ pub enum XdpError {
 }
 
 impl XdpError {
-    pub(crate) fn program(
-        what: impl Into<String>,
-    ) -> impl FnOnce(aya::programs::ProgramError) -> Self {
+    /// `map_err` adapter: a program error while doing `what`.
+    pub fn program(what: impl Into<String>) -> impl FnOnce(aya::programs::ProgramError) -> Self {
         let what = what.into();
         move |source| XdpError::Program { what, source }
     }
 
-    pub(crate) fn map(what: impl Into<String>) -> impl FnOnce(aya::maps::MapError) -> Self {
+    /// `map_err` adapter: a map error while doing `what`.
+    pub fn map(what: impl Into<String>) -> impl FnOnce(aya::maps::MapError) -> Self {
         let what = what.into();
         move |source| XdpError::Map { what, source }
     }

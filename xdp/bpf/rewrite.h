@@ -1,18 +1,27 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-/* Carrying out a plan: the next hop (FIB or gateway MAC), the new addresses, ports, lengths
- * and checksums, the old header replaced by the new one, the counters; then XDP_TX or
- * XDP_REDIRECT. */
+/* Carrying out a rewrite plan: the next hop (FIB or gateway MAC), the new addresses, ports,
+ * lengths and checksums, the old header replaced by the new one; then XDP_TX or XDP_REDIRECT
+ * (NO_NEXT_HOP: nothing was changed, the caller passes the frame up). The source becomes the
+ * frame's destination (the network function's own address). */
 #ifndef TRICKLES_REWRITE_H
 #define TRICKLES_REWRITE_H
 
+#define NO_NEXT_HOP (-1)
+
+/* How frames leave: the kernel's FIB, or (gateway mode) all to one MAC by XDP_TX. */
+struct next_hop_config {
+    __u32 gateway;
+    __u8 gateway_mac[6];
+};
+
 /* Where a rewritten frame goes: fills the MACs of `eth` and returns the XDP action, or -1 when
  * the kernel has no next hop (the frame goes up unchanged). */
-static __always_inline int next_hop(struct xdp_md *ctx, const struct trk_config *config,
+static __always_inline int next_hop(struct xdp_md *ctx, const struct next_hop_config *config,
                                     __u8 family, const __u8 *src, const __u8 *dst,
                                     __u16 sport, __u16 dport, __u16 ip_len, __u8 *smac,
                                     __u8 *dmac, __u32 *ifindex)
 {
-    if (config->flags & TRK_CONFIG_GATEWAY) {
+    if (config->gateway) {
         __builtin_memcpy(dmac, config->gateway_mac, 6);
         *ifindex = ctx->ingress_ifindex;
         return XDP_TX;
@@ -67,7 +76,7 @@ static __always_inline int load_header(struct xdp_md *ctx, void *data, void *end
         return 0;
     }
     if (len)
-        return bpf_xdp_load_bytes(ctx, at, out, bound4(len)) ? -1 : 0;
+        return bpf_xdp_load_bytes(ctx, at, out, bound64(len)) ? -1 : 0;
     return 0;
 }
 
@@ -89,17 +98,16 @@ static __always_inline int store_header(struct xdp_md *ctx, void *data, void *en
         return 0;
     }
     if (added->len)
-        return bpf_xdp_store_bytes(ctx, at, added->bytes, bound4(added->len)) ? -1 : 0;
+        return bpf_xdp_store_bytes(ctx, at, added->bytes, bound64(added->len)) ? -1 : 0;
     return 0;
 }
 
 /* Rewrite a frame: addresses and ports to `new_src`:`new_sport` → `new_dst`:`new_dport`, the
  * first `removed` bytes of the payload replaced by `added`, counted for `counter` with
  * `counted_bytes`. The IPv4 and IPv6 versions differ only in the IP header. */
-static __always_inline int rewrite_v4(struct xdp_md *ctx, const struct trk_config *config,
-                                      struct flow *flow, struct scratch *scratch)
+static __always_inline int rewrite_v4(struct xdp_md *ctx, const struct next_hop_config *config,
+                                      struct flow *flow, struct rewrite_plan *plan)
 {
-    struct plan *plan = &scratch->plan;
     const __u8 *new_src = flow->dst, *new_dst = plan->dst;
     __u16 new_sport = flow->dport, new_dport = plan->dport;
     __u32 removed = plan->removed;
@@ -121,7 +129,7 @@ static __always_inline int rewrite_v4(struct xdp_md *ctx, const struct trk_confi
     int action = next_hop(ctx, config, TRK_FAMILY_IPV4, new_src, new_dst, new_sport, new_dport,
                           new_ulen + sizeof(struct iphdr), smac, dmac, &ifindex);
     if (action < 0)
-        return pass(TRK_PASS_NO_ROUTE);
+        return NO_NEXT_HOP;
 
     struct csum_words_v4 old = {}, new = {};
     __builtin_memcpy(old.src, flow->src, 4);
@@ -134,7 +142,7 @@ static __always_inline int rewrite_v4(struct xdp_md *ctx, const struct trk_confi
     new.sport = new_sport;
     new.dport = new_dport;
     new.len1 = new.len2 = bpf_htons(new_ulen);
-    __u8 *old_header = scratch->old_header;
+    __u8 *old_header = plan->old_header;
     if (load_header(ctx, data, end, hdrs, old_header, removed))
         return XDP_PASS;
     udp.check = udp_checksum(udp.check, 1, &old, &new, sizeof(old) / 2, old_header, removed,
@@ -162,15 +170,12 @@ static __always_inline int rewrite_v4(struct xdp_md *ctx, const struct trk_confi
     *(struct udphdr *)(data + sizeof(struct ethhdr) + sizeof(struct iphdr)) = udp;
     if (store_header(ctx, data, end, hdrs, added))
         return XDP_ABORTED;
-    count(plan->counter, 1);
-    count(plan->counter + 1, plan->counted_bytes);
     return finish(action, ifindex);
 }
 
-static __always_inline int rewrite_v6(struct xdp_md *ctx, const struct trk_config *config,
-                                      struct flow *flow, struct scratch *scratch)
+static __always_inline int rewrite_v6(struct xdp_md *ctx, const struct next_hop_config *config,
+                                      struct flow *flow, struct rewrite_plan *plan)
 {
-    struct plan *plan = &scratch->plan;
     const __u8 *new_src = flow->dst, *new_dst = plan->dst;
     __u16 new_sport = flow->dport, new_dport = plan->dport;
     __u32 removed = plan->removed;
@@ -193,7 +198,7 @@ static __always_inline int rewrite_v6(struct xdp_md *ctx, const struct trk_confi
     int action = next_hop(ctx, config, TRK_FAMILY_IPV6, new_src, new_dst, new_sport, new_dport,
                           new_ulen, smac, dmac, &ifindex);
     if (action < 0)
-        return pass(TRK_PASS_NO_ROUTE);
+        return NO_NEXT_HOP;
 
     struct csum_words_v6 old = {}, new = {};
     __builtin_memcpy(old.src, flow->src, 16);
@@ -206,7 +211,7 @@ static __always_inline int rewrite_v6(struct xdp_md *ctx, const struct trk_confi
     new.sport = new_sport;
     new.dport = new_dport;
     new.len1 = new.len2 = bpf_htons(new_ulen);
-    __u8 *old_header = scratch->old_header;
+    __u8 *old_header = plan->old_header;
     if (load_header(ctx, data, end, hdrs, old_header, removed))
         return XDP_PASS;
     udp.check = udp_checksum(udp.check, 0, &old, &new, sizeof(old) / 2, old_header, removed,
@@ -232,33 +237,15 @@ static __always_inline int rewrite_v6(struct xdp_md *ctx, const struct trk_confi
     *(struct udphdr *)(data + sizeof(struct ethhdr) + sizeof(struct ipv6hdr)) = udp;
     if (store_header(ctx, data, end, hdrs, added))
         return XDP_ABORTED;
-    count(plan->counter, 1);
-    count(plan->counter + 1, plan->counted_bytes);
     return finish(action, ifindex);
 }
 
-static __always_inline int rewrite(struct xdp_md *ctx, const struct trk_config *config,
-                                   struct flow *flow, struct scratch *scratch)
+static __always_inline int rewrite(struct xdp_md *ctx, const struct next_hop_config *config,
+                                   struct flow *flow, struct rewrite_plan *plan)
 {
     if (flow->family == TRK_FAMILY_IPV4)
-        return rewrite_v4(ctx, config, flow, scratch);
-    return rewrite_v6(ctx, config, flow, scratch);
-}
-
-/* Fills the plan: to `dst`:`dport`, `removed` bytes replaced by the plan's block. */
-static __always_inline int plan_to(struct plan *plan, __u8 family, const __u8 *dst, __u16 dport,
-                                   __u32 removed, __u32 counter, __u32 counted_bytes)
-{
-    __builtin_memset(plan->dst, 0, 16);
-    if (family == TRK_FAMILY_IPV4)
-        __builtin_memcpy(plan->dst, dst, 4);
-    else
-        __builtin_memcpy(plan->dst, dst, 16);
-    plan->dport = dport;
-    plan->removed = removed;
-    plan->counter = counter;
-    plan->counted_bytes = counted_bytes;
-    return REWRITE;
+        return rewrite_v4(ctx, config, flow, plan);
+    return rewrite_v6(ctx, config, flow, plan);
 }
 
 #endif

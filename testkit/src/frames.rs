@@ -1,5 +1,6 @@
-//! Ethernet / IP / UDP frames for the XDP fixtures, built and read back with `pnet`: correct
-//! lengths and checksums on the way in, every checksum verified on the way out.
+//! Ethernet / IP / UDP frames for the XDP fixture tests of the network functions, built and
+//! read back with `pnet`: correct lengths and checksums on the way in, every checksum verified
+//! on the way out.
 
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
