@@ -1,6 +1,6 @@
 //! The command line of `trickles-lab` (clap) and the glue from flags to the scenarios.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -15,6 +15,7 @@ use trickles_lab::demo::{self, DemoOptions};
 use trickles_lab::demo_report;
 use trickles_lab::experiments::{self, command::ExperimentCommand};
 use trickles_lab::pool::FrontEnd;
+use trickles_lab::quic;
 use trickles_lab::service::balancer::{ModeFile, PolicyFile};
 use trickles_lab::service::mirror::EmulatedWan;
 use trickles_lab::Result;
@@ -43,11 +44,18 @@ enum Command {
     /// kernel TCP in the same run; CSV and plots into --out. Need root.
     #[command(subcommand)]
     Exp(ExperimentCommand),
+    /// The QUIC baseline's server (`bench transfer` starts it): serves one file until killed.
+    #[command(hide = true)]
+    QuicServe(QuicServeArgs),
+    /// The QUIC baseline's client (`bench transfer` starts it): fetches the file once.
+    #[command(hide = true)]
+    QuicGet(QuicGetArgs),
 }
 
 #[derive(Debug, Subcommand)]
 enum BenchCommand {
-    /// Whole-transfer goodput: Trickles against kernel TCP (HTTP baseline), same client.
+    /// Whole-transfer goodput and CPU time: Trickles against kernel TCP (HTTP baseline, same
+    /// client) and against QUIC (quinn), alternating per run, every body checked by SHA-256.
     Transfer(TransferArgs),
     /// Server RSS during N concurrent downloads, for each N.
     Rss(RssArgs),
@@ -164,6 +172,45 @@ struct TransferArgs {
     /// Seconds one transfer may take.
     #[arg(long, default_value = "300", value_parser = parse_seconds)]
     transfer_limit: Duration,
+    /// Stream bytes per Trickles data packet (the server's `--mss`; default: the server's,
+    /// 1200). QUIC keeps quinn's own MTU discovery either way.
+    #[arg(long)]
+    mss: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+struct QuicServeArgs {
+    /// UDP address to listen on (port 0: a free one; the log says which).
+    #[arg(long)]
+    listen: SocketAddr,
+    /// The file served.
+    #[arg(long)]
+    file: PathBuf,
+    /// Where the self-signed certificate (DER) is written.
+    #[arg(long)]
+    cert_out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct QuicGetArgs {
+    /// The server's address.
+    #[arg(long)]
+    server: SocketAddr,
+    /// The server's certificate (DER), the only one trusted.
+    #[arg(long)]
+    cert: PathBuf,
+    /// The file's name.
+    #[arg(long)]
+    path: String,
+    /// Where the body goes (default: discarded; it is hashed either way).
+    #[arg(long, short)]
+    output: Option<PathBuf>,
+    /// The statistics, as `trickles-client --stats-json` writes them.
+    #[arg(long)]
+    stats_json: Option<PathBuf>,
+    /// Seconds without a new byte before giving up.
+    #[arg(long, default_value = "20", value_parser = parse_seconds)]
+    timeout: Duration,
 }
 
 #[derive(Debug, Args)]
@@ -195,6 +242,13 @@ struct RssArgs {
     idle_timeout: Duration,
 }
 
+impl Cli {
+    /// Whether this is `quic-serve` or `quic-get` (run by the lab, not waiting on children).
+    pub fn is_quic_program(&self) -> bool {
+        matches!(self.command, Command::QuicServe(_) | Command::QuicGet(_))
+    }
+}
+
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
@@ -203,6 +257,20 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Bench(BenchCommand::Transfer(args)) => run_transfer(args),
         Command::Bench(BenchCommand::Rss(args)) => run_rss(args),
         Command::Exp(command) => experiments::command::run(&command),
+        Command::QuicServe(args) => quic::server::serve(&quic::server::ServeOptions {
+            listen: args.listen,
+            file: args.file,
+            cert_out: args.cert_out,
+        }),
+        Command::QuicGet(args) => quic::client::get(&quic::client::GetOptions {
+            server: args.server,
+            cert: args.cert,
+            path: args.path,
+            output: args.output,
+            idle_timeout: args.timeout,
+            stats_json: args.stats_json,
+        })
+        .map(|_| ()),
     }
 }
 
@@ -284,6 +352,9 @@ fn run_transfer(args: TransferArgs) -> Result<()> {
         ip: args.common.ip,
         out_dir: args.out,
         transfer_limit: args.transfer_limit,
+        mss: args.mss,
+        quic_program: std::env::current_exe()
+            .map_err(|e| trickles_lab::LabError::io("current executable", e))?,
     };
     let outcome = bench_transfer::run_transfer_bench(&binaries, &opts)?;
     print!("{}", bench_transfer::report(&outcome, &opts));

@@ -67,6 +67,14 @@ pub enum LabError {
         /// How to get it.
         how: String,
     },
+    /// The QUIC baseline (server or client of `bench transfer`) failed.
+    #[error("quic: {what}: {reason}")]
+    Quic {
+        /// What was being done, e.g. "connecting to 127.0.0.1:4433".
+        what: String,
+        /// quinn's or rustls' complaint.
+        reason: String,
+    },
     /// Building or changing the namespace testbed failed (`ip`, `tc` or `sysctl`).
     #[error("testbed: `{command}` failed: {reason}")]
     Testbed {
@@ -86,6 +94,14 @@ impl LabError {
     /// A process that could not be started or controlled, for the operation `what`.
     pub fn process(what: impl Into<String>, source: std::io::Error) -> Self {
         LabError::Kit(TestkitError::process(what, source))
+    }
+
+    /// A failure of the QUIC baseline while doing `what`.
+    pub fn quic(what: impl Into<String>, reason: impl std::fmt::Display) -> Self {
+        LabError::Quic {
+            what: what.into(),
+            reason: reason.to_string(),
+        }
     }
 
     /// Something that did not happen within `after`.

@@ -8,7 +8,7 @@
 //! trickles-lab demo                          # loopback, no root: client → mirror → balancer →
 //!                                            # 3 replicas, the serving one killed and replaced
 //! trickles-lab chain --clients 50            # client → mirror → balancer → 3 replicas, kills
-//! trickles-lab bench transfer --size 256MiB  # Trickles vs kernel TCP goodput, same client
+//! trickles-lab bench transfer --size 256MiB  # Trickles vs kernel TCP and QUIC (quinn) goodput
 //! trickles-lab bench rss --clients 10,2000   # server RSS against the number of clients
 //! ```
 //!
@@ -28,8 +28,9 @@
 //! - the service under test: [`pool`] (replicas and their front end on a topology, the serving
 //!   reader, the failover scenario);
 //! - what is measured: [`measure`] (delivery traces, a transfer under a schedule, recovery),
-//!   [`rss`], [`plot`], [`dashboard_render`] (a Grafana dashboard drawn from Prometheus);
-//! - scenarios: [`demo`] (and its [`demo_report`]), [`chain`], [`bench_transfer`],
+//!   [`rss`], [`cpu`], [`plot`], [`dashboard_render`] (a Grafana dashboard drawn from Prometheus);
+//! - scenarios: [`demo`] (and its [`demo_report`]), [`chain`], [`bench_transfer`] (with its
+//!   QUIC baseline, [`quic`]),
 //!   [`bench_rss`], [`experiments`] (`trickles-lab exp …`);
 //! - small pieces: [`ports`], [`http_probe`], [`test_file`], [`byte_size`], [`interrupt`],
 //!   [`error`].
@@ -42,6 +43,7 @@ pub mod bench_transfer;
 pub mod binaries;
 pub mod byte_size;
 pub mod chain;
+pub mod cpu;
 pub mod dashboard_render;
 pub mod demo;
 pub mod demo_report;
@@ -54,6 +56,7 @@ pub mod observe;
 pub mod plot;
 pub mod pool;
 pub mod ports;
+pub mod quic;
 pub mod rss;
 pub mod schedule;
 pub mod service;
