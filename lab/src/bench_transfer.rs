@@ -159,6 +159,8 @@ pub struct TransferBenchOutcome {
     pub measurements: Vec<Measurement>,
     /// The Trickles server's `mss` (`None`: its default).
     pub mss: Option<usize>,
+    /// The QUIC server's UDP offloads, as it logged them.
+    pub quic_offload: String,
     /// The CSV written.
     pub csv: PathBuf,
 }
@@ -288,6 +290,7 @@ pub fn run_transfer_bench(
         }
         quic.check_running()?;
     }
+    let quic_offload = quic.offload().to_owned();
     quic.stop()?;
     pool.stop()?;
     let out_dir = crate::fixture::output_dir(&opts.out_dir)?;
@@ -296,6 +299,7 @@ pub fn run_transfer_bench(
     Ok(TransferBenchOutcome {
         measurements,
         mss: opts.mss,
+        quic_offload,
         csv,
     })
 }
@@ -384,6 +388,7 @@ pub fn report(outcome: &TransferBenchOutcome, opts: &TransferBenchOptions) -> St
             ratio.max
         );
     }
+    let _ = writeln!(text, "  QUIC socket (quinn-udp): {}", outcome.quic_offload);
     let _ = writeln!(
         text,
         "  CPU: server /proc/PID/stat utime+stime over the transfer, client getrusage(RUSAGE_CHILDREN)"

@@ -23,6 +23,7 @@ pub struct QuicServer {
     addr: SocketAddr,
     cert: PathBuf,
     name: String,
+    offload: String,
 }
 
 impl QuicServer {
@@ -52,17 +53,24 @@ impl QuicServer {
                 format!("bad address {line:?} in its log"),
             )
         })?;
+        let offload = child.wait_for_log_line(super::server::OFFLOAD, START_LIMIT)?;
         Ok(QuicServer {
             child,
             addr,
             cert,
             name,
+            offload: offload.trim().to_owned(),
         })
     }
 
     /// Its UDP address.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The UDP offloads its socket has, as it logged them (`GSO up to N segments, ...`).
+    pub fn offload(&self) -> &str {
+        &self.offload
     }
 
     /// The name of the file it serves (what a client asks for).

@@ -1,6 +1,7 @@
 //! `trickles-lab quic-serve`: serves one file over QUIC until killed. It makes its certificate,
-//! writes it (DER) to `--cert-out`, binds, and then logs `listening on ADDR`, the line the lab
-//! waits for. Every connection may open streams; each stream names the file and gets its bytes.
+//! writes it (DER) to `--cert-out`, binds, logs the UDP offloads quinn-udp finds on its socket
+//! (`udp offload: GSO up to N segments, GRO up to M segments`), and then logs
+//! `listening on ADDR`, the line the lab waits for. Every connection may open streams; each stream names the file and gets its bytes.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -12,6 +13,9 @@ use crate::error::{LabError, Result};
 
 /// The line the server logs once it accepts connections, followed by its address.
 pub const LISTENING: &str = "listening on ";
+
+/// The line the server logs, before [`LISTENING`], saying which UDP offloads its socket has.
+pub const OFFLOAD: &str = "udp offload: ";
 
 /// The longest request (a file name) the server reads.
 const MAX_REQUEST: usize = 4096;
@@ -39,8 +43,23 @@ async fn serve_async(opts: &ServeOptions) -> Result<()> {
     let name = file_name(&opts.file)?;
     let identity = SelfSigned::generate()?;
     write_atomically(&opts.cert_out, &identity.cert)?;
-    let endpoint = quinn::Endpoint::server(identity.server_config()?, opts.listen)
+    let socket = std::net::UdpSocket::bind(opts.listen)
         .map_err(|e| LabError::quic(format!("binding {}", opts.listen), e))?;
+    // What quinn-udp finds this socket can do (quinn probes the same socket the same way).
+    let offload = quinn::udp::UdpSocketState::new((&socket).into())
+        .map_err(|e| LabError::quic("probing the socket's offloads", e))?;
+    println!(
+        "{OFFLOAD}GSO up to {} segments, GRO up to {} segments",
+        offload.max_gso_segments(),
+        offload.gro_segments()
+    );
+    let endpoint = quinn::Endpoint::new(
+        quinn::EndpointConfig::default(),
+        Some(identity.server_config()?),
+        socket,
+        std::sync::Arc::new(quinn::TokioRuntime),
+    )
+    .map_err(|e| LabError::quic(format!("starting the endpoint on {}", opts.listen), e))?;
     let local = endpoint
         .local_addr()
         .map_err(|e| LabError::quic("reading the bound address", e))?;

@@ -41,6 +41,10 @@ fn one_run_measures_trickles_tcp_and_quic_byte_exact_and_reports_three_rows() {
     }
     assert!(text.contains("ratio Trickles/TCP"), "{text}");
     assert!(text.contains("ratio Trickles/QUIC"), "{text}");
+    assert!(
+        text.contains("QUIC socket (quinn-udp): GSO up to"),
+        "{text}"
+    );
     let csv = std::fs::read_to_string(&outcome.csv).expect("csv");
     assert_eq!(csv.lines().count(), 4, "{csv}");
 }

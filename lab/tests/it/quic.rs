@@ -31,6 +31,11 @@ fn assert_byte_exact_quic_fetch(ip: IpAddr, size: u64) {
     )
     .expect("quic-serve");
     assert_eq!(server.addr().ip(), ip);
+    assert!(
+        server.offload().starts_with("GSO up to "),
+        "{}",
+        server.offload()
+    );
     let download = dir.path().join("download");
     let stats = QuicClient::start(
         lab_program(),
