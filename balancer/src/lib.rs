@@ -61,6 +61,7 @@ pub mod controller;
 pub mod core;
 pub mod datapath;
 pub mod error;
+pub mod hop_log;
 pub mod metrics;
 pub mod pool;
 pub mod probe;
