@@ -399,4 +399,55 @@ mod tests {
             Ok(())
         );
     }
+
+    /// The spaced hex of `bytes`, as the specification writes it.
+    fn spaced(bytes: &[u8]) -> String {
+        bytes
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    #[test]
+    fn the_specifications_example_is_what_the_code_computes() {
+        let spec = include_str!("../../../docs/NETWORK-FUNCTIONS.md");
+        let tag = HopTag {
+            direction: Direction::ToReplica,
+            flags: FLAG_DIRECT_RETURN,
+            peer: addr("198.18.0.7:40001"),
+            balancer: addr("198.18.0.1:4433"),
+            via: Some(addr("198.18.0.9:7000")),
+        };
+        let input = spaced(&tag.input(1, 0x6930_ED00));
+        let mut header = [0u8; TAGGED_HEADER_MAX];
+        let repr = EncapRepr {
+            peer: tag.peer,
+            flags: tag.flags,
+        };
+        let len = sign_header(
+            &repr,
+            tag.via,
+            tag.balancer,
+            Direction::ToReplica,
+            &key(),
+            0x6930_ED00,
+            &mut header,
+        )
+        .expect("fits");
+        let header = spaced(&header[..len]);
+        for (what, hex) in [("tag input", &input), ("tagged header", &header)] {
+            let lines: Vec<&str> = hex
+                .as_bytes()
+                .chunks(48)
+                .map(|c| std::str::from_utf8(c).expect("ascii").trim())
+                .collect();
+            for line in &lines {
+                assert!(
+                    spec.contains(line),
+                    "NETWORK-FUNCTIONS.md §2.4 lacks the {what} line `{line}`"
+                );
+            }
+        }
+    }
 }
