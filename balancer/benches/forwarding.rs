@@ -8,8 +8,9 @@
 //! balancer runs its whole datapath (table subscription, `decide` with Maglev on the connection
 //! id, encapsulation header, per-backend counters flushed to Prometheus). The figure is
 //! datagrams delivered to the sinks per second; the ratio (median over five back-to-back pairs)
-//! is the balancer's cost over plain forwarding. It also prints the pure decision cost (ns per datagram) and the Maglev build
-//! time for 100 and 1000 backends.
+//! is the balancer's cost over plain forwarding. It also prints the pure decision cost (ns per datagram), the cost of
+//! writing and of checking a hop tag (a pool key, `docs/NETWORK-FUNCTIONS.md` §2.4) and the
+//! Maglev build time for 100 and 1000 backends.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -85,6 +86,66 @@ fn decision_cost() -> f64 {
     }
     std::hint::black_box(checksum);
     started.elapsed().as_nanos() as f64 / rounds as f64
+}
+
+/// Nanoseconds to write a tagged header (IPv6 client, the worst case) and to check it.
+fn hop_tag_cost() -> (f64, f64) {
+    use trickles_netfn::encap::{EncapPacket, EncapRepr};
+    use trickles_netfn::hop_auth::{self, Direction, TAGGED_HEADER_MAX};
+    let key = trickles_netfn::PoolKey(
+        trickles_netfn::AuthKey::from_hex(1, "000102030405060708090a0b0c0d0e0f").expect("key"),
+    );
+    let vip: SocketAddr = "[2001:2::1]:4433".parse().expect("addr");
+    let repr = EncapRepr::new("[2001:2::7]:40000".parse().expect("addr"));
+    let rounds = 1_000_000u32;
+    let mut head = [0u8; TAGGED_HEADER_MAX];
+    let started = Instant::now();
+    for i in 0..rounds {
+        let len = hop_auth::sign_header(
+            std::hint::black_box(&repr),
+            None,
+            vip,
+            Direction::ToReplica,
+            &key,
+            1_764_806_400 + (i & 1),
+            &mut head,
+        );
+        std::hint::black_box(len);
+    }
+    let sign = started.elapsed().as_nanos() as f64 / f64::from(rounds);
+    let len = hop_auth::sign_header(
+        &repr,
+        None,
+        vip,
+        Direction::ToReplica,
+        &key,
+        1_764_806_400,
+        &mut head,
+    )
+    .expect("fits");
+    let started = Instant::now();
+    let mut accepted = 0u32;
+    for _ in 0..rounds {
+        let wire = std::hint::black_box(&head[..len]);
+        let packet = EncapPacket::new_checked(wire).expect("header");
+        let (parsed, via, _) = EncapRepr::parse_with_via(wire).expect("parse");
+        if hop_auth::check(
+            &packet,
+            &parsed,
+            via,
+            vip,
+            Direction::ToReplica,
+            &key,
+            1_764_806_400,
+        )
+        .is_ok()
+        {
+            accepted += 1;
+        }
+    }
+    let check = started.elapsed().as_nanos() as f64 / f64::from(rounds);
+    assert_eq!(accepted, rounds);
+    (sign, check)
 }
 
 fn maglev_build(backends: usize) -> Duration {
@@ -250,6 +311,10 @@ fn main() {
     println!(
         "decide(): {:.1} ns per datagram (Maglev, 3 backends)",
         decision_cost()
+    );
+    let (sign, check) = hop_tag_cost();
+    println!(
+        "hop tag (pool key), IPv6 client: {sign:.1} ns to write a tagged header, {check:.1} ns to parse and check one"
     );
     for n in [100, 1000] {
         println!(

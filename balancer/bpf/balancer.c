@@ -387,6 +387,8 @@ static __always_inline int decide(struct xdp_md *ctx, struct flow *flow, void *p
     struct scratch *scratch = bpf_map_lookup_elem(&trk_scratch, &zero);
     if (!scratch)
         return XDP_PASS;
+    if (config->flags & TRK_CONFIG_POOL_KEY)
+        return pass(TRK_PASS_POOL_KEY); /* hop tags are userspace's (docs/XDP.md) */
     __u32 generation = config->generation & 1;
     endpoint(&key, flow->family, flow->src, flow->sport, generation);
     __u32 *backend = bpf_map_lookup_elem(&trk_backend_index, &key);

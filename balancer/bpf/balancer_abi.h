@@ -26,6 +26,8 @@
 
 /* trk_config.flags */
 #define TRK_CONFIG_GATEWAY 0x01 /* send everything to gateway_mac by XDP_TX, no FIB lookup */
+#define TRK_CONFIG_POOL_KEY 0x02 /* the pool has a key: every VIP datagram goes up (hop tags
+                                    are written and checked in userspace) */
 
 /* trk_generation.flags */
 #define TRK_GENERATION_DIRECT_RETURN 0x01
@@ -45,16 +47,17 @@
 #define TRK_DROP_BACKEND_NOT_ENCAPSULATED 4
 #define TRK_DROP_LOOP 5
 #define TRK_DROP_UNKNOWN_VIA 9
-#define TRK_DROP_REASONS 10
-#define TRK_PASS_BASE 1034 /* TRK_DROP_BASE + TRK_DROP_REASONS */
+#define TRK_DROP_REASONS 13 /* 10..12: missing_tag, bad_tag, stale_tag (userspace only) */
+#define TRK_PASS_BASE 1037 /* TRK_DROP_BASE + TRK_DROP_REASONS */
 #define TRK_PASS_UPSTREAM 0 /* unused since VIA is handled; kept for the counters' layout */
 #define TRK_PASS_OPTIONS 1  /* a header longer than TRK_ENCAP_MAX_LEN, not a multiple of 4,
                                or with more than 16 options */
 #define TRK_PASS_FAMILY 2   /* client and backend of different address families */
 #define TRK_PASS_NO_ROUTE 3 /* the FIB lookup did not give a next hop */
 #define TRK_PASS_HEADERS 4  /* IP options, extension headers, fragments, odd lengths */
-#define TRK_PASS_REASONS 5
-#define TRK_COUNTERS 1039 /* TRK_PASS_BASE + TRK_PASS_REASONS */
+#define TRK_PASS_POOL_KEY 5 /* TRK_CONFIG_POOL_KEY is set */
+#define TRK_PASS_REASONS 6
+#define TRK_COUNTERS 1043 /* TRK_PASS_BASE + TRK_PASS_REASONS */
 
 /* An address and port: a VIP, a backend, an upstream relay. IPv4 uses addr[0..4], the rest
  * zero; the port is in network byte order. `generation` is 0 in trk_backends,

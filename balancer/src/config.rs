@@ -12,6 +12,8 @@
 //! table_size: 65537            # Maglev slots, prime
 //! watch_config: true           # reload when this file changes (SIGHUP always reloads)
 //! upstreams: ["127.0.0.1:7000"] # packet mirrors in front: trusted to send encapsulated datagrams
+//! pool_key: pool.key           # hop tags to and from the backends (netfn hop_auth; absent:
+//!                              # backends are trusted by source address alone)
 //! datapath: userspace          # userspace (default) | xdp | auto (see crate::xdp::settings)
 //! xdp_interfaces: [eth0]       # xdp / auto: the devices the VIP traffic arrives on
 //! health:
@@ -310,6 +312,9 @@ pub struct BalancerConfigFile {
     /// Packet mirrors in front, trusted to send encapsulated datagrams.
     #[serde(default)]
     pub upstreams: Vec<SocketAddr>,
+    /// The pool key file (relative to this file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool_key: Option<std::path::PathBuf>,
     /// Health checks.
     #[serde(default)]
     pub health: HealthFile,
@@ -382,6 +387,8 @@ pub struct BalancerConfig {
     pub watch_config: bool,
     /// Relays in front (packet mirrors) trusted to send encapsulated client datagrams.
     pub upstreams: Vec<SocketAddr>,
+    /// The pool key: tag what goes to the backends, require the tag on their replies.
+    pub pool_key: Option<trickles_netfn::PoolKey>,
     /// Health checks.
     pub health: HealthConfig,
     /// The pool, in file order.
@@ -481,6 +488,24 @@ impl BalancerConfig {
                 ));
             }
         }
+        let pool_key = match &file.pool_key {
+            None => None,
+            Some(path) => {
+                if let Some(any) = file.listen.iter().find(|a| a.ip().is_unspecified()) {
+                    return Err(source.error_at(
+                        "pool_key",
+                        format!(
+                            "a pool key needs the VIP itself as listen address, not {any}: the \
+                             hop tag covers the address the backends see the balancer at"
+                        ),
+                    ));
+                }
+                Some(
+                    trickles_netfn::PoolKey::load(&source.resolve(path))
+                        .map_err(|e| source.error_at("pool_key", e.to_string()))?,
+                )
+            }
+        };
         let datapath = DatapathConfig::from_file(
             file.datapath,
             &file.xdp_interfaces,
@@ -523,6 +548,7 @@ impl BalancerConfig {
             table_size,
             watch_config: file.watch_config,
             upstreams: file.upstreams,
+            pool_key,
             health: HealthConfig {
                 probe: health.probe,
                 interval: Duration::from_millis(health.interval_ms),
@@ -680,6 +706,33 @@ backends:
     }
 
     #[test]
+    fn a_pool_key_is_read_from_its_file_and_needs_a_specific_vip() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let key = dir.path().join("pool.key");
+        std::fs::write(&key, "id: 2\nsecret: 000102030405060708090a0b0c0d0e0f\n").expect("key");
+        let base = "backends:\n  - {name: r1, address: \"198.18.0.2:5001\"}\n";
+        let text = format!(
+            "listen: [\"198.18.0.1:4433\"]\npool_key: {}\n{base}",
+            key.display()
+        );
+        let config = load(&text).expect("valid");
+        assert_eq!(config.pool_key.map(|k| k.id()), Some(2));
+        let unspecified = format!(
+            "listen: [\"0.0.0.0:4433\"]\npool_key: {}\n{base}",
+            key.display()
+        );
+        let error = load(&unspecified).expect_err("refused").to_string();
+        assert!(
+            error.contains(":2: a pool key needs the VIP itself"),
+            "{error}"
+        );
+        let missing =
+            format!("listen: [\"198.18.0.1:4433\"]\npool_key: /nonexistent/pool.key\n{base}");
+        let error = load(&missing).expect_err("refused").to_string();
+        assert!(error.contains("/nonexistent/pool.key"), "{error}");
+    }
+
+    #[test]
     fn a_written_file_loads_back_with_the_same_settings() {
         let file = BalancerConfigFile {
             listen: vec![addr("198.18.0.1:4433"), addr("[2001:2::1]:4433")],
@@ -692,6 +745,7 @@ backends:
             table_size: Some(TableSize::try_from(251).expect("prime")),
             watch_config: true,
             upstreams: vec![addr("198.18.0.9:7000")],
+            pool_key: None,
             health: HealthFile {
                 probe: ProbeKind::Http,
                 interval_ms: 300,
@@ -738,6 +792,7 @@ backends:
                 table_size: 251,
                 watch_config: true,
                 upstreams: file.upstreams.clone(),
+                pool_key: None,
                 health: HealthConfig {
                     probe: ProbeKind::Http,
                     interval: Duration::from_millis(300),

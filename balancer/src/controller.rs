@@ -9,7 +9,12 @@
 //! it out at once), so within one interval of the crash. Sooner when the datapath hears the
 //! backend's host say "port unreachable" for a forwarded request
 //! ([`ControlMessage::Unreachable`]): that backend is probed at once, at most once per
-//! [`MIN_KICK_GAP`], so forged errors cost at most that many probes of a healthy backend.
+//! [`MIN_KICK_GAP`], so forged errors cost at most that many probes of a healthy backend. Such a
+//! probe waits only four times the backend's last answer (at least
+//! [`MIN_KICKED_PROBE_TIMEOUT`]), and its silence counts as refused: the host's own "port
+//! unreachable" for the probe is usually rate-limited away by then (Linux sends 6 to a host, then
+//! one a second, and the forwarded requests used them up), and waiting out the configured
+//! timeout and `fall` misses kept a dead replica in the table ~100 ms.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -48,6 +53,19 @@ pub enum ControlMessage {
 /// asks for.
 pub const MIN_KICK_GAP: Duration = Duration::from_millis(20);
 
+/// How long a probe asked for by an unreachable waits: four times the backend's last answer
+/// (at least [`MIN_KICKED_PROBE_TIMEOUT`]), never longer than the configured timeout. A backend
+/// whose host just said "unreachable" and that does not answer as fast as it used to is taken
+/// for gone; a live one answers, and a forged unreachable costs nothing else.
+fn kicked_probe_timeout(timeout: Duration, answered_in: Option<Duration>) -> Duration {
+    answered_in.map_or(timeout, |rtt| {
+        (rtt * 4).max(MIN_KICKED_PROBE_TIMEOUT).min(timeout)
+    })
+}
+
+/// The shortest wait of a probe asked for by an unreachable.
+pub const MIN_KICKED_PROBE_TIMEOUT: Duration = Duration::from_millis(10);
+
 /// A running prober: its task, its backend's address, and the way to make it probe now.
 struct Prober {
     task: JoinHandle<()>,
@@ -81,21 +99,32 @@ fn spawn_probers(
                 let mut ticks = tokio::time::interval(interval);
                 ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 let mut last: Option<Instant> = None;
+                let mut answered_in: Option<Duration> = None;
                 loop {
-                    tokio::select! {
-                        _ = ticks.tick() => {}
+                    let kick = tokio::select! {
+                        _ = ticks.tick() => false,
                         _ = kicked.notified() => {
                             if let Some(wait) = last.map(|at| MIN_KICK_GAP.saturating_sub(at.elapsed())) {
                                 tokio::time::sleep(wait).await;
                             }
+                            true
                         }
-                    }
+                    };
                     let started = Instant::now();
                     last = Some(started);
-                    let outcome = match kind {
-                        ProbeKind::Udp => probe_udp(target, timeout).await,
-                        ProbeKind::Http => probe_http(target, timeout).await,
+                    let wait = if kick { kicked_probe_timeout(timeout, answered_in) } else { timeout };
+                    let mut outcome = match kind {
+                        ProbeKind::Udp => probe_udp(target, wait).await,
+                        ProbeKind::Http => probe_http(target, wait).await,
                     };
+                    if outcome == ProbeOutcome::Success {
+                        answered_in = Some(started.elapsed());
+                    } else if kick && outcome == ProbeOutcome::Timeout {
+                        // Its host said "unreachable" and now the backend is silent: the host's
+                        // answer to the probe was rate-limited away (Linux: 6 to a host, then 1 a
+                        // second, used up by the forwarded requests), not the backend slow.
+                        outcome = ProbeOutcome::Refused;
+                    }
                     latency.observe(started.elapsed().as_secs_f64());
                     let report = ControlMessage::Probe {
                         epoch,
@@ -266,5 +295,24 @@ impl Controller {
         for prober in probers {
             prober.task.abort();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_kicked_probe_waits_four_answers_at_least_10ms_at_most_the_timeout() {
+        let timeout = Duration::from_millis(50);
+        let ms = Duration::from_millis;
+        assert_eq!(
+            kicked_probe_timeout(timeout, None),
+            timeout,
+            "never answered"
+        );
+        assert_eq!(kicked_probe_timeout(timeout, Some(ms(1))), ms(10));
+        assert_eq!(kicked_probe_timeout(timeout, Some(ms(5))), ms(20));
+        assert_eq!(kicked_probe_timeout(timeout, Some(ms(30))), timeout);
     }
 }

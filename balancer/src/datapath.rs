@@ -9,13 +9,20 @@
 //! back through an upstream mirror). Both leave from the VIP socket, so clients see replies come
 //! from the VIP and backends see one balancer address.
 //!
+//! With a pool key the header to a backend ends with the hop tag (over the VIP this worker
+//! serves and the current second), and replies must carry the replica's ([`decide_at`]); a
+//! refused reply is counted (`missing_tag`, `bad_tag`, `stale_tag`) and logged, at most once
+//! per [`crate::hop_log::LOG_EVERY`], with its source.
+//!
 //! The VIP socket also hears ICMP errors for what it forwarded: a backend whose host says
-//! "port unreachable" is probed at once ([`crate::backend_errors`]).
+//! "port unreachable" is probed at once, and the client whose datagram it quoted is told to
+//! resume ([`crate::backend_errors`]).
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use trickles_netfn::encap::{EncapRepr, MAX_HEADER_LEN};
+use trickles_netfn::hop_auth::{self, Direction, TAGGED_HEADER_MAX};
 use trickles_netfn::udp::{receive, Outgoing, RecvBatch, SendBatch, WorkerContext, BATCH_LEN};
 use trickles_netfn::{Published, Subscriber};
 
@@ -24,7 +31,8 @@ use trickles_netfn::udp::error_queue;
 
 use crate::backend_errors::BackendErrors;
 use crate::controller::ControlMessage;
-use crate::core::{decide, DropReason, ForwardingTable, Spray, Verdict};
+use crate::core::{decide_at, DropReason, ForwardingTable, HopClock, Spray, Verdict};
+use crate::hop_log::HopLog;
 use crate::metrics::{BalancerMetrics, BatchCounts};
 
 /// Where one datagram of the batch goes.
@@ -55,10 +63,14 @@ pub fn run(
     let mut counts = BatchCounts::new(tables.current().backends.len());
     let mut receive_batch = RecvBatch::new();
     let mut send_batch = SendBatch::new();
-    let mut heads = vec![[0u8; MAX_HEADER_LEN]; BATCH_LEN];
+    let mut heads = vec![[0u8; TAGGED_HEADER_MAX]; BATCH_LEN];
+    let mut hop_log = HopLog::default();
     let mut plan: Vec<Planned> = Vec::with_capacity(BATCH_LEN);
     let mut backend_errors = BackendErrors::default();
-    let ipv6 = ctx.socket.local_addr().is_ok_and(|a| a.is_ipv6());
+    let local = ctx.socket.local_addr().ok();
+    let ipv6 = local.is_some_and(|a| a.is_ipv6());
+    // The VIP the hop tags name (configuration refuses a pool key on an unspecified address).
+    let vip = local.unwrap_or_else(|| std::net::SocketAddr::from(([0, 0, 0, 0], 0)));
     if let Err(error) = error_queue::enable(&ctx.socket, ipv6) {
         tracing::warn!(%error, "no ICMP errors on the VIP socket: a dead backend is noticed only by its probes");
     }
@@ -68,7 +80,8 @@ pub fn run(
         if received == 0 {
             // A timeout, or an ICMP error now on the error queue.
             let heard = backend_errors.read(&ctx.socket, tables.current(), &control);
-            metrics.backend_unreachables.inc_by(heard);
+            metrics.backend_unreachables.inc_by(heard.unreachables);
+            metrics.unreachable_notices.inc_by(heard.notices);
         }
         let started = Instant::now();
         if tables.refresh() {
@@ -81,6 +94,10 @@ pub fn run(
             continue;
         }
         let table = tables.current();
+        let clock = HopClock {
+            vip,
+            now_secs: hop_auth::unix_now(),
+        };
         plan.clear();
         for (index, datagram) in receive_batch.iter().enumerate() {
             let Some(from) = datagram.from else {
@@ -91,7 +108,7 @@ pub fn run(
                 counts.drop(DropReason::Truncated);
                 continue;
             }
-            match decide(datagram.payload, from, table, &mut spray) {
+            match decide_at(datagram.payload, from, table, &mut spray, clock) {
                 Verdict::Forward {
                     backend,
                     destination,
@@ -99,7 +116,20 @@ pub fn run(
                     via,
                     inner,
                 } => {
-                    let head_len = header.emit_via(via, &mut heads[index]).unwrap_or(0);
+                    let head = &mut heads[index];
+                    let head_len = match table.pool_key() {
+                        None => header.emit_via(via, &mut head[..MAX_HEADER_LEN]),
+                        Some(key) => hop_auth::sign_header(
+                            &header,
+                            via,
+                            vip,
+                            Direction::ToReplica,
+                            key,
+                            clock.now_secs as u32,
+                            head,
+                        ),
+                    }
+                    .unwrap_or(0);
                     plan.push(Planned {
                         index,
                         destination,
@@ -129,7 +159,15 @@ pub fn run(
                         to_backend: false,
                     });
                 }
-                Verdict::Drop(reason) => counts.drop(reason),
+                Verdict::Drop(reason) => {
+                    if matches!(
+                        reason,
+                        DropReason::MissingTag | DropReason::BadTag | DropReason::StaleTag
+                    ) {
+                        hop_log.refused(started, from, reason);
+                    }
+                    counts.drop(reason)
+                }
             }
         }
         if plan.is_empty() {

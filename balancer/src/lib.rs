@@ -29,13 +29,15 @@
 //! The file format is in [`config`] ([`BalancerConfigFile`] as written, [`BalancerConfig`]
 //! validated); the metrics (`trickles_balancer_*`) in [`metrics`]. The
 //! replicas must accept the balancer's encapsulation: `trickles-server --balancer VIP` (or
-//! `balancers:` in its YAML).
+//! `balancers:` in its YAML), or, with a pool key (`pool_key:` here, `--pool-key` there), the
+//! hop tag both sides write and check (`docs/NETWORK-FUNCTIONS.md` §2.4).
 //!
 //! ## Map of the crate
 //! - [`core`]: the sans-IO decisions — [`core::MaglevTable`], [`core::Spray`],
 //!   [`core::HealthState`], [`core::ForwardingTable`], [`core::decide`], shared constants;
 //! - [`pool`]: [`pool::PoolState`], configuration + health → forwarding table (pure);
-//! - [`datapath`]: the worker loop on the VIP sockets (batched, lock-free table swap);
+//! - [`datapath`]: the worker loop on the VIP sockets (batched, lock-free table swap; hop tags
+//!   written on what goes to a backend), [`hop_log`]: its rate-limited log of refused tags;
 //! - [`probe`], [`controller`]: health probes and the task that publishes tables;
 //! - [`xdp`]: the XDP datapath (`bpf/balancer.c`, loaded with aya): the same decision in the
 //!   driver, in front of the userspace datapath (`datapath: xdp | auto`, `docs/XDP.md`);
@@ -61,6 +63,7 @@ pub mod controller;
 pub mod core;
 pub mod datapath;
 pub mod error;
+pub mod hop_log;
 pub mod metrics;
 pub mod pool;
 pub mod probe;

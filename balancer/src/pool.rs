@@ -101,6 +101,7 @@ impl PoolState {
         )
         .map(|t| {
             t.with_upstreams(self.config.upstreams.clone())
+                .with_pool_key(self.config.pool_key.clone())
                 .with_hash_key(self.config.hash_key.unwrap_or(self.process_key))
         })
     }

@@ -55,6 +55,18 @@ impl RunningBalancer {
         let table = Arc::new(Published::new(state.table()?));
         let (stop, shutdown) = watch::channel(false);
 
+        match &config.pool_key {
+            Some(key) => tracing::info!(
+                key_id = key.id(),
+                "pool key set: datagrams to the backends carry its hop tag, their replies must \
+                 (missing_tag, bad_tag and stale_tag are dropped); the XDP datapath passes \
+                 every datagram up"
+            ),
+            None => tracing::info!(
+                "no pool key: backend replies are trusted by source address alone; set \
+                 `pool_key:` to authenticate the hops to the replicas"
+            ),
+        }
         let (control, inbox) = mpsc::unbounded_channel();
         let mut groups = Vec::with_capacity(config.listen.len());
         for addr in &config.listen {

@@ -10,6 +10,7 @@
 //! | [`encap`] | the encapsulation header (peer address + flags) that relays put in front of a datagram; spec in `docs/NETWORK-FUNCTIONS.md` §2 | [`EncapRepr`] (`parse`, `emit`, `to_bytes`, `encapsulate`; `parse_with_via` / `emit_via` for the VIA option), [`EncapPacket`] (checked view, `options()`), [`is_encapsulated`], [`encap::find_via`], [`encap::field`] offsets |
 //! | [`mirror_shim`] | the end-host side of a packet mirror: wrap a datagram for the mirror, unwrap what it delivers (used by the client's `--via` and the tunnel endpoint) | [`MirrorRoute`] (`wrap`, `wrap_into`, `unwrap`, `overhead`), [`ShimError`] |
 //! | [`mirror_auth`] | the shared key and the tag option a host signs mirror-bound datagrams with | [`AuthKey`] (`from_hex`, `tag`, `verify`), [`AuthOption`] (`find`, `sign`, `to_bytes`), [`mirror_auth::padding`] |
+//! | [`hop_auth`] | the pool key and the tag a balancer and its replicas put on the encapsulation header between them (`docs/NETWORK-FUNCTIONS.md` §2.2) | [`PoolKey`] (`load`), [`hop_auth::sign_header`], [`hop_auth::check`], [`hop_auth::HopTag`] (`input`, `compute`), [`hop_auth::HopRefusal`] |
 //! | [`canonical_addr`] | addresses as relays compare them (IPv4-mapped IPv6 is IPv4) | [`canonical`], [`canonical_addr::canonical_ip`] |
 //! | [`udp`] | batched socket I/O and worker threads | [`RecvBatch`] (`recvmmsg`), [`SendBatch`] + [`Outgoing`] (`sendmmsg`, two-part datagrams: header + body without a copy), [`bind_group`] (`SO_REUSEPORT`), [`WorkerGroup`], [`receive`] |
 //! | [`config`] | YAML files with `file:line: reason` errors, publish to the datapath, reload | [`ConfigSource`] (`read`, `parse::<T>`, `error_at("backends[2].weight", ..)`), [`ConfigError`], [`Published`] / [`Subscriber`], [`run_reloads`] (SIGHUP, file watch, [`ReloadTrigger`]) |
@@ -72,6 +73,7 @@ pub mod canonical_addr;
 pub mod config;
 pub mod encap;
 pub mod error;
+pub mod hop_auth;
 pub mod http_get;
 pub mod http_limits;
 pub mod metrics_endpoint;
@@ -87,6 +89,7 @@ pub use config::{
 };
 pub use encap::{is_encapsulated, EncapError, EncapPacket, EncapRepr};
 pub use error::NetfnError;
+pub use hop_auth::PoolKey;
 pub use http_get::{http_get, HttpResponse};
 pub use metrics_endpoint::{render, Health, HealthFn, MetricsEndpoint};
 pub use mirror_auth::{AuthKey, AuthOption};

@@ -54,6 +54,11 @@ pub struct RunArgs {
     /// address) is trusted from this address only (repeat for several).
     #[arg(long = "balancer", value_name = "ADDR")]
     pub balancers: Vec<SocketAddr>,
+    /// The pool key file shared with the balancer (`id:` and `secret:`): encapsulated
+    /// datagrams must carry its hop tag, relayed replies get it. Without it the header is
+    /// trusted by source address alone (--balancer).
+    #[arg(long, value_name = "FILE")]
+    pub pool_key: Option<PathBuf>,
     /// Direct server return: answer requests a trickles-balancer forwards with the
     /// DIRECT_RETURN flag from this VIP:PORT, the address clients sent them to (one IPv4 and/or
     /// one IPv6). The VIP must be on a local interface, as in LVS-DR: `ip addr add VIP/32 dev

@@ -10,6 +10,7 @@
 //! mss: 1200                               # payload bytes per data packet
 //! watermark_root: /srv/images             # watermarking application (see crate::watermark)
 //! balancers: ["10.0.0.1:4433"]            # trickles-balancers relaying here (udp::balancer_relay)
+//! pool_key: /etc/trickles/pool.key         # the hop tag's key shared with the balancer (optional)
 //! dsr_vips: ["198.51.100.10:4433"]        # direct return from the VIP (udp::direct_return)
 //! dsr_vip_freebind: false                 # bind the VIP before it is on an interface
 //! replay_capacity: 1048576                # requests per 32 s the replay filter is sized for
@@ -74,6 +75,9 @@ pub struct ServerConfigFile {
     /// Balancers whose encapsulation header is trusted.
     #[serde(default)]
     pub balancers: Vec<SocketAddr>,
+    /// The pool key file (hop tags between balancer and replica).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pool_key: Option<PathBuf>,
     /// VIPs direct-return replies leave from.
     #[serde(default)]
     pub dsr_vips: Vec<SocketAddr>,
@@ -129,6 +133,8 @@ pub struct Settings {
     pub mss: Option<usize>,
     /// Balancers whose encapsulation header is trusted (flags replace the file's list).
     pub balancers: Vec<SocketAddr>,
+    /// The pool key file, if any (the flag replaces the file's).
+    pub pool_key: Option<PathBuf>,
     /// Where direct-return replies leave from (flags replace the file's list).
     pub direct_return: DirectReturnSettings,
     /// The watermarking application, when configured.
@@ -218,6 +224,7 @@ impl Settings {
         } else {
             args.balancers.clone()
         };
+        let pool_key = args.pool_key.clone().or(file.pool_key.map(in_file));
 
         let Some(root) = root else {
             return Err(at.error(
@@ -347,6 +354,7 @@ impl Settings {
             workers,
             mss,
             balancers,
+            pool_key,
             direct_return,
             watermark,
             replay_capacity,
@@ -393,6 +401,7 @@ mod tests {
             workers: Some(3),
             mss: Some(1_200),
             balancers: vec![addr("198.18.0.9:4433")],
+            pool_key: Some("pool.key".into()),
             dsr_vips: vec![addr("198.18.0.10:4433"), addr("[2001:2::10]:4433")],
             dsr_vip_freebind: true,
             watermark_root: Some("images".into()),
@@ -413,6 +422,7 @@ mod tests {
                 workers: 3,
                 mss: Some(1_200),
                 balancers: file.balancers.clone(),
+                pool_key: Some(dir.path().join("pool.key")),
                 direct_return: DirectReturnSettings {
                     vips: file.dsr_vips.clone(),
                     free_bind: true,
@@ -438,7 +448,14 @@ mod tests {
             ..ServerConfigFile::default()
         };
         let text = serde_yaml::to_string(&file).expect("serializes");
-        for unset in ["key_file", "metrics", "workers", "mss", "watermark_root"] {
+        for unset in [
+            "key_file",
+            "pool_key",
+            "metrics",
+            "workers",
+            "mss",
+            "watermark_root",
+        ] {
             assert!(!text.contains(unset), "{unset} written:\n{text}");
         }
         let settings = written_and_loaded(dir.path(), &file);

@@ -9,6 +9,10 @@ use trickles_netfn::NetfnError;
 /// Why the server could not load its configuration or keys, or could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
+    /// The pool key file (`--pool-key`) cannot be read or is not `id:` and `secret:`.
+    #[error(transparent)]
+    PoolKey(#[from] trickles_netfn::hop_auth::PoolKeyError),
+
     /// A file could not be read or written.
     #[error("{}: {source}", path.display())]
     Io {

@@ -112,8 +112,14 @@ impl RunningServer {
             )?),
             _ => None,
         };
+        let pool_key = settings
+            .pool_key
+            .as_deref()
+            .map(trickles_netfn::PoolKey::load)
+            .transpose()?;
         if let Some(udp) = &udp {
             udp.set_balancers(settings.balancers.clone());
+            udp.set_pool_key(pool_key);
             for warning in host_warnings(&settings.direct_return, &settings.balancers) {
                 tracing::warn!("{warning}");
             }
@@ -179,6 +185,11 @@ impl RunningServer {
     pub fn reload(&mut self) -> Result<(), ServerError> {
         let fresh = Settings::load(&self.args)?;
         let keys = fresh.key_file.as_deref().map(KeyFile::load).transpose()?;
+        let pool_key = fresh
+            .pool_key
+            .as_deref()
+            .map(trickles_netfn::PoolKey::load)
+            .transpose()?;
         self.files
             .set_root(&fresh.root)
             .map_err(|e| ServerError::io(&fresh.root, e))?;
@@ -214,10 +225,12 @@ impl RunningServer {
         }
         if let Some(udp) = &self.udp {
             udp.set_balancers(fresh.balancers.clone());
+            udp.set_pool_key(pool_key);
         }
-        tracing::info!(root = %fresh.root.display(), "reloaded root, keys and balancers applied");
+        tracing::info!(root = %fresh.root.display(), "reloaded root, keys, balancers and pool key applied");
         self.settings.root = fresh.root;
         self.settings.balancers = fresh.balancers;
+        self.settings.pool_key = fresh.pool_key;
         self.settings.key_file = fresh.key_file;
         Ok(())
     }

@@ -5,6 +5,9 @@
 //! from a configured backend ──▶ encapsulated? ──no──▶ drop (backend_not_encapsulated)
 //!                                    │yes
 //!                                    ▼
+//!              pool key set: hop tag ok? ──no──▶ drop (missing_tag, bad_tag, stale_tag)
+//!                                    │yes
+//!                                    ▼
 //!              peer or VIA is a backend? ──yes──▶ drop (loop);  VIA not an upstream: drop (unknown_via)
 //!                                    │no
 //!                                    ▼
@@ -20,8 +23,14 @@
 //!                           │
 //!                           ▼
 //!       Forward: encap(peer = client, DSR flag in direct-return mode, VIA = the upstream relay
-//!                if any) + datagram to the backend
+//!                if any; the hop tag when the pool has a key) + datagram to the backend
 //! ```
+//!
+//! With a pool key ([`ForwardingTable::pool_key`]) a backend's reply must carry the replica's
+//! hop tag (`trickles_netfn::hop_auth`) over its flags, client, VIA and the balancer's address:
+//! an address spoofed as a backend's no longer makes the balancer send bytes to any client or
+//! relay. The tag needs the balancer's address and the time ([`HopClock`], given to
+//! [`decide_at`]); the datapath writes the tag of forwarded datagrams itself.
 //!
 //! The encapsulation header is trusted only from configured backends and upstream relays:
 //! anyone else could otherwise make the balancer send arbitrary bytes to arbitrary addresses.
@@ -32,7 +41,8 @@
 
 use std::net::SocketAddr;
 
-use trickles_netfn::encap::{EncapError, EncapRepr, FLAG_DIRECT_RETURN};
+use trickles_netfn::encap::{EncapError, EncapPacket, EncapRepr, FLAG_DIRECT_RETURN};
+use trickles_netfn::hop_auth::{self, Direction, HopRefusal};
 use trickles_netfn::is_encapsulated;
 
 use super::constants::connection_id;
@@ -62,11 +72,17 @@ pub enum DropReason {
     SendError,
     /// A backend's reply names a VIA relay that is not a configured upstream.
     UnknownVia,
+    /// With a pool key: a backend's reply without a hop tag.
+    MissingTag,
+    /// With a pool key: a backend's reply whose hop tag is not the pool key's.
+    BadTag,
+    /// With a pool key: a backend's reply whose hop tag is too old (or from the future).
+    StaleTag,
 }
 
 impl DropReason {
     /// Every reason (to pre-create metric series).
-    pub const ALL: [DropReason; 10] = [
+    pub const ALL: [DropReason; 13] = [
         DropReason::TooShort,
         DropReason::NoBackend,
         DropReason::UntrustedEncap,
@@ -77,6 +93,9 @@ impl DropReason {
         DropReason::AddressFamily,
         DropReason::SendError,
         DropReason::UnknownVia,
+        DropReason::MissingTag,
+        DropReason::BadTag,
+        DropReason::StaleTag,
     ];
 
     /// Metric label.
@@ -92,6 +111,9 @@ impl DropReason {
             DropReason::AddressFamily => "address_family",
             DropReason::SendError => "send_error",
             DropReason::UnknownVia => "unknown_via",
+            DropReason::MissingTag => HopRefusal::MissingTag.name(),
+            DropReason::BadTag => HopRefusal::BadTag.name(),
+            DropReason::StaleTag => HopRefusal::StaleTag.name(),
         }
     }
 }
@@ -129,16 +151,67 @@ pub enum Verdict<'a> {
     Drop(DropReason),
 }
 
-/// Decide what to do with `datagram`, received from `from`.
+/// What checking a hop tag needs besides the table: where the balancer is and when it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HopClock {
+    /// The balancer's address (the VIP of the socket the datagram arrived on).
+    pub vip: SocketAddr,
+    /// UNIX seconds.
+    pub now_secs: u64,
+}
+
+impl From<HopRefusal> for DropReason {
+    fn from(refusal: HopRefusal) -> Self {
+        match refusal {
+            HopRefusal::MissingTag => DropReason::MissingTag,
+            HopRefusal::BadTag => DropReason::BadTag,
+            HopRefusal::StaleTag => DropReason::StaleTag,
+        }
+    }
+}
+
+/// Decide what to do with `datagram`, received from `from`, with a table that has no pool key
+/// (with one, every reply is refused: use [`decide_at`]).
 pub fn decide<'a>(
     datagram: &'a [u8],
     from: SocketAddr,
     table: &ForwardingTable,
     spray: &mut Spray,
 ) -> Verdict<'a> {
+    let nowhere = HopClock {
+        vip: SocketAddr::from(([0, 0, 0, 0], 0)),
+        now_secs: 0,
+    };
+    decide_at(datagram, from, table, spray, nowhere)
+}
+
+/// Decide what to do with `datagram`, received from `from` on the VIP and at the time `clock`
+/// gives (which only a table with a pool key looks at).
+pub fn decide_at<'a>(
+    datagram: &'a [u8],
+    from: SocketAddr,
+    table: &ForwardingTable,
+    spray: &mut Spray,
+    clock: HopClock,
+) -> Verdict<'a> {
     if let Some(backend) = table.backend_at(from) {
         return match EncapRepr::parse_with_via(datagram) {
             Ok((header, via, inner)) => {
+                if let (Some(key), Ok(packet)) =
+                    (table.pool_key(), EncapPacket::new_checked(datagram))
+                {
+                    if let Err(refusal) = hop_auth::check(
+                        &packet,
+                        &header,
+                        via,
+                        clock.vip,
+                        Direction::ToBalancer,
+                        key,
+                        clock.now_secs,
+                    ) {
+                        return Verdict::Drop(refusal.into());
+                    }
+                }
                 let is_backend = |a: SocketAddr| table.backend_at(a).is_some();
                 if is_backend(header.peer) || via.is_some_and(is_backend) {
                     return Verdict::Drop(DropReason::Loop);
@@ -415,5 +488,90 @@ mod tests {
             decide(&trickles(5), addr(CLIENT), &empty, &mut Spray::new(&empty)),
             Verdict::Drop(DropReason::NoBackend)
         );
+    }
+
+    fn pool_key() -> trickles_netfn::PoolKey {
+        trickles_netfn::PoolKey(
+            trickles_netfn::AuthKey::from_hex(5, "000102030405060708090a0b0c0d0e0f").expect("key"),
+        )
+    }
+
+    const VIP: &str = "198.18.0.1:4433";
+    const NOW: u64 = 1_764_806_400;
+
+    fn clock() -> HopClock {
+        HopClock {
+            vip: addr(VIP),
+            now_secs: NOW,
+        }
+    }
+
+    /// A reply from a replica tagged with `key` (for the balancer at `vip`).
+    fn tagged_reply(key: &trickles_netfn::PoolKey, vip: &str) -> Vec<u8> {
+        let mut wire = [0u8; hop_auth::TAGGED_HEADER_MAX + 8];
+        let len = hop_auth::sign_header(
+            &EncapRepr::new(addr(CLIENT)),
+            None,
+            addr(vip),
+            Direction::ToBalancer,
+            key,
+            NOW as u32,
+            &mut wire,
+        )
+        .expect("fits");
+        wire[len..len + 8].copy_from_slice(b"response");
+        wire[..len + 8].to_vec()
+    }
+
+    #[test]
+    fn with_a_pool_key_a_reply_needs_the_replicas_tag() {
+        let t =
+            table(Policy::Maglev, ForwardingMode::Relay, [true; 3]).with_pool_key(Some(pool_key()));
+        let backend = addr("127.0.0.1:6001");
+        let decide_now = |wire: &[u8]| {
+            decide_at(wire, backend, &t, &mut Spray::new(&t), clock()).to_owned_drop()
+        };
+        // Spoofing a backend's address is no longer enough.
+        let untagged = EncapRepr::new(addr(CLIENT)).encapsulate(b"response");
+        assert_eq!(decide_now(&untagged), Some(DropReason::MissingTag));
+        let other = trickles_netfn::PoolKey(
+            trickles_netfn::AuthKey::from_hex(5, "ff0102030405060708090a0b0c0d0e0f").expect("key"),
+        );
+        assert_eq!(
+            decide_now(&tagged_reply(&other, VIP)),
+            Some(DropReason::BadTag)
+        );
+        // A tag made for another balancer.
+        assert_eq!(
+            decide_now(&tagged_reply(&pool_key(), "198.18.0.2:4433")),
+            Some(DropReason::BadTag)
+        );
+        let good = tagged_reply(&pool_key(), VIP);
+        assert_eq!(
+            decide_at(&good, backend, &t, &mut Spray::new(&t), clock()),
+            Verdict::Return {
+                backend: 1,
+                client: addr(CLIENT),
+                via: None,
+                inner: b"response",
+            }
+        );
+        let later = HopClock {
+            now_secs: NOW + hop_auth::MAX_SKEW_SECS + 1,
+            ..clock()
+        };
+        assert_eq!(
+            decide_at(&good, backend, &t, &mut Spray::new(&t), later),
+            Verdict::Drop(DropReason::StaleTag)
+        );
+    }
+
+    impl Verdict<'_> {
+        fn to_owned_drop(self) -> Option<DropReason> {
+            match self {
+                Verdict::Drop(reason) => Some(reason),
+                _ => None,
+            }
+        }
     }
 }

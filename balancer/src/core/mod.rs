@@ -18,7 +18,7 @@ pub mod spray;
 pub mod table;
 
 pub use conn_hash::ConnHashKey;
-pub use decision::{decide, DropReason, Verdict};
+pub use decision::{decide, decide_at, DropReason, HopClock, Verdict};
 pub use health::{HealthState, HealthThresholds, ProbeOutcome, Transition};
 pub use maglev::{MaglevBackend, MaglevError, MaglevTable};
 pub use spray::Spray;

@@ -86,6 +86,8 @@ pub struct ForwardingTable {
     maglev_to_backend: Vec<u32>,
     /// Relays in front of the balancer (packet mirrors) trusted to send encapsulated datagrams.
     upstreams: Vec<SocketAddr>,
+    /// The pool key of the hop tags (`pool_key:`), if any.
+    pool_key: Option<trickles_netfn::PoolKey>,
 }
 
 impl ForwardingTable {
@@ -140,7 +142,20 @@ impl ForwardingTable {
             maglev,
             maglev_to_backend,
             upstreams: Vec::new(),
+            pool_key: None,
         })
+    }
+
+    /// The same table, tagging what it forwards and requiring the tag on replies with `key`
+    /// (`docs/NETWORK-FUNCTIONS.md` §2.2).
+    pub fn with_pool_key(mut self, key: Option<trickles_netfn::PoolKey>) -> Self {
+        self.pool_key = key;
+        self
+    }
+
+    /// The pool key, if any.
+    pub fn pool_key(&self) -> Option<&trickles_netfn::PoolKey> {
+        self.pool_key.as_ref()
     }
 
     /// The same table, trusting encapsulated datagrams from these relays (mirrors) in front.

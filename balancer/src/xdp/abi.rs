@@ -41,6 +41,9 @@ pub const MIX_MUL_2: u64 = 0x94D0_49BB_1331_11EB;
 pub use trickles_xdp::encap_abi::{ENCAP_MAX_LEN, FAMILY_IPV4, FAMILY_IPV6};
 /// [`Config::flags`]: send everything to the gateway MAC (no FIB lookup).
 pub const CONFIG_GATEWAY: u32 = 0x01;
+/// [`Config::flags`]: the pool has a key: every VIP datagram goes up to the userspace datapath,
+/// which writes and checks the hop tags (`docs/XDP.md`).
+pub const CONFIG_POOL_KEY: u32 = 0x02;
 /// [`Generation::flags`]: direct server return.
 pub const GENERATION_DIRECT_RETURN: u32 = 0x01;
 /// Counters per backend slot.
@@ -70,7 +73,7 @@ pub const DROP_LOOP: u32 = 5;
 /// Drop: a reply names a VIA relay that is not an upstream.
 pub const DROP_UNKNOWN_VIA: u32 = 9;
 /// Drop counters (as many as [`crate::core::DropReason::ALL`]).
-pub const DROP_REASONS: u32 = 10;
+pub const DROP_REASONS: u32 = 13;
 /// First pass counter.
 pub const PASS_BASE: u32 = DROP_BASE + DROP_REASONS;
 /// Passed up: unused since the program handles VIA (kept for the counters' layout).
@@ -84,8 +87,10 @@ pub const PASS_FAMILY: u32 = 2;
 pub const PASS_NO_ROUTE: u32 = 3;
 /// Passed up: IP options, extension headers, fragments, odd lengths.
 pub const PASS_HEADERS: u32 = 4;
+/// Passed up: the pool has a key ([`CONFIG_POOL_KEY`]).
+pub const PASS_POOL_KEY: u32 = 5;
 /// Pass counters.
-pub const PASS_REASONS: u32 = 5;
+pub const PASS_REASONS: u32 = 6;
 /// All counters.
 pub const COUNTERS: u32 = PASS_BASE + PASS_REASONS;
 /// `sizeof(struct trk_endpoint)`.
@@ -103,8 +108,9 @@ pub const CONFIG_OFF_GATEWAY_MAC: u32 = 8;
 
 /// Labels of the pass counters (`reason` of `trickles_balancer_xdp_passed_total`), in index
 /// order.
-pub const PASS_NAMES: [&str; PASS_REASONS as usize] =
-    ["upstream", "options", "family", "no_route", "headers"];
+pub const PASS_NAMES: [&str; PASS_REASONS as usize] = [
+    "upstream", "options", "family", "no_route", "headers", "pool_key",
+];
 
 /// Every `#define TRK_<name>` of the header, by name without the prefix, with its value.
 pub const DEFINES: &[(&str, u64)] = &[
@@ -123,6 +129,7 @@ pub const DEFINES: &[(&str, u64)] = &[
     ("MIX_MUL_1", MIX_MUL_1),
     ("MIX_MUL_2", MIX_MUL_2),
     ("CONFIG_GATEWAY", CONFIG_GATEWAY as u64),
+    ("CONFIG_POOL_KEY", CONFIG_POOL_KEY as u64),
     ("GENERATION_DIRECT_RETURN", GENERATION_DIRECT_RETURN as u64),
     ("COUNTERS_PER_BACKEND", COUNTERS_PER_BACKEND as u64),
     ("CTR_TO_BACKEND_PACKETS", CTR_TO_BACKEND_PACKETS as u64),
@@ -147,6 +154,7 @@ pub const DEFINES: &[(&str, u64)] = &[
     ("PASS_FAMILY", PASS_FAMILY as u64),
     ("PASS_NO_ROUTE", PASS_NO_ROUTE as u64),
     ("PASS_HEADERS", PASS_HEADERS as u64),
+    ("PASS_POOL_KEY", PASS_POOL_KEY as u64),
     ("PASS_REASONS", PASS_REASONS as u64),
     ("COUNTERS", COUNTERS as u64),
     ("ENDPOINT_SIZE", ENDPOINT_SIZE as u64),

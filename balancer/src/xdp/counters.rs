@@ -93,6 +93,6 @@ mod tests {
         assert_eq!(batch.backends[1].to_backend_bytes, 300);
         assert_eq!(batch.backends[0], BackendCounts::default());
         assert_eq!(batch.drops[0], 3);
-        assert_eq!(passed, [0, 0, 0, 2, 0]);
+        assert_eq!(passed, [0, 0, 0, 2, 0, 0]);
     }
 }

@@ -1,6 +1,7 @@
 //! [`XdpBalancer::publish`]: a [`ForwardingTable`] into the generation that is *not* in force
 //! (Maglev slots, backend addresses and their index, upstream relays, the mode), then the flip
-//! of `trk_config.generation`: frames see the old table or the new one, never a mix, and the
+//! of `trk_config.generation` (and of the pool-key flag: with a key, everything goes up to the
+//! userspace datapath): frames see the old table or the new one, never a mix, and the
 //! program stays attached. The Maglev slots are written through a memory mapping
 //! ([`super::mapped_slots::MappedSlots`]).
 
@@ -138,6 +139,13 @@ impl XdpBalancer {
                 .map_err(XdpError::map("trk_generations: set"))?;
         }
         self.config.generation = next;
+        // With a pool key every VIP datagram goes up: the hop tags are userspace's. Set in the
+        // same write as the flip, so no frame sees the new table without it.
+        if table.pool_key().is_some() {
+            self.config.flags |= abi::CONFIG_POOL_KEY;
+        } else {
+            self.config.flags &= !abi::CONFIG_POOL_KEY;
+        }
         self.published = true;
         self.write_config()
     }

@@ -5,6 +5,7 @@
 mod cli;
 mod loopback_pool;
 mod maglev_properties;
+mod pool_key_processes;
 mod real_processes;
 mod second_instance;
 mod support;

@@ -2,6 +2,10 @@
 //! [`support::xdp_fixtures`] goes through [`trickles_balancer::core::decide`] and through the
 //! compiled XDP program (`BPF_PROG_TEST_RUN`); verdicts, output bytes and counters must agree.
 //!
+//! With a pool key the program does not decide at all: every datagram for a VIP goes up
+//! unchanged (pass reason `pool_key`), since the hop tags are written and checked in userspace
+//! (`docs/XDP.md`); `with_a_pool_key_every_vip_datagram_goes_up_unchanged` holds it to that.
+//!
 //! These tests load BPF programs: they need root (`CAP_BPF`, `CAP_NET_ADMIN`) and a binary
 //! built with clang. Without either they print why and pass without checking anything.
 
@@ -191,6 +195,67 @@ fn xdp_and_userspace_agree_on_every_fixture_and_counter() {
         failures.join("\n")
     );
     eprintln!("{runs} fixture runs agree");
+}
+
+#[test]
+fn with_a_pool_key_every_vip_datagram_goes_up_unchanged() {
+    let Some(mut xdp) = load() else { return };
+    xdp.set_vips(&vips()).expect("vips");
+    xdp.set_gateway(Some(GATEWAY_MAC)).expect("gateway");
+    let key = trickles_netfn::PoolKey(
+        trickles_netfn::AuthKey::from_hex(1, "000102030405060708090a0b0c0d0e0f").expect("key"),
+    );
+    let pool_key = PASS_NAMES
+        .iter()
+        .position(|n| *n == "pool_key")
+        .expect("name");
+    let mut failures = Vec::new();
+    for family in [Family::V4, Family::V6] {
+        for mode in [ForwardingMode::Relay, ForwardingMode::DirectReturn] {
+            let table = table(family, mode, [true; 3]).with_pool_key(Some(key.clone()));
+            xdp.publish(&table).expect("publish");
+            let before = xdp.counters(3).expect("counters");
+            let mut decided_without_key = 0u64;
+            for fixture in fixtures(family) {
+                let mut out = vec![0u8; 4096];
+                let run = xdp.test_run(&fixture.frame, &mut out, 1).expect("run");
+                out.truncate(run.len);
+                if run.action != action::PASS || out != fixture.frame {
+                    failures.push(format!(
+                        "[{family:?} {mode:?}] {}: action {}, not an unchanged XDP_PASS",
+                        fixture.name, run.action
+                    ));
+                }
+                if fixture.handling == Handling::Decides {
+                    decided_without_key += 1;
+                }
+            }
+            let (counted, passes) = xdp.counters(3).expect("counters").since(&before);
+            if counted != BatchCounts::new(3) {
+                failures.push(format!(
+                    "[{family:?} {mode:?}] XDP forwarded or dropped: {counted:?}"
+                ));
+            }
+            // Every frame the program would decide without a key is handed up for it.
+            if passes[pool_key] < decided_without_key {
+                failures.push(format!(
+                    "[{family:?} {mode:?}] {} pool_key passes, {decided_without_key} expected",
+                    passes[pool_key]
+                ));
+            }
+        }
+    }
+    // The key removed again: the program decides as before.
+    xdp.publish(&table(Family::V4, ForwardingMode::Relay, [true; 3]))
+        .expect("publish");
+    let before = xdp.counters(3).expect("counters");
+    for fixture in fixtures(Family::V4) {
+        let mut out = vec![0u8; 4096];
+        xdp.test_run(&fixture.frame, &mut out, 1).expect("run");
+    }
+    let (_, passes) = xdp.counters(3).expect("counters").since(&before);
+    assert_eq!(passes[pool_key], 0, "pool_key passes without a key");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
 #[test]

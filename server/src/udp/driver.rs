@@ -87,6 +87,7 @@ impl UdpDriver {
             keys: Arc::new(SharedKeys::new(keys.clone())),
             metrics,
             balancers: Arc::new(trickles_netfn::Published::new(Vec::new())),
+            pool_key: Arc::new(trickles_netfn::Published::new(None)),
             replay,
             replay_watch,
             untrusted_log: Arc::default(),
@@ -197,6 +198,24 @@ impl UdpDriver {
             tracing::info!("{hint}");
         }
         self.shared.balancers.publish(balancers);
+    }
+
+    /// Require the pool key's hop tag on every encapsulated datagram (and tag relayed replies),
+    /// or, with `None`, trust by source address alone; logs which. See
+    /// [`super::balancer_relay`].
+    pub fn set_pool_key(&self, pool_key: Option<trickles_netfn::PoolKey>) {
+        match &pool_key {
+            Some(key) => tracing::info!(
+                key_id = key.id(),
+                "pool key set: encapsulated datagrams must carry its hop tag (missing_tag, \
+                 bad_tag and stale_tag are dropped), relayed replies carry it"
+            ),
+            None => tracing::info!(
+                "no pool key: encapsulated datagrams are trusted by source address alone \
+                 (--balancer); give --pool-key to authenticate the balancer hop"
+            ),
+        }
+        self.shared.pool_key.publish(pool_key);
     }
 
     /// The replay filter every worker shares.

@@ -45,6 +45,11 @@ pub fn drop_reason_names() -> impl Iterator<Item = &'static str> {
             super::balancer_relay::UNTRUSTED_ENCAP,
             super::balancer_relay::MALFORMED_ENCAP,
         ])
+        .chain(
+            trickles_netfn::hop_auth::HopRefusal::ALL
+                .iter()
+                .map(|r| r.name()),
+        )
 }
 
 /// The UDP driver's counters (registered in [`crate::metrics::ServerMetrics`]).

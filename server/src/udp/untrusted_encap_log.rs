@@ -7,6 +7,10 @@
 //! the client times out with nothing. So the first refusal, and then one every
 //! [`LOG_EVERY`], is logged with the refused source, what the replica trusts, and the likely
 //! fix. The check is one atomic load, so a flood of untrusted datagrams costs no lock.
+//!
+//! With a pool key, datagrams refused for their hop tag (`missing_tag`, `bad_tag`,
+//! `stale_tag`) are logged the same way, under the same limit, naming the source
+//! ([`UntrustedEncapLog::refused_tag`]).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,6 +38,30 @@ impl UntrustedEncapLog {
         source: SocketAddr,
         trusted: &[SocketAddr],
     ) -> Option<String> {
+        let refused = self.admit(now)?;
+        let message = explanation(source, trusted, refused);
+        tracing::warn!("{message}");
+        Some(message)
+    }
+
+    /// A datagram from `source` was refused for its hop tag (`reason`). Logs (and returns) a
+    /// line unless one was logged within [`LOG_EVERY`].
+    pub fn refused_tag(&self, now: Instant, source: SocketAddr, reason: &str) -> Option<String> {
+        let refused = self.admit(now)?;
+        let message = format!(
+            "dropped {refused} encapsulated datagram(s), the last from {source} ({reason}): the \
+             pool key requires the balancer's hop tag (missing_tag: the sender has no pool key; \
+             bad_tag: another key or a forged header; stale_tag: clocks more than {} s apart); \
+             further drops are summed and logged every {} s",
+            super::balancer_relay::MAX_SKEW_SECS,
+            LOG_EVERY.micros() / 1_000_000
+        );
+        tracing::warn!("{message}");
+        Some(message)
+    }
+
+    /// Count a refusal; `Some(refusals since the last line)` when a line may be logged now.
+    fn admit(&self, now: Instant) -> Option<u64> {
         let refused = self.refused_since.fetch_add(1, Ordering::Relaxed) + 1;
         let quiet_until = self.quiet_until.load(Ordering::Relaxed);
         if now.micros() < quiet_until {
@@ -48,9 +76,7 @@ impl UntrustedEncapLog {
             return None;
         }
         self.refused_since.store(0, Ordering::Relaxed);
-        let message = explanation(source, trusted, refused);
-        tracing::warn!("{message}");
-        Some(message)
+        Some(refused)
     }
 }
 
@@ -133,5 +159,18 @@ mod tests {
             hint.contains("127.0.0.1:4433") && hint.contains("VIP"),
             "{hint}"
         );
+    }
+
+    #[test]
+    fn a_tag_refusal_names_the_source_and_the_reason() {
+        let log = UntrustedEncapLog::default();
+        let t0 = Instant(1_000_000_000);
+        let line = log
+            .refused_tag(t0, addr("198.18.0.66:4433"), "bad_tag")
+            .expect("logged");
+        assert!(line.contains("198.18.0.66:4433 (bad_tag)"), "{line}");
+        assert!(log
+            .refused_tag(t0, addr("198.18.0.66:4433"), "bad_tag")
+            .is_none());
     }
 }

@@ -31,7 +31,7 @@ use super::vip_sockets::VipSockets;
 /// [`trickles::wire::hello::MAX_HELLO_PADDING`] to draw a first window of jumbo packets, and a
 /// balancer may put an encapsulation header in front of it; larger datagrams are truncated.
 pub const SLOT_LEN: usize =
-    trickles::wire::hello::MAX_HELLO_PADDING + trickles_netfn::encap::MAX_HEADER_LEN;
+    trickles::wire::hello::MAX_HELLO_PADDING + trickles_netfn::hop_auth::TAGGED_HEADER_MAX;
 
 /// What every worker of a driver shares.
 #[derive(Clone, Debug)]
@@ -42,6 +42,8 @@ pub struct WorkerShared {
     pub metrics: UdpMetrics,
     /// Balancers whose encapsulation header is trusted ([`balancer_relay`]).
     pub balancers: Arc<Published<Vec<std::net::SocketAddr>>>,
+    /// The pool key the balancer hop is authenticated with, if any ([`balancer_relay`]).
+    pub pool_key: Arc<Published<Option<trickles_netfn::PoolKey>>>,
     /// The replay filter of the process ([`trickles::replay`]).
     pub replay: Arc<trickles::replay::ReplayFilter>,
     /// Its metrics and saturation warning ([`super::replay_watch`]).
@@ -74,6 +76,7 @@ pub fn run<A: Application>(
     let mut counts = BatchCounts::default();
     let mut key_generation = shared.keys.generation();
     let mut balancers = Subscriber::new(shared.balancers.clone());
+    let mut pool_key = Subscriber::new(shared.pool_key.clone());
 
     while !ctx.stopping() {
         // netfn's receive: a poll timeout or a transient error (an ICMP error reported on the
@@ -88,7 +91,13 @@ pub fn run<A: Application>(
             key_generation = generation;
         }
         balancers.refresh();
+        pool_key.refresh();
         let now = wall_clock();
+        let trust = balancer_relay::Trust {
+            balancers: balancers.current(),
+            pool_key: Option::as_ref(pool_key.current()),
+            now_secs: now.micros() / 1_000_000,
+        };
         for index in 0..batch.len() {
             let Some(datagram) = batch.get(index) else {
                 break;
@@ -103,12 +112,13 @@ pub fn run<A: Application>(
                 counts.reject(TRUNCATED);
                 continue;
             }
-            let ingress = match balancer_relay::unwrap(balancers.current(), from, datagram.payload)
-            {
+            let ingress = match balancer_relay::unwrap(trust, from, datagram.payload) {
                 Ok(ingress) => ingress,
                 Err(reason) => {
                     if reason == balancer_relay::UNTRUSTED_ENCAP {
-                        shared.untrusted_log.refused(now, from, balancers.current());
+                        shared.untrusted_log.refused(now, from, trust.balancers);
+                    } else if balancer_relay::is_tag_refusal(reason) {
+                        shared.untrusted_log.refused_tag(now, from, reason);
                     }
                     counts.reject(reason);
                     continue;
@@ -132,7 +142,7 @@ pub fn run<A: Application>(
                 Ok(_) => counts.continuations_verified += 1,
                 Err(reason) => counts.reject(reason.name()),
             }
-            ingress.route.apply(&mut queue[first_reply..]);
+            ingress.route.apply(&mut queue[first_reply..], trust);
             if let Some(source) = direct {
                 counts.direct_replies(source, queue.len() - first_reply);
             }

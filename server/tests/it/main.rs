@@ -9,6 +9,7 @@ mod config_errors;
 mod direct_return_vip;
 mod http_baseline;
 mod keyfile_roundtrip;
+mod pool_key_hop;
 mod replay_across_sockets;
 mod second_instance;
 mod static_files;

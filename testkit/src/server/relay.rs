@@ -56,7 +56,8 @@ impl Relay {
             #[cfg(feature = "balancer-relay")]
             Relay::Balancer(balancers) => {
                 let ingress =
-                    trickles_server::udp::balancer_relay::unwrap(balancers, from, datagram).ok()?;
+                    trickles_server::udp::balancer_relay::unwrap(trust(balancers), from, datagram)
+                        .ok()?;
                 Some(Ingress {
                     client: ingress.client,
                     payload: ingress.payload,
@@ -83,7 +84,7 @@ impl Relay {
     pub(super) fn readdress(&self, reply: Reply, out: &mut [Transmit]) {
         match (self, reply) {
             #[cfg(feature = "balancer-relay")]
-            (_, Reply::Balancer(route)) => route.apply(out),
+            (_, Reply::Balancer(route)) => route.apply(out, trust(&[])),
             #[cfg(feature = "mirror-relay")]
             (Relay::Mirror(route), Reply::Mirror) => {
                 for transmit in out {
@@ -93,5 +94,15 @@ impl Relay {
             }
             _ => {}
         }
+    }
+}
+
+/// Trust by source address alone (the test kit's balancer relay has no pool key).
+#[cfg(feature = "balancer-relay")]
+fn trust(balancers: &[SocketAddr]) -> trickles_server::udp::balancer_relay::Trust<'_> {
+    trickles_server::udp::balancer_relay::Trust {
+        balancers,
+        pool_key: None,
+        now_secs: 0,
     }
 }
