@@ -270,10 +270,10 @@ impl<A: Application> ServerEndpoint<A> {
             .ok_or(DropReason::Epoch)?;
         // A token is consumed before the proof is checked: a wrong proof burns the request, so
         // nobody gets more than one guess at the nonces per continuation (per attempt for a
-        // restart). A normal request's token is its continuation's position (`tokens`), a
-        // restart's its position and attempt too, once the proof is known good.
+        // restart). A normal request's token is its continuation's position (`tokens`); a
+        // restart's, its restart point, once the proof is known good.
         let first = match req.kind {
-            RequestKind::Normal => request_token(&c, req.kind, 0),
+            RequestKind::Normal => request_token(&c, req.kind, 0, 0),
             RequestKind::SlowStart => restart_guess_token(req.continuation.tag, req.attempt),
         };
         if !self.replay.check_and_insert(now, first) {
@@ -282,11 +282,17 @@ impl<A: Application> ServerEndpoint<A> {
         let proof = Proof::verify(nonce_key, c.token_base, c.tcp_base, req.sacks.clone())
             .map_err(|_| DropReason::Proof)?;
         if req.kind == RequestKind::SlowStart
-            && !self
-                .replay
-                .check_and_insert(now, request_token(&c, req.kind, req.attempt))
+            && !self.replay.check_and_insert(
+                now,
+                request_token(
+                    &c,
+                    req.kind,
+                    req.attempt,
+                    proof.contiguous_end_from(c.tcp_base),
+                ),
+            )
         {
-            // Another copy of this packet (same position) restarted with this attempt.
+            // Another continuation of the same 100 ms restarted at this point with this attempt.
             return Err(DropReason::Replay);
         }
         if req.kind == RequestKind::Normal

@@ -11,15 +11,15 @@
 //!   time) hold one request between them, as the one packet an honest client requests does
 //!   (§7.2). Before, each copy was a request of its own: a client sending every request to two
 //!   replicas doubled its window at every round trip.
-//! - A **slow-start restart** is keyed on its continuation's position, its attempt number and
-//!   the 100 ms (the minimum restart age) in which the continuation was made. A restart
-//!   releases two packets, each of which could restart again: keyed on the MAC tag, every copy
-//!   had 13 attempts of its own and a flood doubled every 100 ms. Keyed on the position, the
-//!   copies a restart makes of packets already sent in that window share their attempts (a
-//!   restart at a point from a window restarted there yields the same window, so the same
-//!   positions); the time slot gives a copy made in a later 100 ms its own (our client resets
-//!   the attempt count when a newer copy of its restart continuation arrives, which happens
-//!   only a retransmission timeout later).
+//! - A **slow-start restart** is keyed on its restart point: the connection, `right` (the end
+//!   of the run the proof shows from the continuation's base, §6.4), the attempt number and the
+//!   100 ms (the minimum restart age) in which the continuation was made. Every restart at
+//!   `right` releases `right + 1` and `right + 2`, each of which could restart again: keyed on
+//!   the MAC tag, every copy had 13 attempts of its own and a flood doubled every 100 ms. Keyed
+//!   on the point, all the continuations a client holds that were made in one 100 ms restart
+//!   there once per attempt between them. The time slot is what our client needs: it resets its
+//!   attempt count when a newer continuation arrives without moving its restart point (a late
+//!   packet after a spurious timeout), and that continuation comes from a later 100 ms.
 //! - On the **recovery** path (§6.3) a retransmission is keyed on the connection, the window of
 //!   the request that resends it and its `seq`; a post-loss packet released on behalf of a lost
 //!   packet `h` uses up `h`'s position, as the request for `h` would have. And a window recovers
@@ -90,21 +90,26 @@ pub fn recovering_from_token(c: &Continuation<'_>, first_loss: u64) -> u64 {
     token(Domain::RecoveringFrom, &words)
 }
 
-/// The token of a request of `kind` (and `attempt`) returning `c`: its position, and for a
-/// slow-start restart its attempt number and the 100 ms in which `c` was made.
-pub fn request_token(c: &Continuation<'_>, kind: RequestKind, attempt: u8) -> u64 {
+/// The token of a request of `kind` returning `c`: for a normal request its position; for a
+/// slow-start restart the connection, its restart point `right` (the end of the run the proof
+/// shows from `c`'s base, §6.4), its `attempt` and the 100 ms in which `c` was made.
+pub fn request_token(c: &Continuation<'_>, kind: RequestKind, attempt: u8, right: u64) -> u64 {
     match kind {
         RequestKind::Normal => position(c, c.seq),
-        RequestKind::SlowStart => {
-            let mut words = window(c).to_vec();
-            words.extend_from_slice(&[c.seq, u64::from(attempt), c.timestamp / RESTART_SLOT]);
-            token(Domain::Restart, &words)
-        }
+        RequestKind::SlowStart => token(
+            Domain::Restart,
+            &[
+                c.token_base,
+                right,
+                u64::from(attempt),
+                c.timestamp / RESTART_SLOT,
+            ],
+        ),
     }
 }
 
 /// The slot of a continuation's timestamp in a restart token, µs: the default minimum restart
-/// age, so that one copy restarts at most once per attempt.
+/// age.
 const RESTART_SLOT: u64 = 100_000;
 
 /// The token of resending lost packet `seq` on the recovery path of a request returning `c`.
@@ -148,7 +153,7 @@ mod tests {
 
     #[test]
     fn copies_of_one_packet_made_at_different_times_share_a_request() {
-        let normal = |c: &Continuation<'_>| request_token(c, RequestKind::Normal, 0);
+        let normal = |c: &Continuation<'_>| request_token(c, RequestKind::Normal, 0, 0);
         assert_eq!(normal(&cont(5, 1_000)), normal(&cont(5, 2_000)));
         assert_ne!(normal(&cont(5, 1_000)), normal(&cont(6, 1_000)));
         let mut restarted = cont(5, 1_000);
@@ -157,15 +162,28 @@ mod tests {
     }
 
     #[test]
-    fn copies_made_within_100_ms_share_their_restart_attempts() {
-        let restart = |c: &Continuation<'_>, a| request_token(c, RequestKind::SlowStart, a);
-        assert_eq!(restart(&cont(5, 100_000), 0), restart(&cont(5, 199_999), 0));
-        assert_ne!(restart(&cont(5, 100_000), 0), restart(&cont(5, 100_000), 1));
-        assert_ne!(restart(&cont(5, 100_000), 0), restart(&cont(5, 200_000), 0));
-        assert_ne!(restart(&cont(5, 100_000), 0), restart(&cont(6, 100_000), 0));
+    fn continuations_made_within_100_ms_restart_at_a_point_once_per_attempt() {
+        let restart =
+            |c: &Continuation<'_>, a, right| request_token(c, RequestKind::SlowStart, a, right);
+        assert_eq!(
+            restart(&cont(5, 100_000), 0, 9),
+            restart(&cont(8, 199_999), 0, 9)
+        );
         assert_ne!(
-            restart(&cont(5, 100_000), 0),
-            request_token(&cont(5, 100_000), RequestKind::Normal, 0)
+            restart(&cont(5, 100_000), 0, 9),
+            restart(&cont(5, 100_000), 1, 9)
+        );
+        assert_ne!(
+            restart(&cont(5, 100_000), 0, 9),
+            restart(&cont(5, 100_000), 0, 10)
+        );
+        assert_ne!(
+            restart(&cont(5, 100_000), 0, 9),
+            restart(&cont(5, 200_000), 0, 9)
+        );
+        assert_ne!(
+            restart(&cont(5, 100_000), 0, 9),
+            request_token(&cont(5, 100_000), RequestKind::Normal, 0, 9)
         );
     }
 
@@ -185,7 +203,7 @@ mod tests {
         // A claimed loss of 12 uses up the request for 12, and the other way round.
         assert_eq!(
             ack_token(&c, 12),
-            request_token(&cont(12, 9), RequestKind::Normal, 0)
+            request_token(&cont(12, 9), RequestKind::Normal, 0, 0)
         );
         assert_ne!(ack_token(&c, 12), retransmission_token(&c, 12));
         assert_ne!(recovering_from_token(&c, 12), recovering_from_token(&c, 13));
