@@ -10,7 +10,8 @@
 //! from the VIP and backends see one balancer address.
 //!
 //! The VIP socket also hears ICMP errors for what it forwarded: a backend whose host says
-//! "port unreachable" is probed at once ([`crate::backend_errors`]).
+//! "port unreachable" is probed at once, and the client whose datagram it quoted is told to
+//! resume ([`crate::backend_errors`]).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -68,7 +69,8 @@ pub fn run(
         if received == 0 {
             // A timeout, or an ICMP error now on the error queue.
             let heard = backend_errors.read(&ctx.socket, tables.current(), &control);
-            metrics.backend_unreachables.inc_by(heard);
+            metrics.backend_unreachables.inc_by(heard.unreachables);
+            metrics.unreachable_notices.inc_by(heard.notices);
         }
         let started = Instant::now();
         if tables.refresh() {

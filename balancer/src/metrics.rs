@@ -10,6 +10,7 @@
 //! | `trickles_balancer_health_checks_total{backend,result}` | probes by outcome (`ok`, `timeout`, `refused`, `failed`) |
 //! | `trickles_balancer_table_rebuilds_total` | forwarding tables published (health change, reload) |
 //! | `trickles_balancer_backend_unreachables_total` | ICMP "destination unreachable" for datagrams forwarded to a backend (it is probed at once) |
+//! | `trickles_balancer_unreachable_notices_total` | those passed on to the client whose datagram they quoted (a REFUSE with code 6: resume at once; `crate::backend_errors`) |
 //! | `trickles_balancer_table_moved_share` | share of Maglev slots whose backend changed at the last rebuild |
 //! | `trickles_balancer_table_moved_slots_total` | Maglev slots moved, summed over rebuilds |
 //! | `trickles_balancer_table_build_seconds` | time the last Maglev build took |
@@ -54,6 +55,8 @@ pub struct BalancerMetrics {
     pub table_rebuilds: IntCounter,
     /// `trickles_balancer_backend_unreachables_total`
     pub backend_unreachables: IntCounter,
+    /// `trickles_balancer_unreachable_notices_total`
+    pub unreachable_notices: IntCounter,
 
     /// `trickles_balancer_table_moved_share`
     pub table_moved_share: Gauge,
@@ -123,6 +126,10 @@ impl BalancerMetrics {
                 "trickles_balancer_backend_unreachables_total",
                 "ICMP destination-unreachable errors for datagrams forwarded to a backend",
             )?,
+            unreachable_notices: IntCounter::new(
+                "trickles_balancer_unreachable_notices_total",
+                "Backend unreachables passed on to the client whose datagram they quoted",
+            )?,
             table_rebuilds: IntCounter::new(
                 "trickles_balancer_table_rebuilds_total",
                 "Forwarding tables published",
@@ -182,6 +189,7 @@ impl BalancerMetrics {
         r.register(Box::new(metrics.health_checks.clone()))?;
         r.register(Box::new(metrics.table_rebuilds.clone()))?;
         r.register(Box::new(metrics.backend_unreachables.clone()))?;
+        r.register(Box::new(metrics.unreachable_notices.clone()))?;
         r.register(Box::new(metrics.table_moved_share.clone()))?;
         r.register(Box::new(metrics.table_moved_slots.clone()))?;
         r.register(Box::new(metrics.table_build_seconds.clone()))?;

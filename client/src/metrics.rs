@@ -9,7 +9,7 @@
 //! | `trickles_client_stall_duration_seconds` | histogram of gaps between two deliveries of one transfer that lasted at least [`STALL_THRESHOLD`] (its `_count` is the number of stalls) |
 //! | `trickles_client_retransmissions_total` | retransmitted packets received (Trickles) |
 //! | `trickles_client_timeouts_total` | retransmission timeouts that restarted a window (Trickles) |
-//! | `trickles_client_unreachables_total` | ICMP "destination unreachable" for our own datagrams that the transport acted on at once (Trickles) |
+//! | `trickles_client_unreachables_total` | ICMP "destination unreachable" for our own datagrams that the transport acted on at once, or a balancer's notice of the same (REFUSE code 6) (Trickles) |
 //! | `trickles_client_replica_moves_total` | Moves of a transfer to the next of several replicas after its server proved unreachable (Trickles) |
 //! | `trickles_client_active_transfers` | transfers started and not ended |
 //! | `trickles_client_transfers_total{result}` | ended transfers, `completed` or `failed` |
@@ -82,7 +82,7 @@ impl ClientMetrics {
             )?,
             unreachables: IntCounter::new(
                 "trickles_client_unreachables_total",
-                "ICMP destination-unreachable errors for our datagrams acted on at once",
+                "ICMP destination-unreachable errors for our datagrams (or a balancer notice of one) acted on at once",
             )?,
             replica_moves: IntCounter::new(
                 "trickles_client_replica_moves_total",

@@ -19,7 +19,7 @@ local STATES = { [0] = "normal", [1] = "recovery", [2] = "bootstrap" }
 local KINDS = { [0] = "normal", [1] = "slow-start restart" }
 local REFUSE_CODES = {
     [1] = "not found", [2] = "bad request", [3] = "content changed",
-    [4] = "internal error", [5] = "HELLO too small", [6] = "busy",
+    [4] = "internal error", [5] = "HELLO too small", [6] = "server unreachable (from a balancer: resume)",
 }
 local FAMILIES = { [4] = "IPv4", [6] = "IPv6" }
 local OPTIONS = { [0x56] = "VIA", [0x4D] = "mirror auth", [0x4E] = "padding" }

@@ -315,13 +315,18 @@ fn a_killed_replicas_unreachables_take_it_out_at_once(ip: &str) {
     };
     println!(
         "over {ip}: out of the table {:.0} ms after the kill (interval 30 s), {} unreachables, \
-         longest stall {:.0} ms",
+         {} passed on to the client, which acted on {}; longest stall {:.0} ms",
         left_after.as_secs_f64() * 1e3,
         value("trickles_balancer_backend_unreachables_total "),
+        value("trickles_balancer_unreachable_notices_total "),
+        stats.unreachables,
         stats.longest_stall_ms
     );
     assert_eq!(stats.sha256, sha256(&body), "byte-exact after failover");
     assert!(value("trickles_balancer_backend_unreachables_total ") >= 1.0);
+    // The client hears the dead replica's unreachables only through the balancer's notices.
+    assert!(value("trickles_balancer_unreachable_notices_total ") >= 1.0);
+    assert!(stats.unreachables >= 1, "the client acted on a notice");
     runtime.block_on(balancer.shutdown());
 }
 

@@ -106,6 +106,10 @@ pub struct ClientStats {
     /// Unreachables for this connection ignored by the pacing (arriving within the gap after
     /// the last one acted on).
     pub unreachables_paced: u64,
+    /// Notices from a balancer that the replica serving this connection is unreachable (REFUSE
+    /// code 6 from the address we send to); the ones not paced away are also counted in
+    /// `unreachables`.
+    pub unreachable_notices: u64,
     /// Moves to the next of the connection's replicas (after an unreachable or a timeout; only
     /// with [`super::ClientConnection::with_replicas`]).
     pub replica_moves: u64,

@@ -7,7 +7,7 @@ use crate::cc::WindowParams;
 use crate::time::{Duration, Instant};
 use crate::transmit::Transmit;
 use crate::wire::hello::MAX_HELLO_PADDING;
-use crate::wire::refuse::CODE_HELLO_TOO_SMALL;
+use crate::wire::refuse::{CODE_HELLO_TOO_SMALL, CODE_SERVER_UNREACHABLE};
 use crate::wire::response::FLAG_RETRANSMISSION;
 use crate::wire::sack::SackBlock;
 use crate::wire::{
@@ -220,8 +220,9 @@ impl ClientConnection {
         n
     }
 
-    /// Feed one datagram (from any address: replicas answer from their own).
-    pub fn handle_datagram(&mut self, now: Instant, _from: SocketAddr, datagram: &[u8]) {
+    /// Feed one datagram (from any address: replicas answer from their own; only the notice
+    /// that the server is unreachable must come from the address we send to).
+    pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
         self.last_now = now;
         let Ok((header, body)) = Header::parse(datagram) else {
             return;
@@ -239,6 +240,10 @@ impl ClientConnection {
             }
             PacketType::Refuse => {
                 if let Ok(r) = RefuseRepr::parse(&header, body) {
+                    if r.code == CODE_SERVER_UNREACHABLE {
+                        self.on_server_unreachable_notice(now, from);
+                        return;
+                    }
                     if r.code == CODE_HELLO_TOO_SMALL
                         && self.status == ClientStatus::Connecting
                         && self.config.hello_padding < MAX_HELLO_PADDING
@@ -323,6 +328,23 @@ impl ClientConnection {
         }
         self.react_to_unreachable(now, Reaction::Error);
         true
+    }
+
+    /// A balancer in front of the server says the replica it forwarded our datagram to is
+    /// unreachable (REFUSE code 6: the replica's host answered the balancer, not us, with
+    /// "port unreachable"). Treated as that unreachable would be: acted on only when it comes
+    /// from the address we send to, at the same bounded pace, and never the end of the
+    /// connection (REFUSEs are not authenticated; a forged one costs a resumption at most).
+    fn on_server_unreachable_notice(&mut self, now: Instant, from: SocketAddr) {
+        if from != self.server {
+            return;
+        }
+        self.stats.unreachable_notices += 1;
+        if !self.unreachable.allow(now, self.rtt.rto(0)) {
+            self.stats.unreachables_paced += 1;
+            return;
+        }
+        self.react_to_unreachable(now, Reaction::Error);
     }
 
     /// Sends at once what resumes the stream soonest: the HELLO again, or a new HELLO at the

@@ -3,7 +3,8 @@
 //! ```text
 //! off len field
 //!   0  10 common header (type 4)
-//!  10   1 code      1 not found, 2 bad request, 3 content changed, 4 internal, 5 hello too small
+//!  10   1 code      1 not found, 2 bad request, 3 content changed, 4 internal, 5 hello too small,
+//!                   6 server unreachable (sent by a balancer: resume)
 //!  11   2 msg_len
 //!  13   n message   UTF-8, for humans
 //! ```
@@ -13,6 +14,10 @@ use super::{Header, PacketType, WireError, HEADER_LEN};
 
 /// Code: the HELLO was too small to answer under the 3× amplification limit.
 pub const CODE_HELLO_TOO_SMALL: u8 = 5;
+/// Code: sent by a balancer, not a server: the replica it forwarded this connection's datagram
+/// to is unreachable (its host answered "port unreachable"). Not the end of the connection: the
+/// client resumes at once, as on an ICMP unreachable of its own (PROTOCOL.md §3.6).
+pub const CODE_SERVER_UNREACHABLE: u8 = 6;
 /// Longest message a REFUSE carries.
 pub const MAX_MESSAGE_LEN: usize = 200;
 

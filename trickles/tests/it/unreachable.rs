@@ -11,6 +11,8 @@ use trickles::app::MemoryApplication;
 use trickles::client::{ClientConfig, ClientConnection, ClientStats, ClientStatus};
 use trickles::server::{ServerConfig, ServerEndpoint};
 use trickles::time::{Duration, Instant};
+use trickles::wire::refuse::CODE_SERVER_UNREACHABLE;
+use trickles::wire::{Header, RefuseRepr};
 use trickles_testkit::test_keys;
 
 const ONE_WAY: Duration = Duration(5_000);
@@ -30,6 +32,10 @@ enum Icmp {
     /// "Port unreachable" as Linux limits it per destination host: a burst of 6, then one a
     /// second (`net.ipv4.icmp_ratelimit`, the inetpeer token bucket).
     RateLimited,
+    /// The dead server is a replica behind a balancer: its host's unreachables (rate-limited
+    /// as above) go to the balancer, which passes each on to the client as a REFUSE with code 6
+    /// from the address the client sends to.
+    BalancerNotice,
 }
 
 enum Wire {
@@ -127,13 +133,15 @@ fn run(down_from: u64, down_to: u64, icmp: Icmp, forge_every: u64) -> Run {
                     let send = match icmp {
                         Icmp::Silent => false,
                         Icmp::Every => true,
-                        Icmp::RateLimited if tokens > 0 => {
+                        Icmp::RateLimited | Icmp::BalancerNotice if tokens > 0 => {
                             tokens -= 1;
                             true
                         }
-                        Icmp::RateLimited => false,
+                        Icmp::RateLimited | Icmp::BalancerNotice => false,
                     };
-                    if send {
+                    if send && icmp == Icmp::BalancerNotice {
+                        wire.push_back((now + ONE_WAY, Wire::ToClient(notice(&payload))));
+                    } else if send {
                         wire.push_back((now + ONE_WAY, Wire::Unreachable(payload)));
                     }
                 }
@@ -189,6 +197,72 @@ fn a_server_back_after_60ms_resumes_within_a_few_ms_when_its_host_says_unreachab
         silent_ms > told_ms + 50,
         "silent {silent_ms} ms, told {told_ms} ms"
     );
+}
+
+/// What a balancer sends the client when a replica's host says "port unreachable" to the
+/// client's datagram it forwarded.
+fn notice(quoted: &[u8]) -> Vec<u8> {
+    let (header, _) = Header::parse(quoted).expect("a datagram of the client");
+    RefuseRepr {
+        conn_id: header.conn_id,
+        code: CODE_SERVER_UNREACHABLE,
+        message: b"replica unreachable",
+    }
+    .emit()
+}
+
+#[test]
+fn a_replica_behind_a_balancer_resumes_within_a_few_ms_when_the_balancer_passes_on_its_unreachables(
+) {
+    let noticed = run(50, 110, Icmp::BalancerNotice, 0);
+    let silent = run(50, 110, Icmp::Silent, 0);
+    assert_eq!(noticed.status, ClientStatus::Done, "{:?}", noticed.stats);
+    assert!(noticed.received == body(), "not byte-exact");
+    let noticed_ms = noticed.resumed_after_return_ms.expect("resumed");
+    let silent_ms = silent.resumed_after_return_ms.expect("resumed");
+    eprintln!("balancer notices: resumed {noticed_ms} ms after the return (silent {silent_ms} ms)");
+    assert!(
+        noticed.stats.unreachable_notices >= 1,
+        "{:?}",
+        noticed.stats
+    );
+    assert!(
+        noticed_ms <= 30,
+        "resumed {noticed_ms} ms after the return: {:?}",
+        noticed.stats
+    );
+    assert!(silent_ms > noticed_ms + 50, "silent {silent_ms} ms");
+}
+
+#[test]
+fn a_notice_from_another_address_is_ignored_and_none_ends_the_connection() {
+    let server: SocketAddr = "198.18.0.1:4433".parse().unwrap();
+    let elsewhere: SocketAddr = "198.18.0.9:4433".parse().unwrap();
+    let mut now = Instant(1_700_000_000_000_000);
+    let mut client = ClientConnection::new(now, server, b"/f".to_vec(), ClientConfig::default(), 7);
+    let hello = client.poll_transmit(now).expect("HELLO").payload;
+    let notice = notice(&hello);
+    client.handle_datagram(now, elsewhere, &notice);
+    assert!(client.poll_transmit(now).is_none(), "not from the server");
+    assert_eq!(client.stats().unreachable_notices, 0);
+    // A flood of notices, one every millisecond for 3 s: paced retries, still connecting.
+    let mut sent = 0;
+    for _ in 0..3_000 {
+        now = now + Duration::from_millis(1);
+        client.handle_datagram(now, server, &notice);
+        client.handle_timeout(now);
+        while client.poll_transmit(now).is_some() {
+            sent += 1;
+        }
+    }
+    assert_eq!(
+        client.status(),
+        ClientStatus::Connecting,
+        "{:?}",
+        client.stats()
+    );
+    assert_eq!(client.stats().unreachable_notices, 3_000);
+    assert!(sent < 100, "{sent} HELLOs for 3,000 notices");
 }
 
 #[test]
