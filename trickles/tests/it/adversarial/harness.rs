@@ -59,6 +59,11 @@ pub fn no_loss(_: u64, _: bool, _: u32) -> bool {
     false
 }
 
+/// The first transmission of one seq in 20 is lost (5 %), whoever asks for it.
+pub fn one_in_twenty(seq: u64, _: bool, times: u32) -> bool {
+    seq % 20 == 7 && times == 0
+}
+
 /// What the servers sent the client in a run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Drawn {
