@@ -132,6 +132,16 @@ impl ReplayFilter {
         true
     }
 
+    /// True if `token` was recorded within the last generation(s) (or is a false positive);
+    /// records nothing.
+    pub fn contains(&self, now: Instant, token: u64) -> bool {
+        let index = self.rotate_to(now);
+        let current = (index % SLOTS as u64) as usize;
+        let previous = ((index + SLOTS as u64 - 1) % SLOTS as u64) as usize;
+        self.slots[previous].contains(token, self.hashes)
+            || self.slots[current].contains(token, self.hashes)
+    }
+
     /// How full the filter is at `now` (without rotating it): the insertions counted in the
     /// live generations and the false-positive rate the blocked-filter model predicts for them.
     pub fn load(&self, now: Instant) -> ReplayLoad {

@@ -24,6 +24,9 @@ use super::proof::Proof;
 use super::response_builder::{build, full_packet_len, BuildContext};
 use super::seal::{open, pseudo_header, OpenError};
 use super::step::{decide, Emission, StepError};
+use super::tokens::{
+    ack_token, recovering_from_token, recovering_token, request_token, retransmission_token,
+};
 
 /// A Trickles server: keys, an application, and bounded soft state (replay filter, RNG).
 pub struct ServerEndpoint<A: Application> {
@@ -214,6 +217,7 @@ impl<A: Application> ServerEndpoint<A> {
                 first_loss: 0,
                 first_bootstrap_seq: 0,
                 retransmission: false,
+                ack: 0,
             };
             let payload = build(&ctx, &e).map_err(|e| match e {
                 AppError::Busy => DropReason::Busy,
@@ -241,7 +245,7 @@ impl<A: Application> ServerEndpoint<A> {
             OpenError::BadMac => DropReason::Mac,
         })?;
         if req.kind == RequestKind::Normal && req.attempt != 0 {
-            // The attempt byte is part of the replay token: only restarts may vary it.
+            // Only restarts carry an attempt number (PROTOCOL §5.3 check 1a).
             return Err(DropReason::Malformed);
         }
         let c = req.continuation.fields;
@@ -264,20 +268,62 @@ impl<A: Application> ServerEndpoint<A> {
             .keys
             .get(nonce_epoch(c.token_base))
             .ok_or(DropReason::Epoch)?;
-        // The token is consumed before the proof is checked: a wrong proof burns the request,
-        // so nobody gets more than one guess at the nonces per continuation.
-        if !self.replay.check_and_insert(
-            now,
-            replay_token(req.continuation.tag, req.kind, req.attempt),
-        ) {
+        // A token is consumed before the proof is checked: a wrong proof burns the request, so
+        // nobody gets more than one guess at the nonces per continuation (per attempt for a
+        // restart). A normal request's token is its continuation's position (`tokens`); a
+        // restart's, its restart point, once the proof is known good.
+        let first = match req.kind {
+            RequestKind::Normal => request_token(&c, req.kind, 0, 0),
+            RequestKind::SlowStart => restart_guess_token(req.continuation.tag, req.attempt),
+        };
+        if !self.replay.check_and_insert(now, first) {
             return Err(DropReason::Replay);
         }
         let proof = Proof::verify(nonce_key, c.token_base, c.tcp_base, req.sacks.clone())
             .map_err(|_| DropReason::Proof)?;
+        if req.kind == RequestKind::SlowStart
+            && !self.replay.check_and_insert(
+                now,
+                request_token(
+                    &c,
+                    req.kind,
+                    req.attempt,
+                    proof.contiguous_end_from(c.tcp_base),
+                ),
+            )
+        {
+            // Another continuation of the same 100 ms restarted at this point with this attempt.
+            return Err(DropReason::Replay);
+        }
+        if req.kind == RequestKind::Normal
+            && c.state != ContState::Recovery
+            && !proof.covers(c.tcp_base, c.seq)
+        {
+            // One recovery plan per window: its first loss is the one the first request that
+            // recovered saw.
+            let from = recovering_from_token(&c, proof.first_missing_from(c.tcp_base));
+            if self.replay.contains(now, recovering_token(&c)) && !self.replay.contains(now, from) {
+                return Err(DropReason::Replay);
+            }
+            self.replay.check_and_insert(now, recovering_token(&c));
+            self.replay.check_and_insert(now, from);
+        }
         self.emissions.clear();
         decide(&c, req.kind, &proof, &mut self.emissions).map_err(|e| match e {
             StepError::Window | StepError::GapTooLarge => DropReason::Window,
         })?;
+        // What the recovery path releases: each lost packet resent once per window, and a
+        // post-loss packet released for a lost packet's ack uses up that ack (`tokens`).
+        let replay = &self.replay;
+        self.emissions.retain(|e| {
+            if e.retransmission {
+                replay.check_and_insert(now, retransmission_token(&c, e.seq))
+            } else if e.ack != c.seq {
+                replay.check_and_insert(now, ack_token(&c, e.ack))
+            } else {
+                true
+            }
+        });
         let sample = now
             .saturating_since(issued)
             .micros()
@@ -358,12 +404,12 @@ fn nonce_epoch(token_base: u64) -> u8 {
     (token_base >> 56) as u8
 }
 
-/// The replay-filter token of a request: the continuation's MAC tag (unique per continuation
-/// the server ever made) mixed with the request kind and attempt, so one continuation may serve
-/// one normal request and one slow-start restart per attempt number.
-fn replay_token(tag: &[u8], kind: RequestKind, attempt: u8) -> u64 {
+/// The token a slow-start request consumes before its proof is checked: its continuation's MAC
+/// tag and attempt number, so each continuation gives one guess at the nonces per attempt.
+fn restart_guess_token(tag: &[u8], attempt: u8) -> u64 {
     let mut first = [0u8; 8];
     first.copy_from_slice(&tag[..8]);
-    let mix = (u64::from(kind as u8) << 8 | u64::from(attempt)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let mix = (u64::from(RequestKind::SlowStart as u8) << 8 | u64::from(attempt))
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15);
     u64::from_le_bytes(first) ^ mix
 }

@@ -14,6 +14,7 @@ pub mod proof;
 pub mod response_builder;
 pub mod seal;
 pub mod step;
+pub mod tokens;
 
 pub use config::ServerConfig;
 pub use drop_reason::DropReason;

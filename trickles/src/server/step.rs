@@ -26,6 +26,9 @@ pub struct Emission {
     pub first_bootstrap_seq: u64,
     /// Whether it resends a lost packet.
     pub retransmission: bool,
+    /// The acknowledgement that releases it: the request's own seq, or for a post-loss packet
+    /// released on behalf of a lost packet, that lost seq (§6.3).
+    pub ack: u64,
 }
 
 /// Why a step releases nothing although the request was valid.
@@ -95,6 +98,7 @@ fn normal(c: &Continuation<'_>, out: &mut Vec<Emission>) -> Result<(), StepError
         first_loss: c.first_loss,
         first_bootstrap_seq: c.first_bootstrap_seq,
         retransmission: false,
+        ack: c.seq,
     }));
     Ok(())
 }
@@ -103,13 +107,14 @@ fn recovery(c: &Continuation<'_>, proof: &Proof, out: &mut Vec<Emission>) -> Res
     let p = params_of(c);
     let first_loss = proof.first_missing_from(p.tcp_base);
     let plan = cc::recovery_plan(&p, first_loss);
-    let bootstrap = |seq| Emission {
+    let bootstrap = |seq, ack| Emission {
         seq,
         state: ContState::Bootstrap,
         params: plan.bootstrap,
         first_loss,
         first_bootstrap_seq: plan.bootstrap.tcp_base,
         retransmission: false,
+        ack,
     };
     if let Some((lo, hi)) = proof.hole_before(c.seq, p.tcp_base) {
         if hi - lo + 1 > cc::MAX_GAP {
@@ -123,14 +128,15 @@ fn recovery(c: &Continuation<'_>, proof: &Proof, out: &mut Vec<Emission>) -> Res
                 first_loss,
                 first_bootstrap_seq: plan.bootstrap.tcp_base,
                 retransmission: true,
+                ack: c.seq,
             });
             if let Some(seq) = plan.bootstrap_seq_for_ack(lost) {
-                out.push(bootstrap(seq));
+                out.push(bootstrap(seq, lost));
             }
         }
     }
     if let Some(seq) = plan.bootstrap_seq_for_ack(c.seq) {
-        out.push(bootstrap(seq));
+        out.push(bootstrap(seq, c.seq));
     }
     Ok(())
 }
@@ -161,6 +167,7 @@ fn old_window_tail(c: &Continuation<'_>, proof: &Proof, out: &mut Vec<Emission>)
             first_loss: c.first_loss,
             first_bootstrap_seq: p.tcp_base,
             retransmission: true,
+            ack: c.seq,
         });
         if let Some(seq) = plan.bootstrap_seq_for_ack(lost) {
             out.push(Emission {
@@ -170,6 +177,7 @@ fn old_window_tail(c: &Continuation<'_>, proof: &Proof, out: &mut Vec<Emission>)
                 first_loss: c.first_loss,
                 first_bootstrap_seq: p.tcp_base,
                 retransmission: false,
+                ack: lost,
             });
         }
     }
@@ -186,6 +194,7 @@ fn slow_start(c: &Continuation<'_>, proof: &Proof, out: &mut Vec<Emission>) {
         first_loss: 0,
         first_bootstrap_seq: 0,
         retransmission: false,
+        ack: c.seq,
     }));
 }
 

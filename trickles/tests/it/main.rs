@@ -3,6 +3,7 @@
 //! simulator, the closed-form window against a per-ack Reno model, and the seeded scenarios
 //! (`TRICKLES_SIM_SEED=N cargo test -p trickles --test it sim_scenarios::` replays one).
 
+mod adversarial;
 mod bottleneck;
 mod cwnd_matches_reno;
 mod direct_transfer;
