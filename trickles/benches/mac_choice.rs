@@ -7,7 +7,9 @@
 //!   reduced rounds have less analysis behind them; not a candidate);
 //! - keyed BLAKE3, truncated to 16 bytes;
 //! - HMAC-SHA256, truncated to 16 bytes;
-//! - AES-128-CMAC (AES-NI when the CPU has it: `grep -o -m1 aes /proc/cpuinfo`).
+//! - AES-128-CMAC (AES-NI when the CPU has it: `grep -o -m1 aes /proc/cpuinfo`);
+//! - AEGISMAC-128L and AEGISMAC-128X2 (`aegis` crate, C backend with AES-NI/VAES and a runtime
+//!   fallback), with the keyed initial state computed once and cloned per message.
 //!
 //! Then the nonce PRF candidates (one call yields the words of a packet nonce) and the
 //! implementation actually used, `trickles::crypto::Key`, for seal + open and nonces.
@@ -17,6 +19,8 @@
 
 use std::hint::black_box;
 
+use aegis::aegis128l::Aegis128LMac;
+use aegis::aegis128x2::Aegis128X2Mac;
 use aes::cipher::{BlockEncrypt, KeyInit};
 use aes::Aes128;
 use cmac::{Cmac, Mac as _};
@@ -111,6 +115,32 @@ impl Candidate for AesCmac {
     }
 }
 
+struct Aegis128L {
+    /// State after `Init(key, 0)`, cloned per message.
+    keyed: Aegis128LMac<TAG_LEN>,
+}
+
+impl Candidate for Aegis128L {
+    fn tag(&self, message: &[u8]) -> [u8; TAG_LEN] {
+        let mut mac = self.keyed.clone();
+        mac.update(message);
+        mac.finalize()
+    }
+}
+
+struct Aegis128X2 {
+    /// State after `Init(key, 0)`, cloned per message.
+    keyed: Aegis128X2Mac<TAG_LEN>,
+}
+
+impl Candidate for Aegis128X2 {
+    fn tag(&self, message: &[u8]) -> [u8; TAG_LEN] {
+        let mut mac = self.keyed.clone();
+        mac.update(message);
+        mac.finalize()
+    }
+}
+
 fn candidates() -> Vec<(&'static str, Box<dyn Candidate>)> {
     let k0 = u64::from_le_bytes([0x2b; 8]);
     vec![
@@ -129,6 +159,18 @@ fn candidates() -> Vec<(&'static str, Box<dyn Candidate>)> {
             Box::new(AesCmac {
                 keyed: <Cmac<Aes128> as KeyInit>::new_from_slice(&KEY16)
                     .expect("AES-128 key is 16 bytes"),
+            }),
+        ),
+        (
+            "aegismac_128l",
+            Box::new(Aegis128L {
+                keyed: Aegis128LMac::new(&KEY16),
+            }),
+        ),
+        (
+            "aegismac_128x2",
+            Box::new(Aegis128X2 {
+                keyed: Aegis128X2Mac::new(&KEY16),
             }),
         ),
     ]
@@ -187,6 +229,15 @@ fn bench_nonce_prfs(c: &mut Criterion) {
             let mut block = block.into();
             aes.encrypt_block(&mut block);
             block
+        })
+    });
+    let aegis = Aegis128LMac::<TAG_LEN>::new(&KEY16);
+    group.bench_function("aegismac_128l_4words_reference", |b| {
+        b.iter(|| {
+            let mut mac = aegis.clone();
+            mac.update(&black_box(stream).to_le_bytes());
+            mac.update(&black_box(1000u64).to_le_bytes());
+            mac.finalize()
         })
     });
     group.finish();
