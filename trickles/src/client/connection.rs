@@ -56,9 +56,8 @@ struct RestartContinuation {
 #[derive(Debug)]
 pub struct ClientConnection {
     conn_id: u64,
-    server: SocketAddr,
-    /// Every replica the connection may use, best first, and which one `server` is (empty:
-    /// only `server`).
+    /// Every replica the connection may use, best first (never empty: the server given to
+    /// [`Self::new`] alone, unless [`Self::with_replicas`] gave more), and which one it uses now.
     replicas: Vec<SocketAddr>,
     replica: usize,
     request: Vec<u8>,
@@ -102,8 +101,7 @@ impl ClientConnection {
         let rtt = RttEstimator::new(config.initial_rto, config.min_rto, config.max_rto);
         let mut c = ClientConnection {
             conn_id,
-            server,
-            replicas: Vec::new(),
+            replicas: vec![server],
             replica: 0,
             request,
             config,
@@ -141,17 +139,17 @@ impl ClientConnection {
     /// cyclically, and resumes there at the first byte it lacks. Any replica holding the key
     /// resumes any continuation, so nothing is lost but the round trip.
     pub fn with_replicas(mut self, replicas: Vec<SocketAddr>) -> Self {
-        self.replica = replicas.iter().position(|&r| r == self.server).unwrap_or(0);
-        if let Some(&server) = replicas.get(self.replica) {
-            self.server = server;
+        if !replicas.is_empty() {
+            let server = self.server();
+            self.replica = replicas.iter().position(|&r| r == server).unwrap_or(0);
+            self.replicas = replicas;
         }
-        self.replicas = replicas;
         self
     }
 
     /// Where the connection sends now.
     pub fn server(&self) -> SocketAddr {
-        self.server
+        self.replicas[self.replica]
     }
 
     /// The connection id.
@@ -195,7 +193,7 @@ impl ClientConnection {
             self.send_held_requests();
         }
         self.outbox.pop_front().map(|payload| Transmit {
-            destination: self.server,
+            destination: self.server(),
             payload,
         })
     }
@@ -309,7 +307,7 @@ impl ClientConnection {
         quoted: &[u8],
     ) -> bool {
         self.last_now = now;
-        let ours = destination == self.server
+        let ours = destination == self.server()
             && Header::parse(quoted).is_ok_and(|(header, _)| {
                 header.conn_id == self.conn_id
                     && matches!(header.packet_type, PacketType::Hello | PacketType::Request)
@@ -336,7 +334,7 @@ impl ClientConnection {
     /// from the address we send to, at the same bounded pace, and never the end of the
     /// connection (REFUSEs are not authenticated; a forged one costs a resumption at most).
     fn on_server_unreachable_notice(&mut self, now: Instant, from: SocketAddr) {
-        if from != self.server {
+        if from != self.server() {
             return;
         }
         self.stats.unreachable_notices += 1;
@@ -663,7 +661,6 @@ impl ClientConnection {
     fn move_to_next_replica(&mut self) {
         if self.replicas.len() > 1 {
             self.replica = (self.replica + 1) % self.replicas.len();
-            self.server = self.replicas[self.replica];
             self.stats.replica_moves += 1;
         }
     }
