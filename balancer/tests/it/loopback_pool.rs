@@ -198,7 +198,12 @@ fn reloading_mid_transfer_drops_nothing_and_a_bad_file_keeps_the_table() {
         assert!(Instant::now() < deadline, "drain never applied");
         std::thread::sleep(Duration::from_millis(1));
     }
+    // A worker that took its batch before the drain was published finishes that batch with the
+    // old table (it picks up a new table between batches), so r0 may still get what those batches
+    // carried: one batch per worker at most. Nothing after.
     let to_r0_at_drain = balancer.metrics().packets("r0", TO_BACKEND);
+    let others_at_drain =
+        balancer.metrics().packets("r1", TO_BACKEND) + balancer.metrics().packets("r2", TO_BACKEND);
 
     // A bad file: refused with its line, the table in force keeps serving.
     let dir = tempfile::tempdir().expect("dir");
@@ -212,12 +217,35 @@ fn reloading_mid_transfer_drops_nothing_and_a_bad_file_keeps_the_table() {
     assert_eq!(error.line, Some(3), "{error}");
     assert!(error.to_string().contains("bad.yaml:3:"), "{error}");
 
+    // Settled: the other replicas got more than a batch per worker since, so (one worker here,
+    // whose batches are counted in order) the batch in flight at the drain is counted; or the
+    // transfer is over.
+    let workers = config(&drained).workers * config(&drained).listen.len();
+    let in_flight = (workers * trickles_netfn::udp::BATCH_LEN) as u64;
+    let others = |b: &trickles_balancer::service::RunningBalancer| {
+        b.metrics().packets("r1", TO_BACKEND) + b.metrics().packets("r2", TO_BACKEND)
+    };
+    let settle_deadline = Instant::now() + Duration::from_secs(20);
+    while others(&balancer) <= others_at_drain + in_flight && !transfer.is_finished() {
+        assert!(
+            Instant::now() < settle_deadline,
+            "the transfer stopped after the drain"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let to_r0_settled = balancer.metrics().packets("r0", TO_BACKEND);
+    assert!(
+        to_r0_settled - to_r0_at_drain <= in_flight,
+        "r0 got {} datagrams after the drain was published; batches in flight hold at most {in_flight}",
+        to_r0_settled - to_r0_at_drain
+    );
+
     let stats = transfer.join().expect("client thread");
     assert_eq!(stats.sha256, sha256(&body), "byte-exact across the reload");
     assert_eq!(total_drops(&balancer), 0, "no datagram dropped");
     assert_eq!(
         balancer.metrics().packets("r0", TO_BACKEND),
-        to_r0_at_drain,
+        to_r0_settled,
         "a drained replica gets nothing new"
     );
     assert_eq!(balancer.table().active(), [1, 2]);
