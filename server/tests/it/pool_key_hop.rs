@@ -26,16 +26,10 @@ fn free_tcp(ip: &str) -> SocketAddr {
 
 /// The replica's count of `reason` drops.
 fn dropped(metrics: SocketAddr, reason: &str) -> u64 {
-    let Ok(response) = trickles_netfn::http_get(metrics, "/metrics", Duration::from_secs(5)) else {
-        return 0;
-    };
-    let needle = format!("trickles_server_continuations_rejected_total{{reason=\"{reason}\"}} ");
-    response
-        .body
-        .lines()
-        .find_map(|line| line.strip_prefix(&needle))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
+    counter(
+        metrics,
+        &format!("trickles_server_continuations_rejected_total{{reason=\"{reason}\"}}"),
+    )
 }
 
 fn forged_headers_are_refused_on(ip: &str) {

@@ -320,12 +320,7 @@ impl ClientConnection {
         {
             return false;
         }
-        if !self.unreachable.allow(now, self.rtt.rto(0)) {
-            self.stats.unreachables_paced += 1;
-            return false;
-        }
-        self.react_to_unreachable(now, Reaction::Error);
-        true
+        self.react_if_paced(now)
     }
 
     /// A balancer in front of the server says the replica it forwarded our datagram to is
@@ -338,11 +333,18 @@ impl ClientConnection {
             return;
         }
         self.stats.unreachable_notices += 1;
+        self.react_if_paced(now);
+    }
+
+    /// Acts on an unreachable (an ICMP error or a balancer's notice) if the pacing allows it
+    /// now; otherwise counts it as paced. Returns whether it was acted on.
+    fn react_if_paced(&mut self, now: Instant) -> bool {
         if !self.unreachable.allow(now, self.rtt.rto(0)) {
             self.stats.unreachables_paced += 1;
-            return;
+            return false;
         }
         self.react_to_unreachable(now, Reaction::Error);
+        true
     }
 
     /// Sends at once what resumes the stream soonest: the HELLO again, or a new HELLO at the
